@@ -1,0 +1,317 @@
+"""The ``geogan`` command line: a thin shell over the Python API.
+
+Each command parses its options, calls one library function and prints its summary.
+User mistakes (any :class:`geogan.errors.GeoganError`, or a file that cannot be opened)
+print one line ``error: ...`` and exit 1; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import typer  # noqa: E402
+
+from geogan.errors import GeoganError, InputError  # noqa: E402
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Multivariate geochemical anomaly maps: grid → train → score → evaluate.")
+_STATE = {"debug": False}
+
+
+def echo(msg: str = "") -> None:
+    typer.echo(msg)
+
+
+def _user_errors(fn):
+    """Turn user mistakes into one line on stderr and exit code 1 (no traceback)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except GeoganError as exc:
+            if _STATE["debug"]:
+                raise
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
+        except (FileNotFoundError, IsADirectoryError, PermissionError, NotADirectoryError) as exc:
+            if _STATE["debug"]:
+                raise
+            where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+            typer.echo(f"error: {where}{exc.strerror or exc}", err=True)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            typer.echo("interrupted; rerun the same command to resume", err=True)
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def _split(text: Optional[str]) -> Optional[list[str]]:
+    if text is None:
+        return None
+    items = [t.strip() for t in text.replace(";", ",").split(",") if t.strip()]
+    return items or None
+
+
+def _units_map(text: Optional[str]) -> Optional[dict[str, str]]:
+    if not text:
+        return None
+    out = {}
+    for item in _split(text) or []:
+        key, sep, val = item.partition("=")
+        if not sep or not key.strip() or not val.strip():
+            raise InputError(f"--units takes ELEMENT=UNIT pairs like Au=ppb,Cu=ppm; got {item!r}")
+        out[key.strip()] = val.strip()
+    return out
+
+
+def _bounds(text: Optional[str]):
+    if text is None:
+        return None
+    parts = _split(text) or []
+    try:
+        vals = tuple(float(p) for p in parts)
+    except ValueError:
+        vals = ()
+    if len(vals) != 4:
+        raise InputError(f"--bounds takes xmin,ymin,xmax,ymax; got {text!r}")
+    return vals
+
+
+@app.callback()
+def _main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False):
+    _STATE["debug"] = debug
+
+
+# -- synth ---------------------------------------------------------------------------------------
+@app.command()
+@_user_errors
+def synth(
+    out: Annotated[Path, typer.Argument(help="Output directory (survey table, deposits.csv, truth.json).")],
+    preset: Annotated[str, typer.Option(help="demo (~5,000 samples) or national (1.5 M samples, 39 elements).")] = "demo",
+    samples: Annotated[Optional[int], typer.Option("--samples", help="Number of samples (default: the preset's).")] = None,
+    elements: Annotated[Optional[str], typer.Option(help="Comma-separated element symbols (default: the preset's).")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives identical files.")] = 0,
+    format: Annotated[Optional[str], typer.Option("--format", help="csv or parquet (default: csv for demo, parquet for national).")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output directory.")] = False,
+):
+    """Write a synthetic regional survey with known deposits (the embedded default)."""
+    from geogan.synth import write_synthetic_survey
+
+    res = write_synthetic_survey(out, preset, n_samples=samples, elements=_split(elements), seed=seed,
+                                 fmt=format, overwrite=overwrite, progress=True)
+    echo(f"survey   {res.survey}\ndeposits {res.deposits}\ntruth    {res.truth}\ncrs      {res.crs}")
+
+
+# -- grid ----------------------------------------------------------------------------------------
+@app.command()
+@_user_errors
+def grid(
+    survey: Annotated[Path, typer.Argument(help="Survey table: CSV, Parquet or GeoPackage.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Grid store to create (GRID.zarr).")],
+    crs: Annotated[Optional[str], typer.Option(help="Grid CRS, projected in metres (e.g. EPSG:32650). Default: the survey's if projected.")] = None,
+    input_crs: Annotated[Optional[str], typer.Option(help="CRS of the survey coordinates (default: from the file, EPSG:4326 for lon/lat columns).")] = None,
+    x: Annotated[Optional[str], typer.Option("--x", help="X coordinate column (auto-detected).")] = None,
+    y: Annotated[Optional[str], typer.Option("--y", help="Y coordinate column (auto-detected).")] = None,
+    elements: Annotated[Optional[str], typer.Option(help="Comma-separated symbols, e.g. Au,Ag,W (default: all element columns).")] = None,
+    units: Annotated[Optional[str], typer.Option(help="Units where column names carry none, e.g. Au=ppb,Cu=ppm.")] = None,
+    cell_size: Annotated[float, typer.Option("--cell-size", help="Cell size in metres.")] = 500.0,
+    bounds: Annotated[Optional[str], typer.Option(help="xmin,ymin,xmax,ymax in the grid CRS (default: the samples' extent).")] = None,
+    neighbors: Annotated[int, typer.Option(help="IDW: number of nearest samples per cell.")] = 12,
+    power: Annotated[float, typer.Option(help="IDW: weights are 1/d^power.")] = 2.0,
+    max_distance: Annotated[Optional[float], typer.Option("--max-distance", help="Cells farther than this (m) from the nearest sample are NaN (default: 3 x median sample spacing).")] = None,
+    space: Annotated[str, typer.Option(help="IDW averaging: log (weighted geometric mean) or linear.")] = "log",
+    bdl_factor: Annotated[float, typer.Option(help="Below-detection values become this x the detection limit.")] = 0.5,
+    negative_is_bdl: Annotated[bool, typer.Option("--negative-is-bdl", help="Negative values mean 'below |v|' (GSWA convention).")] = False,
+    missing: Annotated[Optional[list[float]], typer.Option("--missing", help="Sentinel meaning missing (repeatable; default -9999).")] = None,
+    level_by: Annotated[Optional[str], typer.Option("--level-by", help="Column naming batches (lab/campaign/report) to level to the overall median.")] = None,
+    tile: Annotated[int, typer.Option(help="Tile edge in cells (the Zarr chunk).")] = 512,
+    allow_geographic: Annotated[bool, typer.Option("--allow-geographic", help="Allow a geographic grid CRS (cell size in degrees).")] = False,
+    scheduler: Annotated[Optional[str], typer.Option(help="Dask scheduler address (default: DASK_SCHEDULER_ADDRESS or a LocalCluster).")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="LocalCluster worker processes (default: one per core).")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing store.")] = False,
+):
+    """Interpolate survey samples to an IDW grid store (Zarr v3), tile by tile on Dask."""
+    from geogan.grid import grid_survey
+    from geogan.store import describe, open_grid
+
+    res = grid_survey(survey, out, crs=crs, input_crs=input_crs, x=x, y=y, elements=_split(elements),
+                      units=_units_map(units), cell_size_m=cell_size, bounds=_bounds(bounds), neighbors=neighbors,
+                      power=power, max_distance_m=max_distance, space=space, bdl_factor=bdl_factor,
+                      negative_is_bdl=negative_is_bdl, missing=tuple(missing) if missing else (-9999,),
+                      level_by=level_by, tile=tile, allow_geographic=allow_geographic, scheduler=scheduler,
+                      workers=workers, overwrite=overwrite, echo=echo)
+    echo(describe(open_grid(res.path), res.path))
+
+
+@app.command()
+@_user_errors
+def info(store_path: Annotated[Path, typer.Argument(metavar="STORE", help="A grid or scores store.")]):
+    """Summarise a geogan store."""
+    from geogan.store import describe, open_store
+
+    import zarr
+
+    kind = "grid"
+    try:
+        kind = zarr.open_group(str(store_path), mode="r").attrs.get("geogan_kind", "grid")
+    except Exception:
+        pass  # open_store below gives the user-facing error
+    ds = open_store(store_path, kind=kind)
+    echo(describe(ds, store_path))
+
+
+@app.command("import-rasters")
+@_user_errors
+def import_rasters_cmd(
+    rasters: Annotated[list[Path], typer.Argument(help="Single-band GeoTIFFs, one per element.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Grid store to create.")],
+    elements: Annotated[Optional[str], typer.Option(help="Comma-separated symbols in file order (default: from file names).")] = None,
+    units: Annotated[Optional[str], typer.Option(help="Units per element, e.g. Au=ppb (default: ppm, or from the file name).")] = None,
+    tile: Annotated[int, typer.Option(help="Tile edge in cells (the Zarr chunk).")] = 512,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing store.")] = False,
+):
+    """Stack existing single-band element GeoTIFFs into a grid store."""
+    from geogan.rasters import import_rasters
+    from geogan.store import describe, open_grid
+
+    path = import_rasters(rasters, out, elements=_split(elements), units=_units_map(units), tile=tile,
+                          overwrite=overwrite)
+    echo(describe(open_grid(path), path))
+
+
+# -- train ---------------------------------------------------------------------------------------
+@app.command()
+@_user_errors
+def train(
+    grid_store: Annotated[Path, typer.Argument(metavar="GRID.zarr", help="Grid store from 'geogan grid'.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Model directory to create.")],
+    detector: Annotated[str, typer.Option(help="alad, vae, autoencoder, iforest, mahalanobis or pca.")] = "alad",
+    transform: Annotated[str, typer.Option(help="clr, ilr, log or none (then robust median/IQR scaling).")] = "clr",
+    elements: Annotated[Optional[str], typer.Option(help="Comma-separated symbols (default: all in the grid).")] = None,
+    sample: Annotated[int, typer.Option(help="Valid cells drawn at random for training + test.")] = 200_000,
+    test_fraction: Annotated[float, typer.Option(help="Share of the sample held out for the test score.")] = 0.3,
+    epochs: Annotated[int, typer.Option(help="Training epochs (neural detectors).")] = 100,
+    batch_size: Annotated[int, typer.Option(help="Minibatch size.")] = 128,
+    lr: Annotated[float, typer.Option("--lr", help="Adam learning rate.")] = 1e-4,
+    latent_dim: Annotated[int, typer.Option(help="Latent dimension (ALAD, VAE, autoencoder).")] = 64,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed on CPU → identical model).")] = 0,
+    checkpoint_every: Annotated[int, typer.Option(help="Checkpoint every N epochs.")] = 10,
+    resume: Annotated[bool, typer.Option(help="Continue from the last checkpoint in --out.")] = False,
+    mixed_precision: Annotated[bool, typer.Option(help="float16 compute on GPU.")] = False,
+    deposits: Annotated[Optional[Path], typer.Option(help="Deposit points: adds a label-informed test AUC to the history (never used for selection).")] = None,
+    score: Annotated[Optional[str], typer.Option(help="ALAD score: fm (default), l1, logit or l1_high.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing model directory.")] = False,
+):
+    """Train an anomaly detector on a random sample of grid cells."""
+    from geogan.train import train_model
+
+    params = {"score": score} if score else None
+    res = train_model(grid_store, out, detector=detector, transform=transform, elements=_split(elements),
+                      sample=sample, test_fraction=test_fraction, epochs=epochs, batch_size=batch_size,
+                      learning_rate=lr, latent_dim=latent_dim, seed=seed, checkpoint_every=checkpoint_every,
+                      resume=resume, mixed_precision=mixed_precision, deposits=deposits, overwrite=overwrite,
+                      progress=True, detector_params=params)
+    echo(str(res))
+
+
+# -- score ---------------------------------------------------------------------------------------
+@app.command()
+@_user_errors
+def score(
+    grid_store: Annotated[Path, typer.Argument(metavar="GRID.zarr", help="Grid store to score.")],
+    model: Annotated[Path, typer.Option("--model", "-m", help="Model directory from 'geogan train'.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory (scores.zarr, anomaly.tif, report/).")],
+    deposits: Annotated[Optional[Path], typer.Option(help="Known deposits (CSV/GeoPackage): also writes report/.")] = None,
+    deposits_crs: Annotated[Optional[str], typer.Option(help="CRS of the deposit coordinates.")] = None,
+    deposits_x: Annotated[Optional[str], typer.Option(help="Deposit x column (auto-detected).")] = None,
+    deposits_y: Annotated[Optional[str], typer.Option(help="Deposit y column (auto-detected).")] = None,
+    min_dist_km: Annotated[float, typer.Option(help="Negative-sampling AUC: negatives at least this far from deposits.")] = 5.0,
+    runs: Annotated[int, typer.Option(help="Negative-sampling AUC draws.")] = 20,
+    scheduler: Annotated[Optional[str], typer.Option(help="Dask scheduler address (default: DASK_SCHEDULER_ADDRESS or a LocalCluster).")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="LocalCluster worker processes (default: one per core).")] = None,
+    batch_size: Annotated[int, typer.Option(help="Cells per inference batch.")] = 65536,
+    overwrite: Annotated[bool, typer.Option(help="Replace existing outputs.")] = False,
+):
+    """Score every cell tile by tile on Dask → scores.zarr + anomaly.tif (COG) [+ report/]."""
+    from geogan.score import score_grid
+
+    res = score_grid(grid_store, model, out, deposits=deposits, deposits_crs=deposits_crs, deposits_x=deposits_x,
+                     deposits_y=deposits_y, min_dist_km=min_dist_km, runs=runs, scheduler=scheduler, workers=workers,
+                     batch_size=batch_size, overwrite=overwrite, echo=echo)
+    echo(f"scored   {res.n_cells_scored:,} cells in {res.seconds:.1f} s")
+    echo(f"scores   {res.scores}\nmap      {res.cog}")
+    if res.report:
+        m = res.metrics or {}
+        echo(f"report   {res.report / 'index.html'}")
+        if "roc_auc" in m:
+            echo(f"AUC (all cells) {m['roc_auc']:.3f}")
+
+
+# -- evaluate ------------------------------------------------------------------------------------
+@app.command()
+@_user_errors
+def evaluate(
+    scores: Annotated[list[Path], typer.Argument(help="anomaly.tif or scores.zarr; several (NAME=PATH) sit side by side.")],
+    deposits: Annotated[Path, typer.Option(help="Known deposits (CSV/GeoPackage).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Report directory to create.")],
+    deposits_crs: Annotated[Optional[str], typer.Option(help="CRS of the deposit coordinates.")] = None,
+    deposits_x: Annotated[Optional[str], typer.Option(help="Deposit x column (auto-detected).")] = None,
+    deposits_y: Annotated[Optional[str], typer.Option(help="Deposit y column (auto-detected).")] = None,
+    min_dist_km: Annotated[float, typer.Option(help="Negative-sampling AUC: negatives at least this far from deposits.")] = 5.0,
+    runs: Annotated[int, typer.Option(help="Negative-sampling AUC draws.")] = 20,
+    seed: Annotated[int, typer.Option(help="Seed of the negative sampling.")] = 0,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing report directory.")] = False,
+):
+    """Evaluate anomaly maps against known deposits: ROC AUC, P-A plot, report."""
+    from geogan.evaluate import evaluate_many
+
+    named = {}
+    for k, p in enumerate(scores):
+        name, sep, rest = str(p).partition("=")
+        name, path = (name, rest) if sep else (Path(p).parent.name or f"map{k + 1}", str(p))
+        if name in named:
+            name = f"{name}-{k + 1}"
+        named[name] = path
+    results = evaluate_many(named, deposits, out, deposits_crs=deposits_crs, deposits_x=deposits_x,
+                            deposits_y=deposits_y, min_dist_km=min_dist_km, runs=runs, seed=seed, overwrite=overwrite)
+    for name, res in results.items():
+        m = res.metrics
+        echo(f"{name}: AUC (all cells) {m.get('roc_auc', float('nan')):.3f}")
+    echo(f"report   {out / 'index.html'}")
+
+
+# -- run -----------------------------------------------------------------------------------------
+@app.command()
+@_user_errors
+def run(
+    spec: Annotated[Path, typer.Argument(metavar="SPEC.toml", help="Pipeline spec (see pipelines/demo.toml).")],
+    force: Annotated[bool, typer.Option(help="Rerun every stage even when up to date.")] = False,
+    scheduler: Annotated[Optional[str], typer.Option(help="Dask scheduler address for grid and score.")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="LocalCluster worker processes.")] = None,
+):
+    """Run the chain synth/survey → grid → train → score → report from a TOML spec."""
+    from geogan.pipeline import load_spec, run_pipeline
+
+    overrides = {"cluster": {k: v for k, v in {"scheduler": scheduler, "workers": workers}.items() if v}}
+    summary = run_pipeline(load_spec(spec, overrides=overrides), force=force, echo=echo)
+    for name, d in summary["detectors"].items():
+        auc = (d.get("metrics") or {}).get("roc_auc")
+        echo(f"{name:12s} map {d['cog']}" + (f"  AUC {auc:.3f}" if auc is not None else ""))
+    if "report" in summary:
+        echo(f"report: {summary['report']}")
+
+
+def main() -> None:  # console-script entry point
+    app()
+
+
+if __name__ == "__main__":
+    main()

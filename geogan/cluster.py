@@ -1,0 +1,118 @@
+"""Dask clients: a LocalCluster sized to the machine by default, or an existing scheduler.
+
+``--scheduler ADDR`` (or ``DASK_SCHEDULER_ADDRESS``) connects to a running cluster; inputs
+and outputs must then sit on a path every worker sees. Per-worker state (a survey's
+KD-trees, a trained model) lives in module-level caches here, keyed by a token that
+changes with the content, so it is built once per worker and never shipped in the graph.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from geogan.errors import InputError
+
+_CACHE: "OrderedDict[tuple, Any]" = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+_CACHE_SIZE = 2
+
+
+def worker_cached(key: tuple, build: Callable[[], Any]) -> Any:
+    """Return the object cached under ``key`` in this process, building it on first use.
+
+    Keep ``key`` content-addressed (e.g. a path plus a hash or mtime) so a changed input is
+    never served from a stale cache.
+    """
+    with _CACHE_LOCK:
+        if key in _CACHE:
+            _CACHE.move_to_end(key)
+            return _CACHE[key]
+    value = build()
+    with _CACHE_LOCK:
+        _CACHE[key] = value
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return value
+
+
+def scheduler_address(scheduler: str | None = None) -> str | None:
+    """The scheduler to connect to: the option, else ``DASK_SCHEDULER_ADDRESS``, else None."""
+    return scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS") or None
+
+
+@contextlib.contextmanager
+def dask_client(scheduler: str | None = None, *, workers: int | None = None,
+                memory_limit: str | float | None = "auto") -> Iterator["distributed.Client"]:
+    """A distributed Client for one stage.
+
+    Parameters
+    ----------
+    scheduler
+        Address of an existing scheduler (``tcp://host:8786``). Defaults to
+        ``DASK_SCHEDULER_ADDRESS``; when neither is set, a LocalCluster is started with one
+        single-threaded worker process per core (the kernels release the GIL only in
+        parts, so processes scale better than threads).
+    workers
+        Number of LocalCluster worker processes (ignored with a scheduler).
+    """
+    import dask
+    from distributed import Client, LocalCluster
+
+    address = scheduler_address(scheduler)
+    if address:
+        try:
+            client = Client(address, timeout="20s")
+        except (OSError, TimeoutError) as exc:
+            raise InputError(f"cannot connect to the Dask scheduler at {address} ({exc}); "
+                             "check the address or start one with 'dask scheduler'") from None
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    n = workers or os.cpu_count() or 1
+    if n < 1:
+        raise InputError(f"--workers must be >= 1, got {workers}")
+    with dask.config.set({"distributed.worker.daemon": False, "distributed.admin.tick.limit": "10s"}):
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                               dashboard_address=None, memory_limit=memory_limit)
+        client = Client(cluster)
+        try:
+            yield client
+        finally:
+            client.close()
+            cluster.close()
+
+
+def run_tasks(client, futures, *, description: str, progress: bool = True, total: int | None = None,
+              on_result: Callable[[Any], None] | None = None) -> list:
+    """Wait for futures with a progress bar; re-raise the first error with its own type."""
+    from distributed import as_completed
+
+    results = []
+    total = total if total is not None else len(futures)
+    bar = None
+    if progress and total:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
+
+        bar = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                       TimeElapsedColumn(), TimeRemainingColumn(), transient=False)
+        bar.start()
+        task = bar.add_task(description, total=total)
+    try:
+        for fut in as_completed(futures):
+            res = fut.result()
+            results.append(res)
+            if on_result is not None:
+                on_result(res)
+            if bar is not None:
+                bar.advance(task)
+    finally:
+        if bar is not None:
+            bar.stop()
+    return results

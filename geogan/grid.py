@@ -1,0 +1,220 @@
+"""The grid stage: survey points → IDW grids in a Zarr v3 store, tile by tile on Dask.
+
+>>> from geogan.grid import grid_survey                                # doctest: +SKIP
+>>> result = grid_survey("survey.csv", "grid.zarr", crs="EPSG:32650")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from geogan import store
+from geogan.cluster import dask_client, run_tasks, worker_cached
+from geogan.errors import CRSError, GridError
+from geogan.gridspec import GridSpec, check_grid_crs
+from geogan.idw import IDWParams, SampleIndex, idw, median_spacing
+
+SAMPLES_FILE = "samples.npz"
+
+
+@dataclass
+class GridResult:
+    """What :func:`grid_survey` made."""
+
+    path: Path
+    spec: GridSpec
+    elements: list[str]
+    idw: IDWParams
+    n_samples: int
+    tiles_computed: int
+    tiles_resumed: int
+    seconds: float
+
+
+def _load_index(samples_path: str, token: str, space: str) -> SampleIndex:
+    def build():
+        with np.load(samples_path, allow_pickle=False) as f:
+            return SampleIndex(f["x"], f["y"], f["values"], space=space, elements=list(f["elements"]))
+    return worker_cached(("idw-index", samples_path, token, space), build)
+
+
+def grid_tile(out: str, samples_path: str, token: str, spec_dict: dict, params_dict: dict,
+              i: int, j: int) -> tuple[int, int, int]:
+    """Compute tile ``(i, j)`` and write it into the store by region (runs on a worker).
+
+    The KD-trees are built once per worker process from the samples file beside the store.
+    Returns ``(i, j, n_valid_cells)``.
+    """
+    spec = GridSpec.from_dict(spec_dict)
+    params = IDWParams(**params_dict)
+    index = _load_index(samples_path, token, params.space)
+    rows, cols = spec.tile_slices(i, j)
+    qx, qy = np.meshgrid(spec.x_coords(cols.start, cols.stop), spec.y_coords(rows.start, rows.stop))
+    shape = qx.shape
+    conc = idw(index, qx.ravel(), qy.ravel(), params).reshape((index.n_elements,) + shape)
+    dist = index.nearest_distance(qx.ravel(), qy.ravel()).astype(np.float32).reshape(shape)
+    staging = store.Staging(out)
+    store.write_region(staging.store, "concentration", conc, (slice(None), rows, cols))
+    store.write_region(staging.store, "distance", dist, (rows, cols))
+    staging.mark(i, j)
+    return i, j, int(np.isfinite(conc).all(axis=0).sum())
+
+
+def compute_tile(survey_xy_values, spec: GridSpec, params: IDWParams, i: int, j: int) -> np.ndarray:
+    """In-memory IDW of one tile (no store): ``(n_elements, rows, cols)``; for notebooks and tests."""
+    x, y, values = survey_xy_values
+    index = SampleIndex(x, y, values, space=params.space)
+    rows, cols = spec.tile_slices(i, j)
+    qx, qy = np.meshgrid(spec.x_coords(cols.start, cols.stop), spec.y_coords(rows.start, rows.stop))
+    return idw(index, qx.ravel(), qy.ravel(), params).reshape((index.n_elements,) + qx.shape)
+
+
+def grid_survey(
+    survey_path: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    crs=None,
+    input_crs=None,
+    x: str | None = None,
+    y: str | None = None,
+    elements: list[str] | None = None,
+    units: dict[str, str] | None = None,
+    cell_size_m: float = 500.0,
+    bounds: tuple[float, float, float, float] | None = None,
+    neighbors: int = 12,
+    power: float = 2.0,
+    max_distance_m: float | None = None,
+    space: str = "log",
+    bdl_factor: float = 0.5,
+    negative_is_bdl: bool = False,
+    missing: tuple[float, ...] = (-9999,),
+    level_by: str | None = None,
+    tile: int = 512,
+    allow_geographic: bool = False,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+    echo=print,
+) -> GridResult:
+    """Grid a survey table into a Zarr v3 store with IDW, tile by tile on Dask.
+
+    Reruns of the same command after a crash resume from the finished tiles of
+    ``<out>.partial``; the store appears at ``out`` only when complete.
+
+    Parameters
+    ----------
+    survey_path
+        CSV, Parquet or GeoPackage (see :func:`geogan.survey.read_survey`).
+    out
+        Path of the grid store to create.
+    crs
+        Grid CRS (projected, metres). Defaults to the survey's CRS when that is projected.
+    cell_size_m, bounds, tile
+        Cell edge (m), extent ``(xmin, ymin, xmax, ymax)`` (default: the samples' extent,
+        snapped outward to cell multiples) and tile edge in cells (the Zarr chunk).
+    neighbors, power, max_distance_m, space
+        IDW parameters; ``max_distance_m`` defaults to 3 × the median nearest-sample spacing.
+    Other parameters are passed to :func:`geogan.survey.read_survey`.
+    """
+    from geogan.survey import read_survey
+
+    t0 = time.perf_counter()
+    out = store.check_output(out, overwrite=overwrite)
+    survey_path = Path(survey_path)
+    survey = read_survey(survey_path, x=x, y=y, input_crs=input_crs, elements=elements, units=units,
+                         bdl_factor=bdl_factor, negative_is_bdl=negative_is_bdl, missing=tuple(missing),
+                         level_by=level_by)
+    echo(survey.summary())
+    for w in survey.warnings:
+        echo(f"warning: {w}")
+    if crs is None:
+        if survey.crs is None or not survey.crs.is_projected:
+            raise CRSError("give the grid CRS with --crs (a projected CRS in metres, e.g. a UTM zone)")
+        crs = survey.crs
+    grid_crs = check_grid_crs(crs, allow_geographic=allow_geographic)
+    if survey.crs is None:
+        echo("note: the survey has no CRS (no --input-crs); its coordinates are taken as grid CRS coordinates")
+    else:
+        survey = survey.to_crs(grid_crs)
+    if bounds is not None:
+        spec = GridSpec.from_bounds(bounds, crs=grid_crs, cell_size_m=cell_size_m, tile=tile,
+                                    allow_geographic=allow_geographic)
+    else:
+        spec = GridSpec.from_points(survey.x, survey.y, crs=grid_crs, cell_size_m=cell_size_m, tile=tile,
+                                    allow_geographic=allow_geographic)
+    if max_distance_m is None:
+        spacing = median_spacing(survey.x, survey.y)
+        max_distance_m = 3.0 * spacing
+        echo(f"max distance {max_distance_m:,.0f} m (3 x median nearest-sample spacing {spacing:,.0f} m)")
+    params = IDWParams(neighbors=int(neighbors), power=float(power), max_distance_m=float(max_distance_m),
+                       space=space)
+    # validate here, before any output exists
+    _check_values(survey, params)
+    echo(f"grid {spec.height} x {spec.width} = {spec.n_cells:,} cells of {spec.cell_size_m:g} m, "
+         f"{spec.n_tiles} tiles of {spec.tile}, {len(survey.elements)} elements")
+
+    run_params = {"survey_sha256": survey.source_sha256, "spec": spec.to_dict(), "idw": asdict(params),
+                  "elements": survey.elements, "units": survey.units,
+                  "survey_options": {"x": x, "y": y, "input_crs": str(input_crs), "bdl_factor": bdl_factor,
+                                     "negative_is_bdl": negative_is_bdl, "missing": list(missing),
+                                     "level_by": level_by}}
+    token = hashlib.sha256(store.dumps(run_params).encode()).hexdigest()[:16]
+    staging = store.Staging(out)
+    resumed: set[tuple[int, int]] = set()
+    if staging.exists():
+        if (staging.params() or {}).get("token") == token and staging.store.exists():
+            resumed = staging.done()
+            echo(f"resuming {staging.root}: {len(resumed)} of {spec.n_tiles} tiles already done")
+        else:
+            echo(f"removing {staging.root} left by an earlier run with other inputs or parameters")
+            staging.remove()
+    samples_path = staging.work / SAMPLES_FILE
+    if not staging.exists():
+        attrs = {
+            "idw": asdict(params),
+            "source": {"path": str(survey_path), "sha256": survey.source_sha256, "n_rows": survey.n_rows,
+                       "n_samples": int(len(survey.x)), "n_merged": survey.n_merged,
+                       "censored_fraction": survey.censored_fraction},
+            "levelling": survey.levelling or {},
+            "survey_options": run_params["survey_options"],
+        }
+        staging.start({"token": token, **run_params})
+        np.savez(samples_path, x=survey.x, y=survey.y, values=survey.values, elements=np.array(survey.elements))
+        store.create_grid_store(staging.store, spec, survey.elements, units=survey.units, attrs=attrs)
+    pending = [t for t in spec.tiles() if t not in resumed]
+    if pending:
+        with dask_client(scheduler, workers=workers) as client:
+            futures = [client.submit(grid_tile, str(out), str(samples_path), token, spec.to_dict(),
+                                     asdict(params), i, j, key=f"geogan-grid-{token}-{i}-{j}")
+                       for i, j in pending]
+            run_tasks(client, futures, description="gridding tiles", progress=progress)
+    missing_tiles = set(spec.tiles()) - staging.done()
+    if missing_tiles:  # pragma: no cover - would mean a worker lied about its tile
+        raise GridError(f"{len(missing_tiles)} tiles were not written; rerun to resume")
+    staging.finalize()
+    seconds = time.perf_counter() - t0
+    echo(f"wrote {out} in {seconds:.1f} s")
+    return GridResult(path=out, spec=spec, elements=list(survey.elements), idw=params,
+                      n_samples=int(len(survey.x)), tiles_computed=len(pending), tiles_resumed=len(resumed),
+                      seconds=seconds)
+
+
+def _check_values(survey, params: IDWParams) -> None:
+    """Fail before writing anything when an element cannot be gridded."""
+    values = survey.values
+    for j, el in enumerate(survey.elements):
+        col = values[:, j]
+        present = ~np.isnan(col)
+        if not present.any():
+            raise GridError(f"element {el} has no values to interpolate", path=survey.path)
+        if params.space == "log" and (col[present] <= 0).any():
+            raise GridError(f"element {el} has {int((col[present] <= 0).sum())} values <= 0, which log-space "
+                            "IDW cannot average; use --space linear", path=survey.path)

@@ -1,0 +1,228 @@
+"""The score stage: tile-wise inference on Dask → ``scores.zarr`` + ``anomaly.tif`` (COG) + report.
+
+Each grid chunk (all elements of one tile) is scored by a ``map_blocks`` task; the model is
+loaded once per worker process (:func:`geogan.cluster.worker_cached`) from the model dir
+path, never shipped in the graph, and scores valid cells in large batches through the
+detector's ``tf.function``. Finished tiles are recorded in a manifest so a rerun after a
+crash resumes; outputs appear under their final names only when complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from geogan import store
+from geogan.cluster import dask_client, run_tasks, worker_cached
+from geogan.errors import ModelError, OutputExistsError
+from geogan.gridspec import GridSpec
+
+SCORES_STORE = "scores.zarr"
+COG_NAME = "anomaly.tif"
+REPORT_DIR = "report"
+
+
+@dataclass
+class ScoreResult:
+    out_dir: Path
+    scores: Path
+    cog: Path
+    report: Path | None
+    n_cells_scored: int
+    seconds: float
+    metrics: dict | None = None
+
+
+def _model_token(model_dir: str) -> str:
+    cfg = Path(model_dir) / "config.json"
+    st = cfg.stat()
+    return f"{st.st_mtime_ns}-{st.st_size}"
+
+
+def _worker_model(model_dir: str, token: str):
+    def build():
+        import tensorflow as tf
+
+        try:  # one TF thread per single-threaded Dask worker process; fails if TF already ran
+            if os.environ.get("GEOGAN_TF_THREADS"):
+                n = int(os.environ["GEOGAN_TF_THREADS"])
+                tf.config.threading.set_intra_op_parallelism_threads(n)
+                tf.config.threading.set_inter_op_parallelism_threads(1)
+        except RuntimeError:
+            pass
+        from geogan.train import load_model
+
+        return load_model(model_dir)
+    return worker_cached(("model", model_dir, token), build)
+
+
+def score_block(block: np.ndarray, *, model_dir: str, token: str, element_index: list[int],
+                batch_size: int) -> np.ndarray:
+    """Score one ``(element, y, x)`` block → ``(y, x)`` float32; NaN where any element is NaN."""
+    model = _worker_model(model_dir, token)
+    x = block[element_index].reshape(len(element_index), -1).T
+    valid = np.isfinite(x).all(axis=1)
+    out = np.full(x.shape[0], np.nan, dtype=np.float32)
+    if valid.any():
+        cells = np.ascontiguousarray(x[valid], dtype=np.float32)
+        parts = [np.asarray(model.score(cells[s:s + batch_size]), dtype=np.float32)
+                 for s in range(0, len(cells), batch_size)]
+        out[valid] = np.concatenate(parts)
+    return out.reshape(block.shape[1:])
+
+
+def _write_tile(scores: np.ndarray, final: str, i: int, j: int, spec_dict: dict) -> int:
+    spec = GridSpec.from_dict(spec_dict)
+    rows, cols = spec.tile_slices(i, j)
+    staging = store.Staging(final)
+    store.write_region(staging.store, "anomaly", scores, (rows, cols))
+    staging.mark(i, j)
+    return int(np.isfinite(scores).sum())
+
+
+def _create_scores_store(path: Path, spec: GridSpec, attrs: dict) -> None:
+    import dask.array as da
+    import xarray as xr
+
+    rows, cols = spec.chunks
+    ds = xr.Dataset({"anomaly": (("y", "x"), da.full(spec.shape, np.nan, dtype=np.float32, chunks=(rows, cols)))},
+                    coords={"y": spec.y_coords(), "x": spec.x_coords()})
+    ds["anomaly"].attrs.update(long_name="anomaly score (higher = more anomalous)")
+    ds = ds.rio.write_crs(spec.crs).rio.write_transform(spec.transform)
+    ds.attrs.update(attrs)
+    ds.attrs.update(geogan_kind="scores", geogan_store_version=store.STORE_VERSION, grid=spec.to_dict(),
+                    complete=False)
+    enc = {"anomaly": {"chunks": (spec.tile, spec.tile), "compressors": store.COMPRESSORS, "fill_value": np.nan}}
+    ds.to_zarr(path, mode="w", compute=False, zarr_format=3, consolidated=False, encoding=enc)
+
+
+def _run_key_of(path: Path) -> dict | None:
+    try:
+        import zarr
+
+        return dict(zarr.open_group(str(path), mode="r").attrs.get("run_key") or {}) or None
+    except Exception:
+        return None
+
+
+def open_scores_store(path: str | os.PathLike):
+    """Open ``scores.zarr`` as a Dataset (validated)."""
+    return store.open_store(path, kind="scores")
+
+
+def score_grid(
+    grid_path: str | os.PathLike,
+    model_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    deposits: str | os.PathLike | None = None,
+    deposits_crs=None,
+    deposits_x: str | None = None,
+    deposits_y: str | None = None,
+    min_dist_km: float = 5.0,
+    runs: int = 20,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    batch_size: int = 65536,
+    overwrite: bool = False,
+    progress: bool = True,
+    echo=print,
+) -> ScoreResult:
+    """Score every valid cell of a grid store with a trained model.
+
+    Writes ``out_dir/scores.zarr`` (``anomaly(y, x)``), ``out_dir/anomaly.tif`` (COG) and,
+    with ``deposits``, ``out_dir/report/`` (see :func:`geogan.evaluate.evaluate`).
+    Rerunning after a crash resumes from the finished tiles.
+    """
+    from geogan.train import load_model
+
+    t0 = time.perf_counter()
+    out_dir = Path(out_dir)
+    scores_path, cog_path, report_path = out_dir / SCORES_STORE, out_dir / COG_NAME, out_dir / REPORT_DIR
+    ds = store.open_grid(grid_path)
+    spec = store.grid_spec(ds)
+    model_dir = str(Path(model_dir).resolve())
+    model = load_model(model_dir)  # validates the model dir before any output is created
+    grid_elements = ds["element"].values.tolist()
+    missing = [e for e in model.elements if e not in grid_elements]
+    if missing:
+        raise ModelError(f"the model was trained on elements {', '.join(model.elements)} but the grid "
+                         f"{grid_path} lacks {', '.join(missing)}", path=model_dir)
+    grid_units = store.units_of(ds)
+    model_units = model.config.get("units") or {}
+    wrong = [e for e in model.elements if model_units.get(e) and grid_units.get(e) and model_units[e] != grid_units[e]]
+    if wrong:
+        raise ModelError("element units differ between model and grid: " + ", ".join(
+            f"{e} {model_units[e]} vs {grid_units[e]}" for e in wrong), path=model_dir)
+    element_index = [grid_elements.index(e) for e in model.elements]
+    token = _model_token(model_dir)
+    staging = store.Staging(scores_path)
+    run_key = {"grid": str(Path(grid_path).resolve()), "grid_created": ds.attrs.get("created"),
+               "model": model_dir, "model_token": token}
+    # a finished scores.zarr from this same grid and model is reused (resume after a crash
+    # in the COG export or the report); anything else already there needs --overwrite
+    scores_done = scores_path.exists() and not overwrite and _run_key_of(scores_path) == run_key
+    blocking = [p for p in (cog_path, report_path) if p.exists()]
+    if scores_path.exists() and not scores_done:
+        blocking.insert(0, scores_path)
+    if blocking and not overwrite:
+        raise OutputExistsError(f"{blocking[0]} exists; pass --overwrite to replace the outputs in {out_dir}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    resumed: set[tuple[int, int]] = set()
+    if scores_done:
+        echo(f"reusing {scores_path} (same grid and model)")
+    elif staging.exists():
+        if staging.params() == run_key and staging.store.exists():
+            resumed = staging.done()
+            echo(f"resuming {staging.root}: {len(resumed)} of {spec.n_tiles} tiles already done")
+        else:
+            staging.remove()
+    if not scores_done and not staging.exists():
+        attrs = {"run_key": run_key, "model": {"dir": model_dir, "detector": model.detector_name, "score": model.score_name,
+                           "elements": model.elements},
+                 "grid_source": str(grid_path)}
+        staging.start(run_key)
+        _create_scores_store(staging.store, spec, attrs)
+    pending = [] if scores_done else [t for t in spec.tiles() if t not in resumed]
+    echo(f"scoring {spec.n_cells:,} cells in {len(pending)} tiles with {model.detector_name} "
+         f"(score {model.score_name})")
+    if pending:
+        conc = ds["concentration"].data
+        anomaly = conc.map_blocks(score_block, drop_axis=0, dtype=np.float32, meta=np.empty((0, 0), np.float32),
+                                  model_dir=model_dir, token=token, element_index=element_index,
+                                  batch_size=int(batch_size), name=f"geogan-score-{token}")
+        with dask_client(scheduler, workers=workers) as client:
+            if not scheduler and not os.environ.get("DASK_SCHEDULER_ADDRESS"):
+                client.run(os.environ.__setitem__, "GEOGAN_TF_THREADS", "1")
+            import dask
+
+            writes = [dask.delayed(_write_tile)(anomaly.blocks[i, j], str(scores_path), i, j, spec.to_dict())
+                      for i, j in pending]
+            futures = client.compute(writes)
+            run_tasks(client, futures, description="scoring tiles", progress=progress)
+    if not scores_done:
+        staging.finalize()
+    scores_ds = open_scores_store(scores_path)
+    n_scored = int(scores_ds["anomaly"].notnull().sum().compute())
+    t_cog = time.perf_counter()
+    store.export_cog(scores_ds["anomaly"].assign_attrs(grid=spec.to_dict()), cog_path, overwrite=True)
+    echo(f"wrote {cog_path} in {time.perf_counter() - t_cog:.1f} s")
+    metrics = None
+    report = None
+    if deposits is not None:
+        from geogan.evaluate import evaluate
+
+        result = evaluate(scores_path, deposits, report_path, deposits_crs=deposits_crs, deposits_x=deposits_x,
+                          deposits_y=deposits_y, min_dist_km=min_dist_km, runs=runs, overwrite=True,
+                          name=model.detector_name)
+        metrics = result.metrics
+        report = report_path
+    seconds = time.perf_counter() - t0
+    return ScoreResult(out_dir=out_dir, scores=scores_path, cog=cog_path, report=report,
+                       n_cells_scored=n_scored, seconds=seconds, metrics=metrics)

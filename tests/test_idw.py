@@ -1,0 +1,83 @@
+import numpy as np
+import pytest
+
+from geogan.errors import GridError
+from geogan.idw import IDWParams, SampleIndex, idw, median_spacing
+
+
+def brute_force_idw(sx, sy, vals, qx, qy, k, power, max_d, space):
+    """Independent reference: loops over query points, per element over its own samples."""
+    out = np.full((vals.shape[1], len(qx)), np.nan)
+    for e in range(vals.shape[1]):
+        ok = ~np.isnan(vals[:, e])
+        xs, ys, v = sx[ok], sy[ok], vals[ok, e]
+        for q in range(len(qx)):
+            d = np.hypot(xs - qx[q], ys - qy[q])
+            order = np.argsort(d, kind="stable")[:k]
+            if d[order[0]] > max_d:
+                continue
+            if d[order[0]] == 0:
+                out[e, q] = v[order[0]]
+                continue
+            w = 1.0 / d[order] ** power
+            if space == "log":
+                out[e, q] = np.exp(np.sum(w * np.log(v[order])) / w.sum())
+            else:
+                out[e, q] = np.sum(w * v[order]) / w.sum()
+    return out
+
+
+@pytest.mark.parametrize("space", ["linear", "log"])
+@pytest.mark.parametrize("k,power", [(1, 2.0), (5, 2.0), (12, 1.0), (8, 3.0)])
+def test_idw_matches_brute_force(space, k, power):
+    rng = np.random.default_rng(42)
+    n = 120
+    sx, sy = rng.uniform(0, 10_000, n), rng.uniform(0, 10_000, n)
+    vals = rng.lognormal(1.0, 1.0, size=(n, 3))
+    vals[rng.random(n) < 0.2, 1] = np.nan  # element 1 has its own sample set
+    vals[rng.random(n) < 0.3, 2] = np.nan
+    qx, qy = rng.uniform(-3000, 13_000, 300), rng.uniform(-3000, 13_000, 300)
+    qx[:3], qy[:3] = sx[:3], sy[:3]  # cells exactly on samples
+    params = IDWParams(neighbors=k, power=power, max_distance_m=2500.0, space=space)
+    got = idw(SampleIndex(sx, sy, vals, space=space), qx, qy, params)
+    want = brute_force_idw(sx, sy, vals, qx, qy, k, power, 2500.0, space)
+    assert got.shape == (3, 300) and got.dtype == np.float32
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    ok = ~np.isnan(want)
+    assert ok.sum() > 300  # the mask did not blank everything
+    np.testing.assert_allclose(got[ok], want[ok], rtol=1e-6)
+
+
+def test_exact_hit_gives_sample_value_and_mask_uses_nearest_sample():
+    sx, sy = np.array([0.0, 100.0, 5000.0]), np.array([0.0, 0.0, 0.0])
+    vals = np.array([[2.0], [8.0], [100.0]])
+    index = SampleIndex(sx, sy, vals, space="linear")
+    out = idw(index, np.array([0.0, 50.0, 2600.0, 9000.0]), np.zeros(4),
+              IDWParams(neighbors=2, power=2, max_distance_m=3000, space="linear"))
+    assert out[0, 0] == pytest.approx(2.0)
+    assert out[0, 1] == pytest.approx(5.0)  # equidistant: plain mean
+    assert np.isfinite(out[0, 2])  # nearest (5000) is 2400 m away: inside
+    assert np.isnan(out[0, 3])  # nearest is 4000 m away: masked
+
+
+def test_elements_sharing_samples_share_one_tree():
+    rng = np.random.default_rng(0)
+    vals = rng.lognormal(size=(50, 4))
+    vals[:10, 3] = np.nan
+    index = SampleIndex(rng.random(50), rng.random(50), vals, space="log")
+    assert sorted(len(g.element_index) for g in index.groups) == [1, 3]
+
+
+def test_log_space_refuses_non_positive_and_empty_elements():
+    with pytest.raises(GridError, match="element Cu has 1 values <= 0"):
+        SampleIndex(np.arange(3.0), np.zeros(3), np.array([[1.0], [0.0], [2.0]]), space="log", elements=["Cu"])
+    with pytest.raises(GridError, match="element Au has no values"):
+        SampleIndex(np.arange(3.0), np.zeros(3), np.full((3, 1), np.nan), space="linear", elements=["Au"])
+
+
+def test_params_validation_and_spacing():
+    with pytest.raises(GridError, match="space"):
+        IDWParams(space="cubic")
+    with pytest.raises(GridError, match="neighbors"):
+        IDWParams(neighbors=0)
+    assert median_spacing(np.array([0.0, 10.0, 30.0]), np.zeros(3)) == 10.0
