@@ -107,7 +107,7 @@ def synth(
 
     res = write_synthetic_survey(out, preset, n_samples=samples, elements=_split(elements), seed=seed,
                                  fmt=format, overwrite=overwrite, progress=True)
-    echo(f"survey   {res.survey}\ndeposits {res.deposits}\ntruth    {res.truth}\ncrs      {res.crs}")
+    echo(res.describe())
 
 
 # -- grid ----------------------------------------------------------------------------------------

@@ -58,8 +58,9 @@ def grid_tile(out: str, samples_path: str, token: str, spec_dict: dict, params_d
     rows, cols = spec.tile_slices(i, j)
     qx, qy = np.meshgrid(spec.x_coords(cols.start, cols.stop), spec.y_coords(rows.start, rows.stop))
     shape = qx.shape
-    conc = idw(index, qx.ravel(), qy.ravel(), params).reshape((index.n_elements,) + shape)
-    dist = index.nearest_distance(qx.ravel(), qy.ravel()).astype(np.float32).reshape(shape)
+    conc, dist = idw(index, qx.ravel(), qy.ravel(), params, return_distance=True)
+    conc = conc.reshape((index.n_elements,) + shape)
+    dist = dist.astype(np.float32).reshape(shape)
     staging = store.Staging(out)
     store.write_region(staging.store, "concentration", conc, (slice(None), rows, cols))
     store.write_region(staging.store, "distance", dist, (rows, cols))

@@ -56,6 +56,13 @@ class SampleGroup:
 class SampleIndex:
     """All KD-trees needed to grid a survey, built once (per worker).
 
+    Most elements of a survey are measured on (nearly) every sample. Those share one k-NN
+    query per cell on the tree of all samples: elements present everywhere use its first
+    ``k`` neighbours directly; elements with a few gaps (≤ ``shared_max_missing``) take
+    their first ``k`` present samples among ``k + extra`` candidates (cells where too few
+    are present fall back to a wider query, then to the element's own tree, so the result
+    is exact). Elements with many gaps get trees of their own, grouped by presence pattern.
+
     Parameters
     ----------
     x, y
@@ -67,7 +74,7 @@ class SampleIndex:
     """
 
     def __init__(self, x: np.ndarray, y: np.ndarray, values: np.ndarray, *, space: str = "log",
-                 elements: list[str] | None = None):
+                 elements: list[str] | None = None, shared_max_missing: float = 0.2):
         values = np.asarray(values, dtype=np.float64)
         n_el = values.shape[1]
         elements = elements or [f"element {i}" for i in range(n_el)]
@@ -79,27 +86,69 @@ class SampleIndex:
                 raise GridError(
                     f"element {elements[j]} has {int(bad[:, j].sum())} values <= 0, which log-space IDW "
                     "cannot average; use --space linear or check the below-detection-limit handling")
-            with np.errstate(divide="ignore", invalid="ignore"):
-                values = np.where(present, np.log(np.where(present, values, 1.0)), np.nan)
-        xy = np.column_stack([np.asarray(x, np.float64), np.asarray(y, np.float64)])
-        self.n_elements = n_el
-        self.space = space
-        self.all_tree = cKDTree(xy)
-        # group elements by identical presence masks: each group needs its own tree
-        patterns: dict[bytes, list[int]] = {}
+            values = np.where(present, np.log(np.where(present, values, 1.0)), np.nan)
         for j in range(n_el):
             if not present[:, j].any():
                 raise GridError(f"element {elements[j]} has no values to interpolate")
-            patterns.setdefault(np.packbits(present[:, j]).tobytes(), []).append(j)
+        xy = np.column_stack([np.asarray(x, np.float64), np.asarray(y, np.float64)])
+        self.n_elements = n_el
+        self.space = space
+        self.xy = xy
+        self.all_tree = cKDTree(xy)
+        missing_frac = 1.0 - present.mean(axis=0)
+        self.full = np.nonzero(missing_frac == 0)[0]
+        self.shared = np.nonzero((missing_frac > 0) & (missing_frac <= shared_max_missing))[0]
+        # elements on the shared query, absent values filled with 0 (corrected per cell below)
+        self.shared_cols = np.concatenate([self.full, self.shared])
+        self.filled_values = np.where(present, values, 0.0)[:, self.shared_cols]
+        self.shared_present = [np.ascontiguousarray(present[:, j]) for j in self.shared]
+        self.shared_absent = [np.nonzero(~present[:, j])[0] for j in self.shared]
+        self.shared_values_t = [np.ascontiguousarray(self.filled_values[:, len(self.full) + s])
+                                for s in range(len(self.shared))]
+        # candidates beyond k so that k present samples are almost always among them
+        worst = float(missing_frac[self.shared].max()) if self.shared.size else 0.0
+        self.extra = int(np.ceil(2 * worst * 12)) + 2 if self.shared.size else 0
+        self._own_trees: dict[int, tuple[cKDTree, np.ndarray]] = {}
+        patterns: dict[bytes, list[int]] = {}
+        for j in np.nonzero(missing_frac > shared_max_missing)[0]:
+            patterns.setdefault(np.packbits(present[:, j]).tobytes(), []).append(int(j))
         self.groups = []
         for cols in patterns.values():
             rows = present[:, cols[0]]
             self.groups.append(SampleGroup(xy[rows], values[np.ix_(rows, cols)], np.asarray(cols)))
+        self._present = present
+        self._values = values
+
+    def own_tree(self, s: int) -> tuple[cKDTree, np.ndarray]:
+        """KD-tree and values of shared element ``s`` alone (built on first fallback)."""
+        if s not in self._own_trees:
+            j = self.shared[s]
+            rows = self._present[:, j]
+            self._own_trees[s] = (cKDTree(self.xy[rows]), self._values[rows, j])
+        return self._own_trees[s]
 
     def nearest_distance(self, qx: np.ndarray, qy: np.ndarray) -> np.ndarray:
         """Distance from each query point to the nearest sample (any element)."""
         d, _ = self.all_tree.query(np.column_stack([qx, qy]), k=1)
         return d
+
+
+def _normalised_weights(d: np.ndarray, power: float, keep: np.ndarray | None = None) -> np.ndarray:
+    """IDW weights per row, summing to 1; a zero distance takes all the weight."""
+    with np.errstate(divide="ignore"):
+        w = 1.0 / d**power if power > 0 else np.ones_like(d)
+    if keep is not None:
+        w = np.where(keep, w, 0.0)
+        zero = keep & (d == 0.0)
+    else:
+        zero = d == 0.0
+    exact = zero.any(axis=1)
+    if exact.any():
+        # a sample on the cell centre gives its value (the first such sample, if several)
+        first = np.argmax(zero[exact], axis=1)
+        w[exact] = 0.0
+        w[np.nonzero(exact)[0], first] = 1.0
+    return w / w.sum(axis=1, keepdims=True)
 
 
 def _weights(tree: cKDTree, q: np.ndarray, k: int, power: float) -> tuple[scipy.sparse.csr_matrix, np.ndarray]:
@@ -108,21 +157,24 @@ def _weights(tree: cKDTree, q: np.ndarray, k: int, power: float) -> tuple[scipy.
     d, idx = tree.query(q, k=k)
     if k == 1:
         d, idx = d[:, None], idx[:, None]
-    with np.errstate(divide="ignore"):
-        w = 1.0 / d**power if power > 0 else np.ones_like(d)
-    exact = d[:, 0] == 0.0
-    if exact.any():
-        # a sample on the cell centre gives its value: all weight on it
-        w[exact] = 0.0
-        w[exact, 0] = 1.0
-    w /= w.sum(axis=1, keepdims=True)
-    n = q.shape[0]
+    return _sparse(_normalised_weights(d, power), idx, tree.n), d[:, 0]
+
+
+def _sparse(w: np.ndarray, idx: np.ndarray, n_samples: int) -> scipy.sparse.csr_matrix:
+    n, k = w.shape
     indptr = np.arange(0, n * k + 1, k)
-    mat = scipy.sparse.csr_matrix((w.ravel(), idx.ravel(), indptr), shape=(n, tree.n))
-    return mat, d[:, 0]
+    return scipy.sparse.csr_matrix((w.ravel(), idx.ravel(), indptr), shape=(n, n_samples))
 
 
-def idw(index: SampleIndex, qx: np.ndarray, qy: np.ndarray, params: IDWParams) -> np.ndarray:
+def _select_present(d: np.ndarray, idx: np.ndarray, present: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mask of each row's first ``k`` candidates that have a value, and their count."""
+    pres = present[idx]
+    keep = pres & (np.cumsum(pres, axis=1) <= k)
+    return keep, keep.sum(axis=1)
+
+
+def idw(index: SampleIndex, qx: np.ndarray, qy: np.ndarray, params: IDWParams, *,
+        return_distance: bool = False):
     """Interpolate all elements at query points.
 
     Returns
@@ -130,17 +182,69 @@ def idw(index: SampleIndex, qx: np.ndarray, qy: np.ndarray, params: IDWParams) -
     ndarray
         ``(n_elements, n_points)`` float32, NaN where the nearest sample with a value for
         that element is farther than ``params.max_distance_m``.
+    ndarray, optional
+        With ``return_distance``: distance from each point to the nearest sample of any
+        element (from the shared query when there is one, so it costs nothing extra).
     """
     q = np.column_stack([np.asarray(qx, np.float64).ravel(), np.asarray(qy, np.float64).ravel()])
     out = np.full((index.n_elements, q.shape[0]), np.nan, dtype=np.float32)
-    for group in index.groups:
-        mat, nearest = _weights(group.tree, q, int(params.neighbors), float(params.power))
-        est = mat @ group.values  # (n_points, n_group_elements)
+    k, power, max_d = int(params.neighbors), float(params.power), params.max_distance_m
+
+    def finish(est, nearest):
         if index.space == "log":
             est = np.exp(est)
-        est[nearest > params.max_distance_m] = np.nan
-        out[group.element_index] = est.T.astype(np.float32)
-    return out
+        est[nearest > max_d] = np.nan
+        return est
+
+    if index.shared_cols.size:
+        n_all = index.all_tree.n
+        kk = min(k + index.extra, n_all)
+        d, idx = index.all_tree.query(q, k=kk)
+        if kk == 1:
+            d, idx = d[:, None], idx[:, None]
+        kf = min(k, n_all)
+        # one sparse weight matrix on the first k neighbours serves every element whose
+        # first k neighbours all have a value: one sparse-dense product for all of them
+        mat = _sparse(_normalised_weights(d[:, :kf], power), idx[:, :kf], n_all)
+        est = mat @ index.filled_values  # (n_points, n_shared_cols)
+        nearest = np.repeat(d[:, :1], est.shape[1], axis=1)
+        if index.shared.size:
+            by_sample = mat.tocsc()
+        for s in range(index.shared.size):
+            # cells that used a sample lacking this element: redo them with its first k
+            # present samples among the kk candidates (or its own tree when too few)
+            cells = np.unique(by_sample[:, index.shared_absent[s]].indices)
+            if cells.size == 0:
+                continue
+            col = index.full.size + s
+            present = index.shared_present[s]
+            k_e = min(k, int(present.sum()))
+            dc, ic = d[cells], idx[cells]
+            keep, count = _select_present(dc, ic, present, k_e)
+            ok = count == k_e
+            w = _normalised_weights(dc[ok], power, keep[ok])
+            est[cells[ok], col] = (w * index.shared_values_t[s][ic[ok]]).sum(axis=1)
+            nearest[cells[ok], col] = np.where(keep[ok], dc[ok], np.inf).min(axis=1)
+            if not ok.all():
+                tree, vals = index.own_tree(s)
+                bad = cells[~ok]
+                d2, i2 = tree.query(q[bad], k=k_e)
+                if k_e == 1:
+                    d2, i2 = d2[:, None], i2[:, None]
+                est[bad, col] = (_normalised_weights(d2, power) * vals[i2]).sum(axis=1)
+                nearest[bad, col] = d2[:, 0]
+        out[index.shared_cols] = finish(est, nearest).T
+        nearest_any = d[:, 0]
+    else:
+        nearest_any = None
+    for group in index.groups:
+        mat, nearest = _weights(group.tree, q, k, power)
+        out[group.element_index] = finish(mat @ group.values, nearest).T
+    if not return_distance:
+        return out
+    if nearest_any is None:
+        nearest_any = index.nearest_distance(q[:, 0], q[:, 1])
+    return out, nearest_any
 
 
 def median_spacing(x: np.ndarray, y: np.ndarray) -> float:

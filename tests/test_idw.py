@@ -60,12 +60,31 @@ def test_exact_hit_gives_sample_value_and_mask_uses_nearest_sample():
     assert np.isnan(out[0, 3])  # nearest is 4000 m away: masked
 
 
-def test_elements_sharing_samples_share_one_tree():
+def test_elements_are_split_into_full_shared_and_own_tree_groups():
     rng = np.random.default_rng(0)
-    vals = rng.lognormal(size=(50, 4))
-    vals[:10, 3] = np.nan
+    vals = rng.lognormal(size=(50, 5))
+    vals[:5, 3] = np.nan  # 10 % missing: shares the all-samples query
+    vals[:30, 4] = np.nan  # 60 % missing: its own tree
     index = SampleIndex(rng.random(50), rng.random(50), vals, space="log")
-    assert sorted(len(g.element_index) for g in index.groups) == [1, 3]
+    assert index.full.tolist() == [0, 1, 2]
+    assert index.shared.tolist() == [3]
+    assert [g.element_index.tolist() for g in index.groups] == [[4]]
+
+
+@pytest.mark.parametrize("extra", [0, 1])
+def test_shared_query_falls_back_exactly_when_candidates_lack_values(extra):
+    rng = np.random.default_rng(3)
+    n = 200
+    sx, sy = rng.uniform(0, 5000, n), rng.uniform(0, 5000, n)
+    vals = rng.lognormal(size=(n, 2))
+    vals[rng.random(n) < 0.15, 1] = np.nan
+    index = SampleIndex(sx, sy, vals, space="log")
+    index.extra = extra  # few spare candidates: many cells need the fallback query
+    qx, qy = rng.uniform(0, 5000, 400), rng.uniform(0, 5000, 400)
+    params = IDWParams(neighbors=8, power=2, max_distance_m=1e9, space="log")
+    got = idw(index, qx, qy, params)
+    want = brute_force_idw(sx, sy, vals, qx, qy, 8, 2.0, 1e9, "log")
+    np.testing.assert_allclose(got, want, rtol=1e-6)
 
 
 def test_log_space_refuses_non_positive_and_empty_elements():
