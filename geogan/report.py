@@ -1,0 +1,444 @@
+"""The evaluation report: plots and one self-contained HTML page.
+
+:func:`write_report` writes ``index.html`` (every figure embedded, so the page alone shows
+everything, and linked), ``map.png``, ``roc.png``, ``pa.png``, ``success.png`` and
+``metrics.json``. Several detectors sit side by side: one table row, one map panel, one P-A
+panel and one overlaid ROC / success-rate curve each.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import html
+import json
+import math
+import shutil
+import uuid
+from collections.abc import Mapping, Sequence
+from os import PathLike
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # reports are written on servers and CI: never open a display
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import xarray as xr  # noqa: E402
+from matplotlib.colors import BoundaryNorm, ListedColormap  # noqa: E402
+
+import geogan  # noqa: E402
+from geogan.errors import InputError, OutputExistsError  # noqa: E402
+from geogan.evaluate import Deposits, EvaluationResult, _grid_crs, _jsonable, locate_deposits  # noqa: E402
+
+__all__ = ["write_report", "PERCENTILE_CLASSES"]
+
+#: Percentile class breaks of the anomaly map (the classes geologists read maps by).
+PERCENTILE_CLASSES = (50, 75, 90, 95, 99)
+# Light-to-hot ramp: the lower half of the area is a neutral grey so the eye goes to the top
+# classes; hue and lightness both change so the classes survive greyscale printing.
+_CLASS_COLOURS = ("#d9d9d9", "#fee391", "#fec44f", "#fe9929", "#d95f0e", "#7f0000")
+_MAX_MAP_PIXELS = 1200  # per side: a map is a figure, not the data
+_DPI = 110
+
+_DEFINITIONS = [
+    ("ROC AUC (all cells)", "Positives: grid cells holding at least one deposit (a cell counts once); "
+     "negatives: every other valid cell. Probability that a random positive cell scores above a random "
+     "negative one (ties ½). 0.5 = no better than chance."),
+    ("Negative-sampling AUC", "GeoChemAD benchmark protocol: positives are the scores at each deposit's cell; "
+     "negatives the same number of random valid cells at least min-dist km from every deposit; "
+     "mean ± std over several seeded draws. Comparable with published benchmark numbers."),
+    ("P-A plot", "Yousefi &amp; Carranza (2015). For thresholds t over the score: Pr(t) = % of deposits in "
+     "cells scoring ≥ t (prediction rate), Oa(t) = % of the valid area scoring ≥ t (area axis inverted). "
+     "At the intersection Pr = 100 − Oa: Pr % of deposits lie in Oa % of the area."),
+    ("Nd", "Normalised density at the P-A intersection, Pr / Oa: how many times more deposits per unit "
+     "area the anomalous class holds than the average (1 = no better than chance)."),
+    ("Success-rate curve", "Cumulative % of deposits against cumulative % of area, cells ranked by "
+     "descending score; its AUC (0.5 = chance, 1 = all deposits in the top cells)."),
+    ("Top 5 % cells", "Share of deposits in the highest-scoring 5 % of valid cells (area share given "
+     "because ties can make it slightly larger than 5 %)."),
+    ("Deposits used / outside / on no-data", "Deposits on a valid cell are used; those outside the grid "
+     "or on cells without a score are counted and excluded, never silently dropped."),
+]
+
+
+def _as_results(results) -> dict[str, EvaluationResult]:
+    if isinstance(results, EvaluationResult):
+        return {results.name: results}
+    if isinstance(results, Mapping):
+        out = dict(results)
+    elif isinstance(results, Sequence):
+        out = {}
+        for r in results:
+            if r.name in out:
+                raise InputError(f"two results are named {r.name!r}; give each detector a distinct name")
+            out[r.name] = r
+    else:
+        raise InputError("results must be an EvaluationResult, a list of them or a {name: result} dict")
+    if not out:
+        raise InputError("no evaluation results to report")
+    return out
+
+
+def _as_scores(scores, names: list[str]) -> dict[str, xr.DataArray]:
+    if isinstance(scores, xr.DataArray):
+        return {name: scores for name in names}
+    missing = [n for n in names if n not in scores]
+    if missing:
+        raise InputError(f"no score grid given for detector(s) {', '.join(missing)}")
+    return {n: scores[n] for n in names}
+
+
+def _axis_scale(crs) -> tuple[float, str, str]:
+    """Display factor and axis labels: km for projected grids, degrees for geographic ones."""
+    name = crs.to_string()
+    if crs.is_geographic:
+        return 1.0, f"Longitude (°, {name})", f"Latitude (°, {name})"
+    factor = crs.axis_info[0].unit_conversion_factor / 1000.0 if crs.axis_info else 1e-3
+    return factor, f"Easting (km, {name})", f"Northing (km, {name})"
+
+
+def _strictly_increasing(edges: np.ndarray) -> np.ndarray:
+    """Class breaks for BoundaryNorm: ties (flat score regions) nudged apart, top edge above max."""
+    edges = np.asarray(edges, dtype="float64").copy()
+    for i in range(1, edges.size):
+        if edges[i] <= edges[i - 1]:
+            edges[i] = np.nextafter(edges[i - 1], np.inf)
+    edges[-1] = np.nextafter(edges[-1], np.inf)
+    return edges
+
+
+def _plot_map(path: Path, results, scores, deposits: Deposits, title: str) -> None:
+    n = len(results)
+    ncols = min(n, 3)
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(6.2 * ncols, 5.6 * nrows), squeeze=False)
+    for ax in axes.ravel()[n:]:
+        ax.set_visible(False)
+    for ax, (name, result) in zip(axes.ravel(), results.items(), strict=False):
+        grid = scores[name]
+        crs = _grid_crs(grid)
+        height, width = grid.shape
+        step = max(1, math.ceil(max(height, width) / _MAX_MAP_PIXELS))
+        # Stride sampling: display only; percentile breaks come from the displayed cells,
+        # which on a strided national grid still number over a million.
+        shown = np.asarray(grid.isel(y=slice(None, None, step), x=slice(None, None, step)).data, dtype="float32")
+        valid = shown[np.isfinite(shown)]
+        if valid.size == 0:
+            ax.set_title(f"{name}: no valid cells")
+            continue
+        breaks = np.percentile(valid, PERCENTILE_CLASSES)
+        edges = np.concatenate([[valid.min()], breaks, [valid.max()]])
+        edges = _strictly_increasing(edges)
+        cmap = ListedColormap(_CLASS_COLOURS).with_extremes(bad="white")
+        norm = BoundaryNorm(edges, cmap.N)
+        t = grid.rio.transform()
+        factor, xlabel, ylabel = _axis_scale(crs)
+        x0, x1 = t.c * factor, (t.c + t.a * width) * factor
+        y0, y1 = t.f * factor, (t.f + t.e * height) * factor
+        origin = "upper" if t.e < 0 else "lower"
+        extent = (x0, x1, min(y0, y1), max(y0, y1))
+        im = ax.imshow(
+            np.ma.masked_invalid(shown), cmap=cmap, norm=norm, extent=extent, origin=origin, interpolation="nearest"
+        )
+        deps = deposits.to_crs(crs)
+        loc = result.deposit_location or locate_deposits(grid, deps)
+        used, nodata = loc.used, loc.on_nodata
+        ax.scatter(deps.x[used] * factor, deps.y[used] * factor, marker="^", s=42, c="#1f4e9c",
+                   edgecolors="white", linewidths=0.8, label=f"deposit ({int(used.sum())})", zorder=3)
+        if nodata.any():
+            ax.scatter(deps.x[nodata] * factor, deps.y[nodata] * factor, marker="^", s=42, facecolors="none",
+                       edgecolors="#1f4e9c", linewidths=1.0, label=f"on no-data ({int(nodata.sum())})", zorder=3)
+        ax.set_xlim(extent[0], extent[1])
+        ax.set_ylim(extent[2], extent[3])
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.set_aspect("equal")
+        score = result.metrics.get("score_name", "unknown")
+        ax.set_title(f"{name} (score: {score})", fontsize=11)
+        outside = int(loc.outside.sum())
+        ax.legend(loc="lower left", fontsize=8, framealpha=0.85,
+                  title=f"{outside} outside the grid" if outside else None, title_fontsize=7)
+        cbar = fig.colorbar(im, ax=ax, shrink=0.85, ticks=(edges[:-1] + edges[1:]) / 2)
+        labels = ["< P50"] + [f"P{a}–P{b}" for a, b in zip(PERCENTILE_CLASSES[:-1], PERCENTILE_CLASSES[1:], strict=True)]
+        labels.append(f"≥ P{PERCENTILE_CLASSES[-1]}")
+        cbar.ax.set_yticklabels(labels, fontsize=8)
+        cbar.set_label("anomaly score class (percentile of valid cells)", fontsize=8)
+        cbar.ax.tick_params(length=0)
+    fig.suptitle(title, fontsize=12)
+    fig.tight_layout()
+    fig.savefig(path, dpi=_DPI)
+    plt.close(fig)
+
+
+def _plot_roc(path: Path, results) -> None:
+    fig, ax = plt.subplots(figsize=(5.4, 5.0))
+    ax.plot([0, 1], [0, 1], ls="--", c="0.6", lw=1, label="chance (0.5)")
+    for name, r in results.items():
+        ax.plot(r.roc_fpr, r.roc_tpr, lw=1.8, label=f"{name} (AUC {r.metrics['roc_auc']:.3f})")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.01)
+    ax.set_xlabel("False-positive rate (share of non-deposit cells)")
+    ax.set_ylabel("True-positive rate (share of deposit cells)")
+    ax.set_title("ROC, all cells")
+    ax.legend(loc="lower right", fontsize=8)
+    ax.set_aspect("equal")
+    fig.tight_layout()
+    fig.savefig(path, dpi=_DPI)
+    plt.close(fig)
+
+
+def _plot_pa(path: Path, results, note: str | None) -> None:
+    # One panel per detector: thresholds are in each detector's own score units, so curves of
+    # different detectors cannot share a threshold axis.
+    with_area = {n: r for n, r in results.items() if r.pa_threshold is not None}
+    n = max(1, len(with_area))
+    fig, axes = plt.subplots(1, n, figsize=(5.6 * n, 4.6), squeeze=False)
+    if not with_area:
+        ax = axes[0, 0]
+        ax.axis("off")
+        ax.text(0.5, 0.5, note or "area metrics not computed", ha="center", va="center", wrap=True, fontsize=9)
+    for ax, (name, r) in zip(axes[0], with_area.items(), strict=False):
+        m = r.metrics
+        ax.plot(r.pa_threshold, r.pa_prediction_rate, c="#b2182b", lw=1.8, label="prediction rate Pr (% deposits)")
+        ax.set_xlabel(f"threshold on the {name} score ({m.get('score_name', 'unknown')})")
+        ax.set_ylabel("prediction rate (% of deposits)", color="#b2182b")
+        ax.set_ylim(0, 100)
+        ax2 = ax.twinx()
+        ax2.plot(r.pa_threshold, r.pa_area_pct, c="#2166ac", lw=1.8, label="occupied area Oa (%)")
+        ax2.set_ylim(100, 0)
+        ax2.set_ylabel("occupied area (% of valid area, inverted)", color="#2166ac")
+        t_star = m["pa_intersection_threshold"]
+        pr_star = m["pa_intersection_prediction_rate_pct"]
+        ax.plot([t_star], [pr_star], marker="o", ms=8, mfc="none", mec="k", mew=1.5, zorder=4)
+        ax.axvline(t_star, c="k", lw=0.8, ls=":")
+        nd = m.get("pa_nd")
+        ax.annotate(
+            f"Pr = {pr_star:.1f} %, Oa = {m['pa_intersection_area_pct']:.1f} %"
+            + (f"\nNd = {nd:.2f}" if nd is not None else ""),
+            (t_star, pr_star), xytext=(10, -30), textcoords="offset points", fontsize=8,
+            bbox={"boxstyle": "round", "fc": "white", "ec": "0.7"},
+        )
+        lines = ax.get_lines()[:1] + ax2.get_lines()
+        ax.legend(lines, [ln.get_label() for ln in lines], loc="center left", fontsize=8)
+        ax.set_title(f"P-A plot: {name}", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=_DPI)
+    plt.close(fig)
+
+
+def _plot_success(path: Path, results, note: str | None) -> None:
+    fig, ax = plt.subplots(figsize=(5.4, 5.0))
+    ax.plot([0, 100], [0, 100], ls="--", c="0.6", lw=1, label="chance")
+    any_curve = False
+    for name, r in results.items():
+        if r.success_area_pct is None:
+            continue
+        any_curve = True
+        ax.plot(r.success_area_pct, r.success_deposit_pct, lw=1.8,
+                label=f"{name} (AUC {r.metrics['success_rate_auc']:.3f})")
+    if not any_curve and note:
+        ax.text(50, 50, note, ha="center", va="center", wrap=True, fontsize=8)
+    ax.axvline(5, c="0.4", lw=0.8, ls=":")
+    ax.set_xlim(0, 100)
+    ax.set_ylim(0, 101)
+    ax.set_xlabel("% of area (cells ranked by descending score)")
+    ax.set_ylabel("% of deposits")
+    ax.set_title("Success-rate curve")
+    ax.legend(loc="lower right", fontsize=8)
+    ax.set_aspect("equal")
+    fig.tight_layout()
+    fig.savefig(path, dpi=_DPI)
+    plt.close(fig)
+
+
+def _fmt(value, digits: int = 3, suffix: str = "") -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}{suffix}"
+    return f"{value}{suffix}"
+
+
+def _table(results) -> str:
+    head = (
+        "<tr><th>detector</th><th>score</th><th>ROC AUC<br>(all cells)</th><th>neg.-sampling AUC<br>"
+        "(mean ± std)</th><th>P-A: Pr = 100 − Oa</th><th>Nd</th><th>success-rate AUC</th>"
+        "<th>deposits in top 5 % cells</th><th>deposits used / outside / on no-data</th>"
+        "<th>positive cells / valid cells</th></tr>"
+    )
+    rows = []
+    for name, r in results.items():
+        m = r.metrics
+        if m.get("negsamp_auc_mean") is None:
+            neg = "—"
+        else:
+            neg = (f"{m['negsamp_auc_mean']:.3f} ± {m['negsamp_auc_std']:.3f}<br><small>{m['negsamp_runs']} runs, "
+                   f"≥ {m['negsamp_min_dist_km']:g} km</small>")
+        if m.get("area_metrics") == "computed":
+            pa = (f"{m['pa_intersection_prediction_rate_pct']:.1f} % of deposits in "
+                  f"{m['pa_intersection_area_pct']:.1f} % of area")
+            top5 = f"{m['top5_deposit_pct']:.1f} %<br><small>({m['top5_area_pct']:.2f} % of area)</small>"
+        else:
+            pa = top5 = "refused (geographic CRS)"
+        cells = [
+            html.escape(name),
+            html.escape(str(m.get("score_name"))),
+            _fmt(m.get("roc_auc")),
+            neg,
+            pa,
+            _fmt(m.get("pa_nd"), 2),
+            _fmt(m.get("success_rate_auc")),
+            top5,
+            f"{m['n_deposits_used']} / {m['n_outside']} / {m['n_on_nodata']}<br><small>of {m['n_deposits']}</small>",
+            f"{m['n_positive_cells']:,} / {m['n_valid_cells']:,}",
+        ]
+        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    return f"<table>{head}{''.join(rows)}</table>"
+
+
+def _img(path: Path, alt: str) -> str:
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    name = html.escape(path.name)
+    return (
+        f'<figure><a href="{name}"><img src="data:image/png;base64,{data}" alt="{html.escape(alt)}"></a>'
+        f'<figcaption>{html.escape(alt)} — <a href="{name}">{name}</a></figcaption></figure>'
+    )
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1400px;
+padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:1em 0;font-size:0.92em}
+th,td{border:1px solid #ccc;padding:0.35em 0.6em;text-align:left;vertical-align:top}
+th{background:#f3f3f3}
+figure{display:inline-block;margin:0.5em 1em 1em 0;vertical-align:top}
+img{max-width:100%;border:1px solid #ddd}
+figcaption{font-size:0.85em;color:#555}
+dt{font-weight:600;margin-top:0.5em}
+.note{background:#fff4e5;border-left:4px solid #f0a020;padding:0.4em 0.8em;margin:0.5em 0}
+small{color:#666}
+"""
+
+
+def _html(title: str, results, deposits: Deposits, out_files: dict[str, Path], generated: str) -> str:
+    notes = []
+    for name, r in results.items():
+        for note in r.metrics.get("notes", []):
+            notes.append(f"<p class='note'><b>{html.escape(name)}</b>: {html.escape(note)}</p>")
+    src = html.escape(str(deposits.path)) if deposits.path else "(in memory)"
+    crs_note = ""
+    if deposits.source_crs is not None:
+        crs_note = f"read in {html.escape(deposits.source_crs.to_string())}"
+        if deposits.source_crs_assumed:
+            crs_note += " (assumed: the file names no CRS)"
+    first = next(iter(results.values())).metrics
+    sources = "".join(
+        f"<li>{html.escape(n)}: {html.escape(str(r.metrics.get('scores_source') or '(in memory)'))}</li>"
+        for n, r in results.items()
+    )
+    defs = "".join(f"<dt>{t}</dt><dd>{d}</dd>" for t, d in _DEFINITIONS)
+    figures = "".join(
+        _img(out_files[key], alt)
+        for key, alt in (
+            ("map", "Anomaly map with deposits"),
+            ("roc", "ROC curves (all cells)"),
+            ("pa", "Prediction-area plot"),
+            ("success", "Success-rate curves"),
+        )
+    )
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>{_CSS}</style></head><body>
+<h1>{html.escape(title)}</h1>
+<p>Grid CRS {html.escape(str(first.get('crs')))}, {first['grid_shape'][0]:,} × {first['grid_shape'][1]:,} cells
+{'' if first.get('cell_size_m') is None else f"of {first['cell_size_m']:g} m"}; {first['n_valid_cells']:,} valid.
+Deposits: {src}, {len(deposits)} rows, {crs_note}.</p>
+<ul>{sources}</ul>
+{''.join(notes)}
+<h2>Metrics</h2>
+{_table(results)}
+<p>All numbers, curves included: <a href="metrics.json">metrics.json</a>.</p>
+<h2>Figures</h2>
+{figures}
+<h2>Definitions</h2>
+<dl>{defs}</dl>
+<p><small>geogan {html.escape(geogan.__version__)}, generated {html.escape(generated)}.</small></p>
+</body></html>
+"""
+
+
+def write_report(
+    out_dir: str | PathLike,
+    results: EvaluationResult | Sequence[EvaluationResult] | Mapping[str, EvaluationResult],
+    *,
+    scores: Mapping[str, xr.DataArray] | xr.DataArray,
+    deposits: Deposits,
+    title: str = "geogan anomaly evaluation",
+    overwrite: bool = False,
+) -> Path:
+    """Write the evaluation report directory and return the path of its ``index.html``.
+
+    Parameters
+    ----------
+    out_dir
+        Report directory; written beside itself under a temporary name and renamed when
+        complete, so a crash never leaves a report that looks finished.
+    results
+        One result per detector (from :func:`geogan.evaluate.evaluate_scores`).
+    scores
+        The score grid(s) for the map: one DataArray for all, or ``{name: grid}``.
+    deposits
+        The deposits the results were computed with.
+    title
+        Page and figure title.
+    overwrite
+        Replace an existing ``out_dir``.
+
+    Raises
+    ------
+    OutputExistsError
+        ``out_dir`` exists and ``overwrite`` is false.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not overwrite:
+        raise OutputExistsError("report directory exists; pass overwrite=True (--overwrite) to replace it", path=out_dir)
+    results = _as_results(results)
+    grids = _as_scores(scores, list(results))
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir.parent / f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        files = {k: tmp / f"{k}.png" for k in ("map", "roc", "pa", "success")}
+        area_note = next(
+            (r.metrics.get("area_metrics") for r in results.values() if r.metrics.get("area_metrics") != "computed"),
+            None,
+        )
+        _plot_map(files["map"], results, grids, deposits, title)
+        _plot_roc(files["roc"], results)
+        _plot_pa(files["pa"], results, area_note)
+        _plot_success(files["success"], results, area_note)
+        generated = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+        payload = {
+            "title": title,
+            "generated": generated,
+            "geogan_version": geogan.__version__,
+            "deposits_source": None if deposits.path is None else str(deposits.path),
+            "detectors": {name: r.metrics for name, r in results.items()},
+            "curves": {name: r.curves() for name, r in results.items()},
+        }
+        (tmp / "metrics.json").write_text(json.dumps(_jsonable(payload), indent=1, allow_nan=False))
+        (tmp / "index.html").write_text(_html(title, results, deposits, files, generated), encoding="utf-8")
+        if out_dir.exists():
+            # Move the old report aside first so the new one appears in one rename.
+            trash = out_dir.parent / f".{out_dir.name}.old-{uuid.uuid4().hex[:8]}"
+            out_dir.rename(trash)
+            tmp.rename(out_dir)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            tmp.rename(out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out_dir / "index.html"
