@@ -1242,6 +1242,8 @@ class _Reader:
             for species, names in oxides.items():
                 if _oxide_metal(species) not in result:
                     result[species] = names
+            order = {n: i for i, n in enumerate(self.names)}
+            result = dict(sorted(result.items(), key=lambda kv: order[kv[1][0]]))
             if not result:
                 raise SurveyError(
                     "no element columns found (names like Au_ppb, Cu_ppm, Fe2O3_pct); name "
