@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -116,3 +117,83 @@ def run_tasks(client, futures, *, description: str, progress: bool = True, total
         if bar is not None:
             bar.stop()
     return results
+
+
+class ProcessCluster:
+    """A ``dask scheduler`` and ``dask worker`` processes started as separate OS processes.
+
+    What a deployment does with ``dask scheduler`` / ``dask worker`` on many hosts, on
+    127.0.0.1: for tests, benchmarks and trying the ``--scheduler`` path on one machine.
+
+    >>> with ProcessCluster(n_workers=2) as cluster:          # doctest: +SKIP
+    ...     grid_survey(..., scheduler=cluster.address)
+    """
+
+    def __init__(self, n_workers: int = 2, *, threads_per_worker: int = 1, timeout_s: float = 60.0):
+        import subprocess
+        import sys
+        import time
+
+        from distributed import Client
+
+        self._dask = shutil.which("dask", path=os.path.dirname(sys.executable)) or "dask"
+        self._env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONWARNINGS="ignore")
+        self._threads = threads_per_worker
+        port = _free_port()
+        self.address = f"tcp://127.0.0.1:{port}"
+        self.scheduler = subprocess.Popen(
+            [self._dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=self._env, start_new_session=True)
+        self.workers: list = []
+        try:
+            for _ in range(n_workers):
+                self.add_worker()
+            deadline = time.time() + timeout_s
+            while True:
+                try:
+                    with Client(self.address, timeout="5s") as client:
+                        client.wait_for_workers(n_workers, timeout=timeout_s)
+                    break
+                except OSError:
+                    if time.time() > deadline:
+                        raise
+                    time.sleep(0.5)
+        except BaseException:
+            self.close()
+            raise
+
+    def add_worker(self):
+        """Start one more ``dask worker`` process; returns its ``Popen``."""
+        import subprocess
+
+        proc = subprocess.Popen(
+            [self._dask, "worker", self.address, "--nthreads", str(self._threads), "--nworkers", "1",
+             "--no-dashboard", "--no-nanny", "--host", "127.0.0.1"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=self._env, start_new_session=True)
+        self.workers.append(proc)
+        return proc
+
+    def close(self) -> None:
+        procs = self.workers + [self.scheduler]
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=10)
+            except Exception:
+                p.kill()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

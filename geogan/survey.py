@@ -1166,7 +1166,9 @@ class _Reader:
                     fail=self.failer(name),
                 )
                 v = p.value
-                bad = np.isnan(v) | np.isin(v, self.options.missing)
+                # sentinels mark missing element values only: -9999 m is a real coordinate in
+                # a projected CRS centred on the survey (and out of range for lon/lat anyway)
+                bad = np.isnan(v)
                 if bad.any():
                     raise self.error(
                         "coordinate is missing; every sample needs both coordinates "

@@ -521,3 +521,13 @@ def test_default_elements_take_an_oxide_only_when_its_metal_has_no_column(tmp_pa
     s = _read(path)
     assert s.elements == ["Fe", "K2O", "SiO2", "W"]
     assert s.units["K2O"] == "pct"
+
+
+def test_missing_sentinel_is_not_applied_to_projected_coordinates(tmp_path):
+    from geogan.survey import read_survey as _read
+
+    path = tmp_path / "albers.csv"
+    path.write_text("x,y,W_ppm\n-9999,5000,1\n10000,-9999,-9999\n20000,0,3\n")
+    s = _read(path, input_crs="ESRI:102025")
+    assert s.x.tolist() == [-9999.0, 10000.0, 20000.0]
+    assert np.isnan(s.values[1, 0]) and s.values[2, 0] == 3.0
