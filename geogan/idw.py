@@ -102,7 +102,12 @@ class SampleIndex:
         self.shared_cols = np.concatenate([self.full, self.shared])
         self.filled_values = np.where(present, values, 0.0)[:, self.shared_cols]
         self.shared_present = [np.ascontiguousarray(present[:, j]) for j in self.shared]
-        self.shared_absent = [np.nonzero(~present[:, j])[0] for j in self.shared]
+        # per sample, a bit per shared element it lacks (64 elements to a word): one gather
+        # and one OR-reduce over a cell's neighbours tell which elements need a correction
+        n_words = max(1, -(-self.shared.size // 64))
+        self.absent_bits = np.zeros((len(xy), n_words), dtype=np.uint64)
+        for s_, j in enumerate(self.shared):
+            self.absent_bits[~present[:, j], s_ // 64] |= np.uint64(1) << np.uint64(s_ % 64)
         self.shared_values_t = [np.ascontiguousarray(self.filled_values[:, len(self.full) + s])
                                 for s in range(len(self.shared))]
         # candidates beyond k so that k present samples are almost always among them
@@ -207,13 +212,17 @@ def idw(index: SampleIndex, qx: np.ndarray, qy: np.ndarray, params: IDWParams, *
         # first k neighbours all have a value: one sparse-dense product for all of them
         mat = _sparse(_normalised_weights(d[:, :kf], power), idx[:, :kf], n_all)
         est = mat @ index.filled_values  # (n_points, n_shared_cols)
-        nearest = np.repeat(d[:, :1], est.shape[1], axis=1)
+        nearest_any = d[:, 0]
+        est[nearest_any > max_d] = np.nan  # no element has a sample nearer than the nearest of all
         if index.shared.size:
-            by_sample = mat.tocsc()
+            lacking = np.bitwise_or.reduce(index.absent_bits[idx[:, :kf]], axis=1)  # (n_points, n_words)
+            touched = np.nonzero(lacking.any(axis=1))[0]
+            lacking = lacking[touched]
         for s in range(index.shared.size):
             # cells that used a sample lacking this element: redo them with its first k
             # present samples among the kk candidates (or its own tree when too few)
-            cells = np.unique(by_sample[:, index.shared_absent[s]].indices)
+            bit = np.uint64(1) << np.uint64(s % 64)
+            cells = touched[(lacking[:, s // 64] & bit) != 0]
             if cells.size == 0:
                 continue
             col = index.full.size + s
@@ -223,18 +232,22 @@ def idw(index: SampleIndex, qx: np.ndarray, qy: np.ndarray, params: IDWParams, *
             keep, count = _select_present(dc, ic, present, k_e)
             ok = count == k_e
             w = _normalised_weights(dc[ok], power, keep[ok])
-            est[cells[ok], col] = (w * index.shared_values_t[s][ic[ok]]).sum(axis=1)
-            nearest[cells[ok], col] = np.where(keep[ok], dc[ok], np.inf).min(axis=1)
+            est_c = np.empty(cells.size)
+            near_c = np.empty(cells.size)
+            est_c[ok] = (w * index.shared_values_t[s][ic[ok]]).sum(axis=1)
+            near_c[ok] = np.where(keep[ok], dc[ok], np.inf).min(axis=1)
             if not ok.all():
                 tree, vals = index.own_tree(s)
-                bad = cells[~ok]
-                d2, i2 = tree.query(q[bad], k=k_e)
+                d2, i2 = tree.query(q[cells[~ok]], k=k_e)
                 if k_e == 1:
                     d2, i2 = d2[:, None], i2[:, None]
-                est[bad, col] = (_normalised_weights(d2, power) * vals[i2]).sum(axis=1)
-                nearest[bad, col] = d2[:, 0]
-        out[index.shared_cols] = finish(est, nearest).T
-        nearest_any = d[:, 0]
+                est_c[~ok] = (_normalised_weights(d2, power) * vals[i2]).sum(axis=1)
+                near_c[~ok] = d2[:, 0]
+            est_c[near_c > max_d] = np.nan
+            est[cells, col] = est_c
+        if index.space == "log":
+            np.exp(est, out=est)
+        out[index.shared_cols] = est.T
     else:
         nearest_any = None
     for group in index.groups:
