@@ -48,7 +48,7 @@ def scheduler_address(scheduler: str | None = None) -> str | None:
 
 @contextlib.contextmanager
 def dask_client(scheduler: str | None = None, *, workers: int | None = None,
-                memory_limit: str | float | None = "auto") -> Iterator["distributed.Client"]:
+                memory_limit: str | float | None = "auto") -> Iterator:
     """A distributed Client for one stage.
 
     Parameters

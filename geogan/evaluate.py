@@ -29,7 +29,7 @@ The metrics follow DESIGN.md "Evaluation definitions":
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path

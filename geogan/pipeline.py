@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path

@@ -9,9 +9,7 @@ crash resumes; outputs appear under their final names only when complete.
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,6 +159,11 @@ def score_grid(
         raise ModelError("element units differ between model and grid: " + ", ".join(
             f"{e} {model_units[e]} vs {grid_units[e]}" for e in wrong), path=model_dir)
     element_index = [grid_elements.index(e) for e in model.elements]
+    if deposits is not None:
+        from geogan.evaluate import read_deposits
+
+        # a bad deposits file should fail now, not after the whole grid is scored
+        read_deposits(deposits, crs=spec.crs, x=deposits_x, y=deposits_y, input_crs=deposits_crs)
     token = _model_token(model_dir)
     staging = store.Staging(scores_path)
     run_key = {"grid": str(Path(grid_path).resolve()), "grid_created": ds.attrs.get("created"),

@@ -1,11 +1,9 @@
 """The grid stage end to end: real Zarr stores, a real LocalCluster, real processes."""
 
 import os
-import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,10 +13,9 @@ import xarray as xr
 
 from geogan.errors import CRSError, OutputExistsError, StoreError
 from geogan.grid import grid_survey
-from geogan.idw import IDWParams, SampleIndex, idw
+from geogan.idw import SampleIndex, idw
 from geogan.store import Staging, open_grid, partial_path
 
-from conftest import shared_data
 
 
 def quiet(*_a, **_k):

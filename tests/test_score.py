@@ -1,0 +1,180 @@
+"""The score stage end to end: real models, real Dask clusters, real COGs read back."""
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+import rasterio
+
+from geogan.errors import ModelError, OutputExistsError
+from geogan.grid import grid_survey
+from geogan.score import open_scores_store, score_grid
+from geogan.store import Staging, open_grid
+from geogan.synth import write_synthetic_survey
+from geogan.train import load_model, train_model
+
+
+def quiet(*_a, **_k):
+    pass
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    root = tmp_path_factory.mktemp("score")
+    synth = write_synthetic_survey(root / "survey", "demo", seed=0)
+    grid_survey(synth.survey, root / "grid.zarr", crs=synth.crs, input_crs=synth.crs, cell_size_m=500, tile=64,
+                workers=2, progress=False, echo=quiet)
+    train_model(root / "grid.zarr", root / "alad", detector="alad", sample=4000, epochs=1, seed=0,
+                progress=False)
+    return root, synth
+
+
+@pytest.fixture(scope="module")
+def scored(demo):
+    root, synth = demo
+    res = score_grid(root / "grid.zarr", root / "alad", root / "out", deposits=synth.deposits,
+                     deposits_crs=synth.crs, runs=5, workers=2, progress=False, echo=quiet)
+    return res
+
+
+def valid_cells(root, elements):
+    ds = open_grid(root / "grid.zarr")
+    conc = ds["concentration"].sel(element=elements).values
+    x = conc.reshape(len(elements), -1).T
+    return x, np.isfinite(x).all(axis=1), conc.shape[1:]
+
+
+def test_tilewise_scores_equal_scoring_all_cells_at_once(demo, scored):
+    root, _ = demo
+    model = load_model(root / "alad")
+    x, valid, shape = valid_cells(root, model.elements)
+    whole = np.full(x.shape[0], np.nan, np.float32)
+    whole[valid] = model.score(x[valid].astype(np.float32))
+    tiles = open_scores_store(scored.scores)["anomaly"].values.ravel()
+    np.testing.assert_array_equal(np.isnan(tiles), ~valid)  # NaN cells stay NaN, valid ones are scored
+    np.testing.assert_allclose(tiles[valid], whole[valid], rtol=1e-5, atol=1e-5)
+    assert scored.n_cells_scored == int(valid.sum())
+
+
+def test_cog_is_valid_and_matches_the_store(demo, scored):
+    with rasterio.open(scored.cog) as src:
+        assert src.driver == "GTiff" and src.count == 1 and src.dtypes[0] == "float32"
+        assert src.crs.to_epsg() == 32650
+        assert np.isnan(src.nodata)
+        assert src.profile["tiled"] and src.block_shapes[0] == (512, 512)
+        assert src.compression.name.lower() == "deflate"
+        assert src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+        data = src.read(1)
+        transform = src.transform
+    ds = open_scores_store(scored.scores)
+    np.testing.assert_array_equal(data, ds["anomaly"].values)
+    assert transform.a == 500.0 and transform.c == float(ds.x[0]) - 250.0
+
+
+def test_cog_of_a_larger_grid_has_overviews(demo, tmp_path):
+    root, synth = demo
+    grid_survey(synth.survey, tmp_path / "fine.zarr", crs=synth.crs, input_crs=synth.crs, cell_size_m=150,
+                tile=256, workers=2, progress=False, echo=quiet)
+    train_model(tmp_path / "fine.zarr", tmp_path / "pca", detector="pca", sample=5000, seed=0, progress=False)
+    res = score_grid(tmp_path / "fine.zarr", tmp_path / "pca", tmp_path / "out", workers=2, progress=False,
+                     echo=quiet)
+    with rasterio.open(res.cog) as src:
+        assert src.width > 512 and src.overviews(1) == [2]
+        assert src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+        ov = src.read(1, out_shape=(src.height // 2, src.width // 2))
+        assert np.isfinite(ov).mean() > 0.5
+
+
+def test_report_written_with_metrics(scored):
+    report = scored.report
+    for name in ("index.html", "map.png", "roc.png", "pa.png", "metrics.json"):
+        assert (report / name).is_file(), name
+    metrics = json.loads((report / "metrics.json").read_text())
+    html = (report / "index.html").read_text()
+    assert "map.png" in html and "pa.png" in html
+    m = scored.metrics
+    assert 0.0 <= m["roc_auc"] <= 1.0 and m["n_deposits"] == 20
+    assert json.dumps(metrics)  # parses and serialises
+
+
+def test_separate_scheduler_and_workers_give_identical_scores(demo, scored, dask_processes, tmp_path):
+    root, _ = demo
+    res = score_grid(root / "grid.zarr", root / "alad", tmp_path / "remote", scheduler=dask_processes.address,
+                     progress=False, echo=quiet)
+    a = open_scores_store(res.scores)["anomaly"].values
+    b = open_scores_store(scored.scores)["anomaly"].values
+    np.testing.assert_array_equal(a, b)
+
+
+def test_refuses_existing_outputs_and_mismatched_models(demo, scored, tmp_path):
+    root, synth = demo
+    with pytest.raises(OutputExistsError, match="--overwrite"):
+        score_grid(root / "grid.zarr", root / "alad", scored.out_dir, progress=False, echo=quiet)
+    # a model trained on elements this grid lacks
+    grid_survey(synth.survey, tmp_path / "small.zarr", crs=synth.crs, input_crs=synth.crs, elements=["W", "Sn"],
+                cell_size_m=2000, tile=64, workers=1, progress=False, echo=quiet)
+    out = tmp_path / "never"
+    with pytest.raises(ModelError, match="lacks Mo"):
+        score_grid(tmp_path / "small.zarr", root / "alad", out, progress=False, echo=quiet)
+    assert not out.exists()
+
+
+def test_kill_9_during_score_then_rerun_resumes_to_identical_outputs(demo, scored, tmp_path):
+    root, _ = demo
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "geogan.cli", "score", str(root / "grid.zarr"), "--model", str(root / "alad"),
+           "--out", str(out), "--workers", "1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    done = Staging(out / "scores.zarr").done_dir
+    deadline = time.time() + 180
+    while time.time() < deadline and proc.poll() is None:
+        if done.exists() and len(os.listdir(done)) >= 2:
+            break
+        time.sleep(0.01)
+    os.killpg(proc.pid, 9)
+    proc.wait()
+    assert not (out / "scores.zarr").exists() and not (out / "anomaly.tif").exists()
+    n_done = len(os.listdir(done))
+    assert 2 <= n_done < 16
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr
+    assert f"{n_done} of 16 tiles already done" in res.stdout
+    a = open_scores_store(out / "scores.zarr")["anomaly"].values
+    np.testing.assert_array_equal(a, open_scores_store(scored.scores)["anomaly"].values)
+    with rasterio.open(out / "anomaly.tif") as s1, rasterio.open(scored.cog) as s2:
+        np.testing.assert_array_equal(s1.read(1), s2.read(1))
+
+
+def test_worker_killed_during_score_is_rescheduled_with_identical_output(demo, scored, tmp_path):
+    from geogan.cluster import ProcessCluster
+
+    root, _ = demo
+    out = tmp_path / "out"
+    with ProcessCluster(n_workers=2) as cluster:
+        errors = []
+
+        def run():
+            try:
+                score_grid(root / "grid.zarr", root / "alad", out, scheduler=cluster.address, progress=False,
+                           echo=quiet)
+            except Exception as exc:  # surfaced below
+                errors.append(exc)
+
+        t = threading.Thread(target=run)
+        t.start()
+        done = Staging(out / "scores.zarr").done_dir
+        deadline = time.time() + 180
+        while time.time() < deadline and not (done.exists() and len(os.listdir(done)) >= 1):
+            time.sleep(0.01)
+        victim = cluster.workers[0]
+        os.killpg(victim.pid, 9)
+        t.join(timeout=600)
+        assert not t.is_alive() and not errors, errors
+        assert victim.poll() is not None
+    a = open_scores_store(out / "scores.zarr")["anomaly"].values
+    np.testing.assert_array_equal(a, open_scores_store(scored.scores)["anomaly"].values)
