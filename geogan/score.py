@@ -60,10 +60,10 @@ def _worker_model(model_dir: str, token: str):
     return worker_cached(("model", model_dir, token), build)
 
 
-def score_block(block: np.ndarray, *, model_dir: str, token: str, element_index: list[int],
+def score_block(block: np.ndarray, *, model_dir: str, model_token: str, element_index: list[int],
                 batch_size: int) -> np.ndarray:
     """Score one ``(element, y, x)`` block → ``(y, x)`` float32; NaN where any element is NaN."""
-    model = _worker_model(model_dir, token)
+    model = _worker_model(model_dir, model_token)
     x = block[element_index].reshape(len(element_index), -1).T
     valid = np.isfinite(x).all(axis=1)
     out = np.full(x.shape[0], np.nan, dtype=np.float32)
@@ -198,7 +198,7 @@ def score_grid(
     if pending:
         conc = ds["concentration"].data
         anomaly = conc.map_blocks(score_block, drop_axis=0, dtype=np.float32, meta=np.empty((0, 0), np.float32),
-                                  model_dir=model_dir, token=token, element_index=element_index,
+                                  model_dir=model_dir, model_token=token, element_index=element_index,
                                   batch_size=int(batch_size), name=f"geogan-score-{token}")
         with dask_client(scheduler, workers=workers) as client:
             if not scheduler and not os.environ.get("DASK_SCHEDULER_ADDRESS"):
