@@ -61,3 +61,46 @@ def test_demo_spec_is_valid():
     spec = load_spec(Path(__file__).resolve().parents[1] / "pipelines" / "demo.toml")
     assert spec.survey["synth"] == "demo"
     assert {t["detector"] for t in spec.train.values()} >= {"alad", "vae"}
+
+
+def test_run_demo_like_spec_end_to_end_then_everything_is_up_to_date(tmp_path):
+    import json
+
+    from geogan.pipeline import run_pipeline
+
+    spec = write(tmp_path, """
+[output]
+dir = "run"
+[survey]
+synth = "demo"
+samples = 2000
+seed = 1
+[grid]
+cell_size_m = 1000
+tile = 64
+[train.alad]
+detector = "alad"
+sample = 2000
+epochs = 1
+[train.iforest]
+detector = "iforest"
+sample = 2000
+[score]
+runs = 3
+[cluster]
+workers = 1
+""")
+    lines = []
+    summary = run_pipeline(spec, progress=False, echo=lines.append)
+    report = tmp_path / "run" / "report"
+    metrics = json.loads((report / "metrics.json").read_text())
+    assert set(summary["detectors"]) == {"alad", "iforest"}
+    assert set(metrics["detectors"]) == {"alad", "iforest"}
+    html = (report / "index.html").read_text()
+    assert "alad" in html and "iforest" in html
+    for name in ("alad", "iforest"):
+        assert (tmp_path / "run" / "scores" / name / "anomaly.tif").is_file()
+    lines.clear()
+    run_pipeline(spec, progress=False, echo=lines.append)
+    stage_lines = [line for line in lines if line.startswith("== ") and "report" not in line]
+    assert stage_lines and all("up to date" in line for line in stage_lines), stage_lines
