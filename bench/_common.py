@@ -65,3 +65,35 @@ def machine() -> str:
         pass
     mem = psutil.virtual_memory().total / 2**30
     return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB"
+
+
+def peak_rss_mb() -> int:
+    """Peak resident memory of this process so far (``resource``; Linux reports KiB)."""
+    import resource
+
+    return int(round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+
+
+def load_average() -> float:
+    """1-minute load average: benchmark figures on a shared machine need this beside them."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return float("nan")
+
+
+def emit(figures: dict) -> None:
+    """Print the figures as the last stdout line: one JSON object."""
+    import json
+
+    print(json.dumps(figures, default=float), flush=True)
+
+
+def tf_cpu_threads(*, intra: int = 1, inter: int | None = None) -> None:
+    """Set TensorFlow's CPU thread pools before TensorFlow starts (env vars it reads).
+
+    Small-batch training (128-row matmuls) is faster running independent ops side by side
+    (inter-op) than splitting each matmul across cores (intra-op).
+    """
+    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(intra))
+    os.environ.setdefault("TF_NUM_INTEROP_THREADS", str(inter or os.cpu_count() or 1))

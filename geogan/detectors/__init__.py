@@ -1,0 +1,44 @@
+"""Anomaly detectors with one interface: ``fit(X)``, ``score_samples(X)`` (higher = more
+anomalous), ``save(path)``, ``load(path)``.
+
+- :class:`ALAD` (``alad``): adversarially learned anomaly detection, the method.
+- :class:`VAE` (``vae``) and :class:`AutoEncoder` (``autoencoder``): reconstruction models.
+- :class:`IsolationForest` (``iforest``), :class:`RobustMahalanobis` (``mahalanobis``, MCD)
+  and :class:`PCAReconstruction` (``pca``): scikit-learn baselines.
+
+``DETECTORS`` maps the registry names (used by the CLI and pipeline specs) to the classes;
+``get_detector(name, **params)`` makes one. Classes load lazily, so the baselines never
+import TensorFlow.
+
+>>> from geogan.detectors import get_detector
+>>> get_detector("iforest", n_estimators=50)
+IsolationForest(n_estimators=50)
+"""
+
+from __future__ import annotations
+
+from geogan.detectors.base import DETECTORS, Detector, NeuralDetector, detector_class, get_detector
+
+_LAZY = {
+    "ALAD": "geogan.detectors.alad",
+    "VAE": "geogan.detectors.vae",
+    "AutoEncoder": "geogan.detectors.vae",
+    "IsolationForest": "geogan.detectors.baselines",
+    "RobustMahalanobis": "geogan.detectors.baselines",
+    "PCAReconstruction": "geogan.detectors.baselines",
+}
+
+__all__ = ["DETECTORS", "Detector", "NeuralDetector", "detector_class", "get_detector", "load_detector", *_LAZY]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'geogan.detectors' has no attribute {name!r}")
+
+
+def load_detector(path) -> Detector:
+    """Load any saved detector (the kind is read from its ``config.json``)."""
+    return Detector.load(path)

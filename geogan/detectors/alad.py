@@ -1,0 +1,388 @@
+"""ALAD: adversarially learned anomaly detection (Zenati et al., ICDM 2018), as in the
+original tabular code, for TensorFlow 2 / Keras 3.
+
+Five networks (widths are parameters; defaults are the paper's, the generator output and
+every x input take the width of *our* data):
+
+- encoder E(x): 256 → 128 → latent, LeakyReLU(0.2), linear output;
+- generator G(z): 128 → 256 → n_features, ReLU hidden (the original code), linear output;
+- D_xz(x, z): x-branch 128 LReLU; z-branch 128 LReLU + dropout 0.5; concat → 256 LReLU +
+  dropout 0.5 → 1 logit;
+- D_xx(x, x'): concat → 256 → 128 (the features f_xx) → 1 logit, LReLU, dropout 0.2;
+- D_zz(z, z'): concat → 64 → 32 → 1 logit, LReLU, dropout 0.2.
+
+Losses are binary cross-entropies on logits (no sigmoid layer, no label smoothing):
+
+- discriminators: D_xz[(x, E(x)) → 1, (G(z), z) → 0] + D_xx[(x, x) → 1, (x, G(E(x))) → 0]
+  + D_zz[(z, z) → 1, (z, E(G(z))) → 0];
+- generator / encoder, flipped labels on both terms of each pair:
+  L_G = BCE(D_xz(G(z), z), 1) + cost_x + cost_z, L_E = BCE(D_xz(x, E(x)), 0) + cost_x + cost_z,
+  cost_x = BCE(D_xx(x, x), 0) + BCE(D_xx(x, G(E(x))), 1), cost_z likewise with D_zz.
+
+Each step draws a fresh z ~ N(0, I), updates the discriminators on one batch, then G and E
+on a second batch (two independent permutations per epoch, as the original), with Adam
+(β₁ = 0.5). Spectral normalisation (encoder + discriminators) and EMA shadow weights (decay
+0.999, separate copies) are on by default; scores always use the EMA weights with dropout
+off. The anomaly score ``fm`` is ‖f_xx(x, x) − f_xx(x, G(E(x)))‖₁; ``l1`` is
+‖x − G(E(x))‖₁; ``logit`` is BCE(D_xx(x, G(E(x))), 1); ``l1_high`` sums only the positive
+residuals x − G(E(x)) (enrichment: mineralisation raises concentrations, and a score that
+also rewards depletions can rank barren ground high).
+
+>>> import numpy as np
+>>> X = np.random.default_rng(0).normal(size=(256, 5)).astype("float32")
+>>> det = ALAD(epochs=1, batch_size=64, latent_dim=4, random_state=0).fit(X)
+>>> det.score_samples(X[:3]).shape
+(3,)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from geogan.detectors.base import NeuralDetector
+from geogan.errors import ConfigError, ModelError
+
+SCORES = ("fm", "l1", "logit", "l1_high")
+_SPECTRAL = ("encoder", "dis_xz", "dis_xx", "dis_zz")
+
+
+# -- the losses, as pure functions of the discriminators' logits --------------------------------
+def bce(logits, label: float):
+    """Mean binary cross-entropy of ``logits`` against a constant ``label`` (from logits)."""
+    import tensorflow as tf
+
+    logits = tf.cast(logits, tf.float32)
+    return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.fill(tf.shape(logits), label),
+                                                                  logits=logits))
+
+
+def discriminator_losses(logits: dict) -> dict:
+    """Discriminator losses from the logits of the six pairs.
+
+    ``logits`` maps ``xz_real`` = D_xz(x, E(x)), ``xz_fake`` = D_xz(G(z), z), ``xx_real`` =
+    D_xx(x, x), ``xx_fake`` = D_xx(x, G(E(x))), ``zz_real`` = D_zz(z, z), ``zz_fake`` =
+    D_zz(z, E(G(z))) (the ``zz`` pair is optional). Real pairs → 1, fake pairs → 0.
+    """
+    out = {"dis_xz": bce(logits["xz_real"], 1.0) + bce(logits["xz_fake"], 0.0),
+           "dis_xx": bce(logits["xx_real"], 1.0) + bce(logits["xx_fake"], 0.0)}
+    out["dis_zz"] = (bce(logits["zz_real"], 1.0) + bce(logits["zz_fake"], 0.0)) if "zz_real" in logits else 0.0
+    out["dis"] = out["dis_xz"] + out["dis_xx"] + out["dis_zz"]
+    return out
+
+
+def generator_encoder_losses(logits: dict) -> dict:
+    """Generator and encoder losses: the discriminators' labels flipped on every pair."""
+    out = {"gen_xz": bce(logits["xz_fake"], 1.0),
+           "enc_xz": bce(logits["xz_real"], 0.0),
+           "cost_x": bce(logits["xx_real"], 0.0) + bce(logits["xx_fake"], 1.0)}
+    out["cost_z"] = (bce(logits["zz_real"], 0.0) + bce(logits["zz_fake"], 1.0)) if "zz_real" in logits else 0.0
+    out["gen"] = out["gen_xz"] + out["cost_x"] + out["cost_z"]
+    out["enc"] = out["enc_xz"] + out["cost_x"] + out["cost_z"]
+    return out
+
+
+def _layer_seed(seed: int, k: int) -> int:
+    return int((seed * 7919 + k * 104729) % (2 ** 31 - 1))
+
+
+class ALAD(NeuralDetector):
+    """Adversarially learned anomaly detection.
+
+    Parameters
+    ----------
+    latent_dim
+        Width of z (64).
+    epochs, batch_size, learning_rate
+        Training length, minibatch rows, Adam step (seed paper: 100, 128, 1e-4; the original
+        arrhythmia code: batch 32, 1e-5).
+    beta_1, beta_2
+        Adam moments (0.5, 0.999 as the original).
+    encoder_units, generator_units, dxz_units, dxx_units, dzz_units
+        Hidden widths. ``dxz_units = (branch, joint)``: the x and z branches, then the joint
+        layer whose output is D_xz's feature layer.
+    dxz_dropout, dxx_dropout, dzz_dropout
+        Dropout rates in the discriminators (0.5, 0.2, 0.2); off at scoring.
+    generator_activation
+        ``"relu"`` (the original code) or ``"leaky_relu"`` (the paper's text).
+    use_dzz
+        Train with the D_zz discriminator and its cycle term (True).
+    spectral_norm
+        Spectrally normalise the encoder and discriminator kernels (True): one power
+        iteration, then the kernel divided by its spectral norm in place, as
+        ``keras.layers.SpectralNormalization`` does on each training call; here once after
+        each optimiser update (the only time kernels change), which keeps conditionals out of
+        the train step.
+    ema_decay
+        Decay of the exponential moving average of the weights used for scoring (0.999).
+    ema_warmup
+        Ramp the decay as ``min(decay, (1 + t) / (10 + t))`` over steps t (True), as
+        ``tf.train.ExponentialMovingAverage(num_updates=t)``; without it a short run scores
+        with weights close to their random initialisation.
+    score
+        ``"fm"`` (default), ``"l1"``, ``"logit"`` or ``"l1_high"`` (see the module docs).
+    mixed_precision
+        float16 compute on a GPU (bfloat16 on CPU), float32 variables and EMA copies.
+    jit_compile
+        Compile the train step with XLA; None = on a GPU only (on CPU plain graphs are
+        faster for these small layers).
+    score_batch_size
+        Rows per scoring call (65536).
+    random_state
+        Seed of everything random (initial weights, z, dropout, batch order); the same seed
+        on CPU gives identical scores. None draws one.
+
+    Attributes
+    ----------
+    nets_, ema_nets_ : dict of keras.Model
+        Live and EMA networks: ``encoder``, ``generator``, ``dis_xz``, ``dis_xx``, ``dis_zz``.
+    history_ : list of dict
+        Mean losses per epoch (``dis``, ``dis_xz``, ``dis_xx``, ``dis_zz``, ``gen``, ``enc``).
+    """
+
+    name = "alad"
+    _loss_names = ("dis", "dis_xz", "dis_xx", "dis_zz", "gen", "enc")
+
+    def __init__(
+        self,
+        *,
+        latent_dim: int = 64,
+        epochs: int = 100,
+        batch_size: int = 128,
+        learning_rate: float = 1e-4,
+        beta_1: float = 0.5,
+        beta_2: float = 0.999,
+        encoder_units: Sequence[int] = (256, 128),
+        generator_units: Sequence[int] = (128, 256),
+        dxz_units: Sequence[int] = (128, 256),
+        dxx_units: Sequence[int] = (256, 128),
+        dzz_units: Sequence[int] = (64, 32),
+        dxz_dropout: float = 0.5,
+        dxx_dropout: float = 0.2,
+        dzz_dropout: float = 0.2,
+        generator_activation: str = "relu",
+        use_dzz: bool = True,
+        spectral_norm: bool = True,
+        ema_decay: float | None = 0.999,
+        ema_warmup: bool = True,
+        score: str = "fm",
+        mixed_precision: bool = False,
+        jit_compile: bool | None = None,
+        score_batch_size: int = 65536,
+        random_state: int | None = 0,
+    ):
+        self.latent_dim = latent_dim
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.encoder_units = encoder_units
+        self.generator_units = generator_units
+        self.dxz_units = dxz_units
+        self.dxx_units = dxx_units
+        self.dzz_units = dzz_units
+        self.dxz_dropout = dxz_dropout
+        self.dxx_dropout = dxx_dropout
+        self.dzz_dropout = dzz_dropout
+        self.generator_activation = generator_activation
+        self.use_dzz = use_dzz
+        self.spectral_norm = spectral_norm
+        self.ema_decay = ema_decay
+        self.ema_warmup = ema_warmup
+        self.score = score
+        self.mixed_precision = mixed_precision
+        self.jit_compile = jit_compile
+        self.score_batch_size = score_batch_size
+        self.random_state = random_state
+
+    # -- parameters ------------------------------------------------------------------------------
+    @property
+    def _network_names(self) -> tuple[str, ...]:
+        return ("encoder", "generator", "dis_xz", "dis_xx") + (("dis_zz",) if self.use_dzz else ())
+
+    @property
+    def _spectral_networks(self) -> tuple[str, ...]:
+        return tuple(n for n in _SPECTRAL if n in self._network_names)
+
+    def _optimizer_groups(self) -> dict[str, tuple[str, ...]]:
+        names = self._network_names
+        return {"discriminators": tuple(n for n in names if n.startswith("dis_")),
+                "generator_encoder": ("generator", "encoder")}
+
+    def _validate_params(self) -> None:
+        super()._validate_params()
+        if not isinstance(self.latent_dim, (int, np.integer)) or self.latent_dim < 1:
+            raise ConfigError(f"latent_dim must be a positive integer, got {self.latent_dim!r}")
+        expected = {"encoder_units": None, "generator_units": None, "dxz_units": 2, "dxx_units": None,
+                    "dzz_units": None}
+        for name, n in expected.items():
+            units = getattr(self, name)
+            if not isinstance(units, (list, tuple)) or not units or not all(
+                    isinstance(u, (int, np.integer)) and u > 0 for u in units) or (n is not None and len(units) != n):
+                need = f"{n} positive integers" if n else "a non-empty list of positive integers"
+                raise ConfigError(f"{name} must be {need}, got {units!r}")
+        for name in ("dxz_dropout", "dxx_dropout", "dzz_dropout"):
+            if not 0.0 <= float(getattr(self, name)) < 1.0:
+                raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)!r}")
+        if self.generator_activation not in ("relu", "leaky_relu"):
+            raise ConfigError(f"generator_activation must be 'relu' or 'leaky_relu', got {self.generator_activation!r}")
+        if not 0.0 < float(self.beta_1) < 1.0 or not 0.0 < float(self.beta_2) < 1.0:
+            raise ConfigError("beta_1 and beta_2 must be in (0, 1)")
+        self._validate_score()
+
+    def _validate_score(self) -> None:
+        if self.score not in SCORES:
+            raise ConfigError(f"unknown ALAD score {self.score!r}; choose one of {', '.join(SCORES)}")
+
+    # -- networks ----------------------------------------------------------------------------------
+    def _build_networks(self, n_features: int, *, dtype, seed: int) -> dict:
+        import keras
+        from keras import layers
+
+        counter = iter(range(10_000))
+
+        def dense(units, name, *, out_dtype=None):
+            init = keras.initializers.GlorotUniform(seed=_layer_seed(seed, next(counter)))
+            return layers.Dense(int(units), kernel_initializer=init, name=name, dtype=out_dtype or dtype)
+
+        def lrelu(name):
+            return layers.LeakyReLU(negative_slope=0.2, name=name, dtype=dtype)
+
+        def dropout(rate, name):
+            return layers.Dropout(float(rate), seed=_layer_seed(seed, 5000 + next(counter)), name=name, dtype=dtype)
+
+        L = int(self.latent_dim)
+        nets = {}
+
+        x = keras.Input((n_features,), name="x")
+        h = x
+        for i, u in enumerate(self.encoder_units):
+            h = lrelu(f"lrelu{i + 1}")(dense(u, f"dense{i + 1}")(h))
+        nets["encoder"] = keras.Model(x, dense(L, "latent", out_dtype="float32")(h), name="encoder")
+
+        z = keras.Input((L,), name="z")
+        h = z
+        for i, u in enumerate(self.generator_units):
+            h = dense(u, f"dense{i + 1}")(h)
+            h = (layers.ReLU(name=f"relu{i + 1}", dtype=dtype) if self.generator_activation == "relu"
+                 else lrelu(f"lrelu{i + 1}"))(h)
+        nets["generator"] = keras.Model(z, dense(n_features, "x_out", out_dtype="float32")(h), name="generator")
+
+        x = keras.Input((n_features,), name="x")
+        z = keras.Input((L,), name="z")
+        branch, joint = self.dxz_units
+        hx = lrelu("x_lrelu")(dense(branch, "x_dense")(x))
+        hz = dropout(self.dxz_dropout, "z_dropout")(lrelu("z_lrelu")(dense(branch, "z_dense")(z)))
+        h = layers.Concatenate(name="concat", dtype=dtype)([hx, hz])
+        feat = dropout(self.dxz_dropout, "dropout")(lrelu("lrelu")(dense(joint, "dense")(h)))
+        nets["dis_xz"] = keras.Model([x, z], [dense(1, "logit", out_dtype="float32")(feat), feat], name="dis_xz")
+
+        def pair_discriminator(width, units, rate, name):
+            a = keras.Input((width,), name="a")
+            b = keras.Input((width,), name="b")
+            h = layers.Concatenate(name="concat", dtype=dtype)([a, b])
+            for i, u in enumerate(units):
+                h = dropout(rate, f"dropout{i + 1}")(lrelu(f"lrelu{i + 1}")(dense(u, f"dense{i + 1}")(h)))
+            return keras.Model([a, b], [dense(1, "logit", out_dtype="float32")(h), h], name=name)
+
+        nets["dis_xx"] = pair_discriminator(n_features, self.dxx_units, self.dxx_dropout, "dis_xx")
+        if self.use_dzz:
+            nets["dis_zz"] = pair_discriminator(L, self.dzz_units, self.dzz_dropout, "dis_zz")
+        return nets
+
+    def _check_loaded_networks(self, where) -> None:
+        enc, gen = self.nets_["encoder"], self.nets_["generator"]
+        ok = (enc.inputs[0].shape[-1] == self.n_features_ and gen.outputs[0].shape[-1] == self.n_features_
+              and enc.outputs[0].shape[-1] == self.latent_dim and gen.inputs[0].shape[-1] == self.latent_dim)
+        if not ok:
+            raise ModelError("network widths do not match n_features / latent_dim in the config", path=where)
+
+    # -- the pairs and the step --------------------------------------------------------------------
+    def pairs(self, x, z, nets: dict | None = None) -> dict:
+        """The six (first, second) input pairs of the discriminators for data x and noise z.
+
+        ``xz_real`` = (x, E(x)), ``xz_fake`` = (G(z), z), ``xx_real`` = (x, x), ``xx_fake`` =
+        (x, G(E(x))), ``zz_real`` = (z, z), ``zz_fake`` = (z, E(G(z))). G runs once on the
+        stacked (z; E(x)); E and G have no dropout, so the training flag is immaterial.
+        """
+        import tensorflow as tf
+
+        nets = self.nets_ if nets is None else nets
+        enc, gen = nets["encoder"], nets["generator"]
+        ex = tf.cast(enc(x, training=True), tf.float32)
+        n = tf.shape(z)[0]
+        both = tf.cast(gen(tf.concat([z, ex], axis=0), training=True), tf.float32)
+        gz, rx = both[:n], both[n:]
+        out = {"xz_real": (x, ex), "xz_fake": (gz, z), "xx_real": (x, x), "xx_fake": (x, rx)}
+        if self.use_dzz:
+            rz = tf.cast(enc(gz, training=True), tf.float32)
+            out.update(zz_real=(z, z), zz_fake=(z, rz))
+        return out
+
+    def logits(self, pairs: dict, nets: dict | None = None, *, training: bool = True) -> dict:
+        """Discriminator logits for each pair; real and fake pairs go through one call."""
+        import tensorflow as tf
+
+        nets = self.nets_ if nets is None else nets
+        out = {}
+        for key, net in (("xz", "dis_xz"), ("xx", "dis_xx"), ("zz", "dis_zz")):
+            if f"{key}_real" not in pairs:
+                continue
+            (a1, b1), (a2, b2) = pairs[f"{key}_real"], pairs[f"{key}_fake"]
+            n = tf.shape(a1)[0]
+            logit, _ = nets[net]([tf.concat([a1, a2], 0), tf.concat([b1, b2], 0)], training=training)
+            out[f"{key}_real"], out[f"{key}_fake"] = logit[:n], logit[n:]
+        return out
+
+    def _noise(self, n, step, k: int):
+        import tensorflow as tf
+
+        seed = tf.stack([tf.constant(self.seed_, tf.int64), tf.cast(step, tf.int64) * 2 + k])
+        return tf.random.stateless_normal([n, int(self.latent_dim)], seed=seed)
+
+    def _train_step(self, x_d, x_g, step):
+        import tensorflow as tf
+
+        dis_names = self._optimizer_groups()["discriminators"]
+        # discriminators: E and G outputs are inputs here, outside the tape
+        z_d = self._noise(tf.shape(x_d)[0], step, 0)
+        pairs = {k: tuple(tf.stop_gradient(t) for t in v) for k, v in self.pairs(x_d, z_d).items()}
+        with tf.GradientTape() as tape:
+            d = discriminator_losses(self.logits(pairs, training=True))
+            loss = self._scaled(d["dis"])
+        self._apply_gradients("discriminators", loss, tape)
+        self._project(dis_names)
+        # generator + encoder on a second batch and fresh z. One backward pass of
+        # gen_xz + enc_xz + cost_x + cost_z gives exactly dL_G/dθ_G and dL_E/dθ_E: gen_xz
+        # does not depend on E, enc_xz not on G.
+        z_g = self._noise(tf.shape(x_g)[0], step, 1)
+        with tf.GradientTape() as tape:
+            g = generator_encoder_losses(self.logits(self.pairs(x_g, z_g), training=True))
+            loss = self._scaled(g["gen_xz"] + g["enc_xz"] + g["cost_x"] + g["cost_z"])
+        self._apply_gradients("generator_encoder", loss, tape)
+        self._project(("encoder",))
+        return [d["dis"], d["dis_xz"], d["dis_xx"], tf.convert_to_tensor(d["dis_zz"], tf.float32), g["gen"], g["enc"]]
+
+    # -- scoring -------------------------------------------------------------------------------------
+    def _score_graph(self, x, nets: dict):
+        import tensorflow as tf
+
+        rx = tf.cast(nets["generator"](nets["encoder"](x, training=False), training=False), tf.float32)
+        if self.score == "l1":
+            return tf.reduce_sum(tf.abs(x - rx), axis=1)
+        if self.score == "l1_high":
+            return tf.reduce_sum(tf.nn.relu(x - rx), axis=1)
+        logit_fake, f_fake = nets["dis_xx"]([x, rx], training=False)
+        if self.score == "logit":
+            # BCE(D_xx(x, G(E(x))), 1): how un-"real" the reconstruction pair looks
+            return tf.nn.softplus(-tf.cast(logit_fake[:, 0], tf.float32))
+        _, f_real = nets["dis_xx"]([x, x], training=False)
+        return tf.reduce_sum(tf.abs(tf.cast(f_real, tf.float32) - tf.cast(f_fake, tf.float32)), axis=1)
+
+    def reconstruct(self, X, *, weights: str = "ema") -> np.ndarray:
+        """G(E(x)) with EMA (default) or live weights, dropout off."""
+        X = self._check_X(X)
+        nets = self.ema_nets_ if weights == "ema" else self.nets_
+        return np.asarray(nets["generator"](nets["encoder"](X, training=False), training=False), dtype=np.float32)

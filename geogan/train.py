@@ -1,0 +1,578 @@
+"""The train stage: a random sample of grid cells → transform + detector → a model directory.
+
+``train_model`` draws ``sample`` valid cells uniformly at random from a grid store (reading
+it chunk by chunk: count the valid cells of every chunk, allocate the sample across chunks
+with a multivariate hypergeometric draw, then draw within each chunk), splits them into
+training and test cells, fits the transform on the training cells, trains the detector, and
+writes the model directory::
+
+    model_dir/
+      config.json        detector (name, parameters, score, architecture), elements, units,
+                         fitted transform, training parameters and seed, grid path + metadata
+      weights/           <network>.weights.h5 and <network>.ema.weights.h5 (neural detectors)
+      arrays.npz         fitted arrays (scikit-learn baselines)
+      history.csv        per epoch: losses, mean test score, seconds
+                         (+ label_informed_test_auc at checkpoints, with deposits)
+      checkpoints/       epoch_0010/ ... every checkpoint_every epochs (neural detectors)
+
+It is built in ``<model_dir>.partial/`` and renamed into place when complete; ``resume``
+continues an interrupted run from its last checkpoint to the same result as an
+uninterrupted one. ``load_model`` reads a model directory back for scoring.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import hashlib
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from geogan.detectors.base import (CONFIG_NAME, Detector, NeuralDetector, detector_class, detector_from_config,
+                                   gpu_available, read_config, write_model_files)
+from geogan.errors import ConfigError, InputError, ModelError, OutputExistsError
+from geogan.transform import KINDS, Transform
+
+HISTORY_NAME = "history.csv"
+CHECKPOINTS = "checkpoints"
+RUN_FILE = "run.json"
+# the per-epoch "mean test score" is computed on at most this many test cells: enough for
+# a stable mean, cheap next to an epoch
+MONITOR_CELLS = 16384
+CONFIG_KEYS = {"format", "format_version", "geogan_version", "detector", "created", "elements", "units",
+               "transform", "training", "grid", "data", "label_informed"}
+# train_model arguments passed on to detectors that take a parameter of that name
+_SHARED_PARAMS = {"epochs": "epochs", "batch_size": "batch_size", "learning_rate": "learning_rate",
+                  "latent_dim": "latent_dim", "seed": "random_state", "mixed_precision": "mixed_precision"}
+
+
+# -- results ------------------------------------------------------------------------------------
+@dataclass
+class TrainResult:
+    """What :func:`train_model` did."""
+
+    model_dir: Path
+    detector: str
+    score_name: str
+    elements: list[str]
+    n_valid_cells: int
+    n_train: int
+    n_test: int
+    epochs: int
+    seconds: float
+    test_score_mean: float
+    resumed_from_epoch: int | None = None
+    label_informed_test_auc: float | None = None
+    history: list[dict] = field(default_factory=list, repr=False)
+
+    def __str__(self) -> str:
+        text = (f"model written to {self.model_dir}: {self.detector} (score {self.score_name}) on "
+                f"{len(self.elements)} elements, {self.n_train:,} training / {self.n_test:,} test cells "
+                f"of {self.n_valid_cells:,} valid, {self.epochs} epoch(s) in {self.seconds:.0f} s; "
+                f"mean test score {self.test_score_mean:.4g}")
+        if self.resumed_from_epoch:
+            text += f" (resumed after epoch {self.resumed_from_epoch})"
+        if self.label_informed_test_auc is not None:
+            text += f"; label-informed test AUC {self.label_informed_test_auc:.3f} (not used for training)"
+        return text
+
+
+@dataclass
+class TrainedModel:
+    """A model directory loaded for scoring (see :func:`load_model`)."""
+
+    model_dir: Path
+    config: dict
+    detector: Detector
+    transform: Transform
+
+    @property
+    def elements(self) -> list[str]:
+        return list(self.config["elements"])
+
+    @property
+    def detector_name(self) -> str:
+        return self.detector.name
+
+    @property
+    def score_name(self) -> str:
+        return self.detector.score_name
+
+    def score(self, X_raw) -> np.ndarray:
+        """Anomaly scores (float32, higher = more anomalous) for concentrations ``X_raw``
+        ``(n, n_elements)`` in the grid's units and :attr:`elements` order.
+
+        Applies the saved transform, then the detector's score function; rows with a
+        missing value get NaN.
+        """
+        X = np.asarray(X_raw, dtype=np.float32)
+        if X.ndim != 2 or X.shape[1] != len(self.elements):
+            raise InputError(f"expected an array (cells × {len(self.elements)} elements: "
+                             f"{', '.join(self.elements)}), got shape {X.shape}")
+        out = np.full(X.shape[0], np.nan, dtype=np.float32)
+        valid = np.isfinite(X).all(axis=1)
+        if valid.all():
+            return self.detector.score_samples(self.transform.transform(X))
+        if valid.any():
+            out[valid] = self.detector.score_samples(self.transform.transform(X[valid]))
+        return out
+
+    def __repr__(self) -> str:
+        return (f"TrainedModel({str(self.model_dir)!r}, detector={self.detector_name!r}, score={self.score_name!r}, "
+                f"elements={self.elements!r})")
+
+
+def load_model(model_dir) -> TrainedModel:
+    """Load a model directory written by :func:`train_model`.
+
+    ``config.json`` is validated first (unknown keys, unknown detectors or parameters, Keras
+    layers other than the expected ones, Lambda layers above all): a bad or tampered model
+    raises :class:`~geogan.errors.ModelError` before any weights are read. Networks are
+    rebuilt in Keras safe mode; nothing is unpickled.
+    """
+    model_dir = Path(model_dir)
+    if not model_dir.exists() and Path(f"{model_dir}.partial").exists():
+        raise ModelError(f"training did not finish ({model_dir}.partial exists): rerun 'geogan train' with "
+                         f"--resume", path=model_dir)
+    config = read_config(model_dir)
+    where = model_dir / CONFIG_NAME
+    unknown = set(config) - CONFIG_KEYS
+    if unknown:
+        raise ModelError(f"unknown keys in config.json: {', '.join(sorted(unknown))}", path=where)
+    elements = config.get("elements")
+    if not isinstance(elements, list) or not elements or not all(isinstance(e, str) for e in elements):
+        raise ModelError("config 'elements' must be a non-empty list of element symbols", path=where)
+    transform = Transform.from_dict(config.get("transform"))
+    if transform.elements != elements:
+        raise ModelError("the transform's elements differ from the model's", path=where)
+    detector = detector_from_config(model_dir, config["detector"], where=where)
+    n_out = transform.n_features_out
+    if detector.n_features_ != n_out:
+        raise ModelError(f"the detector takes {detector.n_features_} features but the transform makes {n_out}",
+                         path=where)
+    return TrainedModel(model_dir=model_dir, config=config, detector=detector, transform=transform)
+
+
+# -- sampling cells ---------------------------------------------------------------------------------
+@dataclass
+class CellSample:
+    """Cells drawn from a grid: raw values in the elements' order and their grid position."""
+
+    values: np.ndarray
+    rows: np.ndarray
+    cols: np.ndarray
+    n_valid: int
+
+
+def _valid_mask(block: np.ndarray, index: list[int]) -> np.ndarray:
+    return np.isfinite(block[index]).all(axis=0)
+
+
+def _count_valid(block: np.ndarray, index: list[int]) -> int:
+    return int(_valid_mask(block, index).sum())
+
+
+def _draw_in_block(block: np.ndarray, index: list[int], k: int, seed: tuple[int, ...]):
+    mask = _valid_mask(block, index)
+    r, c = np.nonzero(mask)
+    pick = np.sort(np.random.default_rng(list(seed)).choice(r.size, size=k, replace=False))
+    r, c = r[pick], c[pick]
+    return block[index][:, r, c].T.astype(np.float32), r, c
+
+
+def sample_cells(ds, elements: list[str], n: int, *, seed: int) -> CellSample:
+    """Draw ``n`` cells uniformly at random among the valid cells (no selected element NaN).
+
+    Two passes over the chunks, never more than a few chunks in memory: count the valid
+    cells per chunk, split ``n`` across chunks by a multivariate hypergeometric draw (which
+    makes the whole sample uniform without replacement), draw within each chunk. The result
+    depends only on the grid, ``elements``, ``n`` and ``seed``. Returns all valid cells when
+    there are at most ``n``.
+    """
+    import dask
+
+    data = ds["concentration"].data
+    all_elements = [str(e) for e in ds["element"].values]
+    index = [all_elements.index(e) for e in elements]
+    row_chunks, col_chunks = data.chunks[1], data.chunks[2]
+    row_starts = np.concatenate([[0], np.cumsum(row_chunks)])
+    col_starts = np.concatenate([[0], np.cumsum(col_chunks)])
+    blocks = [(i, j) for i in range(len(row_chunks)) for j in range(len(col_chunks))]
+
+    def part(i, j):
+        return data[:, row_starts[i]:row_starts[i + 1], col_starts[j]:col_starts[j + 1]]
+
+    counts = np.array(dask.compute(*[dask.delayed(_count_valid)(part(i, j), index) for i, j in blocks],
+                                   scheduler="threads"), dtype=np.int64)
+    n_valid = int(counts.sum())
+    if n_valid == 0:
+        raise InputError(f"the grid has no cell where all of {', '.join(elements)} have values")
+    rng = np.random.default_rng(seed)
+    take = counts if n >= n_valid else rng.multivariate_hypergeometric(counts, n)
+    tasks = [dask.delayed(_draw_in_block)(part(i, j), index, int(k), (seed, i, j))
+             for (i, j), k in zip(blocks, take) if k > 0]
+    drawn = dask.compute(*tasks, scheduler="threads")
+    values, rows, cols = [], [], []
+    for ((i, j), k), (v, r, c) in zip([(b, k) for b, k in zip(blocks, take) if k > 0], drawn):
+        values.append(v)
+        rows.append(r + row_starts[i])
+        cols.append(c + col_starts[j])
+    order = rng.permutation(int(take.sum()))  # chunk order → random order before the split
+    return CellSample(values=np.concatenate(values)[order], rows=np.concatenate(rows)[order].astype(np.int64),
+                      cols=np.concatenate(cols)[order].astype(np.int64), n_valid=n_valid)
+
+
+# -- deposits (label-informed monitoring only) ---------------------------------------------------------
+def _deposit_cells(ds, deposits, elements: list[str]):
+    """Raw values and (row, col) of the valid grid cells holding ≥ 1 deposit (each once)."""
+    from geogan.evaluate import read_deposits
+    from geogan.store import grid_spec
+
+    spec = grid_spec(ds)
+    dep = read_deposits(deposits, crs=spec.pyproj_crs)
+    row, col, inside = spec.cell_of(dep.x, dep.y)
+    cells = sorted(set(zip(row[inside].tolist(), col[inside].tolist())))
+    if not cells:
+        raise InputError("no deposit falls inside the grid; label-informed AUC cannot be computed", path=deposits)
+    import xarray as xr
+
+    r = xr.DataArray([c[0] for c in cells], dims="cell")
+    c = xr.DataArray([c[1] for c in cells], dims="cell")
+    vals = ds["concentration"].sel(element=elements).isel(y=r, x=c).transpose("cell", "element").values
+    ok = np.isfinite(vals).all(axis=1)
+    if not ok.any():
+        raise InputError("every deposit cell lacks a value for some element; label-informed AUC cannot be "
+                         "computed", path=deposits)
+    rc = np.array(cells, dtype=np.int64)[ok]
+    return vals[ok].astype(np.float32), rc[:, 0], rc[:, 1]
+
+
+def _auc(pos: np.ndarray, neg: np.ndarray) -> float:
+    """Mann-Whitney AUC, ties ½."""
+    neg = np.sort(neg)
+    less = np.searchsorted(neg, pos, side="left")
+    less_eq = np.searchsorted(neg, pos, side="right")
+    return float(np.sum(less + 0.5 * (less_eq - less)) / (pos.size * neg.size))
+
+
+# -- helpers ------------------------------------------------------------------------------------------
+def tune_cpu_threads() -> bool:
+    """On a CPU-only machine with ≤ 8 cores, run TensorFlow ops side by side (inter-op) rather
+    than splitting each small matmul across cores (intra-op): ~15 % faster training at batch
+    128. Only possible before TensorFlow starts; returns whether it was applied."""
+    import tensorflow as tf
+
+    n = os.cpu_count() or 1
+    if n > 8 or os.environ.get("TF_NUM_INTRAOP_THREADS") or gpu_available():
+        return False
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(n)
+    except RuntimeError:  # TensorFlow already running in this process
+        return False
+    return True
+
+
+def _grid_fingerprint(path: Path) -> str:
+    """SHA-256 of the store's metadata documents (attrs include creation time and the
+    survey's SHA-256): identifies the grid without reading its chunks."""
+    h = hashlib.sha256()
+    for doc in sorted(path.glob("zarr.json")) + sorted(path.glob("*/zarr.json")):
+        h.update(doc.relative_to(path).as_posix().encode())
+        h.update(doc.read_bytes())
+    return h.hexdigest()
+
+
+def _resolve_params(cls: type[Detector], shared: dict, detector_params: dict | None) -> dict:
+    names = set(cls._param_names())
+    params = {dst: shared[src] for src, dst in _SHARED_PARAMS.items() if dst in names}
+    extra = dict(detector_params or {})
+    unknown = sorted(set(extra) - names)
+    if unknown:
+        raise ConfigError(f"detector {cls.name!r} has no parameter(s) {', '.join(unknown)}; it takes "
+                          f"{', '.join(sorted(names))}")
+    params.update(extra)
+    return params
+
+
+def _latest_checkpoint(work: Path) -> Path | None:
+    ckpts = sorted(p for p in (work / CHECKPOINTS).glob("epoch_*") if (p / "checkpoint.json").is_file())
+    return ckpts[-1] if ckpts else None
+
+
+def _write_history(path: Path, rows: list[dict]) -> None:
+    keys: list[str] = []
+    for row in rows:
+        keys.extend(k for k in row if k not in keys)
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=keys, restval="")
+        w.writeheader()
+        for row in rows:
+            w.writerow({k: ("" if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()})
+
+
+class _Progress:
+    """A rich progress bar over epochs (epoch, losses, time left), or nothing."""
+
+    def __init__(self, enabled: bool, total: int, description: str):
+        self.bar = None
+        if not enabled:
+            return
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                   TimeRemainingColumn)
+
+        self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TextColumn("epochs"), TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(),
+                            TextColumn("{task.fields[info]}"))
+        self.bar.start()
+        self.task = self.bar.add_task(description, total=total, info="")
+
+    def update(self, completed: int, info: str) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, completed=completed, info=info)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+# -- the stage --------------------------------------------------------------------------------------
+def train_model(
+    grid_path,
+    out_dir,
+    *,
+    detector: str = "alad",
+    transform: str = "clr",
+    elements: list[str] | None = None,
+    sample: int = 200_000,
+    test_fraction: float = 0.3,
+    epochs: int = 100,
+    batch_size: int = 128,
+    learning_rate: float = 1e-4,
+    latent_dim: int = 64,
+    seed: int = 0,
+    checkpoint_every: int = 10,
+    resume: bool = False,
+    mixed_precision: bool = False,
+    deposits=None,
+    overwrite: bool = False,
+    progress: bool = True,
+    detector_params: dict | None = None,
+    echo=None,
+) -> TrainResult:
+    """Train a detector on a random sample of grid cells and write a model directory.
+
+    Parameters
+    ----------
+    grid_path
+        Grid store (``geogan grid`` / ``geogan import-rasters``).
+    out_dir
+        Model directory to create.
+    detector
+        Registry name: ``alad``, ``vae``, ``autoencoder``, ``iforest``, ``mahalanobis``, ``pca``.
+    transform
+        ``clr`` (default), ``ilr``, ``log`` or ``none``, then median/IQR scaling fitted on the
+        training cells.
+    elements
+        Element symbols to use (default: all in the grid).
+    sample
+        Valid cells drawn uniformly at random (training + test).
+    test_fraction
+        Share of the sample held out; its mean score is recorded per epoch.
+    epochs, batch_size, learning_rate, latent_dim, mixed_precision
+        Passed to detectors that take them (the neural ones).
+    seed
+        Seeds the sample, the split and the detector (``random_state``): same seed on CPU →
+        identical model.
+    checkpoint_every
+        Write a checkpoint every N epochs (0: none). Neural detectors only.
+    resume
+        Continue the unfinished run in ``<out_dir>.partial`` from its last checkpoint (same
+        arguments required); reaches the same model as an uninterrupted run.
+    deposits
+        Deposit points (CSV/GeoPackage; x/y columns auto-detected, grid CRS unless the file
+        says otherwise). Adds ``label_informed_test_auc`` (deposit cells vs the test cells) to
+        the history at each checkpoint, for monitoring only: nothing is selected by it.
+    overwrite
+        Replace an existing ``out_dir``.
+    progress
+        Show a progress bar (epoch, losses, time left).
+    detector_params
+        Further detector parameters (e.g. ``{"score": "l1_high"}``); they override the above.
+    echo
+        Callable for status lines (default: print when ``progress``, else silent).
+    """
+    from geogan.store import grid_spec, open_grid, units_of
+
+    t_start = time.perf_counter()
+    if echo is None:
+        echo = print if progress else (lambda *a, **k: None)
+    grid_path, final = Path(grid_path), Path(out_dir)
+    # -- validate everything cheap before reading data ---------------------------------------------
+    cls = detector_class(detector)
+    if transform not in KINDS:
+        raise ConfigError(f"unknown transform {transform!r}; choose one of {', '.join(KINDS)}")
+    if not 0.0 < float(test_fraction) < 1.0:
+        raise ConfigError(f"test_fraction must be between 0 and 1, got {test_fraction!r}")
+    if not isinstance(sample, (int, np.integer)) or sample < 10:
+        raise ConfigError(f"sample must be an integer ≥ 10, got {sample!r}")
+    if not isinstance(checkpoint_every, (int, np.integer)) or checkpoint_every < 0:
+        raise ConfigError(f"checkpoint_every must be an integer ≥ 0, got {checkpoint_every!r}")
+    shared = {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate, "latent_dim": latent_dim,
+              "seed": seed, "mixed_precision": mixed_precision}
+    params = _resolve_params(cls, shared, detector_params)
+    det = cls(**params)
+    det._validate_params()
+    neural = isinstance(det, NeuralDetector)
+    work = final.with_name(final.name + ".partial")
+    ds = open_grid(grid_path)
+    grid_elements = [str(e) for e in ds["element"].values]
+    elements = list(grid_elements if elements is None else elements)
+    missing = [e for e in elements if e not in grid_elements]
+    if missing or len(set(elements)) != len(elements) or not elements:
+        raise InputError(f"elements must be distinct symbols in the grid ({', '.join(grid_elements)}); "
+                         f"unknown: {', '.join(missing) or 'none'}", path=grid_path)
+    run_key = {"grid": str(grid_path.resolve()), "grid_fingerprint": _grid_fingerprint(grid_path),
+               "detector": detector, "params": det.get_params(), "transform": transform, "elements": elements,
+               "sample": int(sample), "test_fraction": float(test_fraction), "seed": int(seed),
+               "checkpoint_every": int(checkpoint_every), "deposits": None if deposits is None else str(deposits)}
+    checkpoint = None
+    if resume and work.exists():
+        try:
+            previous = json.loads((work / RUN_FILE).read_text())
+        except (OSError, ValueError):
+            previous = None
+        if previous != json.loads(json.dumps(run_key)):
+            raise ConfigError(f"{work} holds an unfinished run with other settings; rerun with the same arguments "
+                              f"to resume, or without --resume to start afresh")
+        checkpoint = _latest_checkpoint(work) if neural else None
+    if final.exists() and not overwrite and not (resume and work.exists()):
+        hint = "; it is a finished model, nothing to resume" if resume else ""
+        raise OutputExistsError(f"{final} exists{hint}; pass --overwrite to replace it")
+    if checkpoint is None:
+        if work.exists():
+            echo(f"removing {work} left by an earlier run" if not resume else
+                 f"no checkpoint in {work}: starting afresh")
+            shutil.rmtree(work)
+        work.mkdir(parents=True)
+        (work / RUN_FILE).write_text(json.dumps(run_key, indent=1))
+    tuned = tune_cpu_threads() if neural else False
+
+    # -- data ---------------------------------------------------------------------------------------
+    t0 = time.perf_counter()
+    cells = sample_cells(ds, elements, int(sample), seed=int(seed))
+    n = cells.values.shape[0]
+    n_test = int(round(n * float(test_fraction)))
+    if n - n_test < 2 or n_test < 1:
+        raise InputError(f"only {n} valid cells: too few to split into training and test cells", path=grid_path)
+    train_raw, test_raw = cells.values[n_test:], cells.values[:n_test]
+    tr = Transform(transform, elements=elements).fit(train_raw)
+    X_train, X_test = tr.transform(train_raw), tr.transform(test_raw)
+    echo(f"sampled {n:,} of {cells.n_valid:,} valid cells in {time.perf_counter() - t0:.1f} s: "
+         f"{X_train.shape[0]:,} training, {n_test:,} test; transform {transform}")
+    monitor = X_test[:MONITOR_CELLS]
+    labels = None
+    if deposits is not None:
+        dep_raw, dep_rows, dep_cols = _deposit_cells(ds, deposits, elements)
+        dep_cells = set(zip(dep_rows.tolist(), dep_cols.tolist()))
+        negative = np.array([(r, c) not in dep_cells for r, c in zip(cells.rows[:n_test], cells.cols[:n_test])])
+        labels = (tr.transform(dep_raw), X_test[negative])
+        echo(f"label-informed monitoring: {len(dep_cells)} deposit cell(s) vs {int(negative.sum()):,} test cells "
+             f"(recorded in the history only)")
+
+    # -- training -----------------------------------------------------------------------------------
+    history: list[dict] = []
+    resumed_from = None
+    if checkpoint is not None:
+        det, extra = cls.load_checkpoint(checkpoint)
+        history = list(extra.get("history", []))
+        resumed_from = det.epochs_done_
+        echo(f"resuming from {checkpoint.name} (epoch {resumed_from} of {det.epochs})")
+    label_auc = None
+
+    def label_informed() -> float:
+        return _auc(det.score_samples(labels[0]), det.score_samples(labels[1]))
+
+    if neural:
+        bar = _Progress(progress, int(det.epochs), f"training {detector}")
+        bar.update(det.epochs_done_ if checkpoint is not None else 0, "")
+
+        def on_epoch(d: NeuralDetector, epoch: int, logs: dict) -> None:
+            nonlocal label_auc
+            row = {"epoch": epoch, **{k: v for k, v in logs.items() if k != "seconds"},
+                   "mean_test_score": float(np.mean(d.score_samples(monitor))), "seconds": logs["seconds"]}
+            is_checkpoint = checkpoint_every and (epoch % checkpoint_every == 0 or epoch == d.epochs)
+            if labels is not None:
+                row["label_informed_test_auc"] = None  # only at checkpoints (and the last epoch)
+                if is_checkpoint:
+                    row["label_informed_test_auc"] = label_auc = label_informed()
+            history.append(row)
+            if checkpoint_every and epoch % checkpoint_every == 0:
+                d.save_checkpoint(work / CHECKPOINTS / f"epoch_{epoch:04d}", extra={"history": history})
+            shown = [k for k in ("dis", "gen", "enc") if k in logs] or list(d._loss_names)
+            info = " ".join(f"{k} {logs[k]:.3f}" for k in shown)
+            bar.update(epoch, f"{info}  test score {row['mean_test_score']:.4g}")
+
+        try:
+            det.fit(X_train, callback=on_epoch, resume=checkpoint is not None)
+        finally:
+            bar.close()
+    else:
+        t_fit = time.perf_counter()
+        det.fit(X_train)
+        row = {"epoch": 1, "mean_test_score": float(np.mean(det.score_samples(monitor))),
+               "seconds": time.perf_counter() - t_fit}
+        if labels is not None:
+            row["label_informed_test_auc"] = label_auc = label_informed()
+        history.append(row)
+
+    # -- the model directory ------------------------------------------------------------------------
+    test_scores = det.score_samples(X_test)
+    q = np.percentile(test_scores, [50, 90, 95, 99]).tolist()
+    seconds = time.perf_counter() - t_start
+    spec = grid_spec(ds)
+    units = units_of(ds)
+    metadata = {
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "elements": elements,
+        "units": {e: units.get(e) for e in elements},
+        "transform": tr.to_dict(),
+        "training": {"sample": int(sample), "n_sampled": n, "n_train": int(X_train.shape[0]), "n_test": n_test,
+                     "test_fraction": float(test_fraction), "seed": int(seed), "epochs": int(getattr(det, "epochs", 1)),
+                     "checkpoint_every": int(checkpoint_every), "mixed_precision": bool(mixed_precision),
+                     "detector_params": dict(detector_params or {}),
+                     "device": ("GPU" if gpu_available() else "CPU") if neural else "CPU",
+                     "cpu_threads_tuned": tuned, "resumed_from_epoch": resumed_from, "seconds": round(seconds, 1)},
+        "grid": {"path": str(grid_path.resolve()), "metadata_sha256": run_key["grid_fingerprint"],
+                 "created": ds.attrs.get("created"), "geogan_version": ds.attrs.get("geogan_version"),
+                 "source": ds.attrs.get("source"), "spec": spec.to_dict(), "n_valid_cells": cells.n_valid},
+        "data": {"test_score_mean": float(np.mean(test_scores)),
+                 "test_score_quantiles": dict(zip(["50", "90", "95", "99"], q))},
+    }
+    if labels is not None:
+        metadata["label_informed"] = {
+            "deposits": str(deposits), "n_deposit_cells": int(labels[0].shape[0]), "test_auc": label_auc,
+            "note": "AUC of deposit cells against test cells, recorded for monitoring; never used to select "
+                    "epochs or settings"}
+    write_model_files(work, det, metadata=metadata)
+    _write_history(work / HISTORY_NAME, history)
+    (work / RUN_FILE).unlink(missing_ok=True)
+    from geogan.store import replace_path
+
+    replace_path(work, final)
+    return TrainResult(model_dir=final, detector=detector, score_name=det.score_name, elements=elements,
+                       n_valid_cells=cells.n_valid, n_train=int(X_train.shape[0]), n_test=n_test,
+                       epochs=int(getattr(det, "epochs", 1)), seconds=seconds,
+                       test_score_mean=float(np.mean(test_scores)), resumed_from_epoch=resumed_from,
+                       label_informed_test_auc=label_auc, history=history)
+
+
+__all__ = ["TrainResult", "TrainedModel", "train_model", "load_model", "sample_cells", "CellSample",
+           "tune_cpu_threads"]

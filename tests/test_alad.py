@@ -1,0 +1,261 @@
+"""ALAD as specified: pairs, labels, losses, the step, EMA + dropout-off scoring, determinism,
+resume, persistence safety."""
+
+import json
+
+import numpy as np
+import pytest
+
+from geogan.detectors import ALAD
+from geogan.detectors.alad import bce, discriminator_losses, generator_encoder_losses
+from geogan.errors import ModelError
+
+TINY = dict(latent_dim=3, encoder_units=[16, 8], generator_units=[8, 16], dxz_units=[8, 16], dxx_units=[16, 8],
+            dzz_units=[8, 4], batch_size=32, learning_rate=1e-3)
+
+
+def _data(seed=0, n=400, d=5):
+    rng = np.random.default_rng(seed)
+    return (rng.normal(size=(n, 2)) @ rng.normal(size=(2, d)) + 0.1 * rng.normal(size=(n, d))).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """A 4-epoch fit that checkpoints after epoch 2 (reused by several tests)."""
+    ckpt = tmp_path_factory.mktemp("alad") / "epoch_0002"
+    X = _data()
+
+    def callback(det, epoch, logs):
+        if epoch == 2:
+            det.save_checkpoint(ckpt, extra={"note": "after epoch 2"})
+
+    det = ALAD(epochs=4, random_state=0, **TINY).fit(X, callback=callback)
+    return det, X, ckpt
+
+
+# -- losses: each pair's label, for the discriminators and for G/E ---------------------------------
+def _softplus(v):
+    return float(np.log1p(np.exp(v)))
+
+
+LOGITS = {"xz_real": 0.3, "xz_fake": -0.2, "xx_real": 0.7, "xx_fake": 0.1, "zz_real": -0.4, "zz_fake": 0.5}
+# pair → (discriminator label, G/E label, which of gen/enc losses the pair enters)
+LABELS = {"xz_real": (1, 0, {"enc"}), "xz_fake": (0, 1, {"gen"}), "xx_real": (1, 0, {"gen", "enc"}),
+          "xx_fake": (0, 1, {"gen", "enc"}), "zz_real": (1, 0, {"gen", "enc"}), "zz_fake": (0, 1, {"gen", "enc"})}
+
+
+def _losses(logits):
+    import tensorflow as tf
+
+    t = {k: tf.constant([[v]], tf.float32) for k, v in logits.items()}
+    d = {k: float(v) for k, v in discriminator_losses(t).items()}
+    g = {k: float(v) for k, v in generator_encoder_losses(t).items()}
+    return d, g
+
+
+def test_bce_is_from_logits():
+    import tensorflow as tf
+
+    assert float(bce(tf.constant([[0.3]]), 1.0)) == pytest.approx(_softplus(-0.3), rel=1e-6)
+    assert float(bce(tf.constant([[0.3]]), 0.0)) == pytest.approx(_softplus(0.3), rel=1e-6)
+
+
+def test_loss_values():
+    d, g = _losses(LOGITS)
+    L = LOGITS
+    assert d["dis_xz"] == pytest.approx(_softplus(-L["xz_real"]) + _softplus(L["xz_fake"]), rel=1e-5)
+    assert d["dis_xx"] == pytest.approx(_softplus(-L["xx_real"]) + _softplus(L["xx_fake"]), rel=1e-5)
+    assert d["dis_zz"] == pytest.approx(_softplus(-L["zz_real"]) + _softplus(L["zz_fake"]), rel=1e-5)
+    cost_x = _softplus(L["xx_real"]) + _softplus(-L["xx_fake"])
+    cost_z = _softplus(L["zz_real"]) + _softplus(-L["zz_fake"])
+    assert g["gen"] == pytest.approx(_softplus(-L["xz_fake"]) + cost_x + cost_z, rel=1e-5)
+    assert g["enc"] == pytest.approx(_softplus(L["xz_real"]) + cost_x + cost_z, rel=1e-5)
+
+
+@pytest.mark.parametrize("pair", list(LABELS))
+def test_pair_labels(pair):
+    """dBCE(l, y)/dl at l = 0 is 0.5 − y: the sign of each loss's response to one pair's
+    logit reveals the label that pair carries in that loss."""
+    d_label, g_label, enters = LABELS[pair]
+    zero = {k: 0.0 for k in LOGITS}
+    eps = 1e-2
+    d0, g0 = _losses(zero)
+    d1, g1 = _losses({**zero, pair: eps})
+    assert (d1["dis"] - d0["dis"]) / eps == pytest.approx(0.5 - d_label, abs=1e-2)
+    for loss in ("gen", "enc"):
+        slope = (g1[loss] - g0[loss]) / eps
+        expected = (0.5 - g_label) if loss in enters else 0.0
+        assert slope == pytest.approx(expected, abs=1e-2), loss
+
+
+def test_pairs_are_the_specified_ones(run):
+    import tensorflow as tf
+
+    det, X, _ = run
+    x = tf.constant(X[:16])
+    z = tf.random.stateless_normal([16, det.latent_dim], seed=[1, 2])
+    p = det.pairs(x, z)
+    E = lambda v: det.nets_["encoder"](v, training=False)  # noqa: E731
+    G = lambda v: det.nets_["generator"](v, training=False)  # noqa: E731
+    close = lambda a, b: np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)  # noqa: E731
+    close(p["xz_real"][0], x), close(p["xz_real"][1], E(x))
+    close(p["xz_fake"][0], G(z)), close(p["xz_fake"][1], z)
+    close(p["xx_real"][0], x), close(p["xx_real"][1], x)
+    close(p["xx_fake"][0], x), close(p["xx_fake"][1], G(E(x)))
+    close(p["zz_real"][0], z), close(p["zz_real"][1], z)
+    close(p["zz_fake"][0], z), close(p["zz_fake"][1], E(G(z)))
+    # one call on stacked real+fake pairs = two separate calls (dropout off)
+    logits = det.logits(p, training=False)
+    for key, net in (("xx", "dis_xx"), ("zz", "dis_zz"), ("xz", "dis_xz")):
+        for kind in ("real", "fake"):
+            a, b = p[f"{key}_{kind}"]
+            close(logits[f"{key}_{kind}"], det.nets_[net]([a, b], training=False)[0])
+
+
+def test_generator_encoder_gradients(run):
+    """One backward pass of gen_xz + enc_xz + cost_x + cost_z gives dL_G/dθ_G and dL_E/dθ_E."""
+    import tensorflow as tf
+
+    det, X, _ = run
+    x = tf.constant(X[:32])
+    z = tf.random.stateless_normal([32, det.latent_dim], seed=[3, 4])
+    g_vars = det.nets_["generator"].trainable_variables
+    e_vars = det.nets_["encoder"].trainable_variables
+    with tf.GradientTape(persistent=True) as tape:
+        g = generator_encoder_losses(det.logits(det.pairs(x, z), training=False))
+        total = g["gen_xz"] + g["enc_xz"] + g["cost_x"] + g["cost_z"]
+    for ours, ref in zip(tape.gradient(total, g_vars + e_vars),
+                         tape.gradient(g["gen"], g_vars) + tape.gradient(g["enc"], e_vars)):
+        np.testing.assert_allclose(ours.numpy(), ref.numpy(), rtol=1e-4, atol=1e-7)
+
+
+def test_architecture_details(run):
+    det, _, _ = run
+    import keras
+
+    for net in det.nets_.values():
+        for layer in net.layers:
+            if isinstance(layer, keras.layers.LeakyReLU):
+                assert layer.negative_slope == pytest.approx(0.2)
+    for name in ("dis_xz", "dis_xx", "dis_zz"):
+        logit = det.nets_[name].get_layer("logit")
+        assert logit.activation.__name__ == "linear" and logit.units == 1  # logits, no sigmoid
+    assert det.nets_["generator"].outputs[0].shape[-1] == 5 == det.nets_["encoder"].inputs[0].shape[-1]
+    assert det.optimizers_["discriminators"].beta_1 == 0.5
+    assert {v.name for v in det.optimizers_["discriminators"].variables} >= {
+        v.name for v in det.nets_["dis_zz"].trainable_variables}
+    # fresh z every update
+    a, b, c = det._noise(4, 1, 0).numpy(), det._noise(4, 1, 1).numpy(), det._noise(4, 2, 0).numpy()
+    assert not np.allclose(a, b) and not np.allclose(a, c)
+
+
+def test_spectral_norm_keeps_kernels_normalised(run):
+    det, _, _ = run
+    for name in ("encoder", "dis_xx"):
+        for layer in det.nets_[name].layers:
+            if hasattr(layer, "kernel"):
+                assert np.linalg.norm(layer.kernel.numpy(), 2) == pytest.approx(1.0, abs=0.05)
+    assert max(np.linalg.norm(layer.kernel.numpy(), 2) for layer in det.nets_["generator"].layers
+               if hasattr(layer, "kernel")) > 0  # the generator is not normalised
+
+
+def _manual_fm(det, X):
+    """The fm score by hand in NumPy from the EMA weights, dropout off."""
+    def dense(layer, h):
+        k, b = (w.numpy() for w in layer.weights)
+        return h @ k + b
+
+    def lrelu(h):
+        return np.where(h > 0, h, 0.2 * h)
+
+    enc, gen, dxx = (det.ema_nets_[n] for n in ("encoder", "generator", "dis_xx"))
+    h = X.astype(np.float64)
+    for i in (1, 2):
+        h = lrelu(dense(enc.get_layer(f"dense{i}"), h))
+    z = dense(enc.get_layer("latent"), h)
+    for i in (1, 2):
+        z = np.maximum(dense(gen.get_layer(f"dense{i}"), z), 0)
+    rx = dense(gen.get_layer("x_out"), z)
+
+    def features(a, b):
+        h = np.concatenate([a, b], axis=1)
+        for i in (1, 2):
+            h = lrelu(dense(dxx.get_layer(f"dense{i}"), h))
+        return h
+
+    return np.abs(features(X, X) - features(X, rx)).sum(axis=1)
+
+
+def test_scoring_uses_ema_weights_with_dropout_off(run):
+    det, X, _ = run
+    s = det.score_samples(X)
+    assert np.array_equal(s, det.score_samples(X))  # no dropout noise
+    np.testing.assert_allclose(s, _manual_fm(det, X), rtol=1e-4, atol=1e-5)
+    live = det.score_samples(X, weights="live")
+    assert not np.allclose(s, live)
+    # EMA copies are separate variables
+    assert all(e is not v for e, v in zip(det.ema_nets_["encoder"].weights, det.nets_["encoder"].weights))
+
+
+def test_other_scores(run):
+    det, X, _ = run
+    rec = det.reconstruct(X)
+    try:
+        det.score = "l1"
+        np.testing.assert_allclose(det.score_samples(X), np.abs(X - rec).sum(1), rtol=1e-4, atol=1e-5)
+        det.score = "l1_high"
+        np.testing.assert_allclose(det.score_samples(X), np.clip(X - rec, 0, None).sum(1), rtol=1e-4, atol=1e-5)
+        det.score = "logit"
+        assert np.all(det.score_samples(X) > 0)
+    finally:
+        det.score = "fm"
+
+
+def test_same_seed_identical_scores_and_resume_equals_uninterrupted(run):
+    det, X, ckpt = run
+    again = ALAD(epochs=4, random_state=0, **TINY).fit(X)
+    assert np.array_equal(again.score_samples(X), det.score_samples(X))
+    resumed, extra = ALAD.load_checkpoint(ckpt)
+    assert extra == {"note": "after epoch 2"} and resumed.epochs_done_ == 2
+    resumed.fit(X, resume=True)
+    assert np.array_equal(resumed.score_samples(X), det.score_samples(X))
+    assert [h["dis"] for h in resumed.history_] == [h["dis"] for h in det.history_]
+
+
+def test_resume_refuses_other_data(run):
+    _, X, ckpt = run
+    resumed, _ = ALAD.load_checkpoint(ckpt)
+    with pytest.raises(ModelError, match="training data differ"):
+        resumed.fit(X[:-1], resume=True)
+
+
+def test_model_config_is_validated(run, tmp_path):
+    det, X, _ = run
+    path = det.save(tmp_path / "m")
+    config = json.loads((path / "config.json").read_text())
+    assert set(config["detector"]["architecture"]) == {"encoder", "generator", "dis_xz", "dis_xx", "dis_zz"}
+    # a Lambda layer smuggled into the architecture is refused before Keras sees it
+    evil = json.loads(json.dumps(config))
+    layers = evil["detector"]["architecture"]["encoder"]["config"]["layers"]
+    layers[1]["class_name"] = "Lambda"
+    layers[1]["config"]["function"] = {"class_name": "__lambda__", "config": {"code": "AAAA"}}
+    (path / "config.json").write_text(json.dumps(evil))
+    with pytest.raises(ModelError, match="Lambda"):
+        ALAD.load(path)
+    evil = json.loads(json.dumps(config))
+    evil["detector"]["params"]["activation_fn"] = "os.system"
+    (path / "config.json").write_text(json.dumps(evil))
+    with pytest.raises(ModelError, match="unknown parameter"):
+        ALAD.load(path)
+    (path / "config.json").write_text(json.dumps(config))
+    (path / "weights" / "dis_xx.ema.weights.h5").write_bytes(b"not hdf5")
+    with pytest.raises(ModelError, match="dis_xx.ema"):
+        ALAD.load(path)
+
+
+def test_mixed_precision_trains_on_cpu():
+    X = _data(n=128)
+    det = ALAD(epochs=1, mixed_precision=True, random_state=0, **TINY).fit(X)
+    assert det.dtype_policy_ in ("mixed_bfloat16", "mixed_float16")
+    s = det.score_samples(X)
+    assert s.dtype == np.float32 and np.isfinite(s).all()

@@ -1,0 +1,206 @@
+"""The train stage on a small hand-built grid store: sampling, model dir, resume, load_model."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import zarr
+
+from geogan.errors import ConfigError, InputError, ModelError, OutputExistsError
+from geogan.gridspec import GridSpec
+from geogan.store import create_grid_store, write_region
+from geogan.train import load_model, sample_cells, train_model
+
+ELEMENTS = ["Ag", "Bi", "Mo", "Sn", "W"]
+TINY_ALAD = dict(encoder_units=[16, 8], generator_units=[8, 16], dxz_units=[8, 16], dxx_units=[16, 8],
+                 dzz_units=[8, 4])
+
+
+def make_grid(path, *, height=40, width=56, tile=16, seed=0):
+    """A complete grid store (the layout of geogan.store) with log-normal, correlated
+    concentrations, a NaN corner (invalid cells), one element missing in a strip, and a
+    W-Sn-Bi enrichment around two "deposits". Returns the path and the deposit cells."""
+    spec = GridSpec.from_bounds((500_000, 2_700_000, 500_000 + width * 500, 2_700_000 + height * 500),
+                                crs="EPSG:32650", cell_size_m=500, tile=tile)
+    rng = np.random.default_rng(seed)
+    shared = rng.normal(size=(height, width))
+    logc = np.stack([0.6 * shared + 0.5 * rng.normal(size=(height, width)) + k for k in range(len(ELEMENTS))])
+    deposits = [(10, 12), (30, 40)]
+    for r, c in deposits:
+        logc[[1, 3, 4], r - 1:r + 2, c - 1:c + 2] += 2.5
+    conc = np.exp(logc).astype(np.float32)
+    conc[:, :6, :8] = np.nan
+    conc[2, 20:22, :] = np.nan
+    create_grid_store(path, spec, ELEMENTS, units={e: "ppm" for e in ELEMENTS}, attrs={"source": {"sha256": "test"}})
+    write_region(path, "concentration", conc, (slice(None), slice(0, height), slice(0, width)))
+    dist = np.where(np.isnan(conc[0]), np.nan, 100.0).astype(np.float32)
+    write_region(path, "distance", dist, (slice(0, height), slice(0, width)))
+    zarr.open_group(str(path), mode="r+").attrs.update(complete=True, created="2025-01-01T00:00:00+00:00")
+    return path, spec, conc, deposits
+
+
+@pytest.fixture(scope="module")
+def grid(tmp_path_factory):
+    root = tmp_path_factory.mktemp("grid")
+    path, spec, conc, deposits = make_grid(root / "grid.zarr")
+    dep_csv = root / "deposits.csv"
+    xs = spec.x_coords()
+    ys = spec.y_coords()
+    dep_csv.write_text("name,x,y\n" + "".join(f"d{i},{xs[c]},{ys[r]}\n" for i, (r, c) in enumerate(deposits)))
+    return path, conc, dep_csv
+
+
+def test_sample_cells_uniform_valid_and_deterministic(grid):
+    from geogan.store import open_grid
+
+    path, conc, _ = grid
+    ds = open_grid(path)
+    a = sample_cells(ds, ELEMENTS, 500, seed=3)
+    b = sample_cells(ds, ELEMENTS, 500, seed=3)
+    valid = np.isfinite(conc).all(axis=0)
+    assert a.n_valid == int(valid.sum())
+    assert a.values.shape == (500, 5) and np.isfinite(a.values).all()
+    assert np.array_equal(a.values, b.values) and np.array_equal(a.rows, b.rows)
+    assert len(set(zip(a.rows.tolist(), a.cols.tolist()))) == 500  # without replacement
+    np.testing.assert_array_equal(a.values, conc[:, a.rows, a.cols].T)
+    # every part of the grid is represented (uniform across chunks, not the first chunks)
+    assert a.rows.max() > 30 and a.cols.max() > 45 and a.rows.min() < 10
+    # elements without the gap: more valid cells
+    assert sample_cells(ds, ["Ag", "W"], 10, seed=0).n_valid > a.n_valid
+    everything = sample_cells(ds, ELEMENTS, 10**6, seed=0)
+    assert everything.values.shape[0] == a.n_valid
+
+
+@pytest.fixture(scope="module")
+def alad_model(grid, tmp_path_factory):
+    path, _, dep_csv = grid
+    out = tmp_path_factory.mktemp("models") / "alad"
+    res = train_model(path, out, detector="alad", sample=1200, epochs=3, batch_size=64, latent_dim=4,
+                      checkpoint_every=2, deposits=dep_csv, progress=False, detector_params=TINY_ALAD)
+    return res
+
+
+def test_train_alad_model_dir(alad_model, grid):
+    path, conc, _ = grid
+    res = alad_model
+    out = res.model_dir
+    assert not out.with_name(out.name + ".partial").exists()
+    assert res.n_train + res.n_test == 1200 and res.n_test == 360
+    config = json.loads((out / "config.json").read_text())
+    assert config["elements"] == ELEMENTS and config["units"] == {e: "ppm" for e in ELEMENTS}
+    assert config["detector"]["name"] == "alad" and config["detector"]["score"] == "fm"
+    assert config["detector"]["params"]["latent_dim"] == 4 and config["training"]["seed"] == 0
+    assert config["transform"]["kind"] == "clr"
+    assert config["grid"]["path"] == str(path.resolve()) and len(config["grid"]["metadata_sha256"]) == 64
+    assert "label_informed" in config and "never used" in config["label_informed"]["note"]
+    weights = sorted(p.name for p in (out / "weights").iterdir())
+    assert "encoder.weights.h5" in weights and "encoder.ema.weights.h5" in weights and len(weights) == 10
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["epoch_0002"]
+    with open(out / "history.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
+    assert {"dis", "gen", "enc", "mean_test_score", "seconds", "label_informed_test_auc"} <= set(rows[0])
+    assert rows[0]["label_informed_test_auc"] == "" and float(rows[1]["label_informed_test_auc"]) >= 0
+    assert res.label_informed_test_auc is not None and "label-informed" in str(res)
+
+    model = load_model(out)
+    assert model.elements == ELEMENTS and model.detector_name == "alad" and model.score_name == "fm"
+    cells = conc[:, 30:34, 30:50].reshape(5, -1).T
+    s = model.score(cells)
+    assert s.dtype == np.float32 and s.shape == (cells.shape[0],) and np.isfinite(s).all()
+    assert np.array_equal(s, model.detector.score_samples(model.transform.transform(cells)))
+    with_nan = cells.copy()
+    with_nan[0, 2] = np.nan
+    s2 = model.score(with_nan)
+    # (last-bit differences are possible: matmul blocking depends on the batch length)
+    assert np.isnan(s2[0]) and np.allclose(s2[1:], s[1:], rtol=1e-6, atol=0)
+    with pytest.raises(InputError, match="5 elements"):
+        model.score(cells[:, :3])
+
+
+def test_existing_output_refused(alad_model, grid):
+    path, _, _ = grid
+    with pytest.raises(OutputExistsError, match="--overwrite"):
+        train_model(path, alad_model.model_dir, detector="iforest", progress=False)
+    with pytest.raises(OutputExistsError, match="nothing to resume"):
+        train_model(path, alad_model.model_dir, detector="iforest", resume=True, progress=False)
+
+
+def test_baseline_with_overwrite_and_deposits(grid, tmp_path):
+    path, conc, dep_csv = grid
+    out = tmp_path / "m"
+    out.mkdir()
+    res = train_model(path, out, detector="iforest", transform="ilr", elements=["Ag", "Bi", "Sn", "W"], sample=800,
+                      seed=1, deposits=dep_csv, overwrite=True, progress=False)
+    assert res.epochs == 1 and res.label_informed_test_auc > 0.8  # the planted enrichment stands out
+    model = load_model(out)
+    assert model.detector_name == "iforest" and model.transform.kind == "ilr"
+    assert model.score(conc[[0, 1, 3, 4], 12:14, 20].T).shape == (2,)
+
+
+def test_resume_equals_uninterrupted(grid, tmp_path, monkeypatch):
+    import geogan.train as train_mod
+
+    path, conc, _ = grid
+    opts = dict(detector="vae", sample=600, epochs=4, batch_size=32, latent_dim=2, checkpoint_every=2, seed=5,
+                detector_params={"hidden_units": [8, 4]}, progress=False)
+    a = train_model(path, tmp_path / "a", **opts)
+
+    class Crash(Exception):
+        pass
+
+    original = train_mod._Progress.update
+
+    def crash_at_three(self, completed, info):
+        if completed == 3:
+            raise Crash("simulated crash in epoch 3")
+        original(self, completed, info)
+
+    monkeypatch.setattr(train_mod._Progress, "update", crash_at_three)
+    with pytest.raises(Crash):
+        train_model(path, tmp_path / "b", **opts)
+    monkeypatch.setattr(train_mod._Progress, "update", original)
+    partial = tmp_path / "b.partial"
+    assert (partial / "checkpoints" / "epoch_0002").is_dir() and not (tmp_path / "b").exists()
+    with pytest.raises(ModelError, match="--resume"):
+        load_model(tmp_path / "b")
+    with pytest.raises(ConfigError, match="other settings"):
+        train_model(path, tmp_path / "b", **{**opts, "seed": 6}, resume=True)
+    b = train_model(path, tmp_path / "b", **opts, resume=True)
+    assert b.resumed_from_epoch == 2 and not partial.exists()
+    cells = conc[:, 35:40, 10:50].reshape(5, -1).T
+    assert np.array_equal(load_model(a.model_dir).score(cells), load_model(b.model_dir).score(cells))
+    assert [r["loss"] for r in a.history] == [r["loss"] for r in b.history]
+    assert [r["mean_test_score"] for r in a.history] == [r["mean_test_score"] for r in b.history]
+
+
+def test_train_errors(grid, tmp_path):
+    path, _, _ = grid
+    with pytest.raises(ConfigError, match="unknown detector"):
+        train_model(path, tmp_path / "x", detector="gan", progress=False)
+    with pytest.raises(ConfigError, match="unknown transform"):
+        train_model(path, tmp_path / "x", transform="sqrt", progress=False)
+    with pytest.raises(ConfigError, match="no parameter"):
+        train_model(path, tmp_path / "x", detector="pca", detector_params={"depth": 3}, progress=False)
+    with pytest.raises(InputError, match="unknown: Au"):
+        train_model(path, tmp_path / "x", elements=["Au", "W"], progress=False)
+    with pytest.raises(ConfigError, match="test_fraction"):
+        train_model(path, tmp_path / "x", test_fraction=1.5, progress=False)
+    assert not (tmp_path / "x").exists() and not (tmp_path / "x.partial").exists()
+
+
+def test_load_model_validates_config(alad_model, tmp_path):
+    import shutil
+
+    out = tmp_path / "copy"
+    shutil.copytree(alad_model.model_dir, out)
+    config = json.loads((out / "config.json").read_text())
+    (out / "config.json").write_text(json.dumps({**config, "hooks": ["x"]}))
+    with pytest.raises(ModelError, match="unknown keys.*hooks"):
+        load_model(out)
+    (out / "config.json").write_text(json.dumps({**config, "elements": ["Ag"]}))
+    with pytest.raises(ModelError, match="elements differ"):
+        load_model(out)
+    with pytest.raises(ModelError, match="not found"):
+        load_model(tmp_path / "none")
