@@ -540,7 +540,7 @@ def train_model(
     spec = grid_spec(ds)
     units = units_of(ds)
     metadata = {
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "elements": elements,
         "units": {e: units.get(e) for e in elements},
         "transform": tr.to_dict(),
@@ -574,5 +574,5 @@ def train_model(
                        label_informed_test_auc=label_auc, history=history)
 
 
-__all__ = ["TrainResult", "TrainedModel", "train_model", "load_model", "sample_cells", "CellSample",
+__all__ = ["CellSample", "TrainResult", "TrainedModel", "load_model", "sample_cells", "train_model",
            "tune_cpu_threads"]

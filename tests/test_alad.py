@@ -153,7 +153,8 @@ def test_spectral_norm_keeps_kernels_normalised(run):
     det, _, _ = run
     for name in ("encoder", "dis_xx"):
         for layer in det.nets_[name].layers:
-            if hasattr(layer, "kernel"):
+            # hidden layers only: the latent and logit layers keep a free scale (original code)
+            if hasattr(layer, "kernel") and layer.name not in ("latent", "logit"):
                 assert np.linalg.norm(layer.kernel.numpy(), 2) == pytest.approx(1.0, abs=0.05)
     assert max(np.linalg.norm(layer.kernel.numpy(), 2) for layer in det.nets_["generator"].layers
                if hasattr(layer, "kernel")) > 0  # the generator is not normalised
@@ -224,13 +225,14 @@ def test_same_seed_identical_scores_and_resume_equals_uninterrupted(run):
 
 def test_resume_refuses_other_data(run):
     _, X, ckpt = run
+    assert ckpt.is_dir()
     resumed, _ = ALAD.load_checkpoint(ckpt)
     with pytest.raises(ModelError, match="training data differ"):
         resumed.fit(X[:-1], resume=True)
 
 
 def test_model_config_is_validated(run, tmp_path):
-    det, X, _ = run
+    det = run[0]
     path = det.save(tmp_path / "m")
     config = json.loads((path / "config.json").read_text())
     assert set(config["detector"]["architecture"]) == {"encoder", "generator", "dis_xz", "dis_xx", "dis_zz"}

@@ -28,7 +28,8 @@ _LAZY = {
     "PCAReconstruction": "geogan.detectors.baselines",
 }
 
-__all__ = ["DETECTORS", "Detector", "NeuralDetector", "detector_class", "get_detector", "load_detector", *_LAZY]
+__all__ = ["ALAD", "DETECTORS", "VAE", "AutoEncoder", "Detector", "IsolationForest", "NeuralDetector",
+           "PCAReconstruction", "RobustMahalanobis", "detector_class", "get_detector", "load_detector"]
 
 
 def __getattr__(name: str):

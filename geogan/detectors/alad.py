@@ -143,6 +143,9 @@ class ALAD(NeuralDetector):
 
     name = "alad"
     _loss_names = ("dis", "dis_xz", "dis_xx", "dis_zz", "gen", "enc")
+    # the original code normalises the hidden layers only: the encoder's latent layer and
+    # the discriminators' logit layers keep a free scale
+    _spectral_skip_layers = ("latent", "logit")
 
     def __init__(
         self,

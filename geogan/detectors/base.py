@@ -437,6 +437,8 @@ class NeuralDetector(Detector):
 
     _network_names: ClassVar[tuple[str, ...]] = ()
     _spectral_networks: ClassVar[tuple[str, ...]] = ()
+    # output layers left free, as the original ALAD code (its SN layers are the hidden ones)
+    _spectral_skip_layers: ClassVar[tuple[str, ...]] = ()
     _loss_names: ClassVar[tuple[str, ...]] = ()
     # ALAD updates the discriminators and then G/E on two different batches per step
     _batches_per_step: ClassVar[int] = 2
@@ -504,7 +506,7 @@ class NeuralDetector(Detector):
             for name in self._spectral_networks:
                 for layer in self.nets_[name].layers:
                     kernel = getattr(layer, "kernel", None)
-                    if kernel is None:
+                    if kernel is None or layer.name in self._spectral_skip_layers:
                         continue
                     u = tf.Variable(tf.random.stateless_normal([1, kernel.shape[-1]], seed=[self.seed_, len(self.sn_u_)]),
                                     trainable=False, name=f"sn_u_{name}_{layer.name}")
