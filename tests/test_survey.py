@@ -14,14 +14,7 @@ import pytest
 from geogan.errors import ConfigError, CRSError, GeoganError, SurveyError
 from geogan.survey import Survey, parse_column_name, read_survey
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-
-
-def shared_data(*parts: str) -> Path:
-    path = SHARED_DATA.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"real survey data not available at {path} (../shared/data is absent)")
-    return path
+from conftest import shared_data  # noqa: E402
 
 
 def write(tmp_path: Path, text: str, name: str = "survey.csv", encoding: str = "utf-8") -> Path:

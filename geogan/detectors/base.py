@@ -29,6 +29,7 @@ import numpy as np
 
 import geogan
 from geogan.errors import ConfigError, InputError, ModelError, OutputExistsError
+from geogan.store import replace_path
 
 CONFIG_NAME = "config.json"
 MODEL_FORMAT = "geogan-model"
@@ -209,7 +210,7 @@ class Detector:
         tmp.mkdir(parents=True)
         try:
             write_model_files(tmp, self, metadata=metadata)
-            _replace_dir(tmp, path)
+            replace_path(tmp, path)
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -228,16 +229,6 @@ class Detector:
 
 def _normalise(v):
     return list(v) if isinstance(v, tuple) else v
-
-
-def _replace_dir(src: Path, dst: Path) -> None:
-    old = None
-    if dst.exists():
-        old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
-        os.replace(dst, old)
-    os.replace(src, dst)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def write_model_files(path: Path, det: Detector, *, metadata: dict | None = None) -> dict:
@@ -788,7 +779,7 @@ class NeuralDetector(Detector):
                 "epochs_done": int(self.epochs_done_), "seed": int(self.seed_), "dtype_policy": self.dtype_policy_,
                 "data_fingerprint": self.data_fingerprint_, "history": self.history_, "extra": extra or {}}
         (tmp / "checkpoint.json").write_text(json.dumps(meta, indent=1, allow_nan=False))
-        _replace_dir(tmp, path)
+        replace_path(tmp, path)
         return path
 
     @classmethod
