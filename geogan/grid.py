@@ -67,15 +67,6 @@ def grid_tile(out: str, samples_path: str, token: str, spec_dict: dict, params_d
     return i, j, int(np.isfinite(conc).all(axis=0).sum())
 
 
-def compute_tile(survey_xy_values, spec: GridSpec, params: IDWParams, i: int, j: int) -> np.ndarray:
-    """In-memory IDW of one tile (no store): ``(n_elements, rows, cols)``; for notebooks and tests."""
-    x, y, values = survey_xy_values
-    index = SampleIndex(x, y, values, space=params.space)
-    rows, cols = spec.tile_slices(i, j)
-    qx, qy = np.meshgrid(spec.x_coords(cols.start, cols.stop), spec.y_coords(rows.start, rows.stop))
-    return idw(index, qx.ravel(), qy.ravel(), params).reshape((index.n_elements,) + qx.shape)
-
-
 def grid_survey(
     survey_path: str | os.PathLike,
     out: str | os.PathLike,

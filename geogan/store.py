@@ -271,12 +271,6 @@ def describe(ds: xr.Dataset, path: str | os.PathLike | None = None) -> str:
     return "\n".join(lines)
 
 
-def valid_fraction(ds: xr.Dataset) -> float:
-    """Fraction of cells where every element has a value (computed tile by tile)."""
-    valid = ds["concentration"].notnull().all("element")
-    return float(valid.mean().compute())
-
-
 def iter_regions(spec: GridSpec, tiles: Iterable[tuple[int, int]]):
     for i, j in tiles:
         yield (i, j), spec.tile_slices(i, j)
