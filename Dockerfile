@@ -14,10 +14,11 @@ COPY pyproject.toml README.md ./
 COPY geogan ./geogan
 COPY pipelines ./pipelines
 # the [gpu] extra is tensorflow[and-cuda]: the base's TensorFlow already satisfies the pin,
-# so this adds geogan and its scientific stack (GDAL comes inside the rasterio wheel).
+# so this adds geogan and its scientific stack (GDAL comes inside the rasterio wheel);
+# [cloud] adds the fsspec backends for s3:// gs:// az:// inputs.
 # DL3013: the package installed is this project; its dependency ranges live in pyproject.toml.
 # hadolint ignore=DL3013
-RUN python -m pip install ".[gpu]" \
+RUN python -m pip install ".[gpu,cloud]" \
     && useradd --create-home --uid 1000 --shell /usr/sbin/nologin geogan \
     && mkdir -p /data && chown geogan:geogan /data
 

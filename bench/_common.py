@@ -10,34 +10,48 @@ import time
 import psutil
 
 
+def process_rss(proc: psutil.Process) -> list[int]:
+    """Resident bytes of ``proc``, then of each of its descendants (processes that exit are skipped)."""
+    out = []
+    for p in [proc, *proc.children(recursive=True)]:
+        try:
+            out.append(p.memory_info().rss)
+        except psutil.Error:
+            out.append(0)
+    return out
+
+
+def tree_rss(proc: psutil.Process) -> int:
+    """Resident bytes of ``proc`` and all its descendants."""
+    return sum(process_rss(proc))
+
+
 class PeakRSS:
     """Sample the resident memory of this process and all its children (e.g. Dask workers).
 
-    ``peak_mb`` is the largest sum seen, sampled every ``interval`` seconds.
+    ``peak_mb`` is the largest sum seen, sampled every ``interval`` seconds;
+    ``main_peak_mb`` this process's own peak and ``child_peak_mb`` the largest single child's
+    (a Dask worker's), to tell which side a peak comes from.
     """
 
     def __init__(self, interval: float = 0.2):
         self.interval = interval
-        self.peak = 0
+        self.peak = self.main_peak = self.child_peak = 0
         self._stop = threading.Event()
 
-    def _total(self) -> int:
-        me = psutil.Process()
-        total = 0
-        for p in [me, *me.children(recursive=True)]:
-            try:
-                total += p.memory_info().rss
-            except psutil.Error:
-                pass
-        return total
+    def _sample(self) -> None:
+        rss = process_rss(psutil.Process())
+        self.peak = max(self.peak, sum(rss))
+        self.main_peak = max(self.main_peak, rss[0])
+        self.child_peak = max([self.child_peak, *rss[1:]])
 
     def _run(self):
         while not self._stop.is_set():
-            self.peak = max(self.peak, self._total())
+            self._sample()
             time.sleep(self.interval)
 
     def __enter__(self):
-        self.peak = self._total()
+        self._sample()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
         return self
@@ -45,11 +59,19 @@ class PeakRSS:
     def __exit__(self, *exc):
         self._stop.set()
         self._thread.join()
-        self.peak = max(self.peak, self._total())
+        self._sample()
 
     @property
     def peak_mb(self) -> int:
         return int(round(self.peak / 2**20))
+
+    @property
+    def main_peak_mb(self) -> int:
+        return int(round(self.main_peak / 2**20))
+
+    @property
+    def child_peak_mb(self) -> int:
+        return int(round(self.child_peak / 2**20))
 
 
 def machine() -> str:

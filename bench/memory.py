@@ -56,6 +56,7 @@ def main(argv=None):
             figures[f"{label}_cells"] = res.spec.n_cells
             figures[f"{label}_grid_s"] = round(time.perf_counter() - t, 1)
             figures[f"{label}_grid_peak_rss_mb"] = rss.peak_mb
+            figures[f"{label}_grid_worker_peak_rss_mb"] = rss.child_peak_mb
             if label == "small":
                 train_model(store, tmp / "model", detector="alad", sample=20_000, epochs=1, seed=0, progress=False)
             with PeakRSS() as rss:
@@ -63,6 +64,8 @@ def main(argv=None):
                 score_grid(store, tmp / "model", tmp / f"{label}-scores", progress=False, echo=quiet)
             figures[f"{label}_score_s"] = round(time.perf_counter() - t, 1)
             figures[f"{label}_score_peak_rss_mb"] = rss.peak_mb
+            figures[f"{label}_score_client_peak_rss_mb"] = rss.main_peak_mb
+            figures[f"{label}_score_worker_peak_rss_mb"] = rss.child_peak_mb
             # the COG export alone, in this process (score_grid above includes one too)
             ds = open_scores_store(tmp / f"{label}-scores" / SCORES_STORE)
             with PeakRSS() as rss:

@@ -2,7 +2,7 @@
 
 One survey is gridded at two cell sizes (4x the cells), an ALAD model with the paper's layer
 sizes is trained briefly (scoring cost does not depend on training), and then:
-- geogan: `score_grid` end to end (LocalCluster, map_blocks over tiles, scores.zarr + COG);
+- geogan: `score_grid` end to end (LocalCluster, one read-score-write task per tile, scores.zarr + COG);
 - (a) Keras `model.predict` of the same score network on the same valid cells in one process
   (batch 4096), on a subset of cells;
 - (b) the float32 matmul peak of this machine, measured in the same run with TensorFlow

@@ -113,7 +113,7 @@ def synth(
 @app.command()
 @_user_errors
 def grid(
-    survey: Annotated[Path, typer.Argument(help="Survey table: CSV, Parquet or GeoPackage.")],
+    survey: Annotated[str, typer.Argument(help="Survey table: CSV, Parquet or GeoPackage (a path or an fsspec URL such as s3://bucket/survey.parquet).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Grid store to create (GRID.zarr).")],
     crs: Annotated[Optional[str], typer.Option(help="Grid CRS, projected in metres (e.g. EPSG:32650). Default: the survey's if projected.")] = None,
     input_crs: Annotated[Optional[str], typer.Option(help="CRS of the survey coordinates (default: from the file, EPSG:4326 for lon/lat columns).")] = None,
@@ -152,7 +152,7 @@ def grid(
 
 @app.command()
 @_user_errors
-def info(store_path: Annotated[Path, typer.Argument(metavar="STORE", help="A grid or scores store.")]):
+def info(store_path: Annotated[str, typer.Argument(metavar="STORE", help="A grid or scores store.")]):
     """Summarise a geogan store."""
     from geogan.store import describe, open_store
 
@@ -190,7 +190,7 @@ def import_rasters_cmd(
 @app.command()
 @_user_errors
 def train(
-    grid_store: Annotated[Path, typer.Argument(metavar="GRID.zarr", help="Grid store from 'geogan grid'.")],
+    grid_store: Annotated[str, typer.Argument(metavar="GRID.zarr", help="Grid store from 'geogan grid'.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Model directory to create.")],
     detector: Annotated[str, typer.Option(help="alad, vae, autoencoder, iforest, mahalanobis or pca.")] = "alad",
     transform: Annotated[str, typer.Option(help="clr, ilr, log or none (then robust median/IQR scaling).")] = "clr",
@@ -205,7 +205,7 @@ def train(
     checkpoint_every: Annotated[int, typer.Option(help="Checkpoint every N epochs.")] = 10,
     resume: Annotated[bool, typer.Option(help="Continue from the last checkpoint in --out.")] = False,
     mixed_precision: Annotated[bool, typer.Option(help="float16 compute on GPU.")] = False,
-    deposits: Annotated[Optional[Path], typer.Option(help="Deposit points: adds a label-informed test AUC to the history (never used for selection).")] = None,
+    deposits: Annotated[Optional[str], typer.Option(help="Deposit points: adds a label-informed test AUC to the history (never used for selection).")] = None,
     score: Annotated[Optional[str], typer.Option(help="ALAD score: fm (default), l1, logit or l1_high.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing model directory.")] = False,
 ):
@@ -225,10 +225,10 @@ def train(
 @app.command()
 @_user_errors
 def score(
-    grid_store: Annotated[Path, typer.Argument(metavar="GRID.zarr", help="Grid store to score.")],
+    grid_store: Annotated[str, typer.Argument(metavar="GRID.zarr", help="Grid store to score.")],
     model: Annotated[Path, typer.Option("--model", "-m", help="Model directory from 'geogan train'.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output directory (scores.zarr, anomaly.tif, report/).")],
-    deposits: Annotated[Optional[Path], typer.Option(help="Known deposits (CSV/GeoPackage): also writes report/.")] = None,
+    deposits: Annotated[Optional[str], typer.Option(help="Known deposits (CSV/GeoPackage): also writes report/.")] = None,
     deposits_crs: Annotated[Optional[str], typer.Option(help="CRS of the deposit coordinates.")] = None,
     deposits_x: Annotated[Optional[str], typer.Option(help="Deposit x column (auto-detected).")] = None,
     deposits_y: Annotated[Optional[str], typer.Option(help="Deposit y column (auto-detected).")] = None,
@@ -236,7 +236,7 @@ def score(
     runs: Annotated[int, typer.Option(help="Negative-sampling AUC draws.")] = 20,
     scheduler: Annotated[Optional[str], typer.Option(help="Dask scheduler address (default: DASK_SCHEDULER_ADDRESS or a LocalCluster).")] = None,
     workers: Annotated[Optional[int], typer.Option(help="LocalCluster worker processes (default: one per core).")] = None,
-    batch_size: Annotated[int, typer.Option(help="Cells per inference batch.")] = 65536,
+    batch_size: Annotated[int, typer.Option(help="Cells per inference batch.")] = 16384,
     overwrite: Annotated[bool, typer.Option(help="Replace existing outputs.")] = False,
 ):
     """Score every cell tile by tile on Dask → scores.zarr + anomaly.tif (COG) [+ report/]."""
@@ -259,7 +259,7 @@ def score(
 @_user_errors
 def evaluate(
     scores: Annotated[list[Path], typer.Argument(help="anomaly.tif or scores.zarr; several (NAME=PATH) sit side by side.")],
-    deposits: Annotated[Path, typer.Option(help="Known deposits (CSV/GeoPackage).")],
+    deposits: Annotated[str, typer.Option(help="Known deposits (CSV/GeoPackage).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Report directory to create.")],
     deposits_crs: Annotated[Optional[str], typer.Option(help="CRS of the deposit coordinates.")] = None,
     deposits_x: Annotated[Optional[str], typer.Option(help="Deposit x column (auto-detected).")] = None,

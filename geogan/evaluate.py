@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from os import PathLike
 from pathlib import Path
 
@@ -44,6 +44,7 @@ from scipy.spatial import cKDTree
 import geogan
 from geogan.errors import CRSError, EvaluationError, InputError, OutputExistsError
 from geogan.gridspec import parse_crs
+from geogan.urls import is_url, local_copy
 
 __all__ = [
     "Deposits",
@@ -336,6 +337,10 @@ def read_deposits(
     CRSError
         Coordinates outside the valid range of the input CRS (usually a wrong CRS).
     """
+    if is_url(path):  # s3://, gs://, https:// ...: read a temporary local copy
+        with local_copy(path, what="deposit file") as local:
+            deposits = read_deposits(local, crs=crs, x=x, y=y, input_crs=input_crs)
+        return replace(deposits, path=path)
     path = Path(path)
     if not path.exists():
         raise InputError("deposit file not found", path=path)
@@ -499,6 +504,31 @@ def locate_deposits(scores: xr.DataArray, deposits: Deposits, *, values: np.ndar
     inside = ~outside
     on_nodata[inside] = np.isnan(values[row[inside], col[inside]])
     return DepositLocation(row=row, col=col, outside=outside, on_nodata=on_nodata)
+
+
+def deposits_on_grid(grid: xr.DataArray, deposits: Deposits, *, values: np.ndarray | None = None) -> DepositLocation:
+    """:func:`locate_deposits`, refusing (:class:`EvaluationError`) when no deposit lies on a
+    valid cell of ``grid`` (any 2-D ``(y, x)`` array with the grid's CRS and transform; NaN =
+    no data). The score stage calls this on the grid before scoring, so a deposit file that
+    misses the grid fails in seconds, not after hours of scoring."""
+    location = locate_deposits(grid, deposits, values=values)
+    if not location.used.any():
+        hint = ""
+        if deposits.source_crs_assumed:
+            hint = (
+                " The deposit file named no CRS, so the grid's was assumed; if its coordinates are in "
+                "another CRS, pass deposits_crs (--deposits-crs)."
+            )
+            looks_degrees = np.all(np.abs(deposits.x) <= 180.0) & np.all(np.abs(deposits.y) <= 90.0)
+            if _grid_crs(grid).is_projected and looks_degrees:
+                hint += " The coordinates look like degrees: try deposits_crs='EPSG:4326'."
+        raise EvaluationError(
+            f"none of the {len(deposits)} deposits lies on a valid grid cell "
+            f"({int(location.outside.sum())} outside the grid, {int(location.on_nodata.sum())} on no-data "
+            f"cells); nothing to evaluate.{hint}",
+            path=deposits.path,
+        )
+    return location
 
 
 def _auc_sorted(pos_scores: np.ndarray, neg_sorted: np.ndarray) -> float:
@@ -843,28 +873,12 @@ def evaluate_scores(
     values = np.asarray(scores.data, dtype="float32")
     if values.ndim != 2:
         raise EvaluationError(f"score grid must be 2-D (y, x); got shape {values.shape}")
-    location = locate_deposits(scores, deposits, values=values)
-    used = location.used
-    n_used = int(used.sum())
     valid = values[~np.isnan(values)]
     if valid.size == 0:
         raise EvaluationError("score grid has no valid (non-NaN) cells")
-    if n_used == 0:
-        hint = ""
-        if deposits.source_crs_assumed:
-            hint = (
-                " The deposit file named no CRS, so the grid's was assumed; if its coordinates are in "
-                "another CRS, pass deposits_crs (--deposits-crs)."
-            )
-            looks_degrees = np.all(np.abs(deposits.x) <= 180.0) & np.all(np.abs(deposits.y) <= 90.0)
-            if crs.is_projected and looks_degrees:
-                hint += " The coordinates look like degrees: try deposits_crs='EPSG:4326'."
-        raise EvaluationError(
-            f"none of the {len(deposits)} deposits lies on a valid grid cell "
-            f"({int(location.outside.sum())} outside the grid, {int(location.on_nodata.sum())} on no-data "
-            f"cells); nothing to evaluate.{hint}",
-            path=deposits.path,
-        )
+    location = deposits_on_grid(scores, deposits, values=values)
+    used = location.used
+    n_used = int(used.sum())
     valid_sorted = np.sort(valid)
     del valid
     dep_scores = values[location.row[used], location.col[used]]

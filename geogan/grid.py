@@ -19,6 +19,7 @@ from geogan.cluster import dask_client, run_tasks, worker_cached
 from geogan.errors import CRSError, GridError
 from geogan.gridspec import GridSpec, check_grid_crs
 from geogan.idw import IDWParams, SampleIndex, idw, median_spacing
+from geogan.urls import is_url
 
 SAMPLES_FILE = "samples.npz"
 
@@ -119,7 +120,7 @@ def grid_survey(
 
     t0 = time.perf_counter()
     out = store.check_output(out, overwrite=overwrite)
-    survey_path = Path(survey_path)
+    survey_path = survey_path if is_url(survey_path) else Path(survey_path)
     survey = read_survey(survey_path, x=x, y=y, input_crs=input_crs, elements=elements, units=units,
                          bdl_factor=bdl_factor, negative_is_bdl=negative_is_bdl, missing=tuple(missing),
                          level_by=level_by)

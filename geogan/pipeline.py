@@ -20,11 +20,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 import tomllib
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from geogan.errors import ConfigError
+from geogan.urls import filesystem, is_url
 
 SECTIONS = {"output", "survey", "grid", "train", "score"}
 SURVEY_KEYS = {"path", "synth", "seed", "samples", "elements", "format", "deposits", "deposits_crs", "deposits_x",
@@ -85,7 +88,7 @@ def load_spec(path: str | os.PathLike, *, overrides: dict | None = None) -> Pipe
     if ("path" in survey) == ("synth" in survey):
         raise ConfigError("[survey] needs exactly one of path = \"survey.csv\" or synth = \"demo\"", path=path)
     for key in ("path", "deposits"):
-        if survey.get(key) is not None:
+        if survey.get(key) is not None and not is_url(survey[key]):
             survey[key] = resolve(survey[key])
     grid = dict(raw.get("grid", {}))
     _check_keys(grid, GRID_KEYS, "grid", path)
@@ -127,7 +130,11 @@ class _State:
 
 def run_pipeline(spec: PipelineSpec | str | os.PathLike, *, force: bool = False, progress: bool = True,
                  echo=print) -> dict:
-    """Run (or bring up to date) every stage of a pipeline spec. Returns a summary dict."""
+    """Run (or bring up to date) every stage of a pipeline spec.
+
+    Returns a summary dict: ``output``, ``detectors`` (model, COG and metrics per detector),
+    ``report`` (when deposits are known) and ``seconds`` (wall time of each stage that ran).
+    """
     from geogan.evaluate import evaluate_scores, open_scores, read_deposits
     from geogan.grid import grid_survey
     from geogan.report import write_report
@@ -141,6 +148,14 @@ def run_pipeline(spec: PipelineSpec | str | os.PathLike, *, force: bool = False,
     state = _State(out)
     sv = spec.survey
     cluster = {"scheduler": spec.cluster.get("scheduler"), "workers": spec.cluster.get("workers")}
+    seconds: dict[str, float] = {}
+
+    @contextmanager
+    def timer(stage: str):
+        t0 = time.perf_counter()
+        yield
+        seconds[stage] = round(time.perf_counter() - t0, 1)
+        echo(f"== {stage} done in {seconds[stage]:.1f} s")
 
     # survey ------------------------------------------------------------------------------------
     if "synth" in sv:
@@ -152,9 +167,10 @@ def run_pipeline(spec: PipelineSpec | str | os.PathLike, *, force: bool = False,
         stamp = _stamp("synth", synth_args)
         if force or not state.fresh("synth", stamp, synth_dir):
             echo(f"== synth: {sv['synth']} preset → {synth_dir}")
-            res = write_synthetic_survey(synth_dir, sv["synth"], n_samples=sv.get("samples"),
-                                         elements=sv.get("elements"), seed=sv.get("seed", 0), fmt=sv.get("format"),
-                                         overwrite=True, progress=progress)
+            with timer("synth"):
+                write_synthetic_survey(synth_dir, sv["synth"], n_samples=sv.get("samples"),
+                                       elements=sv.get("elements"), seed=sv.get("seed", 0), fmt=sv.get("format"),
+                                       overwrite=True, progress=progress)
             state.record("synth", stamp)
         else:
             echo(f"== synth: up to date ({synth_dir})")
@@ -164,12 +180,21 @@ def run_pipeline(spec: PipelineSpec | str | os.PathLike, *, force: bool = False,
         survey_crs = truth["crs"]
         survey_stamp = stamp
     else:
-        survey_path = Path(sv["path"])
-        if not survey_path.is_file():
-            raise ConfigError("survey file not found", path=survey_path)
-        from geogan.store import sha256_file
+        if is_url(sv["path"]):  # the object's size and modification time or ETag stand for its bytes
+            survey_path = sv["path"]
+            fs, remote = filesystem(survey_path)
+            try:
+                info = fs.info(remote)
+            except (FileNotFoundError, OSError):
+                raise ConfigError("survey file not found", path=survey_path) from None
+            survey_stamp = _stamp(survey_path, {k: info.get(k) for k in ("size", "mtime", "ETag", "etag", "md5Hash")})
+        else:
+            survey_path = Path(sv["path"])
+            if not survey_path.is_file():
+                raise ConfigError("survey file not found", path=survey_path)
+            from geogan.store import sha256_file
 
-        survey_stamp = sha256_file(survey_path)
+            survey_stamp = sha256_file(survey_path)
         deposits_path = sv.get("deposits")
         survey_crs = sv.get("input_crs")
 
@@ -190,13 +215,14 @@ def run_pipeline(spec: PipelineSpec | str | os.PathLike, *, force: bool = False,
             kw["missing"] = tuple(kw["missing"])
         if "bounds" in kw:
             kw["bounds"] = tuple(kw["bounds"])
-        grid_survey(survey_path, grid_path, overwrite=True, progress=progress, echo=echo, **cluster, **kw)
+        with timer("grid"):
+            grid_survey(survey_path, grid_path, overwrite=True, progress=progress, echo=echo, **cluster, **kw)
         state.record("grid", stamp_grid)
     else:
         echo(f"== grid: up to date ({grid_path})")
 
     # train + score per detector ------------------------------------------------------------------
-    results, scores, summary = [], {}, {"output": str(out), "detectors": {}}
+    results, scores, summary = [], {}, {"output": str(out), "detectors": {}, "seconds": seconds}
     deposits = None
     if deposits_path:
         from geogan.store import grid_spec, open_grid
@@ -213,36 +239,42 @@ def run_pipeline(spec: PipelineSpec | str | os.PathLike, *, force: bool = False,
         stamp_train = _stamp("train", stamp_grid, detector, t, params)
         if force or not state.fresh(f"train.{name}", stamp_train, model_dir):
             echo(f"== train {name} ({detector}) → {model_dir}")
-            train_model(grid_path, model_dir, detector=detector, detector_params=params, overwrite=True,
-                        progress=progress, **t)
+            with timer(f"train.{name}"):
+                    train_model(grid_path, model_dir, detector=detector, detector_params=params, overwrite=True,
+                            progress=progress, **t)
             state.record(f"train.{name}", stamp_train)
         else:
             echo(f"== train {name}: up to date ({model_dir})")
         score_dir = out / "scores" / name
         stamp_score = _stamp("score", stamp_train, sc, deposits_path)
+        res = None
         if force or not state.fresh(f"score.{name}", stamp_score, score_dir / SCORES_STORE):
             echo(f"== score {name} → {score_dir}")
-            score_grid(grid_path, model_dir, score_dir, deposits=deposits_path,
-                       deposits_crs=sv.get("deposits_crs") or ("synth" in sv and survey_crs) or None,
-                       deposits_x=sv.get("deposits_x"), deposits_y=sv.get("deposits_y"),
-                       min_dist_km=sc.get("min_dist_km", 5.0), runs=sc.get("runs", 20),
-                       batch_size=sc.get("batch_size", 65536), overwrite=True, progress=progress, echo=echo,
-                       **cluster)
+            with timer(f"score.{name}"):
+                scored = score_grid(grid_path, model_dir, score_dir, deposits=deposits_path,
+                                    deposits_crs=sv.get("deposits_crs") or ("synth" in sv and survey_crs) or None,
+                                    deposits_x=sv.get("deposits_x"), deposits_y=sv.get("deposits_y"),
+                                    min_dist_km=sc.get("min_dist_km", 5.0), runs=sc.get("runs", 20),
+                                    seed=sc.get("seed", 0), name=name, batch_size=sc.get("batch_size", 16384),
+                                    overwrite=True, progress=progress, echo=echo, **cluster)
+            res = scored.evaluation
             state.record(f"score.{name}", stamp_score)
         else:
             echo(f"== score {name}: up to date ({score_dir})")
         summary["detectors"][name] = {"model": str(model_dir), "cog": str(score_dir / "anomaly.tif")}
         if deposits is not None:
             da = open_scores(score_dir / SCORES_STORE)
-            res = evaluate_scores(da, deposits, min_dist_km=sc.get("min_dist_km", 5.0), runs=sc.get("runs", 20),
-                                  seed=sc.get("seed", 0), name=name)
+            if res is None:  # the score stage was up to date: evaluate its scores again
+                res = evaluate_scores(da, deposits, min_dist_km=sc.get("min_dist_km", 5.0), runs=sc.get("runs", 20),
+                                      seed=sc.get("seed", 0), name=name)
             results.append(res)
             scores[name] = da
             summary["detectors"][name]["metrics"] = res.metrics
     if results:
         report_dir = out / "report"
-        write_report(report_dir, results, scores=scores, deposits=deposits,
-                     title=f"geogan report: {spec.path.name}", overwrite=True)
+        with timer("report"):
+            write_report(report_dir, results, scores=scores, deposits=deposits,
+                         title=f"geogan report: {spec.path.name}", overwrite=True)
         summary["report"] = str(report_dir / "index.html")
         echo(f"== report: {report_dir / 'index.html'}")
     return summary

@@ -145,11 +145,15 @@ def _plot_map(path: Path, results, scores, deposits: Deposits, title: str) -> No
         deps = deposits.to_crs(crs)
         loc = result.deposit_location or locate_deposits(grid, deps)
         used, nodata = loc.used, loc.on_nodata
-        ax.scatter(deps.x[used] * factor, deps.y[used] * factor, marker="^", s=42, c="#1f4e9c",
-                   edgecolors="white", linewidths=0.8, label=f"deposit ({int(used.sum())})", zorder=3)
+        # markers shrink as deposits multiply, so a national compilation does not hide the map
+        size = float(np.clip(42.0 * np.sqrt(100.0 / max(len(deps.x), 1)), 3.0, 42.0))
+        edge = 0.8 if size > 12 else 0.0
+        ax.scatter(deps.x[used] * factor, deps.y[used] * factor, marker="^", s=size, c="#1f4e9c",
+                   edgecolors="white", linewidths=edge, label=f"deposit ({int(used.sum())})", zorder=3)
         if nodata.any():
-            ax.scatter(deps.x[nodata] * factor, deps.y[nodata] * factor, marker="^", s=42, facecolors="none",
-                       edgecolors="#1f4e9c", linewidths=1.0, label=f"on no-data ({int(nodata.sum())})", zorder=3)
+            ax.scatter(deps.x[nodata] * factor, deps.y[nodata] * factor, marker="^", s=size, facecolors="none",
+                       edgecolors="#1f4e9c", linewidths=max(edge, 0.5), label=f"on no-data ({int(nodata.sum())})",
+                       zorder=3)
         ax.set_xlim(extent[0], extent[1])
         ax.set_ylim(extent[2], extent[3])
         ax.set_xlabel(xlabel)

@@ -1,9 +1,10 @@
 """The score stage: tile-wise inference on Dask → ``scores.zarr`` + ``anomaly.tif`` (COG) + report.
 
-Each grid chunk (all elements of one tile) is scored by a ``map_blocks`` task; the model is
-loaded once per worker process (:func:`geogan.cluster.worker_cached`) from the model dir
-path, never shipped in the graph, and scores valid cells in large batches through the
-detector's ``tf.function``. Finished tiles are recorded in a manifest so a rerun after a
+Each tile is one task that reads the tile's chunk (all elements) from the grid store, scores
+it and writes it into the scores store, on the worker: only a count comes back, so a worker
+holds one tile at a time however large the grid. The model is loaded once per worker
+process (:func:`geogan.cluster.worker_cached`) from the model dir path, never shipped in the
+graph, and scores valid cells in batches through the detector's ``tf.function``. Finished tiles are recorded in a manifest so a rerun after a
 crash resumes; outputs appear under their final names only when complete.
 """
 
@@ -20,6 +21,7 @@ from geogan import store
 from geogan.cluster import dask_client, run_tasks, worker_cached
 from geogan.errors import ModelError, OutputExistsError
 from geogan.gridspec import GridSpec
+from geogan.urls import is_url
 
 SCORES_STORE = "scores.zarr"
 COG_NAME = "anomaly.tif"
@@ -35,6 +37,7 @@ class ScoreResult:
     n_cells_scored: int
     seconds: float
     metrics: dict | None = None
+    evaluation: object | None = None  # geogan.evaluate.EvaluationResult when deposits were given
 
 
 def _model_token(model_dir: str) -> str:
@@ -75,9 +78,23 @@ def score_block(block: np.ndarray, *, model_dir: str, model_token: str, element_
     return out.reshape(block.shape[1:])
 
 
-def _write_tile(scores: np.ndarray, final: str, i: int, j: int, spec_dict: dict) -> int:
+def _worker_grid(grid_path: str, created: str | None):
+    """The grid's ``concentration`` Zarr array, opened once per worker process."""
+    import zarr
+
+    return worker_cached(("grid", grid_path, created), lambda: zarr.open_group(grid_path, mode="r")["concentration"])
+
+
+def score_tile(grid_path: str, created: str | None, final: str, spec_dict: dict, i: int, j: int, *, model_dir: str,
+               model_token: str, element_index: list[int], batch_size: int) -> int:
+    """Read tile ``(i, j)`` of the grid, score it and write it into the scores store (runs on
+    a worker). Nothing but the count of scored cells leaves the worker, so a worker holds one
+    tile at a time. Returns the number of cells scored."""
     spec = GridSpec.from_dict(spec_dict)
     rows, cols = spec.tile_slices(i, j)
+    block = _worker_grid(grid_path, created)[:, rows, cols]
+    scores = score_block(block, model_dir=model_dir, model_token=model_token, element_index=element_index,
+                         batch_size=batch_size)
     staging = store.Staging(final)
     store.write_region(staging.store, "anomaly", scores, (rows, cols))
     staging.mark(i, j)
@@ -125,9 +142,11 @@ def score_grid(
     deposits_y: str | None = None,
     min_dist_km: float = 5.0,
     runs: int = 20,
+    seed: int = 0,
+    name: str | None = None,
     scheduler: str | None = None,
     workers: int | None = None,
-    batch_size: int = 65536,
+    batch_size: int = 16384,
     overwrite: bool = False,
     progress: bool = True,
     echo=print,
@@ -135,7 +154,9 @@ def score_grid(
     """Score every valid cell of a grid store with a trained model.
 
     Writes ``out_dir/scores.zarr`` (``anomaly(y, x)``), ``out_dir/anomaly.tif`` (COG) and,
-    with ``deposits``, ``out_dir/report/`` (see :func:`geogan.evaluate.evaluate`).
+    with ``deposits``, ``out_dir/report/`` (see :func:`geogan.evaluate.evaluate`; ``name``
+    labels the detector there, default the model's detector, and ``seed`` draws the random
+    baseline of the P-A runs).
     Rerunning after a crash resumes from the finished tiles.
     """
     from geogan.train import load_model
@@ -160,13 +181,15 @@ def score_grid(
             f"{e} {model_units[e]} vs {grid_units[e]}" for e in wrong), path=model_dir)
     element_index = [grid_elements.index(e) for e in model.elements]
     if deposits is not None:
-        from geogan.evaluate import read_deposits
+        from geogan.evaluate import deposits_on_grid, read_deposits
 
-        # a bad deposits file should fail now, not after the whole grid is scored
-        read_deposits(deposits, crs=spec.crs, x=deposits_x, y=deposits_y, input_crs=deposits_crs)
+        # a bad deposits file, or one with no point inside the grid, fails now, not after the
+        # whole grid is scored (extent only: a zero-stride stand-in for the values reads nothing)
+        deps = read_deposits(deposits, crs=spec.crs, x=deposits_x, y=deposits_y, input_crs=deposits_crs)
+        deposits_on_grid(ds["distance"], deps, values=np.broadcast_to(np.float32(0), spec.shape))
     token = _model_token(model_dir)
     staging = store.Staging(scores_path)
-    run_key = {"grid": str(Path(grid_path).resolve()), "grid_created": ds.attrs.get("created"),
+    run_key = {"grid": store.location(grid_path), "grid_created": ds.attrs.get("created"),
                "model": model_dir, "model_token": token}
     # a finished scores.zarr from this same grid and model is reused (resume after a crash
     # in the COG export or the report); anything else already there needs --overwrite
@@ -196,18 +219,14 @@ def score_grid(
     echo(f"scoring {spec.n_cells:,} cells in {len(pending)} tiles with {model.detector_name} "
          f"(score {model.score_name})")
     if pending:
-        conc = ds["concentration"].data
-        anomaly = conc.map_blocks(score_block, drop_axis=0, dtype=np.float32, meta=np.empty((0, 0), np.float32),
-                                  model_dir=model_dir, model_token=token, element_index=element_index,
-                                  batch_size=int(batch_size), name=f"geogan-score-{token}")
+        grid_loc = str(grid_path) if is_url(grid_path) else str(Path(grid_path).resolve())
         with dask_client(scheduler, workers=workers) as client:
             if not scheduler and not os.environ.get("DASK_SCHEDULER_ADDRESS"):
                 client.run(os.environ.__setitem__, "GEOGAN_TF_THREADS", "1")
-            import dask
-
-            writes = [dask.delayed(_write_tile)(anomaly.blocks[i, j], str(scores_path), i, j, spec.to_dict())
-                      for i, j in pending]
-            futures = client.compute(writes)
+            futures = [client.submit(score_tile, grid_loc, ds.attrs.get("created"), str(scores_path), spec.to_dict(),
+                                     i, j, model_dir=model_dir, model_token=token, element_index=element_index,
+                                     batch_size=int(batch_size), key=f"geogan-score-{token}-{i}-{j}")
+                       for i, j in pending]
             run_tasks(client, futures, description="scoring tiles", progress=progress)
     if not scores_done:
         staging.finalize()
@@ -216,8 +235,7 @@ def score_grid(
     t_cog = time.perf_counter()
     store.export_cog(scores_ds["anomaly"].assign_attrs(grid=spec.to_dict()), cog_path, overwrite=True)
     echo(f"wrote {cog_path} in {time.perf_counter() - t_cog:.1f} s")
-    metrics = None
-    report = None
+    metrics = result = report = None
     if deposits is not None:
         from geogan.evaluate import evaluate
 
@@ -228,4 +246,4 @@ def score_grid(
         report = report_path
     seconds = time.perf_counter() - t0
     return ScoreResult(out_dir=out_dir, scores=scores_path, cog=cog_path, report=report,
-                       n_cells_scored=n_scored, seconds=seconds, metrics=metrics)
+                       n_cells_scored=n_scored, seconds=seconds, metrics=metrics, evaluation=result)

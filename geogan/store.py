@@ -33,6 +33,7 @@ import zarr
 import geogan
 from geogan.errors import OutputExistsError, StoreError
 from geogan.gridspec import GridSpec
+from geogan.urls import filesystem, is_url
 
 STORE_VERSION = 1
 COMPRESSORS = [zarr.codecs.BloscCodec(cname="zstd", clevel=3, shuffle="shuffle")]
@@ -190,9 +191,46 @@ class Staging:
         return self.final
 
 
+def location(path: str | os.PathLike) -> str:
+    """A store's identity in run keys and provenance: the URL, or the absolute local path."""
+    return str(path) if is_url(path) else str(Path(path).resolve())
+
+
+def metadata_fingerprint(path: str | os.PathLike) -> str:
+    """SHA-256 of a store's metadata documents (``zarr.json`` of the group and its arrays;
+    the attrs include the creation time): identifies a store without reading its chunks."""
+    fs, root = filesystem(str(path)) if is_url(path) else (None, None)
+    h = hashlib.sha256()
+    if fs is None:
+        path = Path(path)
+        docs = [(d.relative_to(path).as_posix(), d.read_bytes())
+                for d in sorted(path.glob("zarr.json")) + sorted(path.glob("*/zarr.json"))]
+    else:
+        root = root.rstrip("/")
+        found = sorted(fs.glob(f"{root}/zarr.json")) + sorted(fs.glob(f"{root}/*/zarr.json"))
+        docs = [(d[len(root) + 1:], fs.cat_file(d)) for d in found]
+    for name, data in docs:
+        h.update(name.encode())
+        h.update(data)
+    return h.hexdigest()
+
+
 # -- opening ------------------------------------------------------------------------------------
 def open_store(path: str | os.PathLike, *, kind: str) -> xr.Dataset:
-    """Open a complete geogan store of ``kind`` ("grid" or "scores"), validating it."""
+    """Open a complete geogan store of ``kind`` ("grid" or "scores"), validating it.
+
+    ``path`` may be an fsspec URL (``s3://bucket/grid.zarr``): Zarr reads it through fsspec
+    on the client and on every worker, which then need the backend and credentials.
+    """
+    if is_url(path):
+        fs, remote = filesystem(path)
+        if not fs.isfile(f"{remote.rstrip('/')}/zarr.json"):
+            raise StoreError(f"{path} is not a Zarr v3 store (no zarr.json)")
+        try:
+            ds = xr.open_zarr(path, consolidated=False, decode_coords="all", zarr_format=3)
+        except Exception as exc:  # zarr raises many kinds on corrupt metadata
+            raise StoreError(f"{path} cannot be opened as a Zarr store ({type(exc).__name__}: {exc})") from None
+        return _validated(ds, path, kind)
     path = Path(path)
     if not path.exists():
         hint = ""
@@ -206,6 +244,10 @@ def open_store(path: str | os.PathLike, *, kind: str) -> xr.Dataset:
         ds = xr.open_zarr(path, consolidated=False, decode_coords="all", zarr_format=3)
     except Exception as exc:  # zarr raises many kinds on corrupt metadata
         raise StoreError(f"{path} cannot be opened as a Zarr store ({type(exc).__name__}: {exc})") from None
+    return _validated(ds, path, kind)
+
+
+def _validated(ds: xr.Dataset, path, kind: str) -> xr.Dataset:
     found = ds.attrs.get("geogan_kind")
     if found is None:
         raise StoreError(f"{path} is a Zarr store but not a geogan {kind} store (no geogan attributes)")

@@ -37,6 +37,7 @@ import pyarrow.compute as pc
 import pyproj
 
 from geogan.errors import ConfigError, CRSError, SurveyError
+from geogan.urls import is_url, local_copy
 
 __all__ = ["Survey", "read_survey", "parse_column_name", "ELEMENT_SYMBOLS", "UNITS"]
 
@@ -283,7 +284,8 @@ def read_survey(
     path
         ``.csv`` / ``.txt`` / ``.tsv`` (delimiter ``, ; tab |`` and encoding UTF-8,
         UTF-8 with BOM, UTF-16 with BOM or Latin-1 detected), ``.parquet`` / ``.pq``, or
-        ``.gpkg`` (first layer; point geometry gives the coordinates).
+        ``.gpkg`` (first layer; point geometry gives the coordinates). A local path or an
+        fsspec URL (``s3://bucket/survey.parquet``; see :mod:`geogan.urls`).
     x, y
         Coordinate column names. Default: detected (case-insensitive) from ``x``/``y``,
         ``x_*``/``y_*`` (e.g. ``x_etrstm35fin``), ``easting``/``northing``, then
@@ -348,6 +350,13 @@ def read_survey(
     >>> survey = read_survey("till.csv", elements=["Cu", "Zr"])  # doctest: +SKIP
     >>> print(survey.summary())  # doctest: +SKIP
     """
+    if is_url(path):  # s3://, gs://, https:// ...: read a temporary local copy
+        with local_copy(path, what="survey file") as local:
+            survey = read_survey(local, x=x, y=y, input_crs=input_crs, elements=elements, units=units,
+                                 bdl_factor=bdl_factor, negative_is_bdl=negative_is_bdl, missing=missing,
+                                 level_by=level_by, merge_duplicates=merge_duplicates)
+        survey.path = path
+        return survey
     path = Path(path)
     options = _Options.build(
         elements=elements,

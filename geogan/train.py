@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import csv
 import datetime as _dt
-import hashlib
 import json
 import math
 import os
@@ -39,6 +38,7 @@ from geogan.detectors.base import (CONFIG_NAME, Detector, NeuralDetector, detect
                                    gpu_available, read_config, write_model_files)
 from geogan.errors import ConfigError, InputError, ModelError, OutputExistsError
 from geogan.transform import KINDS, Transform
+from geogan.urls import is_url
 
 HISTORY_NAME = "history.csv"
 CHECKPOINTS = "checkpoints"
@@ -280,16 +280,6 @@ def tune_cpu_threads() -> bool:
     return True
 
 
-def _grid_fingerprint(path: Path) -> str:
-    """SHA-256 of the store's metadata documents (attrs include creation time and the
-    survey's SHA-256): identifies the grid without reading its chunks."""
-    h = hashlib.sha256()
-    for doc in sorted(path.glob("zarr.json")) + sorted(path.glob("*/zarr.json")):
-        h.update(doc.relative_to(path).as_posix().encode())
-        h.update(doc.read_bytes())
-    return h.hexdigest()
-
-
 def _resolve_params(cls: type[Detector], shared: dict, detector_params: dict | None) -> dict:
     names = set(cls._param_names())
     params = {dst: shared[src] for src, dst in _SHARED_PARAMS.items() if dst in names}
@@ -395,7 +385,8 @@ def train_model(
         Write a checkpoint every N epochs (0: none). Neural detectors only.
     resume
         Continue the unfinished run in ``<out_dir>.partial`` from its last checkpoint (same
-        arguments required); reaches the same model as an uninterrupted run.
+        arguments required); reaches the same model as an uninterrupted run. Without it, an
+        unfinished run with checkpoints is refused (``overwrite=True`` discards it).
     deposits
         Deposit points (CSV/GeoPackage; x/y columns auto-detected, grid CRS unless the file
         says otherwise). Adds ``label_informed_test_auc`` (deposit cells vs the test cells) to
@@ -409,12 +400,12 @@ def train_model(
     echo
         Callable for status lines (default: print when ``progress``, else silent).
     """
-    from geogan.store import grid_spec, open_grid, units_of
+    from geogan.store import grid_spec, location, metadata_fingerprint, open_grid, units_of
 
     t_start = time.perf_counter()
     if echo is None:
         echo = print if progress else (lambda *a, **k: None)
-    grid_path, final = Path(grid_path), Path(out_dir)
+    grid_path, final = (grid_path if is_url(grid_path) else Path(grid_path)), Path(out_dir)
     # -- validate everything cheap before reading data ---------------------------------------------
     cls = detector_class(detector)
     if transform not in KINDS:
@@ -439,7 +430,7 @@ def train_model(
     if missing or len(set(elements)) != len(elements) or not elements:
         raise InputError(f"elements must be distinct symbols in the grid ({', '.join(grid_elements)}); "
                          f"unknown: {', '.join(missing) or 'none'}", path=grid_path)
-    run_key = {"grid": str(grid_path.resolve()), "grid_fingerprint": _grid_fingerprint(grid_path),
+    run_key = {"grid": location(grid_path), "grid_fingerprint": metadata_fingerprint(grid_path),
                "detector": detector, "params": det.get_params(), "transform": transform, "elements": elements,
                "sample": int(sample), "test_fraction": float(test_fraction), "seed": int(seed),
                "checkpoint_every": int(checkpoint_every), "deposits": None if deposits is None else str(deposits)}
@@ -453,6 +444,10 @@ def train_model(
             raise ConfigError(f"{work} holds an unfinished run with other settings; rerun with the same arguments "
                               f"to resume, or without --resume to start afresh")
         checkpoint = _latest_checkpoint(work) if neural else None
+    if not resume and not overwrite and neural and _latest_checkpoint(work) is not None:
+        raise OutputExistsError(f"{work} holds an unfinished run (last checkpoint "
+                                f"{_latest_checkpoint(work).name}); pass --resume to continue it, or --overwrite "
+                                f"to start afresh")
     if final.exists() and not overwrite and not (resume and work.exists()):
         hint = "; it is a finished model, nothing to resume" if resume else ""
         raise OutputExistsError(f"{final} exists{hint}; pass --overwrite to replace it")
@@ -550,7 +545,7 @@ def train_model(
                      "detector_params": dict(detector_params or {}),
                      "device": ("GPU" if gpu_available() else "CPU") if neural else "CPU",
                      "cpu_threads_tuned": tuned, "resumed_from_epoch": resumed_from, "seconds": round(seconds, 1)},
-        "grid": {"path": str(grid_path.resolve()), "metadata_sha256": run_key["grid_fingerprint"],
+        "grid": {"path": location(grid_path), "metadata_sha256": run_key["grid_fingerprint"],
                  "created": ds.attrs.get("created"), "geogan_version": ds.attrs.get("geogan_version"),
                  "source": ds.attrs.get("source"), "spec": spec.to_dict(), "n_valid_cells": cells.n_valid},
         "data": {"test_score_mean": float(np.mean(test_scores)),

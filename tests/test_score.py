@@ -148,6 +148,16 @@ def test_kill_9_during_score_then_rerun_resumes_to_identical_outputs(demo, score
     np.testing.assert_array_equal(a, open_scores_store(scored.scores)["anomaly"].values)
     with rasterio.open(out / "anomaly.tif") as s1, rasterio.open(scored.cog) as s2:
         np.testing.assert_array_equal(s1.read(1), s2.read(1))
+    # byte-identical: every chunk of the scores and the COG file itself
+    assert chunk_bytes(out / "scores.zarr") == chunk_bytes(scored.scores)
+    assert (out / "anomaly.tif").read_bytes() == scored.cog.read_bytes()
+
+
+def chunk_bytes(store) -> dict:
+    chunks = {p.relative_to(store).as_posix(): p.read_bytes() for p in (store / "anomaly" / "c").rglob("*")
+              if p.is_file()}
+    assert chunks
+    return chunks
 
 
 def test_worker_killed_during_score_is_rescheduled_with_identical_output(demo, scored, tmp_path):

@@ -128,7 +128,7 @@ class ALAD(NeuralDetector):
         Compile the train step with XLA; None = on a GPU only (on CPU plain graphs are
         faster for these small layers).
     score_batch_size
-        Rows per scoring call (65536).
+        Rows per scoring call (16384).
     random_state
         Seed of everything random (initial weights, z, dropout, batch order); the same seed
         on CPU gives identical scores. None draws one.
@@ -172,7 +172,7 @@ class ALAD(NeuralDetector):
         score: str = "fm",
         mixed_precision: bool = False,
         jit_compile: bool | None = None,
-        score_batch_size: int = 65536,
+        score_batch_size: int = 16384,
         random_state: int | None = 0,
     ):
         self.latent_dim = latent_dim

@@ -104,7 +104,7 @@ class VAE(_Reconstruction):
     def __init__(self, *, latent_dim: int = 64, hidden_units: Sequence[int] = (256, 128), epochs: int = 100,
                  batch_size: int = 128, learning_rate: float = 1e-4, beta: float = 1.0,
                  score: str = "reconstruction_probability", n_samples: int = 10, ema_decay: float | None = None,
-                 mixed_precision: bool = False, jit_compile: bool | None = None, score_batch_size: int = 65536,
+                 mixed_precision: bool = False, jit_compile: bool | None = None, score_batch_size: int = 16384,
                  random_state: int | None = 0):
         self.latent_dim = latent_dim
         self.hidden_units = hidden_units
@@ -214,7 +214,7 @@ class AutoEncoder(_Reconstruction):
     def __init__(self, *, latent_dim: int = 64, hidden_units: Sequence[int] = (256, 128), epochs: int = 100,
                  batch_size: int = 128, learning_rate: float = 1e-4, score: str = "reconstruction_error",
                  ema_decay: float | None = None, mixed_precision: bool = False, jit_compile: bool | None = None,
-                 score_batch_size: int = 65536, random_state: int | None = 0):
+                 score_batch_size: int = 16384, random_state: int | None = 0):
         self.latent_dim = latent_dim
         self.hidden_units = hidden_units
         self.epochs = epochs
