@@ -184,8 +184,10 @@ def grid_survey(
     pending = [t for t in spec.tiles() if t not in resumed]
     if pending:
         with dask_client(scheduler, workers=workers) as client:
+            # task keys name this run (inputs, parameters, output), so runs sharing a cluster never mix
+            run_id = hashlib.sha256(f"{token}:{Path(out).resolve()}".encode()).hexdigest()[:16]
             futures = [client.submit(grid_tile, str(out), str(samples_path), token, spec.to_dict(),
-                                     asdict(params), i, j, key=f"geogan-grid-{token}-{i}-{j}")
+                                     asdict(params), i, j, key=f"geogan-grid-{run_id}-{i}-{j}")
                        for i, j in pending]
             run_tasks(client, futures, description="gridding tiles", progress=progress)
     missing_tiles = set(spec.tiles()) - staging.done()

@@ -4,12 +4,14 @@ Each tile is one task that reads the tile's chunk (all elements) from the grid s
 it and writes it into the scores store, on the worker: only a count comes back, so a worker
 holds one tile at a time however large the grid. The model is loaded once per worker
 process (:func:`geogan.cluster.worker_cached`) from the model dir path, never shipped in the
-graph, and scores valid cells in batches through the detector's ``tf.function``. Finished tiles are recorded in a manifest so a rerun after a
-crash resumes; outputs appear under their final names only when complete.
+graph, and scores valid cells in batches through the detector's ``tf.function``. Finished
+tiles are recorded in a manifest so a rerun after a crash resumes; outputs appear under
+their final names only when complete.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from dataclasses import dataclass
@@ -21,7 +23,6 @@ from geogan import store
 from geogan.cluster import dask_client, run_tasks, worker_cached
 from geogan.errors import ModelError, OutputExistsError
 from geogan.gridspec import GridSpec
-from geogan.urls import is_url
 
 SCORES_STORE = "scores.zarr"
 COG_NAME = "anomaly.tif"
@@ -219,13 +220,15 @@ def score_grid(
     echo(f"scoring {spec.n_cells:,} cells in {len(pending)} tiles with {model.detector_name} "
          f"(score {model.score_name})")
     if pending:
-        grid_loc = str(grid_path) if is_url(grid_path) else str(Path(grid_path).resolve())
+        # task keys name this run (grid, model, output), so two runs sharing a cluster never mix
+        run_id = hashlib.sha256(store.dumps({**run_key, "out": str(scores_path.resolve())}).encode()).hexdigest()[:16]
         with dask_client(scheduler, workers=workers) as client:
             if not scheduler and not os.environ.get("DASK_SCHEDULER_ADDRESS"):
                 client.run(os.environ.__setitem__, "GEOGAN_TF_THREADS", "1")
-            futures = [client.submit(score_tile, grid_loc, ds.attrs.get("created"), str(scores_path), spec.to_dict(),
-                                     i, j, model_dir=model_dir, model_token=token, element_index=element_index,
-                                     batch_size=int(batch_size), key=f"geogan-score-{token}-{i}-{j}")
+            futures = [client.submit(score_tile, run_key["grid"], ds.attrs.get("created"), str(scores_path),
+                                     spec.to_dict(), i, j, model_dir=model_dir, model_token=token,
+                                     element_index=element_index, batch_size=int(batch_size),
+                                     key=f"geogan-score-{run_id}-{i}-{j}")
                        for i, j in pending]
             run_tasks(client, futures, description="scoring tiles", progress=progress)
     if not scores_done:
