@@ -6,7 +6,7 @@ process. Peak RSS is the largest sum over this process, the stage's process and 
 worker processes (sampled). Every stage streams tile by tile, so
 the larger grid must not need materially more memory: target ratio ≤ 1.25.
 
-    .venv/bin/python bench/memory.py --quick      # ~0.06 M and 0.25 M cells, stages in this process (about a minute)
+    .venv/bin/python bench/memory.py --quick      # ~0.06 M and 0.25 M cells, stages in this process, PCA model
     .venv/bin/python bench/memory.py              # ~4 M and 16 M cells
 
 The last line printed is one JSON object of the figures.
@@ -89,8 +89,9 @@ def main(argv=None):
             figures[f"{label}_grid_peak_rss_mb"] = rss.peak_mb
             figures[f"{label}_grid_largest_process_rss_mb"] = rss.child_peak_mb
             if label == "small":
-                run(["train", str(store), "--out", str(tmp / "model"), "--detector", "alad", "--sample",
-                     "5000" if args.quick else "20000", "--epochs", "1"], fresh=fresh)
+                # --quick: PCA, which needs no TensorFlow start-up (the minute is not enough for it)
+                run(["train", str(store), "--out", str(tmp / "model"), "--detector", "pca" if args.quick else "alad",
+                     "--sample", "5000" if args.quick else "20000", "--epochs", "1"], fresh=fresh)
             with PeakRSS() as rss:
                 t = time.perf_counter()
                 run(["score", str(store), "--model", str(tmp / "model"), "--out", str(tmp / f"{label}-scores"),

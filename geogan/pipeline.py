@@ -240,7 +240,7 @@ def run_pipeline(spec: PipelineSpec | str | os.PathLike, *, force: bool = False,
         if force or not state.fresh(f"train.{name}", stamp_train, model_dir):
             echo(f"== train {name} ({detector}) → {model_dir}")
             with timer(f"train.{name}"):
-                    train_model(grid_path, model_dir, detector=detector, detector_params=params, overwrite=True,
+                train_model(grid_path, model_dir, detector=detector, detector_params=params, overwrite=True,
                             progress=progress, **t)
             state.record(f"train.{name}", stamp_train)
         else:

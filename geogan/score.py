@@ -49,16 +49,18 @@ def _model_token(model_dir: str) -> str:
 
 def _worker_model(model_dir: str, token: str):
     def build():
-        import tensorflow as tf
-
-        try:  # one TF thread per single-threaded Dask worker process; fails if TF already ran
-            if os.environ.get("GEOGAN_TF_THREADS"):
-                n = int(os.environ["GEOGAN_TF_THREADS"])
-                tf.config.threading.set_intra_op_parallelism_threads(n)
-                tf.config.threading.set_inter_op_parallelism_threads(1)
-        except RuntimeError:
-            pass
+        from geogan.detectors.base import NeuralDetector, detector_class, read_config
         from geogan.train import load_model
+
+        name = read_config(Path(model_dir)).get("detector", {}).get("name")
+        if os.environ.get("GEOGAN_TF_THREADS") and issubclass(detector_class(name), NeuralDetector):
+            import tensorflow as tf  # only for neural detectors: the others never start it
+
+            try:  # TensorFlow's threads per worker process; fails if TensorFlow already ran here
+                tf.config.threading.set_intra_op_parallelism_threads(int(os.environ["GEOGAN_TF_THREADS"]))
+                tf.config.threading.set_inter_op_parallelism_threads(1)
+            except RuntimeError:
+                pass
 
         return load_model(model_dir)
     return worker_cached(("model", model_dir, token), build)

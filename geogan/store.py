@@ -226,28 +226,20 @@ def open_store(path: str | os.PathLike, *, kind: str) -> xr.Dataset:
         fs, remote = filesystem(path)
         if not fs.isfile(f"{remote.rstrip('/')}/zarr.json"):
             raise StoreError(f"{path} is not a Zarr v3 store (no zarr.json)")
-        try:
-            ds = xr.open_zarr(path, consolidated=False, decode_coords="all", zarr_format=3)
-        except Exception as exc:  # zarr raises many kinds on corrupt metadata
-            raise StoreError(f"{path} cannot be opened as a Zarr store ({type(exc).__name__}: {exc})") from None
-        return _validated(ds, path, kind)
-    path = Path(path)
-    if not path.exists():
-        hint = ""
-        if partial_path(path).exists():
-            hint = f"; an unfinished run left {partial_path(path).name}: rerun the same command to resume it"
-        raise StoreError(f"{path} does not exist{hint}")
-    if not (path / "zarr.json").is_file():
-        raise StoreError(f"{path} is not a Zarr v3 store (no zarr.json); geogan stores are made by "
-                         f"'geogan grid' or 'geogan import-rasters'")
+    else:
+        path = Path(path)
+        if not path.exists():
+            hint = ""
+            if partial_path(path).exists():
+                hint = f"; an unfinished run left {partial_path(path).name}: rerun the same command to resume it"
+            raise StoreError(f"{path} does not exist{hint}")
+        if not (path / "zarr.json").is_file():
+            raise StoreError(f"{path} is not a Zarr v3 store (no zarr.json); geogan stores are made by "
+                             f"'geogan grid' or 'geogan import-rasters'")
     try:
         ds = xr.open_zarr(path, consolidated=False, decode_coords="all", zarr_format=3)
     except Exception as exc:  # zarr raises many kinds on corrupt metadata
         raise StoreError(f"{path} cannot be opened as a Zarr store ({type(exc).__name__}: {exc})") from None
-    return _validated(ds, path, kind)
-
-
-def _validated(ds: xr.Dataset, path, kind: str) -> xr.Dataset:
     found = ds.attrs.get("geogan_kind")
     if found is None:
         raise StoreError(f"{path} is a Zarr store but not a geogan {kind} store (no geogan attributes)")

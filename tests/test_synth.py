@@ -288,7 +288,7 @@ def test_element_subset_has_the_same_values(demo):
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
 def test_written_files_are_byte_identical_for_a_seed(tmp_path, fmt):
     first = write_synthetic_survey(tmp_path / "a", "demo", n_samples=1_500, seed=7, fmt=fmt)
-    second = write_synthetic_survey(tmp_path / "b", "demo", n_samples=1_500, seed=7, fmt=fmt)
+    write_synthetic_survey(tmp_path / "b", "demo", n_samples=1_500, seed=7, fmt=fmt)
     assert first.survey.name == f"survey.{fmt}"
     for name in (f"survey.{fmt}", "deposits.csv", "truth.json"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
