@@ -10,7 +10,7 @@ Targets (issue 5): grid ≤ 10 min, score ≤ 15 min, COG export ≤ 5 min, peak
 every stage.
 
     .venv/bin/python bench/national.py --quick     # 20 k samples, 6.2 km cells (≤ 60 s)
-    .venv/bin/python bench/national.py             # the full spec (about 40 min on 2 cores)
+    .venv/bin/python bench/national.py             # the full spec (about 27 min on 2 cores)
 
 The last line printed is one JSON object of the figures.
 """
@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -58,20 +59,10 @@ runs = 5
 """
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="a 20 k-sample national survey on 6.2 km cells")
-    ap.add_argument("--spec", default=str(SPEC), help="pipeline spec to run (default pipelines/national.toml)")
-    ap.add_argument("--force", action="store_true", help="rerun every stage even when up to date")
-    args = ap.parse_args(argv)
-    tmp = None
-    spec = Path(args.spec)
-    if args.quick:
-        tmp = Path(tempfile.mkdtemp(prefix="geogan-bench-national-"))
-        spec = tmp / "quick.toml"
-        spec.write_text(QUICK_SPEC.format(out=(tmp / "out").as_posix()))
+def run_spec(spec: Path, *, force: bool) -> dict:
+    """Run ``geogan run SPEC`` in a subprocess; wall time and peak RSS of each stage."""
     figures = {"machine": machine(), "spec": str(spec), "load_before": load_average()}
-    cmd = [sys.executable, "-m", "geogan.cli", "run", str(spec)] + (["--force"] if args.force else [])
+    cmd = [sys.executable, "-m", "geogan.cli", "run", str(spec)] + (["--force"] if force else [])
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT)
     ps = psutil.Process(proc.pid)
@@ -111,7 +102,11 @@ def main(argv=None):
             figures[f"{name}_peak_rss_mb"] = int(round(total / 2**20))
             figures[f"{name}_client_peak_rss_mb"] = int(round(client / 2**20))
             figures[f"{name}_worker_peak_rss_mb"] = int(round(worker / 2**20))
-    out = tmp / "out" if tmp else ROOT / "runs" / "national"
+    return figures
+
+
+def output_figures(out: Path, figures: dict) -> None:
+    """Cells, cells/s, COG size and AUC from the pipeline's output directory."""
     from geogan.store import grid_spec, open_grid
 
     spec_grid = grid_spec(open_grid(out / "grid.zarr"))
@@ -127,10 +122,27 @@ def main(argv=None):
     if report.is_file():
         for name, m in json.loads(report.read_text())["detectors"].items():
             figures[f"{name}_roc_auc"] = m.get("roc_auc")
-    if tmp:
-        import shutil
 
-        shutil.rmtree(tmp, ignore_errors=True)
+
+def main(argv=None):
+    from geogan.pipeline import load_spec
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="a 20 k-sample national survey on 6.2 km cells")
+    ap.add_argument("--spec", default=str(SPEC), help="pipeline spec to run (default pipelines/national.toml)")
+    ap.add_argument("--force", action="store_true", help="rerun every stage even when up to date")
+    args = ap.parse_args(argv)
+    tmp = Path(tempfile.mkdtemp(prefix="geogan-bench-national-")) if args.quick else None
+    try:
+        spec = Path(args.spec)
+        if tmp:
+            spec = tmp / "quick.toml"
+            spec.write_text(QUICK_SPEC.format(out=(tmp / "out").as_posix()))
+        figures = run_spec(spec, force=args.force)
+        output_figures(load_spec(spec).output, figures)
+    finally:
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
     emit(figures)
 
 
