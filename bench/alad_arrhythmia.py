@@ -78,7 +78,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--latent-dim", type=int, default=64)
-    ap.add_argument("--score", default="l1", choices=["fm", "l1", "logit", "l1_high"], help="headline score")
+    ap.add_argument("--score", default="l1", choices=["latent", "fm", "l1", "logit", "l1_high"], help="headline score")
     ap.add_argument("--no-sn", action="store_true", help="no spectral normalisation")
     ap.add_argument("--ema-decay", type=float, default=0.999)
     ap.add_argument("--scaling", choices=["standard", "minmax", "none"], default="standard")
@@ -102,7 +102,7 @@ def main(argv=None) -> dict:
     epochs = args.epochs or (300 if args.quick else 1000)
     params = dict(latent_dim=args.latent_dim, epochs=epochs, batch_size=args.batch_size, learning_rate=args.lr,
                   spectral_norm=not args.no_sn, ema_decay=args.ema_decay, score=args.score)
-    scores = ("fm", "l1", "logit", "l1_high")
+    scores = ("latent", "fm", "l1", "logit", "l1_high")
     rows = {k: [] for k in scores}
     aucs = {k: [] for k in scores}
     if_rows, if_auc = [], []

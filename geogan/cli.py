@@ -193,28 +193,32 @@ def train(
     grid_store: Annotated[str, typer.Argument(metavar="GRID.zarr", help="Grid store from 'geogan grid'.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Model directory to create.")],
     detector: Annotated[str, typer.Option(help="alad, vae, autoencoder, iforest, mahalanobis or pca.")] = "alad",
-    transform: Annotated[str, typer.Option(help="clr, ilr, log or none (then robust median/IQR scaling).")] = "clr",
+    transform: Annotated[Optional[str], typer.Option(help="log (default), clr, ilr or none (then robust median/IQR scaling).")] = None,
     elements: Annotated[Optional[str], typer.Option(help="Comma-separated symbols (default: all in the grid).")] = None,
     sample: Annotated[int, typer.Option(help="Valid cells drawn at random for training + test.")] = 200_000,
     test_fraction: Annotated[float, typer.Option(help="Share of the sample held out for the test score.")] = 0.3,
-    epochs: Annotated[int, typer.Option(help="Training epochs (neural detectors).")] = 100,
-    batch_size: Annotated[int, typer.Option(help="Minibatch size.")] = 128,
-    lr: Annotated[float, typer.Option("--lr", help="Adam learning rate.")] = 1e-4,
-    latent_dim: Annotated[int, typer.Option(help="Latent dimension (ALAD, VAE, autoencoder).")] = 64,
+    steps: Annotated[Optional[int], typer.Option(help="Training length in optimiser steps (neural detectors; default 5000).")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Training length in epochs instead of --steps.")] = None,
+    ensemble: Annotated[Optional[int], typer.Option(help="Train N models with seeds seed, seed+1000, ...; mean percentile + spread map (default: 5 for alad, else 1).")] = None,
+    enrichment_only: Annotated[Optional[bool], typer.Option("--enrichment-only/--two-sided", help="Only enrichments count (values below the training median are set to it; the default except with ilr), or depletions too.", show_default=False)] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Minibatch size (default 128).")] = None,
+    lr: Annotated[Optional[float], typer.Option("--lr", help="Adam learning rate (default 1e-4).")] = None,
+    latent_dim: Annotated[Optional[int], typer.Option(help="Latent dimension (ALAD, VAE, autoencoder; default 64).")] = None,
     seed: Annotated[int, typer.Option(help="Random seed (same seed on CPU → identical model).")] = 0,
-    checkpoint_every: Annotated[int, typer.Option(help="Checkpoint every N epochs.")] = 10,
+    checkpoint_every: Annotated[Optional[int], typer.Option(help="Checkpoint every N epochs (default: ~10 per run; 0: none).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from the last checkpoint in --out.")] = False,
     mixed_precision: Annotated[bool, typer.Option(help="float16 compute on GPU.")] = False,
     deposits: Annotated[Optional[str], typer.Option(help="Deposit points: adds a label-informed test AUC to the history (never used for selection).")] = None,
-    score: Annotated[Optional[str], typer.Option(help="ALAD score: fm (default), l1, logit or l1_high.")] = None,
+    score: Annotated[Optional[str], typer.Option(help="ALAD score: latent (default), fm, l1, logit or l1_high.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing model directory.")] = False,
 ):
     """Train an anomaly detector on a random sample of grid cells."""
-    from geogan.train import train_model
+    from geogan.train import DEFAULT_TRANSFORM, train_model
 
     params = {"score": score} if score else None
-    res = train_model(grid_store, out, detector=detector, transform=transform, elements=_split(elements),
-                      sample=sample, test_fraction=test_fraction, epochs=epochs, batch_size=batch_size,
+    res = train_model(grid_store, out, detector=detector, transform=transform or DEFAULT_TRANSFORM,
+                      elements=_split(elements), sample=sample, test_fraction=test_fraction, steps=steps,
+                      epochs=epochs, ensemble=ensemble, enrichment_only=enrichment_only, batch_size=batch_size,
                       learning_rate=lr, latent_dim=latent_dim, seed=seed, checkpoint_every=checkpoint_every,
                       resume=resume, mixed_precision=mixed_precision, deposits=deposits, overwrite=overwrite,
                       progress=True, detector_params=params)
@@ -237,16 +241,19 @@ def score(
     scheduler: Annotated[Optional[str], typer.Option(help="Dask scheduler address (default: DASK_SCHEDULER_ADDRESS or a LocalCluster).")] = None,
     workers: Annotated[Optional[int], typer.Option(help="LocalCluster worker processes (default: one per core).")] = None,
     batch_size: Annotated[int, typer.Option(help="Cells per inference batch.")] = 16384,
+    contributions: Annotated[bool, typer.Option("--contributions", help="Also write each element's contribution to every cell's score (contributions.zarr; one extra scoring pass per element) and list the top anomalies' driving elements in the report.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace existing outputs.")] = False,
 ):
-    """Score every cell tile by tile on Dask → scores.zarr + anomaly.tif (COG) [+ report/]."""
+    """Score every cell tile by tile on Dask → scores.zarr + anomaly.tif (COG) [+ contributions.zarr] [+ report/]."""
     from geogan.score import score_grid
 
     res = score_grid(grid_store, model, out, deposits=deposits, deposits_crs=deposits_crs, deposits_x=deposits_x,
                      deposits_y=deposits_y, min_dist_km=min_dist_km, runs=runs, scheduler=scheduler, workers=workers,
-                     batch_size=batch_size, overwrite=overwrite, echo=echo)
+                     batch_size=batch_size, contributions=contributions, overwrite=overwrite, echo=echo)
     echo(f"scored   {res.n_cells_scored:,} cells in {res.seconds:.1f} s")
     echo(f"scores   {res.scores}\nmap      {res.cog}")
+    if res.contributions:
+        echo(f"contrib  {res.contributions}")
     if res.report:
         m = res.metrics or {}
         echo(f"report   {res.report / 'index.html'}")

@@ -966,11 +966,14 @@ def evaluate_many(
     seed: int = 0,
     title: str | None = None,
     overwrite: bool = False,
+    top_anomalies: Mapping[str, list[dict]] | None = None,
 ) -> dict[str, EvaluationResult]:
     """Evaluate several detectors' score grids (``{name: path}``) into one side-by-side report.
 
     All grids must share a CRS (deposits are read once, in the first grid's CRS, and
     reprojected per grid otherwise). ``out_dir=None`` computes the metrics without a report.
+    ``top_anomalies`` (``{name: rows}`` of :func:`geogan.contributions.top_anomalies`) adds
+    the top-anomalies table to the report.
     """
     from geogan.report import write_report
 
@@ -990,6 +993,8 @@ def evaluate_many(
     }
     if out is not None:
         kwargs = {"title": title} if title else {}
+        if top_anomalies:
+            kwargs["top_anomalies"] = top_anomalies
         write_report(out, results, scores=grids, deposits=deposits, overwrite=overwrite, **kwargs)
     return results
 
@@ -1008,6 +1013,7 @@ def evaluate(
     name: str | None = None,
     title: str | None = None,
     overwrite: bool = False,
+    top_anomalies: list[dict] | None = None,
 ) -> EvaluationResult:
     """Evaluate ``anomaly.tif`` or ``scores.zarr`` against a deposit file and write a report.
 
@@ -1019,6 +1025,9 @@ def evaluate(
     ----------
     name
         Detector label; default the grid's ``detector`` attribute, else ``"anomaly"``.
+    top_anomalies
+        Rows of :func:`geogan.contributions.top_anomalies` for the report's top-anomalies
+        table (the score stage passes them with ``contributions=True``).
     """
     if name is None:
         out = None if out_dir is None else Path(out_dir)
@@ -1037,6 +1046,7 @@ def evaluate(
         seed=seed,
         title=title,
         overwrite=overwrite,
+        top_anomalies={name: top_anomalies} if top_anomalies else None,
     )
     return results[name]
 

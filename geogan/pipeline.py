@@ -35,9 +35,10 @@ SURVEY_KEYS = {"path", "synth", "seed", "samples", "elements", "format", "deposi
                "level_by"}
 GRID_KEYS = {"crs", "cell_size_m", "bounds", "neighbors", "power", "max_distance_m", "space", "tile",
              "allow_geographic", "elements"}
-TRAIN_KEYS = {"detector", "transform", "elements", "sample", "test_fraction", "epochs", "batch_size",
+TRAIN_KEYS = {"detector", "transform", "elements", "sample", "test_fraction", "steps", "epochs", "ensemble",
+              "enrichment_only", "batch_size",
               "learning_rate", "latent_dim", "seed", "checkpoint_every", "mixed_precision", "params"}
-SCORE_KEYS = {"min_dist_km", "runs", "batch_size", "seed"}
+SCORE_KEYS = {"min_dist_km", "runs", "batch_size", "seed", "contributions"}
 CLUSTER_KEYS = {"scheduler", "workers"}
 
 
@@ -101,6 +102,8 @@ def load_spec(path: str | os.PathLike, *, overrides: dict | None = None) -> Pipe
             raise ConfigError(f"[train.{name}] needs detector = \"...\"", path=path)
     score = dict(raw.get("score", {}))
     _check_keys(score, SCORE_KEYS, "score", path)
+    if not isinstance(score.get("contributions", False), bool):
+        raise ConfigError("[score] contributions must be true or false", path=path)
     cluster = dict(raw.get("cluster", {}))
     _check_keys(cluster, CLUSTER_KEYS, "cluster", path)
     for section, values in (overrides or {}).items():
@@ -223,6 +226,7 @@ def run_pipeline(spec: PipelineSpec | str | os.PathLike, *, force: bool = False,
 
     # train + score per detector ------------------------------------------------------------------
     results, scores, summary = [], {}, {"output": str(out), "detectors": {}, "seconds": seconds}
+    tops: dict[str, list] = {}  # top anomalies per detector, with [score] contributions = true
     deposits = None
     if deposits_path:
         from geogan.store import grid_spec, open_grid
@@ -248,7 +252,10 @@ def run_pipeline(spec: PipelineSpec | str | os.PathLike, *, force: bool = False,
         score_dir = out / "scores" / name
         stamp_score = _stamp("score", stamp_train, sc, deposits_path)
         res = None
-        if force or not state.fresh(f"score.{name}", stamp_score, score_dir / SCORES_STORE):
+        score_outputs = [score_dir / SCORES_STORE]
+        if sc.get("contributions"):
+            score_outputs.append(score_dir / "contributions.zarr")
+        if force or not state.fresh(f"score.{name}", stamp_score, *score_outputs):
             echo(f"== score {name} → {score_dir}")
             with timer(f"score.{name}"):
                 scored = score_grid(grid_path, model_dir, score_dir, deposits=deposits_path,
@@ -256,7 +263,8 @@ def run_pipeline(spec: PipelineSpec | str | os.PathLike, *, force: bool = False,
                                     deposits_x=sv.get("deposits_x"), deposits_y=sv.get("deposits_y"),
                                     min_dist_km=sc.get("min_dist_km", 5.0), runs=sc.get("runs", 20),
                                     seed=sc.get("seed", 0), name=name, batch_size=sc.get("batch_size", 16384),
-                                    overwrite=True, progress=progress, echo=echo, **cluster)
+                                    contributions=sc.get("contributions", False), overwrite=True, progress=progress,
+                                    echo=echo, **cluster)
             res = scored.evaluation
             state.record(f"score.{name}", stamp_score)
         else:
@@ -269,12 +277,16 @@ def run_pipeline(spec: PipelineSpec | str | os.PathLike, *, force: bool = False,
                                       seed=sc.get("seed", 0), name=name)
             results.append(res)
             scores[name] = da
+            if sc.get("contributions"):
+                from geogan.contributions import read_top_anomalies
+
+                tops[res.name] = read_top_anomalies(score_dir)  # keyed like the results
             summary["detectors"][name]["metrics"] = res.metrics
     if results:
         report_dir = out / "report"
         with timer("report"):
             write_report(report_dir, results, scores=scores, deposits=deposits,
-                         title=f"geogan report: {spec.path.name}", overwrite=True)
+                         title=f"geogan report: {spec.path.name}", overwrite=True, top_anomalies=tops or None)
         summary["report"] = str(report_dir / "index.html")
         echo(f"== report: {report_dir / 'index.html'}")
     return summary

@@ -302,6 +302,45 @@ def _table(results) -> str:
     return f"<table>{head}{''.join(rows)}</table>"
 
 
+def _as_top(top, names: list[str]) -> dict[str, list]:
+    """Top-anomaly rows per detector: ``{name: rows}``, or one list of rows for one detector."""
+    if not top:
+        return {}
+    if isinstance(top, Mapping):
+        unknown = [n for n in top if n not in names]
+        if unknown:
+            raise InputError(f"top anomalies given for unknown detector(s) {', '.join(map(str, unknown))}")
+        return {n: list(top[n]) for n in names if top.get(n)}
+    if len(names) != 1:
+        raise InputError("with several detectors give top_anomalies as {name: rows}")
+    return {names[0]: list(top)}
+
+
+def _top_tables(top: dict[str, list]) -> str:
+    """The "top anomalies" section (rows of :func:`geogan.contributions.top_anomalies`)."""
+    if not top:
+        return ""
+    parts = ["<h2>Top anomalies</h2>",
+             "<p>The highest-scoring cells and the elements driving each score, largest first: + = an "
+             "enrichment raises the score, − = a depletion does. An element's contribution is how much the "
+             "score falls when that element is put at background, its training median (occlusion). Percentile = % "
+             "of valid cells scoring at or below the cell. All elements: <a href=\"metrics.json\">metrics.json"
+             "</a> (<code>top_anomalies</code>).</p>"]
+    head = ("<tr><th>#</th><th>x</th><th>y</th><th>score</th><th>score percentile</th>"
+            "<th>driving elements</th></tr>")
+    for name, rows in top.items():
+        body = []
+        for k, r in enumerate(rows, 1):
+            values = ", ".join(f"{html.escape(str(e))} {v:+.3g}" for e, v in r["contributions"][:5]
+                               if v is not None and math.isfinite(v) and v != 0)
+            cells = [str(k), f"{r['x']:.10g}", f"{r['y']:.10g}", f"{r['score']:.4g}", f"{r['percentile']:.2f}",
+                     f"{html.escape(r['drivers'])}<br><small>{values}</small>"]
+            body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+        parts.append(f"<table class=\"top-anomalies\"><caption>{html.escape(name)}</caption>{head}"
+                     f"{''.join(body)}</table>")
+    return "\n".join(parts)
+
+
 def _img(path: Path, alt: str) -> str:
     data = base64.b64encode(path.read_bytes()).decode("ascii")
     name = html.escape(path.name)
@@ -320,13 +359,15 @@ th{background:#f3f3f3}
 figure{display:inline-block;margin:0.5em 1em 1em 0;vertical-align:top}
 img{max-width:100%;border:1px solid #ddd}
 figcaption{font-size:0.85em;color:#555}
+caption{text-align:left;font-weight:600;padding:0.3em 0}
 dt{font-weight:600;margin-top:0.5em}
 .note{background:#fff4e5;border-left:4px solid #f0a020;padding:0.4em 0.8em;margin:0.5em 0}
 small{color:#666}
 """
 
 
-def _html(title: str, results, deposits: Deposits, out_files: dict[str, Path], generated: str) -> str:
+def _html(title: str, results, deposits: Deposits, out_files: dict[str, Path], generated: str,
+          top: dict[str, list] | None = None) -> str:
     notes = []
     for name, r in results.items():
         for note in r.metrics.get("notes", []):
@@ -364,6 +405,7 @@ Deposits: {src}, {len(deposits)} rows, {crs_note}.</p>
 <h2>Metrics</h2>
 {_table(results)}
 <p>All numbers, curves included: <a href="metrics.json">metrics.json</a>.</p>
+{_top_tables(top or {})}
 <h2>Figures</h2>
 {figures}
 <h2>Definitions</h2>
@@ -381,6 +423,7 @@ def write_report(
     deposits: Deposits,
     title: str = "geogan anomaly evaluation",
     overwrite: bool = False,
+    top_anomalies: Mapping[str, Sequence[Mapping]] | Sequence[Mapping] | None = None,
 ) -> Path:
     """Write the evaluation report directory and return the path of its ``index.html``.
 
@@ -399,6 +442,10 @@ def write_report(
         Page and figure title.
     overwrite
         Replace an existing ``out_dir``.
+    top_anomalies
+        Rows of :func:`geogan.contributions.top_anomalies` (``{name: rows}``, or one list
+        for one detector): adds a "Top anomalies" table per detector (position, score
+        percentile, driving elements with signs) and ``top_anomalies`` to ``metrics.json``.
 
     Raises
     ------
@@ -410,6 +457,7 @@ def write_report(
         raise OutputExistsError("report directory exists; pass overwrite=True (--overwrite) to replace it", path=out_dir)
     results = _as_results(results)
     grids = _as_scores(scores, list(results))
+    top = _as_top(top_anomalies, list(results))
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_dir.parent / f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
@@ -432,8 +480,10 @@ def write_report(
             "detectors": {name: r.metrics for name, r in results.items()},
             "curves": {name: r.curves() for name, r in results.items()},
         }
+        if top:
+            payload["top_anomalies"] = top
         (tmp / "metrics.json").write_text(json.dumps(_jsonable(payload), indent=1, allow_nan=False))
-        (tmp / "index.html").write_text(_html(title, results, deposits, files, generated), encoding="utf-8")
+        (tmp / "index.html").write_text(_html(title, results, deposits, files, generated, top), encoding="utf-8")
         if out_dir.exists():
             # Move the old report aside first so the new one appears in one rename.
             trash = out_dir.parent / f".{out_dir.name}.old-{uuid.uuid4().hex[:8]}"

@@ -21,11 +21,13 @@ import numpy as np
 
 from geogan import store
 from geogan.cluster import dask_client, run_tasks, worker_cached
-from geogan.errors import ModelError, OutputExistsError
+from geogan.errors import ModelError, OutputExistsError, StoreError
 from geogan.gridspec import GridSpec
 
 SCORES_STORE = "scores.zarr"
 COG_NAME = "anomaly.tif"
+SPREAD_COG_NAME = "spread.tif"  # ensembles only
+CONTRIBUTIONS_STORE = "contributions.zarr"
 REPORT_DIR = "report"
 
 
@@ -39,6 +41,9 @@ class ScoreResult:
     seconds: float
     metrics: dict | None = None
     evaluation: object | None = None  # geogan.evaluate.EvaluationResult when deposits were given
+    contributions: Path | None = None  # contributions.zarr, with contributions=True
+    top_anomalies: list | None = None  # geogan.contributions.top_anomalies rows, with contributions=True
+    spread: Path | None = None  # spread.tif, for an ensemble model
 
 
 def _model_token(model_dir: str) -> str:
@@ -67,18 +72,45 @@ def _worker_model(model_dir: str, token: str):
 
 
 def score_block(block: np.ndarray, *, model_dir: str, model_token: str, element_index: list[int],
-                batch_size: int) -> np.ndarray:
-    """Score one ``(element, y, x)`` block → ``(y, x)`` float32; NaN where any element is NaN."""
+                batch_size: int, with_spread: bool = False):
+    """Score one ``(element, y, x)`` block → ``(y, x)`` float32; NaN where any element is NaN.
+
+    ``with_spread`` returns ``(scores, spread)``: an ensemble's spread of its members'
+    percentiles (:meth:`geogan.train.TrainedModel.score_with_spread`)."""
     model = _worker_model(model_dir, model_token)
     x = block[element_index].reshape(len(element_index), -1).T
     valid = np.isfinite(x).all(axis=1)
     out = np.full(x.shape[0], np.nan, dtype=np.float32)
+    spread = np.full(x.shape[0], np.nan, dtype=np.float32)
     if valid.any():
         cells = np.ascontiguousarray(x[valid], dtype=np.float32)
-        parts = [np.asarray(model.score(cells[s:s + batch_size]), dtype=np.float32)
-                 for s in range(0, len(cells), batch_size)]
-        out[valid] = np.concatenate(parts)
+        if with_spread:
+            parts = [model.score_with_spread(cells[s:s + batch_size]) for s in range(0, len(cells), batch_size)]
+            out[valid] = np.concatenate([p[0] for p in parts])
+            spread[valid] = np.concatenate([p[1] for p in parts])
+        else:
+            out[valid] = np.concatenate([np.asarray(model.score(cells[s:s + batch_size]), dtype=np.float32)
+                                         for s in range(0, len(cells), batch_size)])
+    if with_spread:
+        return out.reshape(block.shape[1:]), spread.reshape(block.shape[1:])
     return out.reshape(block.shape[1:])
+
+
+def contribution_block(block: np.ndarray, *, model_dir: str, model_token: str, element_index: list[int],
+                       batch_size: int) -> np.ndarray:
+    """Per-element contributions of one ``(element, y, x)`` block → ``(model element, y, x)``
+    float32 (:func:`geogan.contributions.element_contributions`); NaN where the score is NaN."""
+    from geogan.contributions import element_contributions
+
+    model = _worker_model(model_dir, model_token)
+    x = block[element_index].reshape(len(element_index), -1).T
+    valid = np.isfinite(x).all(axis=1)
+    out = np.full(x.shape, np.nan, dtype=np.float32)
+    if valid.any():
+        cells = np.ascontiguousarray(x[valid], dtype=np.float32)
+        out[valid] = np.concatenate([element_contributions(model, cells[s:s + batch_size])
+                                     for s in range(0, len(cells), batch_size)])
+    return np.ascontiguousarray(out.T).reshape((len(element_index),) + block.shape[1:])
 
 
 def _worker_grid(grid_path: str, created: str | None):
@@ -89,35 +121,93 @@ def _worker_grid(grid_path: str, created: str | None):
 
 
 def score_tile(grid_path: str, created: str | None, final: str, spec_dict: dict, i: int, j: int, *, model_dir: str,
-               model_token: str, element_index: list[int], batch_size: int) -> int:
+               model_token: str, element_index: list[int], batch_size: int, contributions: bool = False,
+               spread: bool = False) -> int:
     """Read tile ``(i, j)`` of the grid, score it and write it into the scores store (runs on
     a worker). Nothing but the count of scored cells leaves the worker, so a worker holds one
-    tile at a time. Returns the number of cells scored."""
+    tile at a time. Returns the number of cells scored.
+
+    With ``contributions`` the tile's per-element contributions are also written, into the
+    contributions store inside the same staging folder, before the tile is marked done."""
     spec = GridSpec.from_dict(spec_dict)
     rows, cols = spec.tile_slices(i, j)
     block = _worker_grid(grid_path, created)[:, rows, cols]
     scores = score_block(block, model_dir=model_dir, model_token=model_token, element_index=element_index,
-                         batch_size=batch_size)
+                         batch_size=batch_size, with_spread=spread)
+    if spread:
+        scores, spread_values = scores
     staging = store.Staging(final)
+    if contributions:
+        contrib = contribution_block(block, model_dir=model_dir, model_token=model_token,
+                                     element_index=element_index, batch_size=batch_size)
+        store.write_region(staging.root / CONTRIBUTIONS_STORE, "contribution", contrib, (slice(None), rows, cols))
+    if spread:
+        store.write_region(staging.store, "spread", spread_values, (rows, cols))
     store.write_region(staging.store, "anomaly", scores, (rows, cols))
     staging.mark(i, j)
     return int(np.isfinite(scores).sum())
 
 
-def _create_scores_store(path: Path, spec: GridSpec, attrs: dict) -> None:
+def _create_scores_store(path: Path, spec: GridSpec, attrs: dict, *, spread: bool = False) -> None:
     import dask.array as da
     import xarray as xr
 
     rows, cols = spec.chunks
-    ds = xr.Dataset({"anomaly": (("y", "x"), da.full(spec.shape, np.nan, dtype=np.float32, chunks=(rows, cols)))},
-                    coords={"y": spec.y_coords(), "x": spec.x_coords()})
+    names = ("anomaly", "spread") if spread else ("anomaly",)
+    ds = xr.Dataset({n: (("y", "x"), da.full(spec.shape, np.nan, dtype=np.float32, chunks=(rows, cols)))
+                     for n in names}, coords={"y": spec.y_coords(), "x": spec.x_coords()})
     ds["anomaly"].attrs.update(long_name="anomaly score (higher = more anomalous)")
+    if spread:
+        ds["spread"].attrs.update(long_name="standard deviation of the ensemble members' percentiles",
+                                  units="percentage points")
     ds = ds.rio.write_crs(spec.crs).rio.write_transform(spec.transform)
     ds.attrs.update(attrs)
     ds.attrs.update(geogan_kind="scores", geogan_store_version=store.STORE_VERSION, grid=spec.to_dict(),
                     complete=False)
-    enc = {"anomaly": {"chunks": (spec.tile, spec.tile), "compressors": store.COMPRESSORS, "fill_value": np.nan}}
+    enc = {n: {"chunks": (spec.tile, spec.tile), "compressors": store.COMPRESSORS, "fill_value": np.nan}
+           for n in names}
     ds.to_zarr(path, mode="w", compute=False, zarr_format=3, consolidated=False, encoding=enc)
+
+
+def _create_contributions_store(path: Path, spec: GridSpec, elements: list[str], attrs: dict) -> None:
+    """An empty ``contribution(element, y, x)`` store (chunks: all elements × tile × tile),
+    same coordinates and CRS as the scores store."""
+    import dask.array as da
+    import xarray as xr
+
+    rows, cols = spec.chunks
+    data = da.full((len(elements),) + spec.shape, np.nan, dtype=np.float32, chunks=((len(elements),), rows, cols))
+    ds = xr.Dataset({"contribution": (("element", "y", "x"), data)},
+                    coords={"element": np.array(elements, dtype=object), "y": spec.y_coords(), "x": spec.x_coords()})
+    ds["contribution"].attrs.update(
+        long_name="signed occlusion contribution of each element to the anomaly score",
+        description="(score - score with the element's feature at the training median) * sign of the "
+                    "element's standardised deviation: positive = enrichment drives the score, "
+                    "negative = depletion does")
+    ds = ds.rio.write_crs(spec.crs).rio.write_transform(spec.transform)
+    ds.attrs.update(attrs)
+    ds.attrs.update(geogan_kind="contributions", geogan_store_version=store.STORE_VERSION, grid=spec.to_dict(),
+                    complete=False)
+    enc = {"contribution": {"chunks": (len(elements), spec.tile, spec.tile), "compressors": store.COMPRESSORS,
+                            "fill_value": np.nan}}
+    ds.to_zarr(path, mode="w", compute=False, zarr_format=3, consolidated=False, encoding=enc)
+
+
+def _finalize_contributions(staged: Path, final: Path, run_key: dict) -> None:
+    """Mark the staged contributions store complete and move it to ``final`` (already there
+    when a previous run stopped between this move and the scores store's)."""
+    import zarr
+
+    if staged.exists():
+        zarr.open_group(str(staged), mode="r+").attrs.update(complete=True, created=store.now_iso())
+        store.replace_path(staged, final)
+    elif _run_key_of(final) != run_key:
+        raise StoreError(f"{final} is missing or from another run; rerun with --overwrite")
+
+
+def open_contributions_store(path: str | os.PathLike):
+    """Open ``contributions.zarr`` as a Dataset (validated): ``contribution(element, y, x)``."""
+    return store.open_store(path, kind="contributions")
 
 
 def _run_key_of(path: Path) -> dict | None:
@@ -150,6 +240,7 @@ def score_grid(
     scheduler: str | None = None,
     workers: int | None = None,
     batch_size: int = 16384,
+    contributions: bool = False,
     overwrite: bool = False,
     progress: bool = True,
     echo=print,
@@ -160,6 +251,12 @@ def score_grid(
     with ``deposits``, ``out_dir/report/`` (see :func:`geogan.evaluate.evaluate`; ``name``
     labels the detector there, default the model's detector, and ``seed`` draws the random
     baseline of the P-A runs).
+    With ``contributions`` each tile also writes the per-element contributions of its cells
+    (:func:`geogan.contributions.element_contributions`; ``n_elements`` extra scoring passes)
+    into ``out_dir/contributions.zarr`` (``contribution(element, y, x)``), and the report
+    lists the top 10 anomalies with their driving elements. That store is built inside the
+    scores store's staging folder (``scores.zarr.partial/contributions.zarr``), shares its
+    done-manifest, and is moved into place just before ``scores.zarr``.
     Rerunning after a crash resumes from the finished tiles.
     """
     from geogan.train import load_model
@@ -183,6 +280,10 @@ def score_grid(
         raise ModelError("element units differ between model and grid: " + ", ".join(
             f"{e} {model_units[e]} vs {grid_units[e]}" for e in wrong), path=model_dir)
     element_index = [grid_elements.index(e) for e in model.elements]
+    if contributions:
+        from geogan.contributions import check_supported
+
+        check_supported(model)  # an ilr model fails now, before any output is created
     if deposits is not None:
         from geogan.evaluate import deposits_on_grid, read_deposits
 
@@ -194,10 +295,17 @@ def score_grid(
     staging = store.Staging(scores_path)
     run_key = {"grid": store.location(grid_path), "grid_created": ds.attrs.get("created"),
                "model": model_dir, "model_token": token}
+    if contributions:  # absent when off: run keys (and reuse of earlier outputs) stay as before
+        run_key["contributions"] = True
+    contrib_path, contrib_stage = out_dir / CONTRIBUTIONS_STORE, staging.root / CONTRIBUTIONS_STORE
     # a finished scores.zarr from this same grid and model is reused (resume after a crash
     # in the COG export or the report); anything else already there needs --overwrite
     scores_done = scores_path.exists() and not overwrite and _run_key_of(scores_path) == run_key
-    blocking = [p for p in (cog_path, report_path) if p.exists()]
+    if contributions:
+        scores_done = scores_done and _run_key_of(contrib_path) == run_key
+    blocking = [p for p in (cog_path, out_dir / SPREAD_COG_NAME, report_path) if p.exists()]
+    if contrib_path.exists() and _run_key_of(contrib_path) != run_key:
+        blocking.append(contrib_path)
     if scores_path.exists() and not scores_done:
         blocking.insert(0, scores_path)
     if blocking and not overwrite:
@@ -217,7 +325,9 @@ def score_grid(
                            "elements": model.elements},
                  "grid_source": str(grid_path)}
         staging.start(run_key)
-        _create_scores_store(staging.store, spec, attrs)
+        if contributions:  # created first: a scores store in the staging folder implies this one
+            _create_contributions_store(contrib_stage, spec, model.elements, attrs)
+        _create_scores_store(staging.store, spec, attrs, spread=model.is_ensemble)
     pending = [] if scores_done else [t for t in spec.tiles() if t not in resumed]
     echo(f"scoring {spec.n_cells:,} cells in {len(pending)} tiles with {model.detector_name} "
          f"(score {model.score_name})")
@@ -230,25 +340,42 @@ def score_grid(
             futures = [client.submit(score_tile, run_key["grid"], ds.attrs.get("created"), str(scores_path),
                                      spec.to_dict(), i, j, model_dir=model_dir, model_token=token,
                                      element_index=element_index, batch_size=int(batch_size),
+                                     contributions=bool(contributions), spread=model.is_ensemble,
                                      key=f"geogan-score-{run_id}-{i}-{j}")
                        for i, j in pending]
             run_tasks(client, futures, description="scoring tiles", progress=progress)
     if not scores_done:
+        if contributions:
+            _finalize_contributions(contrib_stage, contrib_path, run_key)
+        elif contrib_path.exists():  # from an earlier run with contributions (--overwrite): stale now
+            import shutil
+
+            shutil.rmtree(contrib_path)
         staging.finalize()
     scores_ds = open_scores_store(scores_path)
     n_scored = int(scores_ds["anomaly"].notnull().sum().compute())
     t_cog = time.perf_counter()
     store.export_cog(scores_ds["anomaly"].assign_attrs(grid=spec.to_dict()), cog_path, overwrite=True)
     echo(f"wrote {cog_path} in {time.perf_counter() - t_cog:.1f} s")
-    metrics = result = report = None
+    spread_cog = out_dir / SPREAD_COG_NAME
+    if "spread" in scores_ds:
+        store.export_cog(scores_ds["spread"].assign_attrs(grid=spec.to_dict()), spread_cog, overwrite=True)
+        echo(f"wrote {spread_cog} (the ensemble members' disagreement, percentage points)")
+    metrics = result = report = top = None
+    if contributions:
+        from geogan.contributions import read_top_anomalies
+
+        top = read_top_anomalies(out_dir, n=10)
     if deposits is not None:
         from geogan.evaluate import evaluate
 
         result = evaluate(scores_path, deposits, report_path, deposits_crs=deposits_crs, deposits_x=deposits_x,
                           deposits_y=deposits_y, min_dist_km=min_dist_km, runs=runs, overwrite=True,
-                          name=model.detector_name)
+                          seed=seed, name=name or model.detector_name, **({"top_anomalies": top} if contributions else {}))
         metrics = result.metrics
         report = report_path
     seconds = time.perf_counter() - t0
     return ScoreResult(out_dir=out_dir, scores=scores_path, cog=cog_path, report=report,
-                       n_cells_scored=n_scored, seconds=seconds, metrics=metrics, evaluation=result)
+                       n_cells_scored=n_scored, seconds=seconds, metrics=metrics, evaluation=result,
+                       contributions=contrib_path if contributions else None, top_anomalies=top,
+                       spread=spread_cog if "spread" in scores_ds else None)

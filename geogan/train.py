@@ -43,13 +43,16 @@ from geogan.urls import is_url
 HISTORY_NAME = "history.csv"
 CHECKPOINTS = "checkpoints"
 RUN_FILE = "run.json"
+# label-free defaults chosen with bench/quality.py (README, "Detection quality")
+DEFAULT_TRANSFORM = "log"
+DEFAULT_ENSEMBLE = {"alad": 5}
 # the per-epoch "mean test score" is computed on at most this many test cells: enough for
 # a stable mean, cheap next to an epoch
 MONITOR_CELLS = 16384
 CONFIG_KEYS = {"format", "format_version", "geogan_version", "detector", "created", "elements", "units",
                "transform", "training", "grid", "data", "label_informed"}
 # train_model arguments passed on to detectors that take a parameter of that name
-_SHARED_PARAMS = {"epochs": "epochs", "batch_size": "batch_size", "learning_rate": "learning_rate",
+_SHARED_PARAMS = {"steps": "steps", "epochs": "epochs", "batch_size": "batch_size", "learning_rate": "learning_rate",
                   "latent_dim": "latent_dim", "seed": "random_state", "mixed_precision": "mixed_precision"}
 
 
@@ -68,14 +71,19 @@ class TrainResult:
     epochs: int
     seconds: float
     test_score_mean: float
-    resumed_from_epoch: int | None = None
+    resumed_from_epoch: int | str | None = None
     label_informed_test_auc: float | None = None
     history: list[dict] = field(default_factory=list, repr=False)
+    steps: int | None = None
+    ensemble: int = 1
 
     def __str__(self) -> str:
         text = (f"model written to {self.model_dir}: {self.detector} (score {self.score_name}) on "
                 f"{len(self.elements)} elements, {self.n_train:,} training / {self.n_test:,} test cells "
-                f"of {self.n_valid_cells:,} valid, {self.epochs} epoch(s) in {self.seconds:.0f} s; "
+                f"of {self.n_valid_cells:,} valid, "
+                + (f"{self.steps:,} steps ({self.epochs} epochs)" if self.steps else f"{self.epochs} epoch(s)")
+                + (f" × {self.ensemble} models" if self.ensemble > 1 else "")
+                + f" in {self.seconds:.0f} s; "
                 f"mean test score {self.test_score_mean:.4g}")
         if self.resumed_from_epoch:
             text += f" (resumed after epoch {self.resumed_from_epoch})"
@@ -105,6 +113,33 @@ class TrainedModel:
     def score_name(self) -> str:
         return self.detector.score_name
 
+    @property
+    def is_ensemble(self) -> bool:
+        return self.detector.name == "ensemble"
+
+    def score_with_spread(self, X_raw) -> tuple[np.ndarray, np.ndarray | None]:
+        """Scores and, for an ensemble, the members' spread (percentage points; else None)."""
+        if not self.is_ensemble:
+            return self.score(X_raw), None
+        X = self._check_raw(X_raw)
+        score = np.full(X.shape[0], np.nan, dtype=np.float32)
+        spread = np.full(X.shape[0], np.nan, dtype=np.float32)
+        valid = np.isfinite(X).all(axis=1)
+        if valid.any():
+            score[valid], spread[valid] = self.detector.score_with_spread(self.transform.transform(X[valid]))
+        return score, spread
+
+    def _check_raw(self, X_raw) -> np.ndarray:
+        X = np.asarray(X_raw, dtype=np.float32)
+        if X.ndim != 2 or X.shape[1] != len(self.elements):
+            raise InputError(f"expected an array (cells × {len(self.elements)} elements: "
+                             f"{', '.join(self.elements)}), got shape {X.shape}")
+        return X
+
+    def score_transformed(self, Z) -> np.ndarray:
+        """Scores of already transformed features (``self.transform.transform(X_raw)``)."""
+        return self.detector.score_samples(Z)
+
     def score(self, X_raw) -> np.ndarray:
         """Anomaly scores (float32, higher = more anomalous) for concentrations ``X_raw``
         ``(n, n_elements)`` in the grid's units and :attr:`elements` order.
@@ -112,10 +147,7 @@ class TrainedModel:
         Applies the saved transform, then the detector's score function; rows with a
         missing value get NaN.
         """
-        X = np.asarray(X_raw, dtype=np.float32)
-        if X.ndim != 2 or X.shape[1] != len(self.elements):
-            raise InputError(f"expected an array (cells × {len(self.elements)} elements: "
-                             f"{', '.join(self.elements)}), got shape {X.shape}")
+        X = self._check_raw(X_raw)
         out = np.full(X.shape[0], np.nan, dtype=np.float32)
         valid = np.isfinite(X).all(axis=1)
         if valid.all():
@@ -282,7 +314,11 @@ def tune_cpu_threads() -> bool:
 
 def _resolve_params(cls: type[Detector], shared: dict, detector_params: dict | None) -> dict:
     names = set(cls._param_names())
-    params = {dst: shared[src] for src, dst in _SHARED_PARAMS.items() if dst in names}
+    # None = the detector's own default (e.g. ALAD's steps); the seed is always passed
+    params = {dst: shared[src] for src, dst in _SHARED_PARAMS.items()
+              if dst in names and shared.get(src) is not None}
+    if "epochs" in params and "steps" in names:
+        params.setdefault("steps", None)  # an explicit epoch count replaces the default steps
     extra = dict(detector_params or {})
     unknown = sorted(set(extra) - names)
     if unknown:
@@ -292,9 +328,23 @@ def _resolve_params(cls: type[Detector], shared: dict, detector_params: dict | N
     return params
 
 
-def _latest_checkpoint(work: Path) -> Path | None:
-    ckpts = sorted(p for p in (work / CHECKPOINTS).glob("epoch_*") if (p / "checkpoint.json").is_file())
+def _latest_checkpoint(ckpt_dir: Path) -> Path | None:
+    ckpts = sorted(p for p in ckpt_dir.glob("epoch_*") if (p / "checkpoint.json").is_file())
     return ckpts[-1] if ckpts else None
+
+
+def _has_progress(work: Path) -> bool:
+    """Whether an unfinished run in ``work`` holds a checkpoint or a finished ensemble member."""
+    return any((work / CHECKPOINTS).glob("**/checkpoint.json")) or any((work / "members").glob(f"*/{CONFIG_NAME}"))
+
+
+def _describe_progress(work: Path) -> str:
+    ckpts = sorted(p.parent.relative_to(work).as_posix() for p in (work / CHECKPOINTS).glob("**/checkpoint.json"))
+    members = sorted((work / "members").glob(f"*/{CONFIG_NAME}"))
+    parts = [f"last checkpoint {ckpts[-1]}"] if ckpts else []
+    if members:
+        parts.append(f"{len(members)} finished ensemble member(s)")
+    return ", ".join(parts)
 
 
 def _write_history(path: Path, rows: list[dict]) -> None:
@@ -339,16 +389,19 @@ def train_model(
     out_dir,
     *,
     detector: str = "alad",
-    transform: str = "clr",
+    transform: str = DEFAULT_TRANSFORM,
     elements: list[str] | None = None,
     sample: int = 200_000,
     test_fraction: float = 0.3,
-    epochs: int = 100,
-    batch_size: int = 128,
-    learning_rate: float = 1e-4,
-    latent_dim: int = 64,
+    steps: int | None = None,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    learning_rate: float | None = None,
+    latent_dim: int | None = None,
     seed: int = 0,
-    checkpoint_every: int = 10,
+    ensemble: int | None = None,
+    enrichment_only: bool | None = None,
+    checkpoint_every: int | None = None,
     resume: bool = False,
     mixed_precision: bool = False,
     deposits=None,
@@ -368,7 +421,7 @@ def train_model(
     detector
         Registry name: ``alad``, ``vae``, ``autoencoder``, ``iforest``, ``mahalanobis``, ``pca``.
     transform
-        ``clr`` (default), ``ilr``, ``log`` or ``none``, then median/IQR scaling fitted on the
+        ``log`` (default), ``clr``, ``ilr`` or ``none``, then median/IQR scaling fitted on the
         training cells.
     elements
         Element symbols to use (default: all in the grid).
@@ -376,13 +429,27 @@ def train_model(
         Valid cells drawn uniformly at random (training + test).
     test_fraction
         Share of the sample held out; its mean score is recorded per epoch.
-    epochs, batch_size, learning_rate, latent_dim, mixed_precision
-        Passed to detectors that take them (the neural ones).
+    steps, epochs
+        Training length of the neural detectors: ``steps`` optimiser updates (default: the
+        detector's, 5000), or ``epochs`` passes over the training cells when given.
+    batch_size, learning_rate, latent_dim, mixed_precision
+        Passed to detectors that take them (default: the detector's own defaults).
     seed
         Seeds the sample, the split and the detector (``random_state``): same seed on CPU →
         identical model.
+    ensemble
+        Train this many copies of the detector with seeds ``seed``, ``seed + 1000``, ... and
+        score by their mean calibrated percentile, with their spread as a second map (see
+        :class:`geogan.detectors.ensemble.Ensemble`). Default: 5 for ALAD (a GAN's map
+        should not depend on one seed), 1 (a single model) for the others.
+    enrichment_only
+        Clip the standardised features at the training median from below, so only
+        enrichments can make a cell anomalous (see :class:`geogan.transform.Transform`);
+        False scores depletions too. Default: True, except under ``ilr`` (whose balances
+        mix elements).
     checkpoint_every
-        Write a checkpoint every N epochs (0: none). Neural detectors only.
+        Write a checkpoint every N epochs (0: none; default: about 10 per run). Neural
+        detectors only.
     resume
         Continue the unfinished run in ``<out_dir>.partial`` from its last checkpoint (same
         arguments required); reaches the same model as an uninterrupted run. Without it, an
@@ -400,6 +467,7 @@ def train_model(
     echo
         Callable for status lines (default: print when ``progress``, else silent).
     """
+    from geogan.detectors.ensemble import Ensemble
     from geogan.store import grid_spec, location, metadata_fingerprint, open_grid, units_of
 
     t_start = time.perf_counter()
@@ -408,20 +476,33 @@ def train_model(
     grid_path, final = (grid_path if is_url(grid_path) else Path(grid_path)), Path(out_dir)
     # -- validate everything cheap before reading data ---------------------------------------------
     cls = detector_class(detector)
+    if cls is Ensemble:
+        raise ConfigError("train an ensemble with ensemble=N (--ensemble N) and the members' detector")
     if transform not in KINDS:
         raise ConfigError(f"unknown transform {transform!r}; choose one of {', '.join(KINDS)}")
+    if enrichment_only is None:
+        enrichment_only = transform != "ilr"
+    if enrichment_only and transform == "ilr":
+        raise ConfigError("enrichment_only needs one feature per element: use the log, clr or none transform")
     if not 0.0 < float(test_fraction) < 1.0:
         raise ConfigError(f"test_fraction must be between 0 and 1, got {test_fraction!r}")
     if not isinstance(sample, (int, np.integer)) or sample < 10:
         raise ConfigError(f"sample must be an integer ≥ 10, got {sample!r}")
-    if not isinstance(checkpoint_every, (int, np.integer)) or checkpoint_every < 0:
+    if checkpoint_every is not None and (not isinstance(checkpoint_every, (int, np.integer)) or checkpoint_every < 0):
         raise ConfigError(f"checkpoint_every must be an integer ≥ 0, got {checkpoint_every!r}")
-    shared = {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate, "latent_dim": latent_dim,
-              "seed": seed, "mixed_precision": mixed_precision}
+    if ensemble is None:
+        ensemble = DEFAULT_ENSEMBLE.get(detector, 1)
+    if not isinstance(ensemble, (int, np.integer)) or isinstance(ensemble, bool) or not 1 <= ensemble <= 100:
+        raise ConfigError(f"ensemble must be an integer between 1 and 100, got {ensemble!r}")
+    shared = {"steps": steps, "epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate,
+              "latent_dim": latent_dim, "seed": seed, "mixed_precision": mixed_precision}
     params = _resolve_params(cls, shared, detector_params)
     det = cls(**params)
     det._validate_params()
     neural = isinstance(det, NeuralDetector)
+    member_params = {k: v for k, v in det.get_params().items() if k != "random_state"}
+    if ensemble > 1:
+        Ensemble(detector=detector, n_members=int(ensemble), params=member_params, random_state=seed)._validate_params()
     work = final.with_name(final.name + ".partial")
     ds = open_grid(grid_path)
     grid_elements = [str(e) for e in ds["element"].values]
@@ -432,9 +513,10 @@ def train_model(
                          f"unknown: {', '.join(missing) or 'none'}", path=grid_path)
     run_key = {"grid": location(grid_path), "grid_fingerprint": metadata_fingerprint(grid_path),
                "detector": detector, "params": det.get_params(), "transform": transform, "elements": elements,
+               "enrichment_only": bool(enrichment_only), "ensemble": int(ensemble),
                "sample": int(sample), "test_fraction": float(test_fraction), "seed": int(seed),
-               "checkpoint_every": int(checkpoint_every), "deposits": None if deposits is None else str(deposits)}
-    checkpoint = None
+               "checkpoint_every": checkpoint_every, "deposits": None if deposits is None else str(deposits)}
+    progress_found = neural and _has_progress(work)
     if resume and work.exists():
         try:
             previous = json.loads((work / RUN_FILE).read_text())
@@ -442,16 +524,14 @@ def train_model(
             previous = None
         if previous != json.loads(json.dumps(run_key)):
             raise ConfigError(f"{work} holds an unfinished run with other settings; rerun with the same arguments "
-                              f"to resume, or without --resume to start afresh")
-        checkpoint = _latest_checkpoint(work) if neural else None
-    if not resume and not overwrite and neural and _latest_checkpoint(work) is not None:
-        raise OutputExistsError(f"{work} holds an unfinished run (last checkpoint "
-                                f"{_latest_checkpoint(work).name}); pass --resume to continue it, or --overwrite "
-                                f"to start afresh")
+                              f"to resume, or with --overwrite to start afresh")
+    if not resume and not overwrite and progress_found:
+        raise OutputExistsError(f"{work} holds an unfinished run ({_describe_progress(work)}); pass --resume to "
+                                f"continue it, or --overwrite to start afresh")
     if final.exists() and not overwrite and not (resume and work.exists()):
         hint = "; it is a finished model, nothing to resume" if resume else ""
         raise OutputExistsError(f"{final} exists{hint}; pass --overwrite to replace it")
-    if checkpoint is None:
+    if not (resume and progress_found):
         if work.exists():
             echo(f"removing {work} left by an earlier run" if not resume else
                  f"no checkpoint in {work}: starting afresh")
@@ -468,10 +548,11 @@ def train_model(
     if n - n_test < 2 or n_test < 1:
         raise InputError(f"only {n} valid cells: too few to split into training and test cells", path=grid_path)
     train_raw, test_raw = cells.values[n_test:], cells.values[:n_test]
-    tr = Transform(transform, elements=elements).fit(train_raw)
+    tr = Transform(transform, elements=elements, enrichment_only=enrichment_only).fit(train_raw)
     X_train, X_test = tr.transform(train_raw), tr.transform(test_raw)
     echo(f"sampled {n:,} of {cells.n_valid:,} valid cells in {time.perf_counter() - t0:.1f} s: "
-         f"{X_train.shape[0]:,} training, {n_test:,} test; transform {transform}")
+         f"{X_train.shape[0]:,} training, {n_test:,} test; transform {transform}"
+         + (", enrichment only" if enrichment_only else ""))
     monitor = X_test[:MONITOR_CELLS]
     labels = None
     if deposits is not None:
@@ -485,48 +566,81 @@ def train_model(
     # -- training -----------------------------------------------------------------------------------
     history: list[dict] = []
     resumed_from = None
-    if checkpoint is not None:
-        det, extra = cls.load_checkpoint(checkpoint)
-        history = list(extra.get("history", []))
-        resumed_from = det.epochs_done_
-        echo(f"resuming from {checkpoint.name} (epoch {resumed_from} of {det.epochs})")
     label_auc = None
 
-    def label_informed() -> float:
-        return _auc(det.score_samples(labels[0]), det.score_samples(labels[1]))
+    def label_informed(d) -> float:
+        return _auc(d.score_samples(labels[0]), d.score_samples(labels[1]))
 
-    if neural:
-        bar = _Progress(progress, int(det.epochs), f"training {detector}")
-        bar.update(det.epochs_done_ if checkpoint is not None else 0, "")
-
-        def on_epoch(d: NeuralDetector, epoch: int, logs: dict) -> None:
-            nonlocal label_auc
-            row = {"epoch": epoch, **{k: v for k, v in logs.items() if k != "seconds"},
-                   "mean_test_score": float(np.mean(d.score_samples(monitor))), "seconds": logs["seconds"]}
-            is_checkpoint = checkpoint_every and (epoch % checkpoint_every == 0 or epoch == d.epochs)
+    def fit_one(d: Detector, ckpt_dir: Path, member: int | None) -> Detector:
+        """Fit one detector (resuming from its latest checkpoint in ``ckpt_dir``)."""
+        nonlocal label_auc, resumed_from
+        tag = {} if member is None else {"member": member}
+        if not isinstance(d, NeuralDetector):
+            t_fit = time.perf_counter()
+            d.fit(X_train)
+            row = {**tag, "epoch": 1, "mean_test_score": float(np.mean(d.score_samples(monitor))),
+                   "seconds": time.perf_counter() - t_fit}
             if labels is not None:
-                row["label_informed_test_auc"] = None  # only at checkpoints (and the last epoch)
-                if is_checkpoint:
-                    row["label_informed_test_auc"] = label_auc = label_informed()
+                row["label_informed_test_auc"] = label_auc = label_informed(d)
             history.append(row)
-            if checkpoint_every and epoch % checkpoint_every == 0:
-                d.save_checkpoint(work / CHECKPOINTS / f"epoch_{epoch:04d}", extra={"history": history})
-            shown = [k for k in ("dis", "gen", "enc") if k in logs] or list(d._loss_names)
+            return d
+        checkpoint = _latest_checkpoint(ckpt_dir) if resume else None
+        if checkpoint is not None:
+            d, extra = type(d).load_checkpoint(checkpoint)
+            history[:] = list(extra.get("history", history))
+            resumed_from = d.epochs_done_ if member is None else f"member {member}, epoch {d.epochs_done_}"
+            echo(f"resuming {'' if member is None else f'member {member} '}from {checkpoint.name} "
+                 f"(epoch {d.epochs_done_} of {d.total_epochs(len(X_train))})")
+        total = d.total_epochs(len(X_train))
+        every = checkpoint_every if checkpoint_every is not None else max(1, math.ceil(total / 10))
+        what = f"training {detector}" + ("" if member is None else f" {member + 1}/{ensemble}")
+        bar = _Progress(progress, total, what)
+        bar.update(d.epochs_done_ if checkpoint is not None else 0, "")
+
+        def on_epoch(dd: NeuralDetector, epoch: int, logs: dict) -> None:
+            nonlocal label_auc
+            last = epoch == total
+            row = {**tag, "epoch": epoch, "steps": epoch * dd.batches_per_epoch(len(X_train)),
+                   **{k: v for k, v in logs.items() if k != "seconds"}, "seconds": logs["seconds"]}
+            if (every and epoch % every == 0) or last:
+                row["mean_test_score"] = float(np.mean(dd.score_samples(monitor)))
+                if labels is not None:
+                    row["label_informed_test_auc"] = label_auc = label_informed(dd)
+            history.append(row)
+            if every and epoch % every == 0 and not last:
+                dd.save_checkpoint(ckpt_dir / f"epoch_{epoch:04d}", extra={"history": history})
+            shown = [k for k in ("dis", "gen", "enc") if k in logs] or list(dd._loss_names)
             info = " ".join(f"{k} {logs[k]:.3f}" for k in shown)
-            bar.update(epoch, f"{info}  test score {row['mean_test_score']:.4g}")
+            bar.update(epoch, info)
 
         try:
-            det.fit(X_train, callback=on_epoch, resume=checkpoint is not None)
+            d.fit(X_train, callback=on_epoch, resume=checkpoint is not None)
         finally:
             bar.close()
+        return d
+
+    if ensemble == 1:
+        det = fit_one(det, work / CHECKPOINTS, None)
     else:
-        t_fit = time.perf_counter()
-        det.fit(X_train)
-        row = {"epoch": 1, "mean_test_score": float(np.mean(det.score_samples(monitor))),
-               "seconds": time.perf_counter() - t_fit}
-        if labels is not None:
-            row["label_informed_test_auc"] = label_auc = label_informed()
-        history.append(row)
+        ens = Ensemble(detector=detector, n_members=int(ensemble), params=member_params, random_state=int(seed))
+        members = []
+        hist_files = sorted((work / "members").glob("*.history.json")) if resume else []
+        if hist_files:
+            history[:] = json.loads(hist_files[-1].read_text())
+        for k in range(int(ensemble)):
+            done = work / "members" / f"{k:02d}"
+            if resume and (done / CONFIG_NAME).is_file():
+                members.append(Detector.load(done))
+                continue
+            member = fit_one(ens.make_member(k), work / CHECKPOINTS / f"member_{k:02d}", k)
+            done.mkdir(parents=True, exist_ok=True)
+            write_model_files(done, member)  # a finished member survives an interruption
+            (work / "members" / f"{k:02d}.history.json").write_text(json.dumps(history))
+            shutil.rmtree(work / CHECKPOINTS / f"member_{k:02d}", ignore_errors=True)
+            members.append(member)
+        det = ens.set_members(members, X_train)
+        echo(f"ensemble of {ensemble} {detector} models (seeds {seed}, {seed + 1000}, ...): scores are their mean "
+             f"percentile; the spread of their percentiles is a second map")
 
     # -- the model directory ------------------------------------------------------------------------
     test_scores = det.score_samples(X_test)
@@ -534,15 +648,18 @@ def train_model(
     seconds = time.perf_counter() - t_start
     spec = grid_spec(ds)
     units = units_of(ds)
+    base = det.members_[0] if ensemble > 1 else det
+    n_epochs = base.total_epochs(len(X_train)) if isinstance(base, NeuralDetector) else 1
+    n_steps = n_epochs * base.batches_per_epoch(len(X_train)) if isinstance(base, NeuralDetector) else None
     metadata = {
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "elements": elements,
         "units": {e: units.get(e) for e in elements},
         "transform": tr.to_dict(),
         "training": {"sample": int(sample), "n_sampled": n, "n_train": int(X_train.shape[0]), "n_test": n_test,
-                     "test_fraction": float(test_fraction), "seed": int(seed), "epochs": int(getattr(det, "epochs", 1)),
-                     "checkpoint_every": int(checkpoint_every), "mixed_precision": bool(mixed_precision),
-                     "detector_params": dict(detector_params or {}),
+                     "test_fraction": float(test_fraction), "seed": int(seed), "epochs": n_epochs, "steps": n_steps,
+                     "ensemble": int(ensemble), "checkpoint_every": checkpoint_every,
+                     "mixed_precision": bool(mixed_precision), "detector_params": dict(detector_params or {}),
                      "device": ("GPU" if gpu_available() else "CPU") if neural else "CPU",
                      "cpu_threads_tuned": tuned, "resumed_from_epoch": resumed_from, "seconds": round(seconds, 1)},
         "grid": {"path": location(grid_path), "metadata_sha256": run_key["grid_fingerprint"],
@@ -559,14 +676,18 @@ def train_model(
     write_model_files(work, det, metadata=metadata)
     _write_history(work / HISTORY_NAME, history)
     (work / RUN_FILE).unlink(missing_ok=True)
+    if ensemble > 1:
+        shutil.rmtree(work / CHECKPOINTS, ignore_errors=True)
+        for f in (work / "members").glob("*.history.json"):
+            f.unlink()
     from geogan.store import replace_path
 
     replace_path(work, final)
     return TrainResult(model_dir=final, detector=detector, score_name=det.score_name, elements=elements,
                        n_valid_cells=cells.n_valid, n_train=int(X_train.shape[0]), n_test=n_test,
-                       epochs=int(getattr(det, "epochs", 1)), seconds=seconds,
-                       test_score_mean=float(np.mean(test_scores)), resumed_from_epoch=resumed_from,
-                       label_informed_test_auc=label_auc, history=history)
+                       epochs=n_epochs, seconds=seconds, test_score_mean=float(np.mean(test_scores)),
+                       resumed_from_epoch=resumed_from, label_informed_test_auc=label_auc, history=history,
+                       steps=n_steps, ensemble=int(ensemble))
 
 
 __all__ = ["CellSample", "TrainResult", "TrainedModel", "load_model", "sample_cells", "train_model",

@@ -34,7 +34,8 @@ from geogan.errors import InputError, ModelError
 KINDS = ("clr", "ilr", "log", "none")
 _FORMAT = "geogan-transform"
 _FORMAT_VERSION = 1
-_DICT_KEYS = {"format", "format_version", "kind", "elements", "scale", "center", "iqr", "features"}
+_DICT_KEYS = {"format", "format_version", "kind", "elements", "scale", "enrichment_only", "center", "iqr",
+              "features"}
 
 
 def ilr_basis(n_parts: int) -> np.ndarray:
@@ -72,6 +73,12 @@ class Transform:
         Names of the input columns, in order (kept in the fitted state and in errors).
     scale
         Apply the robust standardisation after the transform (default True).
+    enrichment_only
+        Clip each standardised feature at 0 from below (False): a value below the training
+        median is replaced by the median, so only enrichments can make a cell anomalous.
+        Mineralisation raises concentrations; depletions (a different lithology, leaching,
+        a laboratory's low batch) rank barren ground high under a two-sided score. Needs
+        ``scale`` (the median must be 0) and a per-element kind (not ``ilr``).
 
     Attributes
     ----------
@@ -84,15 +91,20 @@ class Transform:
         Output feature names (element names, or ``ilr1..`` balances).
     """
 
-    def __init__(self, kind: str = "clr", *, elements: Sequence[str] | None = None, scale: bool = True):
+    def __init__(self, kind: str = "clr", *, elements: Sequence[str] | None = None, scale: bool = True,
+                 enrichment_only: bool = False):
         self.kind = kind
         self.elements = None if elements is None else list(elements)
         self.scale = scale
+        self.enrichment_only = bool(enrichment_only)
 
     # -- validation ------------------------------------------------------------------------
     def _check_kind(self) -> None:
         if self.kind not in KINDS:
             raise InputError(f"unknown transform {self.kind!r}; choose one of {', '.join(KINDS)}")
+        if self.enrichment_only and (self.kind == "ilr" or not self.scale):
+            raise InputError("enrichment_only needs one feature per element centred on its median: use the clr, "
+                             "log or none transform with scaling (ilr balances mix elements)")
 
     def _check_X(self, X) -> np.ndarray:
         X = np.asarray(X, dtype=np.float64)
@@ -165,6 +177,8 @@ class Transform:
             raise InputError(f"expected {self.n_elements_} columns, got {X.shape[1]}")
         with np.errstate(invalid="ignore", divide="ignore"):
             Z = (self._raw(X) - self.center_) / self.iqr_
+        if self.enrichment_only:
+            Z = np.where(Z < 0, 0.0, Z)  # NaN stays NaN
         return Z.astype(np.float32)
 
     def fit_transform(self, X) -> np.ndarray:
@@ -185,6 +199,7 @@ class Transform:
             "kind": self.kind,
             "elements": list(self.elements) if self.elements is not None else None,
             "scale": bool(self.scale),
+            "enrichment_only": bool(self.enrichment_only),
             "center": [float(v) for v in self.center_],
             "iqr": [float(v) for v in self.iqr_],
             "features": list(self.features_),
@@ -205,7 +220,8 @@ class Transform:
             raise ModelError(f"transform state version {state.get('format_version')} is not supported "
                              f"(this geogan reads {_FORMAT_VERSION})")
         try:
-            t = cls(state["kind"], elements=state["elements"], scale=bool(state["scale"]))
+            t = cls(state["kind"], elements=state["elements"], scale=bool(state["scale"]),
+                    enrichment_only=bool(state.get("enrichment_only", False)))
             t._check_kind()
             center = np.asarray(state["center"], dtype=np.float64)
             iqr = np.asarray(state["iqr"], dtype=np.float64)
@@ -223,4 +239,5 @@ class Transform:
         return t
 
     def __repr__(self) -> str:
-        return f"Transform({self.kind!r}, elements={self.elements!r}, scale={self.scale!r})"
+        extra = ", enrichment_only=True" if self.enrichment_only else ""
+        return f"Transform({self.kind!r}, elements={self.elements!r}, scale={self.scale!r}{extra})"

@@ -11,7 +11,7 @@ from geogan.detectors.alad import bce, discriminator_losses, generator_encoder_l
 from geogan.errors import ModelError
 
 TINY = dict(latent_dim=3, encoder_units=[16, 8], generator_units=[8, 16], dxz_units=[8, 16], dxx_units=[16, 8],
-            dzz_units=[8, 4], batch_size=32, learning_rate=1e-3)
+            dzz_units=[8, 4], batch_size=32, learning_rate=1e-3, ema_decay=0.999, score="fm")
 
 
 def _data(seed=0, n=400, d=5):
@@ -261,3 +261,31 @@ def test_mixed_precision_trains_on_cpu():
     assert det.dtype_policy_ in ("mixed_bfloat16", "mixed_float16")
     s = det.score_samples(X)
     assert s.dtype == np.float32 and np.isfinite(s).all()
+
+
+def test_defaults_latent_score_live_weights_and_steps():
+    """The label-free defaults (README, "Detection quality"): training length in optimiser
+    steps, no EMA (live weights), and the latent score ‖E(x)‖₂."""
+    det = ALAD()
+    assert (det.score, det.ema_decay, det.steps, det.epochs) == ("latent", None, 5000, None)
+    X = _data(n=400)
+    det = ALAD(steps=120, random_state=0, **{**TINY, "ema_decay": None, "score": "latent"}).fit(X)
+    # 400 rows at batch 32 = 12 steps a pass; an epoch in steps mode is ≥ 50 steps (5 passes)
+    assert det.batches_per_epoch(400) == 60 and det.n_epochs_ == 2 and int(det.step_.numpy()) == 120
+    assert det.ema_nets_ is det.nets_
+    z = det.nets_["encoder"](X, training=False).numpy()
+    np.testing.assert_allclose(det.score_samples(X), np.sqrt((z ** 2).sum(1)), rtol=1e-5)
+    # an explicit epoch count replaces the step count
+    assert ALAD(epochs=3, steps=None, **TINY).total_epochs(400) == 3
+
+
+def test_latent_score_ranks_co_enrichment_extremes_high():
+    """Deposits show as more of the background's own correlation (W, Sn, Bi up together):
+    the latent score ranks such extremes above typical rows."""
+    rng = np.random.default_rng(1)
+    factor = rng.normal(size=(1500, 1))
+    X = (factor @ np.ones((1, 5)) + 0.3 * rng.normal(size=(1500, 5))).astype(np.float32)
+    det = ALAD(steps=400, random_state=0, **{**TINY, "ema_decay": None, "score": "latent"}).fit(X)
+    extreme = (3.5 * np.ones((20, 5)) + 0.3 * rng.normal(size=(20, 5))).astype(np.float32)
+    s_typical, s_extreme = det.score_samples(X), det.score_samples(extreme)
+    assert np.median(s_extreme) > np.quantile(s_typical, 0.95)

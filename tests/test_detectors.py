@@ -11,7 +11,7 @@ from geogan.errors import ConfigError, GeoganError, InputError, ModelError
 
 # small, fast settings per detector (CPU, a few seconds each)
 SMALL = {
-    "alad": dict(epochs=8, batch_size=64, latent_dim=4, learning_rate=1e-3, spectral_norm=False,
+    "alad": dict(epochs=8, batch_size=64, latent_dim=4, learning_rate=1e-3, spectral_norm=False, score="l1",
                  encoder_units=[32, 16], generator_units=[16, 32], dxz_units=[16, 32], dxx_units=[32, 16],
                  dzz_units=[16, 8]),
     "vae": dict(epochs=8, batch_size=64, latent_dim=3, learning_rate=1e-3, hidden_units=[32, 16]),
@@ -19,6 +19,7 @@ SMALL = {
     "iforest": dict(n_estimators=50),
     "mahalanobis": dict(),
     "pca": dict(n_components=3),
+    "ensemble": dict(detector="pca", n_members=3, params={"n_components": 3}),
 }
 
 

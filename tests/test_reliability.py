@@ -123,8 +123,9 @@ def fitted(tmp_path_factory):
     xs, ys = spec.x_coords(), spec.y_coords()
     dep = root / "deposits.csv"
     dep.write_text("name,x,y\n" + "".join(f"d{i},{xs[c]},{ys[r]}\n" for i, (r, c) in enumerate(deposits)))
+    # one model with EMA copies, so that every weight file kind can be damaged below
     train_model(path, root / "model", detector="alad", sample=1200, epochs=2, batch_size=64, latent_dim=4,
-                detector_params=TINY_ALAD, progress=False)
+                ensemble=1, detector_params={**TINY_ALAD, "ema_decay": 0.999}, progress=False)
     res = cli("score", path, "--model", root / "model", "--out", root / "scored", "--workers", "1",
               "--deposits", dep, "--runs", "3")
     assert res.exit_code == 0, res.output

@@ -76,6 +76,27 @@ def test_cog_is_valid_and_matches_the_store(demo, scored):
     assert transform.a == 500.0 and transform.c == float(ds.x[0]) - 250.0
 
 
+def test_ensemble_spread_is_a_second_layer_and_cog(demo, scored):
+    """The default ALAD is a seed ensemble: scores.zarr holds its members' spread beside the
+    score, tile-wise equal to scoring all cells at once, and spread.tif is a COG on the same grid."""
+    root, _ = demo
+    model = load_model(root / "alad")
+    assert model.is_ensemble and len(model.detector.members_) == 5
+    x, valid, shape = valid_cells(root, model.elements)
+    score, spread = model.score_with_spread(x[valid].astype(np.float32))
+    ds = open_scores_store(scored.scores)
+    tiles = ds["spread"].values.ravel()
+    np.testing.assert_array_equal(np.isnan(tiles), ~valid)
+    np.testing.assert_allclose(tiles[valid], spread, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(ds["anomaly"].values.ravel()[valid], score, rtol=1e-5, atol=1e-4)
+    assert spread.min() >= 0 and spread.max() > 0  # the members disagree somewhere
+    assert scored.spread == scored.out_dir / "spread.tif"
+    with rasterio.open(scored.spread) as src, rasterio.open(scored.cog) as ref:
+        assert src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+        assert src.crs == ref.crs and src.transform == ref.transform and src.shape == ref.shape
+        np.testing.assert_array_equal(src.read(1), ds["spread"].values)
+
+
 def test_cog_of_a_larger_grid_has_overviews(demo, tmp_path):
     root, synth = demo
     grid_survey(synth.survey, tmp_path / "fine.zarr", crs=synth.crs, input_crs=synth.crs, cell_size_m=150,

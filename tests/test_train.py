@@ -47,8 +47,10 @@ def test_sample_cells_uniform_valid_and_deterministic(grid):
 def alad_model(grid, tmp_path_factory):
     path, _, dep_csv = grid
     out = tmp_path_factory.mktemp("models") / "alad"
-    res = train_model(path, out, detector="alad", sample=1200, epochs=3, batch_size=64, latent_dim=4,
-                      checkpoint_every=2, deposits=dep_csv, progress=False, detector_params=TINY_ALAD)
+    # one model with the seed paper's settings (clr, EMA, fm): what the EMA/checkpoint checks need
+    res = train_model(path, out, detector="alad", transform="clr", enrichment_only=False, ensemble=1, sample=1200,
+                      epochs=3, batch_size=64, latent_dim=4, checkpoint_every=2, deposits=dep_csv, progress=False,
+                      detector_params={**TINY_ALAD, "ema_decay": 0.999, "score": "fm"})
     return res
 
 
@@ -143,7 +145,7 @@ def test_resume_equals_uninterrupted(grid, tmp_path, monkeypatch):
     cells = conc[:, 35:40, 10:50].reshape(5, -1).T
     assert np.array_equal(load_model(a.model_dir).score(cells), load_model(b.model_dir).score(cells))
     assert [r["loss"] for r in a.history] == [r["loss"] for r in b.history]
-    assert [r["mean_test_score"] for r in a.history] == [r["mean_test_score"] for r in b.history]
+    assert [r.get("mean_test_score") for r in a.history] == [r.get("mean_test_score") for r in b.history]
 
 
 def test_train_errors(grid, tmp_path):
@@ -175,3 +177,63 @@ def test_load_model_validates_config(alad_model, tmp_path):
         load_model(out)
     with pytest.raises(ModelError, match="not found"):
         load_model(tmp_path / "none")
+
+
+def test_alad_default_is_a_seed_ensemble_whose_member_zero_is_the_single_model(grid, tmp_path):
+    from geogan.detectors.base import detector_from_config
+
+    path, conc, _ = grid
+    opts = dict(detector="alad", sample=800, steps=60, batch_size=64, latent_dim=3, seed=4, progress=False,
+                detector_params=TINY_ALAD)
+    res = train_model(path, tmp_path / "ens", ensemble=3, **opts)
+    config = json.loads((tmp_path / "ens" / "config.json").read_text())
+    assert config["detector"]["name"] == "ensemble" and config["training"]["ensemble"] == 3
+    assert config["transform"]["kind"] == "log" and config["transform"]["enrichment_only"] is True
+    assert res.ensemble == 3 and res.steps >= 60 and "× 3 models" in str(res)
+    members = config["detector"]["state"]["members"]
+    assert [m["detector"]["params"]["random_state"] for m in members] == [4, 1004, 2004]
+    assert sorted(p.name for p in (tmp_path / "ens" / "members").iterdir()) == ["00", "01", "02"]
+    model = load_model(tmp_path / "ens")
+    cells = conc[:, 20:30, 10:40].reshape(5, -1).T.astype(np.float32)
+    score, spread = model.score_with_spread(cells)
+    ok = np.isfinite(cells).all(axis=1)
+    assert ok.sum() > 100 and np.array_equal(np.isnan(score), ~ok) and np.array_equal(np.isnan(spread), ~ok)
+    assert np.allclose(score[ok], model.score(cells)[ok]) and np.all(spread[ok] >= 0) and spread[ok].max() > 0
+    # member 0 is exactly the single model of the same seed: the ensemble only adds seeds
+    single = load_model(train_model(path, tmp_path / "one", ensemble=1, **opts).model_dir)
+    member0 = detector_from_config(tmp_path / "ens" / "members" / "00", members[0]["detector"], where=tmp_path)
+    Z = model.transform.transform(cells[ok])
+    assert np.array_equal(member0.score_samples(Z), single.detector.score_samples(Z))
+    with pytest.raises(ConfigError, match="ensemble"):
+        train_model(path, tmp_path / "x", ensemble=0, **opts)
+
+
+def test_ensemble_resumes_from_its_finished_members(grid, tmp_path, monkeypatch):
+    from geogan.detectors.ensemble import Ensemble
+
+    path, conc, _ = grid
+    opts = dict(detector="alad", sample=600, steps=60, batch_size=64, latent_dim=3, seed=1, ensemble=3,
+                progress=False, detector_params=TINY_ALAD)
+    a = train_model(path, tmp_path / "a", **opts)
+
+    class Crash(Exception):
+        pass
+
+    make = Ensemble.make_member
+
+    def crash_at_member_two(self, k):
+        if k == 2:
+            raise Crash("killed while training member 2")
+        return make(self, k)
+
+    monkeypatch.setattr(Ensemble, "make_member", crash_at_member_two)
+    with pytest.raises(Crash):
+        train_model(path, tmp_path / "b", **opts)
+    monkeypatch.setattr(Ensemble, "make_member", make)
+    assert sorted(p.name for p in (tmp_path / "b.partial" / "members").glob("*") if p.is_dir()) == ["00", "01"]
+    with pytest.raises(OutputExistsError, match="2 finished ensemble member"):
+        train_model(path, tmp_path / "b", **opts)
+    b = train_model(path, tmp_path / "b", resume=True, **opts)
+    cells = conc[:, 0:10, 0:40].reshape(5, -1).T
+    np.testing.assert_array_equal(load_model(a.model_dir).score(cells), load_model(b.model_dir).score(cells))
+    assert not (tmp_path / "b.partial").exists() and a.steps == b.steps

@@ -97,3 +97,20 @@ def test_errors():
         Transform.from_dict({**state, "iqr": state["iqr"][:-1]})
     with pytest.raises(ModelError, match="not a geogan transform"):
         Transform.from_dict({"kind": "clr"})
+
+
+def test_enrichment_only_clips_below_the_median_and_round_trips():
+    rng = np.random.default_rng(0)
+    X = np.exp(rng.normal(size=(200, 3)))
+    two = Transform("log", elements=["Au", "As", "Cu"]).fit(X)
+    one = Transform("log", elements=["Au", "As", "Cu"], enrichment_only=True).fit(X)
+    Z2, Z1 = two.transform(X), one.transform(X)
+    np.testing.assert_array_equal(Z1, np.maximum(Z2, 0))  # depletions become the background median
+    assert (Z1 == 0).mean() > 0.4 and Z1.max() == Z2.max()
+    back = Transform.from_dict(one.to_dict())
+    assert back.enrichment_only and np.array_equal(back.transform(X), Z1)
+    with_nan = X.copy()
+    with_nan[0, 1] = np.nan
+    assert np.isnan(one.transform(with_nan)[0, 1])
+    with pytest.raises(InputError, match="enrichment_only"):
+        Transform("ilr", elements=["Au", "As", "Cu"], enrichment_only=True).fit(X)

@@ -5,6 +5,7 @@ anomalous), ``save(path)``, ``load(path)``.
 - :class:`VAE` (``vae``) and :class:`AutoEncoder` (``autoencoder``): reconstruction models.
 - :class:`IsolationForest` (``iforest``), :class:`RobustMahalanobis` (``mahalanobis``, MCD)
   and :class:`PCAReconstruction` (``pca``): scikit-learn baselines.
+- :class:`Ensemble` (``ensemble``): N seeds of one detector, mean calibrated percentile.
 
 ``DETECTORS`` maps the registry names (used by the CLI and pipeline specs) to the classes;
 ``get_detector(name, **params)`` makes one. Classes load lazily, so the baselines never
@@ -26,9 +27,10 @@ _LAZY = {
     "IsolationForest": "geogan.detectors.baselines",
     "RobustMahalanobis": "geogan.detectors.baselines",
     "PCAReconstruction": "geogan.detectors.baselines",
+    "Ensemble": "geogan.detectors.ensemble",
 }
 
-__all__ = ["ALAD", "DETECTORS", "VAE", "AutoEncoder", "Detector", "IsolationForest", "NeuralDetector",
+__all__ = ["ALAD", "DETECTORS", "VAE", "AutoEncoder", "Detector", "Ensemble", "IsolationForest", "NeuralDetector",
            "PCAReconstruction", "RobustMahalanobis", "detector_class", "get_detector", "load_detector"]
 
 

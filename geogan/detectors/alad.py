@@ -30,7 +30,7 @@ also rewards depletions can rank barren ground high).
 
 >>> import numpy as np
 >>> X = np.random.default_rng(0).normal(size=(256, 5)).astype("float32")
->>> det = ALAD(epochs=1, batch_size=64, latent_dim=4, random_state=0).fit(X)
+>>> det = ALAD(steps=4, batch_size=64, latent_dim=4, random_state=0).fit(X)
 >>> det.score_samples(X[:3]).shape
 (3,)
 """
@@ -41,10 +41,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from geogan.detectors.base import NeuralDetector
+from geogan.detectors.base import DEFAULT_STEPS, NeuralDetector
 from geogan.errors import ConfigError, ModelError
 
-SCORES = ("fm", "l1", "logit", "l1_high")
+SCORES = ("latent", "fm", "l1", "logit", "l1_high")
 _SPECTRAL = ("encoder", "dis_xz", "dis_xx", "dis_zz")
 
 
@@ -151,7 +151,8 @@ class ALAD(NeuralDetector):
         self,
         *,
         latent_dim: int = 64,
-        epochs: int = 100,
+        epochs: int | None = None,
+        steps: int | None = DEFAULT_STEPS,
         batch_size: int = 128,
         learning_rate: float = 1e-4,
         beta_1: float = 0.5,
@@ -167,9 +168,9 @@ class ALAD(NeuralDetector):
         generator_activation: str = "relu",
         use_dzz: bool = True,
         spectral_norm: bool = True,
-        ema_decay: float | None = 0.999,
+        ema_decay: float | None = None,
         ema_warmup: bool = True,
-        score: str = "fm",
+        score: str = "latent",
         mixed_precision: bool = False,
         jit_compile: bool | None = None,
         score_batch_size: int = 16384,
@@ -177,6 +178,7 @@ class ALAD(NeuralDetector):
     ):
         self.latent_dim = latent_dim
         self.epochs = epochs
+        self.steps = steps
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.beta_1 = beta_1
@@ -372,6 +374,9 @@ class ALAD(NeuralDetector):
     def _score_graph(self, x, nets: dict):
         import tensorflow as tf
 
+        if self.score == "latent":
+            z = tf.cast(nets["encoder"](x, training=False), tf.float32)
+            return tf.sqrt(tf.reduce_sum(tf.square(z), axis=1))
         rx = tf.cast(nets["generator"](nets["encoder"](x, training=False), training=False), tf.float32)
         if self.score == "l1":
             return tf.reduce_sum(tf.abs(x - rx), axis=1)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
+import math
 import os
 import shutil
 import time
@@ -32,6 +33,9 @@ from geogan.errors import ConfigError, InputError, ModelError, OutputExistsError
 from geogan.store import replace_path
 
 CONFIG_NAME = "config.json"
+# default training length of the neural detectors, in optimiser steps (see bench/quality.py
+# and the README's "Detection quality" for the figures that chose it)
+DEFAULT_STEPS = 5000
 MODEL_FORMAT = "geogan-model"
 MODEL_FORMAT_VERSION = 1
 CHECKPOINT_FORMAT = "geogan-checkpoint"
@@ -46,6 +50,7 @@ _REGISTRY: dict[str, str] = {
     "iforest": "geogan.detectors.baselines:IsolationForest",
     "mahalanobis": "geogan.detectors.baselines:RobustMahalanobis",
     "pca": "geogan.detectors.baselines:PCAReconstruction",
+    "ensemble": "geogan.detectors.ensemble:Ensemble",
 }
 
 
@@ -421,7 +426,7 @@ class NeuralDetector(Detector):
     Subclasses define ``_network_names``, ``_build_networks(n_features, dtype=, seed=)``,
     ``_spectral_networks`` (names whose Dense kernels are spectrally normalised),
     ``_loss_names``, ``_optimizer_groups`` and the graph functions ``_train_step`` and
-    ``_score_graph``. Parameters every subclass has: ``epochs``, ``batch_size``,
+    ``_score_graph``. Parameters every subclass has: ``epochs``, ``steps``, ``batch_size``,
     ``learning_rate``, ``random_state``, ``ema_decay``, ``mixed_precision``, ``jit_compile``,
     ``score_batch_size``.
     """
@@ -435,6 +440,7 @@ class NeuralDetector(Detector):
     _batches_per_step: ClassVar[int] = 2
     spectral_norm: bool = False
     ema_warmup: bool = True
+    steps: int | None = None
 
     # -- subclass hooks --------------------------------------------------------------------
     def _build_networks(self, n_features: int, *, dtype, seed: int) -> dict:  # pragma: no cover
@@ -450,10 +456,14 @@ class NeuralDetector(Detector):
         raise NotImplementedError
 
     def _validate_params(self) -> None:
-        for name in ("epochs", "batch_size", "score_batch_size"):
-            v = getattr(self, name)
+        for name in ("epochs", "steps", "batch_size", "score_batch_size"):
+            v = getattr(self, name, None)
+            if v is None and name in ("epochs", "steps"):
+                continue
             if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {v!r}")
+        if self.epochs is None and getattr(self, "steps", None) is None:
+            raise ConfigError("give the training length as steps (optimiser updates) or epochs")
         if not (isinstance(self.learning_rate, (int, float)) and self.learning_rate > 0):
             raise ConfigError(f"learning_rate must be positive, got {self.learning_rate!r}")
         if self.ema_decay is not None and not (0.0 <= float(self.ema_decay) < 1.0):
@@ -594,17 +604,46 @@ class NeuralDetector(Detector):
         """Index batches ``(n_batches, k, batch)`` for ``epoch``, one permutation of the rows
         per update in a step (ALAD: the discriminators' batch, then G/E's, as the original
         code), drawn from ``(seed, epoch)`` so a resumed run sees the same batches. Only
-        indices are shuffled; rows are gathered inside the step."""
+        indices are shuffled; rows are gathered inside the step. In steps mode an "epoch" on
+        a small table is several passes (see :meth:`batches_per_epoch`)."""
         rng = np.random.default_rng([self.seed_, epoch])
         bs = min(int(self.batch_size), n)
-        n_batches = n // bs  # the remainder is dropped: fixed shapes, one graph
-        perms = [rng.permutation(n)[: n_batches * bs].reshape(n_batches, bs) for _ in range(self._batches_per_step)]
+        per_pass = n // bs  # the remainder is dropped: fixed shapes, one graph
+        passes = self._passes_per_epoch(n)
+        perms = [np.concatenate([rng.permutation(n)[: per_pass * bs] for _ in range(passes)]).reshape(-1, bs)
+                 for _ in range(self._batches_per_step)]
         return np.stack(perms, axis=1).astype(np.int32)
+
+    # -- training length ------------------------------------------------------------------------
+    # in steps mode an epoch is at least this many steps: a 200-row table would otherwise run
+    # thousands of one-step epochs, each with its own Python round trip
+    _min_steps_per_epoch: ClassVar[int] = 50
+
+    def _passes_per_epoch(self, n_rows: int) -> int:
+        if self.epochs is not None:
+            return 1
+        per_pass = max(1, int(n_rows) // min(int(self.batch_size), int(n_rows)))
+        return max(1, math.ceil(self._min_steps_per_epoch / per_pass))
+
+    def batches_per_epoch(self, n_rows: int) -> int:
+        """Optimiser steps in one epoch on ``n_rows`` training rows: one pass (the remainder
+        dropped), or in steps mode enough whole passes for at least 50 steps."""
+        per_pass = max(1, int(n_rows) // min(int(self.batch_size), int(n_rows)))
+        return per_pass * self._passes_per_epoch(n_rows)
+
+    def total_epochs(self, n_rows: int) -> int:
+        """Epochs a fit on ``n_rows`` rows runs: ``epochs`` when given, else ``steps`` rounded up
+        to whole epochs. Training length is counted in optimiser steps by default because a
+        pass over the data is 1 step on a 200-row table and 1,100 on a 140 k-cell grid."""
+        if self.epochs is not None:
+            return int(self.epochs)
+        return max(1, math.ceil(int(self.steps) / self.batches_per_epoch(n_rows)))
 
     # -- fit ---------------------------------------------------------------------------------
     def fit(self, X, *, callback: Callable[[NeuralDetector, int, dict], None] | None = None,
             resume: bool = False) -> NeuralDetector:
-        """Train on ``X`` (rows = samples) for ``epochs`` epochs.
+        """Train on ``X`` (rows = samples) for :meth:`total_epochs` epochs (``steps`` optimiser
+        updates, rounded up to whole epochs, unless ``epochs`` is given).
 
         Parameters
         ----------
@@ -643,7 +682,8 @@ class NeuralDetector(Detector):
             # keep the training rows on the GPU: each step gathers its batches there
             with tf.device("/GPU:0"):
                 X_t = tf.identity(X_t)
-        for epoch in range(self.epochs_done_, int(self.epochs)):
+        self.n_epochs_ = self.total_epochs(X.shape[0])
+        for epoch in range(self.epochs_done_, self.n_epochs_):
             t0 = time.perf_counter()
             self._loss_sum.assign(tf.zeros_like(self._loss_sum))
             batches = self._epoch_batches(X.shape[0], epoch)

@@ -12,7 +12,7 @@ plain autoencoder, on the same training machinery as ALAD.
 
 >>> import numpy as np
 >>> X = np.random.default_rng(0).normal(size=(256, 6)).astype("float32")
->>> VAE(epochs=1, batch_size=64, latent_dim=2).fit(X).score_samples(X[:2]).shape
+>>> VAE(steps=4, batch_size=64, latent_dim=2).fit(X).score_samples(X[:2]).shape
 (2,)
 """
 
@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from geogan.detectors.base import NeuralDetector
+from geogan.detectors.base import DEFAULT_STEPS, NeuralDetector
 from geogan.errors import ConfigError, ModelError
 
 _LOG_2PI = math.log(2.0 * math.pi)
@@ -82,8 +82,9 @@ class VAE(_Reconstruction):
         Width of z (64; unused dimensions collapse to the prior under the KL term).
     hidden_units
         Encoder widths (256, 128); the decoder mirrors them.
-    epochs, batch_size, learning_rate
-        Training length, minibatch rows, Adam step.
+    epochs, steps, batch_size, learning_rate
+        Training length (``steps`` optimiser updates, 5000, unless ``epochs`` is given),
+        minibatch rows, Adam step.
     beta
         Weight of the KL term (1 = the ELBO).
     score
@@ -101,7 +102,7 @@ class VAE(_Reconstruction):
     _loss_names = ("loss", "nll", "kl")
     _scores = ("reconstruction_probability", "reconstruction_error")
 
-    def __init__(self, *, latent_dim: int = 64, hidden_units: Sequence[int] = (256, 128), epochs: int = 100,
+    def __init__(self, *, latent_dim: int = 64, hidden_units: Sequence[int] = (256, 128), epochs: int | None = None, steps: int | None = DEFAULT_STEPS,
                  batch_size: int = 128, learning_rate: float = 1e-4, beta: float = 1.0,
                  score: str = "reconstruction_probability", n_samples: int = 10, ema_decay: float | None = None,
                  mixed_precision: bool = False, jit_compile: bool | None = None, score_batch_size: int = 16384,
@@ -109,6 +110,7 @@ class VAE(_Reconstruction):
         self.latent_dim = latent_dim
         self.hidden_units = hidden_units
         self.epochs = epochs
+        self.steps = steps
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.beta = beta
@@ -201,7 +203,7 @@ class AutoEncoder(_Reconstruction):
         Bottleneck width, capped at ``max(1, n_features // 2)`` when fitted (64 → the cap).
     hidden_units
         Encoder widths (256, 128); the decoder mirrors them.
-    epochs, batch_size, learning_rate, ema_decay, mixed_precision, jit_compile,
+    epochs, steps, batch_size, learning_rate, ema_decay, mixed_precision, jit_compile,
     score_batch_size, random_state
         As :class:`VAE`.
     """
@@ -211,13 +213,14 @@ class AutoEncoder(_Reconstruction):
     _loss_names = ("mse",)
     _scores = ("reconstruction_error",)
 
-    def __init__(self, *, latent_dim: int = 64, hidden_units: Sequence[int] = (256, 128), epochs: int = 100,
+    def __init__(self, *, latent_dim: int = 64, hidden_units: Sequence[int] = (256, 128), epochs: int | None = None, steps: int | None = DEFAULT_STEPS,
                  batch_size: int = 128, learning_rate: float = 1e-4, score: str = "reconstruction_error",
                  ema_decay: float | None = None, mixed_precision: bool = False, jit_compile: bool | None = None,
                  score_batch_size: int = 16384, random_state: int | None = 0):
         self.latent_dim = latent_dim
         self.hidden_units = hidden_units
         self.epochs = epochs
+        self.steps = steps
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.score = score

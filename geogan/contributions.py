@@ -1,0 +1,252 @@
+"""Which elements drive each cell's anomaly score: occlusion contributions.
+
+For a trained model and raw concentrations, :func:`element_contributions` asks, element by
+element, *how much would this cell's score fall if that element were at background?* The
+cell is transformed to the model's standardised features ``Z`` (where 0 is the training
+median of each feature) and scored (``s``); then element ``i`` is put at background, so
+that its feature is 0, and the cell is scored again (``s_i``). The contribution of element
+``i`` is ``max(s - s_i, 0) * sign(Z_i)``: its size is the score the element's deviation
+from background accounts for, its sign says whether an enrichment (positive) or a depletion
+(negative) is responsible; an element whose deviation lowers the score (an enrichment that
+fits the background's correlation) gets 0. The method only calls the score function, so it works the same
+for every detector (IsolationForest, PCA, Mahalanobis, the networks); it costs one extra
+scoring pass per element.
+
+"At background" is an occlusion in composition space. With the ``log`` and ``none``
+transforms it is exactly ``Z`` with column ``i`` set to 0 (the others unchanged). With
+``clr`` the element's concentration is moved until its centred log-ratio is the training
+median, and the closure moves the other parts' log-ratios by ``1/(D-1)`` of that shift:
+zeroing one clr feature alone would show the detector a composition that cannot exist
+(clr rows sum to zero), and a detector that learnt that constraint (PCA, the networks)
+would score the occluded cell *higher*, inverting the attribution.
+
+Contributions need one feature per element: the ``clr``, ``log`` and ``none`` transforms
+qualify; ``ilr`` balances mix elements, so an ``ilr`` model raises
+:class:`~geogan.errors.ConfigError`. With ``clr`` an enrichment of one element lowers the
+centred log-ratios of all others slightly, so the strongly enriched elements come out
+positive and the rest may carry small negative contributions.
+
+:func:`top_anomalies` turns a score grid and its contributions into the rows of the
+report's "top anomalies" table (position, score, percentile, driving elements with signs).
+
+>>> import numpy as np
+>>> from pathlib import Path
+>>> from geogan.detectors.baselines import RobustMahalanobis
+>>> from geogan.train import TrainedModel
+>>> from geogan.transform import Transform
+>>> rng = np.random.default_rng(0)
+>>> X = np.exp(rng.normal(size=(500, 3)))                  # background: Cu, W, Zn
+>>> t = Transform("log", elements=["Cu", "W", "Zn"]).fit(X)
+>>> det = RobustMahalanobis().fit(t.transform(X))
+>>> model = TrainedModel(Path("."), {"elements": ["Cu", "W", "Zn"]}, det, t)
+>>> cell = np.array([[1.0, 200.0, 1.0], [np.nan, 1.0, 1.0]])  # W-rich cell; a cell with no Cu
+>>> c = element_contributions(model, cell)
+>>> c.shape, c.dtype.name
+((2, 3), 'float32')
+>>> ["Cu", "W", "Zn"][int(np.argmax(c[0]))], bool(c[0, 1] > 0), bool(np.isnan(c[1]).all())
+('W', True, True)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from geogan.errors import ConfigError, InputError
+
+__all__ = ["element_contributions", "check_supported", "top_anomalies", "read_top_anomalies", "format_drivers"]
+
+#: Transform kinds whose features are the elements, one to one.
+SUPPORTED_TRANSFORMS = ("clr", "log", "none")
+
+
+def check_supported(model) -> None:
+    """Raise :class:`~geogan.errors.ConfigError` unless ``model``'s features map one to one
+    onto its elements (transform ``clr``, ``log`` or ``none``)."""
+    kind = getattr(model.transform, "kind", None)
+    if kind not in SUPPORTED_TRANSFORMS:
+        raise ConfigError(
+            f"per-element contributions need one feature per element, but this model uses the {kind!r} "
+            f"transform (its features are balances of several elements); retrain with transform "
+            f"{', '.join(repr(k) for k in SUPPORTED_TRANSFORMS)} to get contributions")
+    if model.transform.n_features_out != len(model.elements):
+        raise ConfigError(f"the model has {model.transform.n_features_out} features for {len(model.elements)} "
+                          f"elements; contributions need one feature per element")
+
+
+def _scorer(model):
+    """Score already-transformed features: the model's own ``score_transformed`` (ensembles)
+    when it has one, else the detector's ``score_samples``."""
+    fn = getattr(model, "score_transformed", None)
+    return fn if callable(fn) else model.detector.score_samples
+
+
+def _at_background(transform, X: np.ndarray, i: int) -> np.ndarray:
+    """``X`` (float64, complete rows) with element ``i`` at background: the concentration
+    whose transformed feature is the training median (see the module docstring)."""
+    out = X.copy()
+    center = float(transform.center_[i])
+    if transform.kind == "none":
+        out[:, i] = center
+    elif transform.kind == "log":
+        out[:, i] = np.exp(center)
+    elif X.shape[1] > 1:  # clr: shift log x_i so that clr_i = centre; the closure shifts the rest
+        logs = np.log(X)
+        clr_i = logs[:, i] - logs.mean(axis=1)
+        d = X.shape[1]
+        out[:, i] = np.exp(logs[:, i] + d / (d - 1) * (center - clr_i))
+    return out
+
+
+def element_contributions(model, X_raw) -> np.ndarray:
+    """Signed occlusion contribution of every element to every cell's anomaly score.
+
+    Parameters
+    ----------
+    model : geogan.train.TrainedModel
+        A loaded model (:func:`geogan.train.load_model`) with a ``clr``, ``log`` or ``none``
+        transform.
+    X_raw : array-like, shape (n, n_elements)
+        Concentrations in the grid's units, columns in ``model.elements`` order.
+
+    Returns
+    -------
+    ndarray, shape (n, n_elements), float32
+        ``max(s - s_i, 0) * sign(Z[:, i])`` where ``Z`` are the standardised features, ``s``
+        the score of ``Z`` and ``s_i`` the score with element ``i`` at background (feature
+        ``i`` at 0, the training median; for ``clr`` the other features shift by the
+        closure). Positive: the element's enrichment raises the score; negative: its
+        depletion does; 0: putting it at background would not lower the score.
+        Rows with any NaN input are NaN throughout.
+
+    Raises
+    ------
+    ConfigError
+        The model's transform is ``ilr`` (features are not elements).
+    InputError
+        ``X_raw`` is not ``(n, n_elements)``.
+
+    Examples
+    --------
+    See the module docstring for a runnable example.
+    """
+    check_supported(model)
+    X = np.asarray(X_raw, dtype=np.float32)
+    n_el = len(model.elements)
+    if X.ndim != 2 or X.shape[1] != n_el:
+        raise InputError(f"expected an array (cells × {n_el} elements: {', '.join(model.elements)}), "
+                         f"got shape {X.shape}")
+    out = np.full(X.shape, np.nan, dtype=np.float32)
+    valid = np.isfinite(X).all(axis=1)
+    if not valid.any():
+        return out
+    score, transform = _scorer(model), model.transform
+    cells = X[valid].astype(np.float64)
+    Z = np.ascontiguousarray(transform.transform(cells), dtype=np.float32)
+    s = np.asarray(score(Z), dtype=np.float64)
+    contrib = np.empty(Z.shape, dtype=np.float64)
+    for i in range(n_el):
+        occluded = np.ascontiguousarray(transform.transform(_at_background(transform, cells, i)))
+        occluded[:, i] = 0.0  # exactly the median (the transform gives it up to rounding)
+        contrib[:, i] = s - np.asarray(score(occluded), dtype=np.float64)
+    # only what raises the score: an element whose deviation *lowers* it (an enrichment
+    # that fits the background's correlation, as under Mahalanobis) drives nothing, and a
+    # negative value must mean a depletion, never "an enrichment that holds the score down"
+    out[valid] = (np.maximum(contrib, 0.0) * np.sign(Z)).astype(np.float32)
+    return out
+
+
+def format_drivers(pairs, *, n: int = 5) -> str:
+    """``[("W", 3.1), ("Cr", -0.4)]`` → ``"W+ Cr−"``: the first ``n`` elements with a
+    non-zero contribution, ``+`` for enrichment and ``−`` for depletion."""
+    parts = [f"{el}{'+' if v > 0 else '−'}" for el, v in pairs if np.isfinite(v) and v != 0][:n]
+    return " ".join(parts) if parts else "—"
+
+
+def _cell_contributions(contributions_3d, row: int, col: int) -> np.ndarray:
+    if hasattr(contributions_3d, "isel"):  # xarray DataArray (element, y, x), possibly dask-backed
+        dims = contributions_3d.dims
+        return np.asarray(contributions_3d.isel({dims[1]: row, dims[2]: col}).values, dtype=np.float64)
+    return np.asarray(contributions_3d[:, row, col], dtype=np.float64)  # numpy or zarr array
+
+
+def top_anomalies(scores_2d, contributions_3d, elements, x_coords, y_coords, n: int = 10, *,
+                  n_drivers: int = 5) -> list[dict]:
+    """The ``n`` highest-scoring valid cells with the elements driving each.
+
+    Parameters
+    ----------
+    scores_2d : array-like, shape (height, width)
+        The anomaly score grid (NaN = no score); an xarray DataArray is read whole.
+    contributions_3d : array-like, shape (n_elements, height, width)
+        Contributions (:func:`element_contributions` per cell, e.g. ``contributions.zarr``'s
+        ``contribution``): numpy, Zarr or xarray; only the ``n`` top cells are read.
+    elements : sequence of str
+        Element symbols, in the order of the first axis of ``contributions_3d``.
+    x_coords, y_coords : array-like
+        Cell-centre coordinates of the columns and rows.
+    n : int
+        Cells to return (fewer if the grid has fewer valid cells).
+    n_drivers : int
+        Elements named in ``drivers``.
+
+    Returns
+    -------
+    list of dict
+        Highest score first, each with ``x``, ``y`` (cell centre), ``row``, ``col``,
+        ``score``, ``percentile`` (% of valid cells scoring at or below this one),
+        ``contributions`` (``[element, value]`` pairs, largest ``|value|`` first) and
+        ``drivers`` (e.g. ``"W+ Sn+ Bi+ Cr−"``).
+
+    Examples
+    --------
+    >>> s = np.array([[0.1, 5.0], [np.nan, 2.0]])
+    >>> c = np.zeros((2, 2, 2)); c[:, 0, 1] = [4.0, -0.5]; c[:, 1, 1] = [-1.0, 0.2]
+    >>> rows = top_anomalies(s, c, ["W", "Cr"], [10.0, 20.0], [5.0, 15.0], n=2)
+    >>> [(r["x"], r["y"], r["drivers"], round(r["percentile"], 1)) for r in rows]
+    [(20.0, 5.0, 'W+ Cr−', 100.0), (20.0, 15.0, 'W− Cr+', 66.7)]
+    """
+    values = np.asarray(getattr(scores_2d, "values", scores_2d), dtype=np.float64)
+    if values.ndim != 2:
+        raise InputError(f"scores must be a 2-D (y, x) grid, got shape {values.shape}")
+    elements = [str(e) for e in elements]
+    x_coords, y_coords = np.asarray(x_coords), np.asarray(y_coords)
+    flat = values.ravel()
+    valid = np.flatnonzero(np.isfinite(flat))
+    if valid.size == 0 or n <= 0:
+        return []
+    k = min(int(n), valid.size)
+    top = valid[np.argpartition(-flat[valid], k - 1)[:k]]
+    top = top[np.argsort(-flat[top], kind="stable")]
+    ranked = np.sort(flat[valid])
+    out = []
+    for idx in top:
+        row, col = divmod(int(idx), values.shape[1])
+        score = float(flat[idx])
+        c = _cell_contributions(contributions_3d, row, col)
+        if c.shape != (len(elements),):
+            raise InputError(f"contributions hold {c.shape[0]} elements at a cell, expected {len(elements)}")
+        order = sorted(range(len(elements)), key=lambda i: -abs(c[i]) if np.isfinite(c[i]) else np.inf)
+        pairs = [[elements[i], float(c[i])] for i in order]
+        out.append({
+            "x": float(x_coords[col]), "y": float(y_coords[row]), "row": row, "col": col, "score": score,
+            "percentile": float(100.0 * np.searchsorted(ranked, score, side="right") / ranked.size),
+            "contributions": pairs, "drivers": format_drivers(pairs, n=n_drivers),
+        })
+    return out
+
+
+def read_top_anomalies(out_dir, n: int = 10) -> list[dict]:
+    """:func:`top_anomalies` of a score stage's output directory: ``scores.zarr`` and
+    ``contributions.zarr`` (written by ``geogan score --contributions``) in ``out_dir``.
+
+    Reads the score grid whole and the contributions of the ``n`` top cells only.
+    """
+    from pathlib import Path
+
+    from geogan.score import CONTRIBUTIONS_STORE, SCORES_STORE, open_contributions_store, open_scores_store
+
+    out_dir = Path(out_dir)
+    scores = open_scores_store(out_dir / SCORES_STORE)
+    contrib = open_contributions_store(out_dir / CONTRIBUTIONS_STORE)
+    return top_anomalies(scores["anomaly"], contrib["contribution"], contrib["element"].values.tolist(),
+                         scores["x"].values, scores["y"].values, n=n)

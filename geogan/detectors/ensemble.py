@@ -1,0 +1,202 @@
+"""Seed ensembles: N copies of one detector trained with different seeds, scores averaged as
+calibrated percentiles, with the members' disagreement as a second map.
+
+A GAN's map depends on its seed (initial weights, noise, batch order); a user cannot know
+which of two seeds' maps to believe. :class:`Ensemble` trains ``n_members`` copies of a
+detector on the same cells with seeds ``random_state + 1000 k``, and scores a cell by the mean
+over members of its **percentile** among that member's training-cell scores (each member's
+raw scores live on their own scale, so they are made comparable first: a rank average that
+needs no global sort, because every member carries its own reference quantiles). Beyond
+the training range the percentile is extended linearly with the slope of the top 1 %, so
+the strongest anomalies keep their order instead of all tying at 100.
+:meth:`Ensemble.score_spread` is the standard deviation of the members' percentiles: where
+it is high, the map rests on one seed's opinion.
+
+>>> import numpy as np
+>>> X = np.random.default_rng(0).normal(size=(300, 4)).astype("float32")
+>>> ens = Ensemble(detector="pca", n_members=3, params={"n_components": 2}).fit(X)
+>>> s = ens.score_samples(X[:5])
+>>> s.shape, bool(np.all(ens.score_spread(X[:5]) >= 0))
+((5,), True)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from geogan.detectors.base import Detector, NeuralDetector, detector_class, detector_from_config
+from geogan.errors import ConfigError, ModelError
+
+_LEVELS = np.linspace(0.0, 1.0, 1025)
+_TAIL = 11  # quantiles spanning the top ~1 %: the slope used beyond the training range
+
+
+def _member_dir(k: int) -> str:
+    return f"members/{k:02d}"
+
+
+def calibrate(scores: np.ndarray) -> np.ndarray:
+    """Reference quantiles (1025 levels) of a member's training-cell scores."""
+    return np.quantile(np.asarray(scores, dtype=np.float64), _LEVELS)
+
+
+def to_percentile(scores: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
+    """Percentile (0–1) of ``scores`` among the reference, extended linearly past both ends.
+
+    Monotone in the score, so each member's ranking of cells is kept exactly.
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    q = np.asarray(quantiles, dtype=np.float64)
+    # strictly increasing reference so that interp is well defined on flat stretches
+    q = q + np.arange(q.size) * (np.finfo(np.float64).eps * max(1.0, float(np.abs(q).max())))
+    u = np.interp(s, q, _LEVELS)
+    hi_span = max(q[-1] - q[-_TAIL], 1e-12)
+    lo_span = max(q[_TAIL - 1] - q[0], 1e-12)
+    step = _LEVELS[_TAIL - 1]
+    u = np.where(s > q[-1], 1.0 + (s - q[-1]) / hi_span * step, u)
+    u = np.where(s < q[0], (s - q[0]) / lo_span * step, u)
+    return u
+
+
+class Ensemble(Detector):
+    """``n_members`` copies of one detector with seeds ``random_state + 1000 k``; mean percentile.
+
+    Parameters
+    ----------
+    detector
+        Registry name of the members (``"alad"``).
+    n_members
+        Number of members (5).
+    params
+        The members' parameters (their ``random_state`` is set per member).
+    random_state
+        Seed of member 0; member k gets ``random_state + 1000 k``.
+
+    Attributes
+    ----------
+    members_ : list of Detector
+    quantiles_ : ndarray (n_members, 1025)
+        Each member's reference quantiles of its training-cell scores.
+    """
+
+    name = "ensemble"
+
+    def __init__(self, *, detector: str = "alad", n_members: int = 5, params: dict | None = None,
+                 random_state: int | None = 0):
+        self.detector = detector
+        self.n_members = n_members
+        self.params = params
+        self.random_state = random_state
+
+    @property
+    def score_name(self) -> str:
+        inner = self.members_[0].score_name if getattr(self, "members_", None) else "score"
+        return f"ensemble_percentile({inner})"
+
+    def _validate_params(self) -> None:
+        if not isinstance(self.n_members, (int, np.integer)) or isinstance(self.n_members, bool) or \
+                not 1 <= self.n_members <= 100:
+            raise ConfigError(f"n_members must be an integer between 1 and 100, got {self.n_members!r}")
+        cls = detector_class(self.detector)
+        if cls is Ensemble:
+            raise ConfigError("an ensemble's members cannot be ensembles")
+        unknown = set(self.params or {}) - set(cls._param_names())
+        if unknown:
+            raise ConfigError(f"detector {self.detector!r} has no parameter(s) {', '.join(sorted(unknown))}")
+        if self.random_state is not None and not isinstance(self.random_state, (int, np.integer)):
+            raise ConfigError(f"random_state must be an integer or None, got {self.random_state!r}")
+
+    def member_seed(self, k: int) -> int:
+        """``random_state + 1000 k``: member 0 is the single model of the same seed, and the
+        ensembles of seeds 0–999 share no member."""
+        return (0 if self.random_state is None else int(self.random_state)) + 1000 * int(k)
+
+    def make_member(self, k: int) -> Detector:
+        """Member ``k``, unfitted."""
+        params = dict(self.params or {})
+        params["random_state"] = self.member_seed(k)
+        return detector_class(self.detector)(**params)
+
+    @property
+    def neural(self) -> bool:
+        return issubclass(detector_class(self.detector), NeuralDetector)
+
+    # -- fitting ---------------------------------------------------------------------------
+    def fit(self, X, *, callback: Callable | None = None) -> Ensemble:
+        """Fit every member on ``X`` (``callback(member_index, member)`` after each)."""
+        self._validate_params()
+        X = self._check_X(X, fitting=True)
+        members = []
+        for k in range(int(self.n_members)):
+            members.append(self.make_member(k).fit(X))
+            if callback is not None:
+                callback(k, members[-1])
+        return self.set_members(members, X)
+
+    def set_members(self, members: Sequence[Detector], X) -> Ensemble:
+        """Adopt fitted ``members`` and calibrate each on the training rows ``X``."""
+        self._validate_params()
+        if len(members) != int(self.n_members):
+            raise ConfigError(f"expected {self.n_members} members, got {len(members)}")
+        X = self._check_X(X, fitting=True)
+        self.members_ = list(members)
+        self.n_features_ = int(X.shape[1])
+        self.quantiles_ = np.stack([calibrate(m.score_samples(X)) for m in self.members_])
+        return self
+
+    # -- scoring ---------------------------------------------------------------------------
+    def member_percentiles(self, X) -> np.ndarray:
+        """``(n_members, n)`` percentiles of each row under each member."""
+        X = self._check_X(X)
+        return np.stack([to_percentile(m.score_samples(X), q) for m, q in zip(self.members_, self.quantiles_)])
+
+    def score_samples(self, X) -> np.ndarray:
+        """Mean percentile over the members ×100 (higher = more anomalous), float32."""
+        return (100.0 * self.member_percentiles(X).mean(axis=0)).astype(np.float32)
+
+    def score_spread(self, X) -> np.ndarray:
+        """Standard deviation of the members' percentiles ×100 (percentage points), float32."""
+        return (100.0 * self.member_percentiles(X).std(axis=0)).astype(np.float32)
+
+    def score_with_spread(self, X) -> tuple[np.ndarray, np.ndarray]:
+        p = self.member_percentiles(X)
+        return (100.0 * p.mean(axis=0)).astype(np.float32), (100.0 * p.std(axis=0)).astype(np.float32)
+
+    # -- persistence -------------------------------------------------------------------------
+    def _state_to_disk(self, path: Path) -> dict:
+        members = []
+        for k, m in enumerate(self.members_):
+            sub = path / _member_dir(k)
+            sub.mkdir(parents=True, exist_ok=True)
+            members.append({"dir": _member_dir(k), "detector": m.to_config(sub)})
+        return {"members": members, "quantiles": [[float(v) for v in q] for q in self.quantiles_]}
+
+    def _state_from_disk(self, path: Path, state: dict, section: dict) -> None:
+        where = path / "config.json"
+        members, quantiles = state.get("members"), state.get("quantiles")
+        if not isinstance(members, list) or len(members) != int(self.n_members) or not isinstance(quantiles, list) \
+                or len(quantiles) != len(members):
+            raise ModelError(f"the ensemble state must list {self.n_members} members and their quantiles", path=where)
+        self.members_ = []
+        for k, entry in enumerate(members):
+            if not isinstance(entry, dict) or entry.get("dir") != _member_dir(k) or \
+                    not isinstance(entry.get("detector"), dict):
+                raise ModelError(f"ensemble member {k} entry is invalid", path=where)
+            sub = entry["detector"]
+            if sub.get("name") != self.detector:
+                raise ModelError(f"ensemble member {k} is a {sub.get('name')!r}, not a {self.detector!r}", path=where)
+            det = detector_from_config(path / entry["dir"], sub, where=where)
+            if det.n_features_ != self.n_features_:
+                raise ModelError(f"ensemble member {k} takes {det.n_features_} features, not {self.n_features_}",
+                                 path=where)
+            self.members_.append(det)
+        q = np.asarray(quantiles, dtype=np.float64)
+        if q.shape != (len(members), _LEVELS.size) or not np.all(np.isfinite(q)) or np.any(np.diff(q, axis=1) < 0):
+            raise ModelError("ensemble quantiles must be finite and non-decreasing, 1025 per member", path=where)
+        self.quantiles_ = q
+
+
+__all__ = ["Ensemble", "calibrate", "to_percentile"]

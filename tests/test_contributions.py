@@ -1,0 +1,306 @@
+"""Per-element contributions (geogan.contributions) and the score stage's --contributions."""
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import xarray as xr
+from typer.testing import CliRunner
+
+from geogan.cli import app
+from geogan.contributions import element_contributions, format_drivers, top_anomalies
+from geogan.errors import ConfigError, OutputExistsError
+from geogan.score import CONTRIBUTIONS_STORE, open_contributions_store, open_scores_store, score_grid
+from geogan.store import Staging, open_grid
+from geogan.train import load_model, train_model
+
+from conftest import ELEMENTS, make_grid  # noqa: E402
+
+
+def quiet(*_a, **_k):
+    pass
+
+
+@pytest.fixture(scope="module")
+def grid(tmp_path_factory):
+    root = tmp_path_factory.mktemp("contrib")
+    path, spec, conc, deposits = make_grid(root / "grid.zarr")
+    return root, path, conc, deposits
+
+
+@pytest.fixture(scope="module")
+def models(grid):
+    root, path, _, _ = grid
+    out = {}
+    for detector, transform in (("pca", "clr"), ("mahalanobis", "log"), ("iforest", "clr")):
+        out[detector] = load_model(train_model(path, root / f"{detector}-{transform}", detector=detector,
+                                               transform=transform, sample=1500, seed=0, progress=False).model_dir)
+    return out
+
+
+def background(conc):
+    """Median concentration of every element over the valid cells: a background cell."""
+    x = conc.reshape(conc.shape[0], -1).T
+    return np.median(x[np.isfinite(x).all(axis=1)], axis=0)
+
+
+@pytest.mark.parametrize("detector", ["pca", "mahalanobis", "iforest"])
+def test_the_enriched_element_drives_the_score(grid, models, detector):
+    _, _, conc, _ = grid
+    model = models[detector]
+    w = ELEMENTS.index("W")
+    base = background(conc)
+    enriched, depleted = base.copy(), base.copy()
+    enriched[w] *= 300.0
+    depleted[w] /= 300.0
+    c = element_contributions(model, np.stack([base, enriched, depleted]))
+    assert c.shape == (3, len(ELEMENTS)) and c.dtype == np.float32
+    assert int(np.argmax(c[1])) == w and c[1, w] > 0
+    assert int(np.argmax(np.abs(c[1]))) == w
+    # the enrichment accounts for much more of the score than anything in the background cell
+    assert c[1, w] > 10 * np.nanmax(np.abs(c[0]))
+    if getattr(model.transform, "enrichment_only", False):  # a depletion cannot raise the score
+        assert c[2, w] == 0
+
+
+def _hand_built(detector: str, kind: str, conc):
+    """A model without train_model's defaults: depletions count (no enrichment_only)."""
+    from pathlib import Path
+
+    from geogan.detectors.baselines import PCAReconstruction, RobustMahalanobis
+    from geogan.train import TrainedModel
+    from geogan.transform import Transform
+
+    x = conc.reshape(conc.shape[0], -1).T
+    x = x[np.isfinite(x).all(axis=1)]
+    t = Transform(kind, elements=ELEMENTS).fit(x)
+    det = (PCAReconstruction(n_components=2) if detector == "pca" else RobustMahalanobis()).fit(t.transform(x))
+    return TrainedModel(Path("."), {"elements": list(ELEMENTS)}, det, t)
+
+
+@pytest.mark.parametrize("detector,kind", [("mahalanobis", "log"), ("pca", "clr"), ("pca", "log"), ("pca", "none")])
+def test_a_depleted_element_counts_negative(grid, detector, kind):
+    _, _, conc, _ = grid
+    model = _hand_built(detector, kind, conc)
+    w = ELEMENTS.index("W")
+    base = background(conc)
+    enriched, depleted = base.copy(), base.copy()
+    enriched[w] *= 300.0
+    depleted[w] = depleted[w] / 300.0 if kind != "none" else 0.0
+    c = element_contributions(model, np.stack([enriched, depleted]))
+    assert int(np.argmax(np.abs(c[0]))) == w and c[0, w] > 0
+    assert int(np.argmax(np.abs(c[1]))) == w and c[1, w] < 0  # the depletion drives it, signed negative
+
+
+def test_definition_occlusion_at_the_median_signed_by_the_deviation(grid, models):
+    _, _, conc, _ = grid
+    model = models["mahalanobis"]
+    x = conc.reshape(conc.shape[0], -1).T
+    x = x[np.isfinite(x).all(axis=1)][:50]
+    c = element_contributions(model, x)
+    z = model.transform.transform(x)
+    s = model.detector.score_samples(z).astype(np.float64)
+    for i in range(len(ELEMENTS)):
+        zi = z.copy()
+        zi[:, i] = 0.0
+        expect = np.maximum(s - model.detector.score_samples(zi), 0) * np.sign(z[:, i])
+        np.testing.assert_allclose(c[:, i], expect, rtol=1e-5, atol=1e-5)
+
+
+def test_nan_rows_give_nan_and_other_rows_are_unaffected(grid, models):
+    _, _, conc, _ = grid
+    model = models["pca"]
+    base = background(conc)
+    x = np.stack([base, base, base * 2])
+    x[1, 2] = np.nan
+    c = element_contributions(model, x)
+    assert np.isnan(c[1]).all()
+    assert np.isfinite(c[[0, 2]]).all()
+    np.testing.assert_array_equal(c[[0, 2]], element_contributions(model, x[[0, 2]]))
+    assert np.isnan(element_contributions(model, np.full((2, len(ELEMENTS)), np.nan))).all()
+
+
+def test_ilr_models_are_refused_with_a_clear_message(grid):
+    root, path, _, _ = grid
+    import inspect
+
+    # ilr balances admit no enrichment-only clipping (where train_model has that option)
+    kw = {"enrichment_only": False} if "enrichment_only" in inspect.signature(train_model).parameters else {}
+    res = train_model(path, root / "ilr", detector="iforest", transform="ilr", sample=800, seed=0, progress=False,
+                      **kw)
+    model = load_model(res.model_dir)
+    with pytest.raises(ConfigError, match="'ilr' transform.*retrain with transform"):
+        element_contributions(model, np.ones((2, len(ELEMENTS))))
+    # the score stage refuses before creating any output; the CLI says so in one line
+    with pytest.raises(ConfigError, match="ilr"):
+        score_grid(path, res.model_dir, root / "ilr-out", contributions=True, progress=False, echo=quiet)
+    assert not (root / "ilr-out").exists()
+    out = CliRunner().invoke(app, ["score", str(path), "--model", str(res.model_dir), "--out",
+                                   str(root / "ilr-out"), "--contributions"])
+    assert out.exit_code == 1 and out.stderr.startswith("error: ") and "ilr" in out.stderr
+    assert not (root / "ilr-out").exists()
+
+
+def test_a_model_with_its_own_transformed_scorer_is_used():
+    """Ensembles score transformed features with ``score_transformed``: contributions use it."""
+    from geogan.transform import Transform
+
+    x = np.exp(np.random.default_rng(0).normal(size=(100, 3)))
+    t = Transform("log", elements=["a", "b", "c"]).fit(x)
+
+    def broken(_z):
+        raise AssertionError("detector.score_samples must not be called")
+
+    model = SimpleNamespace(elements=["a", "b", "c"], transform=t, detector=SimpleNamespace(score_samples=broken),
+                            score_transformed=lambda z: np.abs(z).sum(axis=1))
+    c = element_contributions(model, x[:5])
+    np.testing.assert_allclose(c, np.abs(t.transform(x[:5])) * np.sign(t.transform(x[:5])), rtol=1e-6, atol=1e-6)
+
+
+def test_top_anomalies_ranks_cells_and_names_signed_drivers():
+    rng = np.random.default_rng(1)
+    scores = rng.random((6, 7))
+    scores[0, 0] = np.nan
+    scores[2, 3], scores[4, 5] = 10.0, 9.0
+    contrib = np.zeros((3, 6, 7))
+    contrib[:, 2, 3] = [0.5, 3.0, -1.0]
+    contrib[:, 4, 5] = [-2.0, 0.0, 0.1]
+    x, y = np.arange(7) * 100.0 + 50, 1000.0 - np.arange(6) * 100.0 - 50
+    rows = top_anomalies(scores, contrib, ["Cu", "W", "Cr"], x, y, n=3)
+    assert [(r["row"], r["col"]) for r in rows[:2]] == [(2, 3), (4, 5)]
+    assert rows[0]["x"] == 350.0 and rows[0]["y"] == 750.0 and rows[0]["score"] == 10.0
+    assert rows[0]["drivers"] == "W+ Cr− Cu+" and rows[1]["drivers"] == "Cu− Cr+"
+    assert rows[0]["percentile"] == 100.0 and rows[1]["percentile"] == pytest.approx(100 * 40 / 41)
+    assert rows[0]["contributions"][0] == ["W", 3.0]
+    assert rows[2]["score"] < 9.0
+    # xarray (lazy) contributions are read cell by cell and give the same rows
+    da = xr.DataArray(contrib, dims=("element", "y", "x")).chunk({"y": 3, "x": 3})
+    assert top_anomalies(scores, da, ["Cu", "W", "Cr"], x, y, n=3) == rows
+    assert len(top_anomalies(scores, contrib, ["Cu", "W", "Cr"], x, y, n=100)) == 41
+    assert top_anomalies(np.full((2, 2), np.nan), np.zeros((3, 2, 2)), ["Cu", "W", "Cr"], x, y) == []
+    assert format_drivers([("W", 0.0), ("Cr", float("nan"))]) == "—"
+
+
+# -- the score stage ----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def deposits_csv(grid):
+    root, path, _, deposits = grid
+    ds = open_grid(path)
+    x, y = ds["x"].values, ds["y"].values
+    csv = root / "deposits.csv"
+    csv.write_text("x,y\n" + "".join(f"{x[c]},{y[r]}\n" for r, c in deposits))
+    return csv
+
+
+@pytest.fixture(scope="module")
+def scored(grid, models, deposits_csv):
+    root, path, _, _ = grid
+    return score_grid(path, models["pca"].model_dir, root / "out", deposits=deposits_csv, deposits_crs="EPSG:32650",
+                      runs=2, workers=1, contributions=True, progress=False, echo=quiet)
+
+
+def test_score_grid_writes_contributions_equal_to_direct_computation(grid, models, scored):
+    root, path, conc, _ = grid
+    model = models["pca"]
+    assert scored.contributions == root / "out" / CONTRIBUTIONS_STORE
+    plain = xr.open_zarr(scored.contributions, consolidated=False)  # a plain Zarr v3 store
+    assert plain["contribution"].dims == ("element", "y", "x")
+    assert plain["contribution"].shape == (len(ELEMENTS),) + conc.shape[1:]
+    assert plain["contribution"].dtype == np.float32
+    assert plain["element"].values.tolist() == model.elements
+    ds = open_contributions_store(scored.contributions)
+    assert ds.attrs["complete"] and ds.attrs["geogan_kind"] == "contributions"
+    assert ds["contribution"].encoding["chunks"] == (len(ELEMENTS), 16, 16)
+    scores = open_scores_store(scored.scores)
+    np.testing.assert_array_equal(ds["x"].values, scores["x"].values)
+    np.testing.assert_array_equal(ds["y"].values, scores["y"].values)
+    assert ds.rio.crs == scores.rio.crs and ds.rio.transform() == scores.rio.transform()
+
+    values = ds["contribution"].values
+    anomaly = scores["anomaly"].values
+    np.testing.assert_array_equal(np.isnan(values), np.broadcast_to(np.isnan(anomaly), values.shape))
+    x = conc.reshape(conc.shape[0], -1).T
+    valid = np.isfinite(x).all(axis=1)
+    direct = element_contributions(model, x[valid])
+    np.testing.assert_allclose(values.reshape(len(ELEMENTS), -1).T[valid], direct, rtol=1e-5, atol=1e-5)
+    assert not Staging(scored.scores).exists()
+
+
+def test_report_lists_the_top_anomalies_with_their_drivers(scored):
+    assert len(scored.top_anomalies) == 10
+    top = scored.top_anomalies[0]
+    assert top["percentile"] == 100.0
+    assert top["drivers"].split()[0][:-1] in {"W", "Sn", "Bi"}  # the synthetic W-Sn-Bi deposits
+    page = (scored.report / "index.html").read_text(encoding="utf-8")
+    assert "<h2>Top anomalies</h2>" in page and 'class="top-anomalies"' in page
+    table = page.split('class="top-anomalies"')[1].split("</table>")[0]
+    assert table.count("<tr>") == 11 and top["drivers"] in table
+    metrics = json.loads((scored.report / "metrics.json").read_text())
+    assert metrics["top_anomalies"]["pca"][0]["drivers"] == top["drivers"]
+
+
+def test_crash_between_the_two_moves_resumes_and_overwrite_without_flag_drops_them(grid, models, scored, tmp_path,
+                                                                                     monkeypatch):
+    root, path, _, _ = grid
+    model_dir = models["pca"].model_dir
+    out = tmp_path / "o"
+    real = Staging.finalize
+
+    def crash(self, **kw):
+        raise RuntimeError("killed")
+
+    monkeypatch.setattr(Staging, "finalize", crash)
+    with pytest.raises(RuntimeError, match="killed"):
+        score_grid(path, model_dir, out, contributions=True, workers=1, progress=False, echo=quiet)
+    assert (out / CONTRIBUTIONS_STORE).exists() and not (out / "scores.zarr").exists()
+    monkeypatch.setattr(Staging, "finalize", real)
+    lines = []
+    res = score_grid(path, model_dir, out, contributions=True, progress=False, echo=lines.append)
+    assert any("resuming" in line for line in lines)
+    np.testing.assert_array_equal(open_contributions_store(res.contributions)["contribution"].values,
+                                  open_contributions_store(scored.contributions)["contribution"].values)
+    # finished stores are reused when only a later output is missing ...
+    (out / "anomaly.tif").unlink()
+    lines.clear()
+    score_grid(path, model_dir, out, contributions=True, progress=False, echo=lines.append)
+    assert any("reusing" in line for line in lines)
+    # ... but the flag is part of the run key: scores made with contributions are not a plain run's
+    (out / "anomaly.tif").unlink()
+    with pytest.raises(OutputExistsError, match="scores.zarr exists"):
+        score_grid(path, model_dir, out, progress=False, echo=quiet)
+    score_grid(path, model_dir, out, overwrite=True, workers=1, progress=False, echo=quiet)
+    assert not (out / CONTRIBUTIONS_STORE).exists()
+    np.testing.assert_array_equal(open_scores_store(out / "scores.zarr")["anomaly"].values,
+                                  open_scores_store(scored.scores)["anomaly"].values)
+
+
+def test_report_shows_one_top_table_per_detector(tmp_path):
+    from test_report import _two_detectors
+
+    from geogan.errors import InputError
+    from geogan.report import write_report
+
+    grids, deposits, results = _two_detectors()
+    row = {"x": 401050.0, "y": 2798950.0, "row": 10, "col": 10, "score": 1.5, "percentile": 100.0,
+           "contributions": [["W", 2.5], ["Cr", -0.25]], "drivers": "W+ Cr−"}
+    index = write_report(tmp_path / "r", results, scores=grids, deposits=deposits, top_anomalies={"alad": [row]})
+    page = index.read_text(encoding="utf-8")
+    assert page.count('class="top-anomalies"') == 1 and "<caption>alad</caption>" in page
+    assert "W+ Cr−" in page and "401050" in page and "W +2.5, Cr -0.25" in page
+    assert json.loads((tmp_path / "r" / "metrics.json").read_text())["top_anomalies"] == {"alad": [row]}
+    with pytest.raises(InputError, match="unknown detector"):
+        write_report(tmp_path / "r2", results, scores=grids, deposits=deposits, top_anomalies={"svm": [row]})
+    plain = write_report(tmp_path / "r3", results, scores=grids, deposits=deposits).read_text(encoding="utf-8")
+    assert "Top anomalies" not in plain
+
+
+def test_pipeline_spec_takes_contributions(tmp_path):
+    from geogan.pipeline import load_spec
+
+    base = '[output]\ndir = "o"\n[survey]\nsynth = "demo"\n[train.a]\ndetector = "pca"\n[score]\n'
+    (tmp_path / "a.toml").write_text(base + "contributions = true\n")
+    assert load_spec(tmp_path / "a.toml").score["contributions"] is True
+    (tmp_path / "b.toml").write_text(base + 'contributions = "yes"\n')
+    with pytest.raises(ConfigError, match="contributions must be true or false"):
+        load_spec(tmp_path / "b.toml")
