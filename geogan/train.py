@@ -483,7 +483,8 @@ def train_model(
     if enrichment_only is None:
         enrichment_only = transform != "ilr"
     if enrichment_only and transform == "ilr":
-        raise ConfigError("enrichment_only needs one feature per element: use the log, clr or none transform")
+        raise ConfigError("enrichment_only needs one feature per element, which ilr balances are not: use the log, "
+                          "clr or none transform, or --two-sided")
     if not 0.0 < float(test_fraction) < 1.0:
         raise ConfigError(f"test_fraction must be between 0 and 1, got {test_fraction!r}")
     if not isinstance(sample, (int, np.integer)) or sample < 10:

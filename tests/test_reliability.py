@@ -293,3 +293,17 @@ def test_score_a_grid_named_by_url_equals_by_path(fitted, tmp_path):
     b = open_scores_store(root / "scored" / "scores.zarr")["anomaly"].values
     np.testing.assert_array_equal(a, b)
     assert np.isfinite(a).sum() > 1000
+
+
+def test_train_cli_ensemble_and_two_sided_flags(tmp_path):
+    path, *_ = make_grid(tmp_path / "grid.zarr")
+    res = cli("train", path, "--out", tmp_path / "m", "--detector", "iforest", "--ensemble", "2", "--two-sided",
+              "--sample", "800")
+    assert res.exit_code == 0, res.output
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert config["detector"]["name"] == "ensemble" and config["training"]["ensemble"] == 2
+    assert config["transform"]["kind"] == "log" and config["transform"]["enrichment_only"] is False
+    assert "× 2 models" in res.output
+    line = assert_user_error(cli("train", path, "--out", tmp_path / "x", "--transform", "ilr", "--enrichment-only"),
+                             "enrichment_only")
+    assert "ilr" in line and not (tmp_path / "x").exists() and not (tmp_path / "x.partial").exists()
