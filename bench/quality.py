@@ -24,7 +24,7 @@ Figures per (detector, survey), mean ± std over seeds:
   highest-scoring 5 % of the area.
 
     python bench/quality.py                      # every survey × every configuration, 5 seeds
-    python bench/quality.py --quick              # demo only, 2 seeds, 300-step training, no VAE (~3 min)
+    python bench/quality.py --quick              # demo only, 2 seeds, 300-step training, no VAE (~75 s)
     python bench/quality.py --surveys soil1,rock2 --configs alad,pca --seeds 3
     python bench/quality.py --table              # print the table from the cached results
 
