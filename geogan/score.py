@@ -84,13 +84,10 @@ def score_block(block: np.ndarray, *, model_dir: str, model_token: str, element_
     spread = np.full(x.shape[0], np.nan, dtype=np.float32)
     if valid.any():
         cells = np.ascontiguousarray(x[valid], dtype=np.float32)
+        parts = [model.score_with_spread(cells[s:s + batch_size]) for s in range(0, len(cells), batch_size)]
+        out[valid] = np.concatenate([p[0] for p in parts])
         if with_spread:
-            parts = [model.score_with_spread(cells[s:s + batch_size]) for s in range(0, len(cells), batch_size)]
-            out[valid] = np.concatenate([p[0] for p in parts])
             spread[valid] = np.concatenate([p[1] for p in parts])
-        else:
-            out[valid] = np.concatenate([np.asarray(model.score(cells[s:s + batch_size]), dtype=np.float32)
-                                         for s in range(0, len(cells), batch_size)])
     if with_spread:
         return out.reshape(block.shape[1:]), spread.reshape(block.shape[1:])
     return out.reshape(block.shape[1:])
@@ -181,9 +178,9 @@ def _create_contributions_store(path: Path, spec: GridSpec, elements: list[str],
                     coords={"element": np.array(elements, dtype=object), "y": spec.y_coords(), "x": spec.x_coords()})
     ds["contribution"].attrs.update(
         long_name="signed occlusion contribution of each element to the anomaly score",
-        description="(score - score with the element's feature at the training median) * sign of the "
+        description="max(score - score with the element's feature at the training median, 0) * sign of the "
                     "element's standardised deviation: positive = enrichment drives the score, "
-                    "negative = depletion does")
+                    "negative = depletion does, 0 = the element does not raise it")
     ds = ds.rio.write_crs(spec.crs).rio.write_transform(spec.transform)
     ds.attrs.update(attrs)
     ds.attrs.update(geogan_kind="contributions", geogan_store_version=store.STORE_VERSION, grid=spec.to_dict(),

@@ -118,15 +118,21 @@ class TrainedModel:
         return self.detector.name == "ensemble"
 
     def score_with_spread(self, X_raw) -> tuple[np.ndarray, np.ndarray | None]:
-        """Scores and, for an ensemble, the members' spread (percentage points; else None)."""
-        if not self.is_ensemble:
-            return self.score(X_raw), None
+        """Scores and, for an ensemble, the members' spread (percentage points; else None).
+
+        Applies the saved transform, then the detector's score function; rows with a
+        missing value get NaN.
+        """
         X = self._check_raw(X_raw)
-        score = np.full(X.shape[0], np.nan, dtype=np.float32)
-        spread = np.full(X.shape[0], np.nan, dtype=np.float32)
         valid = np.isfinite(X).all(axis=1)
+        score = np.full(X.shape[0], np.nan, dtype=np.float32)
+        spread = np.full(X.shape[0], np.nan, dtype=np.float32) if self.is_ensemble else None
         if valid.any():
-            score[valid], spread[valid] = self.detector.score_with_spread(self.transform.transform(X[valid]))
+            Z = self.transform.transform(X if valid.all() else X[valid])
+            if spread is None:
+                score[valid] = self.detector.score_samples(Z)
+            else:
+                score[valid], spread[valid] = self.detector.score_with_spread(Z)
         return score, spread
 
     def _check_raw(self, X_raw) -> np.ndarray:
@@ -142,19 +148,8 @@ class TrainedModel:
 
     def score(self, X_raw) -> np.ndarray:
         """Anomaly scores (float32, higher = more anomalous) for concentrations ``X_raw``
-        ``(n, n_elements)`` in the grid's units and :attr:`elements` order.
-
-        Applies the saved transform, then the detector's score function; rows with a
-        missing value get NaN.
-        """
-        X = self._check_raw(X_raw)
-        out = np.full(X.shape[0], np.nan, dtype=np.float32)
-        valid = np.isfinite(X).all(axis=1)
-        if valid.all():
-            return self.detector.score_samples(self.transform.transform(X))
-        if valid.any():
-            out[valid] = self.detector.score_samples(self.transform.transform(X[valid]))
-        return out
+        ``(n, n_elements)`` in the grid's units and :attr:`elements` order; NaN rows stay NaN."""
+        return self.score_with_spread(X_raw)[0]
 
     def __repr__(self) -> str:
         return (f"TrainedModel({str(self.model_dir)!r}, detector={self.detector_name!r}, score={self.score_name!r}, "
@@ -467,7 +462,7 @@ def train_model(
     echo
         Callable for status lines (default: print when ``progress``, else silent).
     """
-    from geogan.detectors.ensemble import Ensemble
+    from geogan.detectors.ensemble import Ensemble, member_dir
     from geogan.store import grid_spec, location, metadata_fingerprint, open_grid, units_of
 
     t_start = time.perf_counter()
@@ -629,14 +624,14 @@ def train_model(
         if hist_files:
             history[:] = json.loads(hist_files[-1].read_text())
         for k in range(int(ensemble)):
-            done = work / "members" / f"{k:02d}"
+            done = work / member_dir(k)
             if resume and (done / CONFIG_NAME).is_file():
                 members.append(Detector.load(done))
                 continue
             member = fit_one(ens.make_member(k), work / CHECKPOINTS / f"member_{k:02d}", k)
             done.mkdir(parents=True, exist_ok=True)
             write_model_files(done, member)  # a finished member survives an interruption
-            (work / "members" / f"{k:02d}.history.json").write_text(json.dumps(history))
+            done.with_name(f"{done.name}.history.json").write_text(json.dumps(history))
             shutil.rmtree(work / CHECKPOINTS / f"member_{k:02d}", ignore_errors=True)
             members.append(member)
         det = ens.set_members(members, X_train)

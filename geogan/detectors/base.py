@@ -608,7 +608,7 @@ class NeuralDetector(Detector):
         a small table is several passes (see :meth:`batches_per_epoch`)."""
         rng = np.random.default_rng([self.seed_, epoch])
         bs = min(int(self.batch_size), n)
-        per_pass = n // bs  # the remainder is dropped: fixed shapes, one graph
+        per_pass = self._batches_per_pass(n)
         passes = self._passes_per_epoch(n)
         perms = [np.concatenate([rng.permutation(n)[: per_pass * bs] for _ in range(passes)]).reshape(-1, bs)
                  for _ in range(self._batches_per_step)]
@@ -619,17 +619,19 @@ class NeuralDetector(Detector):
     # thousands of one-step epochs, each with its own Python round trip
     _min_steps_per_epoch: ClassVar[int] = 50
 
+    def _batches_per_pass(self, n_rows: int) -> int:
+        # the remainder is dropped: fixed shapes, one graph
+        return max(1, int(n_rows) // min(int(self.batch_size), int(n_rows)))
+
     def _passes_per_epoch(self, n_rows: int) -> int:
         if self.epochs is not None:
             return 1
-        per_pass = max(1, int(n_rows) // min(int(self.batch_size), int(n_rows)))
-        return max(1, math.ceil(self._min_steps_per_epoch / per_pass))
+        return max(1, math.ceil(self._min_steps_per_epoch / self._batches_per_pass(n_rows)))
 
     def batches_per_epoch(self, n_rows: int) -> int:
         """Optimiser steps in one epoch on ``n_rows`` training rows: one pass (the remainder
         dropped), or in steps mode enough whole passes for at least 50 steps."""
-        per_pass = max(1, int(n_rows) // min(int(self.batch_size), int(n_rows)))
-        return per_pass * self._passes_per_epoch(n_rows)
+        return self._batches_per_pass(n_rows) * self._passes_per_epoch(n_rows)
 
     def total_epochs(self, n_rows: int) -> int:
         """Epochs a fit on ``n_rows`` rows runs: ``epochs`` when given, else ``steps`` rounded up

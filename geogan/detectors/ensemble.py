@@ -34,7 +34,8 @@ _LEVELS = np.linspace(0.0, 1.0, 1025)
 _TAIL = 11  # quantiles spanning the top ~1 %: the slope used beyond the training range
 
 
-def _member_dir(k: int) -> str:
+def member_dir(k: int) -> str:
+    """Where member ``k`` lives inside an ensemble's model directory."""
     return f"members/{k:02d}"
 
 
@@ -169,9 +170,9 @@ class Ensemble(Detector):
     def _state_to_disk(self, path: Path) -> dict:
         members = []
         for k, m in enumerate(self.members_):
-            sub = path / _member_dir(k)
+            sub = path / member_dir(k)
             sub.mkdir(parents=True, exist_ok=True)
-            members.append({"dir": _member_dir(k), "detector": m.to_config(sub)})
+            members.append({"dir": member_dir(k), "detector": m.to_config(sub)})
         return {"members": members, "quantiles": [[float(v) for v in q] for q in self.quantiles_]}
 
     def _state_from_disk(self, path: Path, state: dict, section: dict) -> None:
@@ -182,7 +183,7 @@ class Ensemble(Detector):
             raise ModelError(f"the ensemble state must list {self.n_members} members and their quantiles", path=where)
         self.members_ = []
         for k, entry in enumerate(members):
-            if not isinstance(entry, dict) or entry.get("dir") != _member_dir(k) or \
+            if not isinstance(entry, dict) or entry.get("dir") != member_dir(k) or \
                     not isinstance(entry.get("detector"), dict):
                 raise ModelError(f"ensemble member {k} entry is invalid", path=where)
             sub = entry["detector"]
@@ -199,4 +200,4 @@ class Ensemble(Detector):
         self.quantiles_ = q
 
 
-__all__ = ["Ensemble", "calibrate", "to_percentile"]
+__all__ = ["Ensemble", "calibrate", "member_dir", "to_percentile"]
