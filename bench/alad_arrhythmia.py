@@ -115,7 +115,7 @@ def main(argv=None) -> dict:
         det = ALAD(random_state=seed, **params).fit(A_tr)
         for k in scores:
             det.score = k
-            s = det.score_samples(A_te)
+            s = det.decision_function(A_te)
             rows[k].append(prf(s, y_te))
             aucs[k].append(roc_auc_score(y_te, s))
         t_alad += time.perf_counter() - t

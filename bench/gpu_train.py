@@ -83,8 +83,8 @@ def main(argv=None) -> dict:
             seconds = [h["seconds"] for h in det.history_]
             s_epoch = float(np.mean(seconds[1:]))
             t = time.perf_counter()
-            s = det.score_samples(X)
-            det.score_samples(X)
+            s = det.decision_function(X)
+            det.decision_function(X)
             score_s = (time.perf_counter() - t) / 2
             results[name] = {"samples_per_s": round(rows / s_epoch), "s_per_epoch": round(s_epoch, 2),
                              "warmup_epoch_s": round(seconds[0], 1), "fit_s": round(time.perf_counter() - t0, 1),

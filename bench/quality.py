@@ -311,7 +311,7 @@ def arrhythmia_one(name: str, cfg: dict, seed: int, *, quick: bool) -> dict | No
         det = Ensemble(detector=cfg["detector"], n_members=ensemble, params=params, random_state=seed).fit(A_tr)
     else:
         det = get_detector(cfg["detector"], random_state=seed, **params).fit(A_tr)
-    s = det.score_samples(A_te)
+    s = det.decision_function(A_te)
     pred = s >= np.percentile(s, 85)
     _, _, f1, _ = precision_recall_fscore_support(y_te, pred.astype(int), average="binary", zero_division=0)
     return {"f1": float(f1), "auc": float(roc_auc_score(y_te, s))}

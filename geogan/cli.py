@@ -20,11 +20,19 @@ from geogan.errors import GeoganError, InputError  # noqa: E402
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Multivariate geochemical anomaly maps: grid → train → score → evaluate.")
-_STATE = {"debug": False}
+_STATE = {"debug": False, "quiet": False}
 
 
 def echo(msg: str = "") -> None:
-    typer.echo(msg)
+    """A status line: silent under ``--quiet``, except warnings (errors are printed regardless)."""
+    if msg.startswith("warning:"):
+        typer.echo(msg, err=True)
+    elif not _STATE["quiet"]:
+        typer.echo(msg)
+
+
+def _progress() -> bool:
+    return not _STATE["quiet"]
 
 
 def _user_errors(fn):
@@ -39,11 +47,17 @@ def _user_errors(fn):
                 raise
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from None
-        except (FileNotFoundError, IsADirectoryError, PermissionError, NotADirectoryError) as exc:
+        except (FileNotFoundError, FileExistsError, IsADirectoryError, PermissionError, NotADirectoryError) as exc:
             if _STATE["debug"]:
                 raise
             where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
             typer.echo(f"error: {where}{exc.strerror or exc}", err=True)
+            raise typer.Exit(1) from None
+        except MemoryError as exc:
+            if _STATE["debug"]:
+                raise
+            typer.echo(f"error: out of memory{f' ({exc})' if str(exc) else ''}; use a smaller grid, tile, sample "
+                       f"or batch size, or a machine with more memory", err=True)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
             typer.echo("interrupted; rerun the same command to resume", err=True)
@@ -84,9 +98,21 @@ def _bounds(text: Optional[str]):
     return vals
 
 
+def _version(value: bool) -> None:
+    if value:
+        from geogan import __version__
+
+        typer.echo(f"geogan {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False):
-    _STATE["debug"] = debug
+def _main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors and warnings (no progress, no status lines).")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print geogan's version and exit.")] = False,
+):
+    _STATE["debug"], _STATE["quiet"] = debug, quiet
 
 
 # -- synth ---------------------------------------------------------------------------------------
@@ -105,7 +131,7 @@ def synth(
     from geogan.synth import write_synthetic_survey
 
     res = write_synthetic_survey(out, preset, n_samples=samples, elements=_split(elements), seed=seed,
-                                 fmt=format, overwrite=overwrite, progress=True)
+                                 fmt=format, overwrite=overwrite, progress=_progress())
     echo(res.describe())
 
 
@@ -133,6 +159,7 @@ def grid(
     level_by: Annotated[Optional[str], typer.Option("--level-by", help="Column naming batches (lab/campaign/report) to level to the overall median.")] = None,
     tile: Annotated[int, typer.Option(help="Tile edge in cells (the Zarr chunk).")] = 512,
     allow_geographic: Annotated[bool, typer.Option("--allow-geographic", help="Allow a geographic grid CRS (cell size in degrees).")] = False,
+    max_cells: Annotated[int, typer.Option("--max-cells", help="Refuse grids of more cells (guards against coordinates in the wrong unit).")] = 1_000_000_000,
     scheduler: Annotated[Optional[str], typer.Option(help="Dask scheduler address (default: DASK_SCHEDULER_ADDRESS or a LocalCluster).")] = None,
     workers: Annotated[Optional[int], typer.Option(help="LocalCluster worker processes (default: one per core).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing store.")] = False,
@@ -145,8 +172,9 @@ def grid(
                       units=_units_map(units), cell_size_m=cell_size, bounds=_bounds(bounds), neighbors=neighbors,
                       power=power, max_distance_m=max_distance, space=space, bdl_factor=bdl_factor,
                       negative_is_bdl=negative_is_bdl, missing=tuple(missing) if missing else (-9999,),
-                      level_by=level_by, tile=tile, allow_geographic=allow_geographic, scheduler=scheduler,
-                      workers=workers, overwrite=overwrite, echo=echo)
+                      level_by=level_by, tile=tile, allow_geographic=allow_geographic, max_cells=max_cells,
+                      scheduler=scheduler,
+                      workers=workers, overwrite=overwrite, progress=_progress(), echo=echo)
     echo(describe(open_grid(res.path), res.path))
 
 
@@ -165,6 +193,13 @@ def info(store_path: Annotated[str, typer.Argument(metavar="STORE", help="A grid
         pass  # open_store below gives the user-facing error
     ds = open_store(store_path, kind=kind)
     echo(describe(ds, store_path))
+    if kind == "grid":
+        from geogan.coverage import coverage_of
+
+        cov = coverage_of(ds)
+        echo(cov.describe())
+        for line in cov.warnings():
+            echo(f"warning: {line}")
 
 
 @app.command("import-rasters")
@@ -175,14 +210,19 @@ def import_rasters_cmd(
     elements: Annotated[Optional[str], typer.Option(help="Comma-separated symbols in file order (default: from file names).")] = None,
     units: Annotated[Optional[str], typer.Option(help="Units per element, e.g. Au=ppb (default: ppm, or from the file name).")] = None,
     tile: Annotated[int, typer.Option(help="Tile edge in cells (the Zarr chunk).")] = 512,
+    like: Annotated[Optional[Path], typer.Option(help="Reference grid raster (default: the first raster).")] = None,
+    resample: Annotated[Optional[str], typer.Option(help="Resample rasters on other grids onto the reference: nearest, bilinear, average, ... (default: refuse them).")] = None,
+    nodata: Annotated[Optional[float], typer.Option(help="No-data value for files that declare none (e.g. -9999).")] = None,
+    nonpositive: Annotated[str, typer.Option(help="Values <= 0: error (default), nan, half-min or keep.")] = "error",
     overwrite: Annotated[bool, typer.Option(help="Replace an existing store.")] = False,
 ):
-    """Stack existing single-band element GeoTIFFs into a grid store."""
+    """Stack existing single-band element GeoTIFFs into a grid store (cells may be rectangular)."""
     from geogan.rasters import import_rasters
     from geogan.store import describe, open_grid
 
-    path = import_rasters(rasters, out, elements=_split(elements), units=_units_map(units), tile=tile,
-                          overwrite=overwrite)
+    path = import_rasters(rasters, out, elements=_split(elements), units=_units_map(units), tile=tile, like=like,
+                          resampling=resample, nodata=nodata, nonpositive=nonpositive, overwrite=overwrite,
+                          echo=echo)
     echo(describe(open_grid(path), path))
 
 
@@ -221,7 +261,7 @@ def train(
                       epochs=epochs, ensemble=ensemble, enrichment_only=enrichment_only, batch_size=batch_size,
                       learning_rate=lr, latent_dim=latent_dim, seed=seed, checkpoint_every=checkpoint_every,
                       resume=resume, mixed_precision=mixed_precision, deposits=deposits, overwrite=overwrite,
-                      progress=True, detector_params=params)
+                      progress=_progress(), detector_params=params, echo=echo)
     echo(str(res))
 
 
@@ -236,22 +276,28 @@ def score(
     deposits_crs: Annotated[Optional[str], typer.Option(help="CRS of the deposit coordinates.")] = None,
     deposits_x: Annotated[Optional[str], typer.Option(help="Deposit x column (auto-detected).")] = None,
     deposits_y: Annotated[Optional[str], typer.Option(help="Deposit y column (auto-detected).")] = None,
+    deposit_type: Annotated[Optional[str], typer.Option(help="Evaluate against the deposits of this type only: rows whose type column equals or contains it, any case (e.g. W-Sn).")] = None,
+    deposit_type_column: Annotated[Optional[str], typer.Option(help="The deposit type column (default: deposit_type, type, commodity or commodities).")] = None,
     min_dist_km: Annotated[float, typer.Option(help="Negative-sampling AUC: negatives at least this far from deposits.")] = 5.0,
     runs: Annotated[int, typer.Option(help="Negative-sampling AUC draws.")] = 20,
     scheduler: Annotated[Optional[str], typer.Option(help="Dask scheduler address (default: DASK_SCHEDULER_ADDRESS or a LocalCluster).")] = None,
     workers: Annotated[Optional[int], typer.Option(help="LocalCluster worker processes (default: one per core).")] = None,
     batch_size: Annotated[int, typer.Option(help="Cells per inference batch.")] = 16384,
     contributions: Annotated[bool, typer.Option("--contributions", help="Also write each element's contribution to every cell's score (contributions.zarr; one extra scoring pass per element) and list the top anomalies' driving elements in the report.")] = False,
+    min_elements: Annotated[Optional[int], typer.Option("--min-elements", help="Also score cells holding at least K of the model's elements, imputing the others from them (writes elements_used; default: every element).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace existing outputs.")] = False,
 ):
     """Score every cell tile by tile on Dask → scores.zarr + anomaly.tif (COG) [+ contributions.zarr] [+ report/]."""
     from geogan.score import score_grid
 
     res = score_grid(grid_store, model, out, deposits=deposits, deposits_crs=deposits_crs, deposits_x=deposits_x,
-                     deposits_y=deposits_y, min_dist_km=min_dist_km, runs=runs, scheduler=scheduler, workers=workers,
-                     batch_size=batch_size, contributions=contributions, overwrite=overwrite, echo=echo)
+                     deposits_y=deposits_y, deposit_type=deposit_type, deposit_type_column=deposit_type_column,
+                     min_dist_km=min_dist_km, runs=runs, scheduler=scheduler, workers=workers,
+                     batch_size=batch_size, contributions=contributions, overwrite=overwrite,
+                     min_elements=min_elements, progress=_progress(), echo=echo)
     echo(f"scored   {res.n_cells_scored:,} cells in {res.seconds:.1f} s")
-    echo(f"scores   {res.scores}\nmap      {res.cog}")
+    echo(f"scores   {res.scores}\nmap      {res.cog}" + (f" (QGIS style {res.qml.name})\npolygons {res.polygons}"
+                                                         if res.qml else ""))
     if res.contributions:
         echo(f"contrib  {res.contributions}")
     if res.report:
@@ -271,23 +317,28 @@ def evaluate(
     deposits_crs: Annotated[Optional[str], typer.Option(help="CRS of the deposit coordinates.")] = None,
     deposits_x: Annotated[Optional[str], typer.Option(help="Deposit x column (auto-detected).")] = None,
     deposits_y: Annotated[Optional[str], typer.Option(help="Deposit y column (auto-detected).")] = None,
+    deposit_type: Annotated[Optional[str], typer.Option(help="Evaluate against the deposits of this type only: rows whose type column equals or contains it, any case (e.g. W-Sn).")] = None,
+    deposit_type_column: Annotated[Optional[str], typer.Option(help="The deposit type column (default: deposit_type, type, commodity or commodities).")] = None,
     min_dist_km: Annotated[float, typer.Option(help="Negative-sampling AUC: negatives at least this far from deposits.")] = 5.0,
     runs: Annotated[int, typer.Option(help="Negative-sampling AUC draws.")] = 20,
     seed: Annotated[int, typer.Option(help="Seed of the negative sampling.")] = 0,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing report directory.")] = False,
 ):
     """Evaluate anomaly maps against known deposits: ROC AUC, P-A plot, report."""
-    from geogan.evaluate import evaluate_many
+    from geogan.evaluate import evaluate_many, score_label
 
     named = {}
     for k, p in enumerate(scores):
         name, sep, rest = str(p).partition("=")
-        name, path = (name, rest) if sep else (Path(p).parent.name or f"map{k + 1}", str(p))
+        # a bare path is named by what the map says it is (a geogan COG's detector tag, a band
+        # description), else by its folder
+        name, path = (name, rest) if sep else (score_label(p) or Path(p).parent.name or f"map{k + 1}", str(p))
         if name in named:
             name = f"{name}-{k + 1}"
         named[name] = path
     results = evaluate_many(named, deposits, out, deposits_crs=deposits_crs, deposits_x=deposits_x,
-                            deposits_y=deposits_y, min_dist_km=min_dist_km, runs=runs, seed=seed, overwrite=overwrite)
+                            deposits_y=deposits_y, deposit_type=deposit_type, deposit_type_column=deposit_type_column,
+                            min_dist_km=min_dist_km, runs=runs, seed=seed, overwrite=overwrite)
     for name, res in results.items():
         m = res.metrics
         echo(f"{name}: AUC (all cells) {m.get('roc_auc', float('nan')):.3f}")
@@ -300,6 +351,7 @@ def evaluate(
 def run(
     spec: Annotated[Path, typer.Argument(metavar="SPEC.toml", help="Pipeline spec (see pipelines/demo.toml).")],
     force: Annotated[bool, typer.Option(help="Rerun every stage even when up to date.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Let stages replace outputs this pipeline did not write itself (and break stale locks).")] = False,
     scheduler: Annotated[Optional[str], typer.Option(help="Dask scheduler address for grid and score.")] = None,
     workers: Annotated[Optional[int], typer.Option(help="LocalCluster worker processes.")] = None,
 ):
@@ -307,7 +359,8 @@ def run(
     from geogan.pipeline import load_spec, run_pipeline
 
     overrides = {"cluster": {k: v for k, v in {"scheduler": scheduler, "workers": workers}.items() if v}}
-    summary = run_pipeline(load_spec(spec, overrides=overrides), force=force, echo=echo)
+    summary = run_pipeline(load_spec(spec, overrides=overrides), force=force, overwrite=overwrite,
+                           progress=_progress(), echo=echo)
     for name, d in summary["detectors"].items():
         auc = (d.get("metrics") or {}).get("roc_auc")
         echo(f"{name:12s} map {d['cog']}" + (f"  AUC {auc:.3f}" if auc is not None else ""))

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from geogan.errors import InputError
+from geogan.progress import Progress
 
 _CACHE: "OrderedDict[tuple, Any]" = OrderedDict()
 _CACHE_LOCK = threading.Lock()
@@ -48,7 +49,7 @@ def scheduler_address(scheduler: str | None = None) -> str | None:
 
 @contextlib.contextmanager
 def dask_client(scheduler: str | None = None, *, workers: int | None = None,
-                memory_limit: str | float | None = "auto") -> Iterator:
+                memory_limit: str | float | None = "auto", echo: Callable[[str], None] | None = None) -> Iterator:
     """A distributed Client for one stage.
 
     Parameters
@@ -60,6 +61,9 @@ def dask_client(scheduler: str | None = None, *, workers: int | None = None,
         parts, so processes scale better than threads).
     workers
         Number of LocalCluster worker processes (ignored with a scheduler).
+    echo
+        Where to print the dashboard link, when a dashboard is served (a LocalCluster serves
+        one when ``bokeh`` is installed: the ``dashboard`` extra, on a free port).
     """
     import dask
     from distributed import Client, LocalCluster
@@ -71,6 +75,7 @@ def dask_client(scheduler: str | None = None, *, workers: int | None = None,
         except (OSError, TimeoutError) as exc:
             raise InputError(f"cannot connect to the Dask scheduler at {address} ({exc}); "
                              "check the address or start one with 'dask scheduler'") from None
+        _show_dashboard(client, echo)
         try:
             yield client
         finally:
@@ -80,14 +85,41 @@ def dask_client(scheduler: str | None = None, *, workers: int | None = None,
     if n < 1:
         raise InputError(f"--workers must be >= 1, got {workers}")
     with dask.config.set({"distributed.worker.daemon": False, "distributed.admin.tick.limit": "10s"}):
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                               dashboard_address=None, memory_limit=memory_limit)
+        # ":0": a free port, so a second cluster on the machine never collides on 8787
+        try:
+            cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                                   dashboard_address=":0", memory_limit=memory_limit)
+        except RuntimeError as exc:  # distributed: "Nanny failed to start."
+            hint = _script_hint()
+            if not hint:
+                raise
+            raise InputError(f"the local Dask workers failed to start ({exc}); {hint}") from None
         client = Client(cluster)
+        _show_dashboard(client, echo)
         try:
             yield client
         finally:
             client.close()
             cluster.close()
+
+
+def _script_hint() -> str:
+    """Advice when the local workers fail to start from a script without a main guard."""
+    import sys
+
+    main = sys.modules.get("__main__")
+    script = getattr(main, "__file__", None)
+    if script is None or getattr(main, "__spec__", None) is not None:  # interactive, or python -m
+        return ""
+    return (f"{script} runs geogan when imported, and every worker process imports it again: put its geogan "
+            f"calls under 'if __name__ == \"__main__\":'")
+
+
+def _show_dashboard(client, echo) -> None:
+    import importlib.util
+
+    if echo is not None and importlib.util.find_spec("bokeh") is not None and client.dashboard_link:
+        echo(f"Dask dashboard: {client.dashboard_link}")
 
 
 def run_tasks(client, futures, *, description: str, progress: bool = True, total: int | None = None,
@@ -97,25 +129,13 @@ def run_tasks(client, futures, *, description: str, progress: bool = True, total
 
     results = []
     total = total if total is not None else len(futures)
-    bar = None
-    if progress and total:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
-
-        bar = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                       TimeElapsedColumn(), TimeRemainingColumn(), transient=False)
-        bar.start()
-        task = bar.add_task(description, total=total)
-    try:
+    with Progress(total, description, unit="tiles", enabled=progress) as bar:
         for fut in as_completed(futures):
             res = fut.result()
             results.append(res)
             if on_result is not None:
                 on_result(res)
-            if bar is not None:
-                bar.advance(task)
-    finally:
-        if bar is not None:
-            bar.stop()
+            bar.advance()
     return results
 
 

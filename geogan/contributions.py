@@ -53,7 +53,8 @@ import numpy as np
 
 from geogan.errors import ConfigError, InputError
 
-__all__ = ["element_contributions", "check_supported", "top_anomalies", "read_top_anomalies", "format_drivers"]
+__all__ = ["element_contributions", "check_supported", "top_anomalies", "read_top_anomalies", "format_drivers",
+           "cell_drivers"]
 
 #: Transform kinds whose features are the elements, one to one.
 SUPPORTED_TRANSFORMS = ("clr", "log", "none")
@@ -74,10 +75,11 @@ def check_supported(model) -> None:
 
 
 def _scorer(model):
-    """Score already-transformed features: the model's own ``score_transformed`` (ensembles)
-    when it has one, else the detector's ``score_samples``."""
+    """Score already-transformed features (higher = more anomalous): the model's own
+    ``score_transformed`` (ensembles) when it has one, else the detector's
+    ``decision_function``."""
     fn = getattr(model, "score_transformed", None)
-    return fn if callable(fn) else model.detector.score_samples
+    return fn if callable(fn) else model.detector.decision_function
 
 
 def _at_background(transform, X: np.ndarray, i: int) -> np.ndarray:
@@ -162,6 +164,54 @@ def format_drivers(pairs, *, n: int = 5) -> str:
     return " ".join(parts) if parts else "—"
 
 
+def _ranked_pairs(values: np.ndarray, elements: list[str]) -> list[list]:
+    """``[element, value]`` pairs, largest ``|value|`` first (NaN last)."""
+    order = sorted(range(len(elements)), key=lambda i: -abs(values[i]) if np.isfinite(values[i]) else np.inf)
+    return [[elements[i], float(values[i])] for i in order]
+
+
+def cell_drivers(contributions_3d, elements, rows, cols, *, n_drivers: int = 5) -> list[dict]:
+    """The contributions at many cells, reading each chunk once (deposits' cells, say).
+
+    Parameters
+    ----------
+    contributions_3d : xarray.DataArray or numpy array, shape (n_elements, height, width)
+        Contributions (``contributions.zarr``'s ``contribution``); an xarray grid is indexed
+        point-wise, so a dask-backed one reads only the chunks holding the cells.
+    elements : sequence of str
+        Element symbols, in the order of the first axis.
+    rows, cols : array-like of int
+        The cells.
+    n_drivers : int
+        Elements named in ``drivers``.
+
+    Returns
+    -------
+    list of dict
+        Per cell, in order: ``contributions`` (``[element, value]`` pairs, largest
+        ``|value|`` first) and ``drivers`` (e.g. ``"W+ Sn+ Cr−"``).
+    """
+    elements = [str(e) for e in elements]
+    rows, cols = np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)
+    if rows.size == 0:
+        return []
+    if hasattr(contributions_3d, "isel"):
+        import xarray as xr
+
+        el, ydim, xdim = contributions_3d.dims
+        picked = contributions_3d.isel({ydim: xr.DataArray(rows, dims="cell"), xdim: xr.DataArray(cols, dims="cell")})
+        values = np.asarray(picked.transpose("cell", el).values, dtype=np.float64)
+    else:
+        values = np.asarray(contributions_3d[:, rows, cols], dtype=np.float64).T
+    if values.shape[1] != len(elements):
+        raise InputError(f"contributions hold {values.shape[1]} elements at a cell, expected {len(elements)}")
+    out = []
+    for c in values:
+        pairs = _ranked_pairs(c, elements)
+        out.append({"contributions": pairs, "drivers": format_drivers(pairs, n=n_drivers)})
+    return out
+
+
 def _cell_contributions(contributions_3d, row: int, col: int) -> np.ndarray:
     if hasattr(contributions_3d, "isel"):  # xarray DataArray (element, y, x), possibly dask-backed
         dims = contributions_3d.dims
@@ -225,8 +275,7 @@ def top_anomalies(scores_2d, contributions_3d, elements, x_coords, y_coords, n: 
         c = _cell_contributions(contributions_3d, row, col)
         if c.shape != (len(elements),):
             raise InputError(f"contributions hold {c.shape[0]} elements at a cell, expected {len(elements)}")
-        order = sorted(range(len(elements)), key=lambda i: -abs(c[i]) if np.isfinite(c[i]) else np.inf)
-        pairs = [[elements[i], float(c[i])] for i in order]
+        pairs = _ranked_pairs(c, elements)
         out.append({
             "x": float(x_coords[col]), "y": float(y_coords[row]), "row": row, "col": col, "score": score,
             "percentile": float(100.0 * np.searchsorted(ranked, score, side="right") / ranked.size),

@@ -43,6 +43,7 @@ from scipy.spatial import cKDTree
 
 import geogan
 from geogan.errors import CRSError, EvaluationError, InputError, OutputExistsError
+from geogan.gis import class_breaks, class_labels, classify
 from geogan.gridspec import parse_crs
 from geogan.urls import is_url, local_copy
 
@@ -60,6 +61,9 @@ __all__ = [
     "evaluate_scores",
     "evaluate",
     "evaluate_many",
+    "add_deposit_drivers",
+    "score_label",
+    "TYPE_COLUMNS",
 ]
 
 # Coordinate column pairs tried in order (case-insensitive); grid-native names first so a
@@ -76,6 +80,8 @@ _LONLAT_NAMES = {"lon", "lat", "longitude", "latitude"}
 _AREA_OF_USE_MARGIN_DEG = 5.0
 _EARTH_RADIUS_KM = 6371.0088
 _TOP_FRACTION = 0.05
+#: Deposit type columns looked for (any case) by ``deposit_type`` when no column is named.
+TYPE_COLUMNS = ("deposit_type", "type", "commodity", "commodities")
 _PA_LEVELS = np.linspace(0.0, 1.0, 1001)
 
 
@@ -100,6 +106,9 @@ class Deposits:
         Source file, if any.
     source_crs_assumed
         True when the file named no CRS and the grid's was assumed.
+    selection
+        How the rows were selected, e.g. ``"type contains 'W-Sn' (17 of 40 rows)"``
+        (:func:`read_deposits` with ``deposit_type``); ``None`` when all rows are used.
     """
 
     x: np.ndarray
@@ -109,6 +118,7 @@ class Deposits:
     source_crs: pyproj.CRS | None = None
     path: Path | None = None
     source_crs_assumed: bool = False
+    selection: str | None = None
 
     def __len__(self) -> int:
         return int(self.x.size)
@@ -140,6 +150,47 @@ class Deposits:
             source_crs=self.source_crs,
             path=self.path,
             source_crs_assumed=self.source_crs_assumed,
+            selection=self.selection,
+        )
+
+    def select_type(self, value: str, *, column: str | None = None) -> Deposits:
+        """The deposits whose type column holds ``value`` (case-insensitive: equal to it or
+        containing it, so ``"W-Sn"`` matches ``"W-Sn skarn"``).
+
+        ``column`` names the type column; default: the first of :data:`TYPE_COLUMNS` the
+        table has (any case).
+
+        Raises
+        ------
+        InputError
+            No type column, or no deposit of that type (the message lists the types present).
+        """
+        table = self.attributes
+        if column is not None:
+            col = _find_column(table, column, path=self.path, what="deposit type")
+        else:
+            lower = {str(c).lower(): c for c in table.columns}
+            col = next((lower[c] for c in TYPE_COLUMNS if c in lower), None)
+            if col is None:
+                raise InputError(
+                    f"no deposit type column to select {value!r} by (looked for {', '.join(TYPE_COLUMNS)}, any "
+                    f"case); name it with --deposit-type-column. Columns: {', '.join(map(str, table.columns[:30]))}",
+                    path=self.path,
+                )
+        types = table[col].fillna("").astype(str).str.strip()
+        wanted = str(value).strip().lower()
+        keep = types.str.lower().str.contains(wanted, regex=False).to_numpy() if wanted else np.zeros(len(self), bool)
+        if not keep.any():
+            present = sorted({t for t in types if t})
+            listed = ", ".join(repr(t) for t in present[:40]) + (f", … ({len(present)} types)" if len(present) > 40 else "")
+            raise InputError(f"no deposit of type {value!r}; the types present are: "
+                             f"{listed or '(none: the column is empty)'}", path=self.path, column=str(col))
+        return replace(
+            self,
+            x=self.x[keep],
+            y=self.y[keep],
+            attributes=table[keep].reset_index(drop=True),
+            selection=f"{col} contains {value!r} ({int(keep.sum())} of {len(self)} rows)",
         )
 
     @property
@@ -309,6 +360,8 @@ def read_deposits(
     x: str | None = None,
     y: str | None = None,
     input_crs=None,
+    deposit_type: str | None = None,
+    deposit_type_column: str | None = None,
 ) -> Deposits:
     """Read known deposits from CSV (or Parquet) or a vector file (GeoPackage) into ``crs``.
 
@@ -324,6 +377,12 @@ def read_deposits(
     input_crs
         CRS of the file's coordinates. Default: the file's own CRS (vector files),
         EPSG:4326 for lon/lat columns, else ``crs`` (the file is assumed to be in the grid CRS).
+    deposit_type
+        Keep only the deposits of this type (:meth:`Deposits.select_type`: the type column
+        equals or contains it, any case), e.g. ``"W-Sn"``. Every row is validated first.
+    deposit_type_column
+        The type column; default the first of ``deposit_type``, ``type``, ``commodity``,
+        ``commodities`` (any case).
 
     Returns
     -------
@@ -333,13 +392,16 @@ def read_deposits(
     Raises
     ------
     InputError
-        Missing or empty file, no coordinate columns, a non-numeric or missing coordinate.
+        Missing or empty file, no coordinate columns, a non-numeric or missing coordinate; a
+        ``deposit_type`` with no type column or no deposit of that type (the types present
+        are listed).
     CRSError
         Coordinates outside the valid range of the input CRS (usually a wrong CRS).
     """
     if is_url(path):  # s3://, gs://, https:// ...: read a temporary local copy
         with local_copy(path, what="deposit file") as local:
-            deposits = read_deposits(local, crs=crs, x=x, y=y, input_crs=input_crs)
+            deposits = read_deposits(local, crs=crs, x=x, y=y, input_crs=input_crs, deposit_type=deposit_type,
+                                     deposit_type_column=deposit_type_column)
         return replace(deposits, path=path)
     path = Path(path)
     if not path.exists():
@@ -388,7 +450,7 @@ def read_deposits(
                 row=i + 1,
             )
         xs, ys = gx, gy
-    return Deposits(
+    deposits = Deposits(
         x=xs,
         y=ys,
         attributes=attributes.reset_index(drop=True),
@@ -397,6 +459,12 @@ def read_deposits(
         path=path,
         source_crs_assumed=assumed,
     )
+    if deposit_type is not None:
+        deposits = deposits.select_type(deposit_type, column=deposit_type_column)
+    elif deposit_type_column is not None:
+        raise InputError("--deposit-type-column names the column that --deposit-type selects by; give "
+                         "--deposit-type too", path=path)
+    return deposits
 
 
 # --------------------------------------------------------------------------- scores
@@ -414,6 +482,9 @@ def open_scores(path: str | PathLike, *, variable: str = "anomaly") -> xr.DataAr
         The path does not exist or is neither a Zarr store nor a raster.
     CRSError
         The grid carries no CRS.
+    StoreError
+        A geogan ``scores.zarr`` that is incomplete or damaged (see
+        :func:`geogan.store.open_store`).
     """
     path = Path(path)
     if not path.exists():
@@ -423,6 +494,15 @@ def open_scores(path: str | PathLike, *, variable: str = "anomaly") -> xr.DataAr
             ds = xr.open_zarr(path, consolidated=False)
         except Exception as exc:  # zarr raises several types for "not a store"
             raise InputError(f"cannot open as a Zarr store ({exc})", path=path) from None
+        from geogan.store import decode_attrs
+
+        ds.attrs = decode_attrs(ds.attrs)  # geogan stores keep nested attributes as JSON strings
+        if ds.attrs.get("geogan_kind") == "scores":
+            from geogan.store import open_store
+
+            # a geogan score store is validated as the score stage's own reads are: complete,
+            # its grid attribute agreeing with the coordinates, no chunk missing
+            ds = open_store(path, kind="scores")
         if "spatial_ref" in ds.data_vars:
             ds = ds.set_coords("spatial_ref")
         if variable not in ds.data_vars:
@@ -458,6 +538,23 @@ def open_scores(path: str | PathLike, *, variable: str = "anomaly") -> xr.DataAr
         raise CRSError("score grid has no CRS; write one (rio.write_crs) before evaluating", path=path)
     scores.attrs.setdefault("source", str(path))
     return scores
+
+
+def score_label(path: str | PathLike) -> str | None:
+    """The name a score grid gives itself: the ``name`` or ``detector`` tag of a COG written by
+    ``geogan score``, the detector recorded in a ``scores.zarr``, else a GeoTIFF's band
+    description. ``None`` when it names nothing, or cannot be opened (evaluating it says why)."""
+    from geogan.errors import GeoganError
+
+    try:
+        attrs = open_scores(path).attrs
+    except GeoganError:
+        return None
+    for key in ("name", "detector", "long_name"):
+        value = attrs.get(key)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return None
 
 
 def _grid_crs(scores: xr.DataArray) -> pyproj.CRS:
@@ -725,7 +822,9 @@ def prediction_area(
     -------
     dict
         Curves ``pa_threshold``, ``pa_prediction_rate`` (Pr, %), ``pa_area_pct`` (Oa, %),
-        ``success_area_pct``, ``success_deposit_pct`` and scalars ``pa_intersection_*``,
+        ``success_area_pct``, ``success_deposit_pct`` (the success-rate curve at the
+        thresholds), ``capture_area_pct``, ``capture_deposit_pct`` (the same curve exactly,
+        a step per deposit score) and scalars ``pa_intersection_*``,
         ``pa_nd``, ``success_rate_auc``, ``top5_area_pct``, ``top5_deposit_pct``.
 
     Raises
@@ -771,6 +870,17 @@ def prediction_area(
         s_area, s_dep = np.append(s_area, 100.0), np.append(s_dep, 100.0)
     success_auc = float(np.sum(np.diff(s_area) * (s_dep[1:] + s_dep[:-1]) / 2.0) / 1e4)
 
+    # The same cumulative curve exactly, one step per deposit score (no threshold grid), for
+    # the success-rate figure's logarithmic area axis: vertices just above and at each
+    # distinct deposit score (ties between cells give a sloped step, as on the ROC curve).
+    levels_dep = np.unique(dep_sorted)[::-1]
+    c_area = np.column_stack([n - np.searchsorted(valid_sorted, levels_dep, side="right"),
+                              n - np.searchsorted(valid_sorted, levels_dep, side="left")]).ravel() / n
+    c_dep = np.column_stack([dep_sorted.size - np.searchsorted(dep_sorted, levels_dep, side="right"),
+                             dep_sorted.size - np.searchsorted(dep_sorted, levels_dep, side="left")]).ravel()
+    capture_area = 100.0 * np.concatenate([[0.0], c_area, [1.0]])
+    capture_dep = 100.0 * np.concatenate([[0.0], c_dep / dep_sorted.size, [1.0]])
+
     k_top = max(1, math.ceil(_TOP_FRACTION * n))
     t_top = valid_sorted[n - k_top]
     top_area = 100.0 * (n - np.searchsorted(valid_sorted, t_top, side="left")) / n
@@ -781,6 +891,8 @@ def prediction_area(
         "pa_area_pct": oa,
         "success_area_pct": s_area,
         "success_deposit_pct": s_dep,
+        "capture_area_pct": capture_area,
+        "capture_deposit_pct": capture_dep,
         "pa_intersection_threshold": float(t_star),
         "pa_intersection_prediction_rate_pct": float(pr_star),
         "pa_intersection_area_pct": float(oa_star),
@@ -809,7 +921,14 @@ class EvaluationResult:
     pa_area_pct: np.ndarray | None = None
     success_area_pct: np.ndarray | None = None
     success_deposit_pct: np.ndarray | None = None
+    capture_area_pct: np.ndarray | None = None
+    capture_deposit_pct: np.ndarray | None = None
     deposit_location: DepositLocation | None = field(default=None, repr=False)
+    #: One row per deposit (file order): ``id``, ``x``, ``y`` (grid CRS), ``status`` (``used``,
+    #: ``outside``, ``no data``), ``score``, ``percentile`` and ``class`` (None unless used),
+    #: ``type`` when the table has a type column, and ``drivers``/``contributions`` when
+    #: contributions were added (:func:`add_deposit_drivers`).
+    deposit_table: list[dict] | None = field(default=None, repr=False)
 
     def curves(self) -> dict:
         """The curves as JSON-able lists (absent curves omitted)."""
@@ -821,6 +940,8 @@ class EvaluationResult:
             "pa_area_pct",
             "success_area_pct",
             "success_deposit_pct",
+            "capture_area_pct",
+            "capture_deposit_pct",
         )
         return {k: getattr(self, k).tolist() for k in names if getattr(self, k) is not None}
 
@@ -896,6 +1017,7 @@ def evaluate_scores(
         "score_name": score_name or str(scores.attrs.get("score", scores.attrs.get("score_name", "unknown"))),
         "scores_source": scores.attrs.get("source"),
         "deposits_source": None if deposits.path is None else str(deposits.path),
+        "deposits_selection": deposits.selection,
         "crs": crs.to_string(),
         "crs_is_geographic": bool(crs.is_geographic),
         "cell_size_x": float(abs(transform.a)),
@@ -933,6 +1055,9 @@ def evaluate_scores(
         metrics["area_metrics"] = "computed"
         curves = {k: area.pop(k) for k in list(area) if isinstance(area[k], np.ndarray)}
         metrics.update(area)
+    # the map's percentile classes, exact over all valid cells: the report's map, anomaly.qml
+    # and anomaly_polygons.gpkg use the same breaks
+    metrics["class_breaks"] = class_breaks(valid_sorted)
     metrics["notes"] = notes
     metrics["geogan_version"] = geogan.__version__
     return EvaluationResult(
@@ -941,8 +1066,74 @@ def evaluate_scores(
         roc_fpr=fpr,
         roc_tpr=tpr,
         deposit_location=location,
+        deposit_table=_deposit_table(deposits.to_crs(crs), location, values, valid_sorted, metrics["class_breaks"]),
         **curves,
     )
+
+
+def _deposit_table(deposits: Deposits, location: DepositLocation, values: np.ndarray, valid_sorted: np.ndarray,
+                   breaks: dict) -> list[dict]:
+    """One row per deposit (see :attr:`EvaluationResult.deposit_table`)."""
+    labels = class_labels()
+    lower = {str(c).lower(): c for c in deposits.attributes.columns}
+    type_col = next((lower[c] for c in TYPE_COLUMNS if c in lower), None)
+    ids = deposits.ids.tolist()
+    rows = []
+    for k in range(len(deposits)):
+        row = {"id": ids[k], "x": float(deposits.x[k]), "y": float(deposits.y[k]), "status": "used",
+               "score": None, "percentile": None, "class": None}
+        if type_col is not None:
+            row["type"] = str(deposits.attributes[type_col].iloc[k])
+        if location.outside[k]:
+            row["status"] = "outside"
+        elif location.on_nodata[k]:
+            row["status"] = "no data"
+        else:
+            score = float(values[location.row[k], location.col[k]])
+            row["score"] = score
+            row["percentile"] = float(100.0 * np.searchsorted(valid_sorted, score, side="right") / valid_sorted.size)
+            row["class"] = labels[int(classify(np.array([score]), breaks)[0])]
+        rows.append(row)
+    return rows
+
+
+def add_deposit_drivers(result: EvaluationResult, contributions: xr.DataArray, *, n_drivers: int = 5) -> None:
+    """Add the elements driving each used deposit's score to ``result.deposit_table``
+    (``drivers``, e.g. ``"W+ Sn+"``, and ``contributions``, ``[element, value]`` pairs largest
+    first), from a ``contribution(element, y, x)`` grid on the score grid's cells
+    (``contributions.zarr``). Only the deposits' cells are read, each chunk once."""
+    from geogan.contributions import cell_drivers
+
+    location = result.deposit_location
+    if result.deposit_table is None or location is None:
+        return
+    used = np.flatnonzero(location.used)
+    found = cell_drivers(contributions, contributions[contributions.dims[0]].values.tolist(),
+                         location.row[used], location.col[used], n_drivers=n_drivers)
+    for k, cell in zip(used, found, strict=True):
+        result.deposit_table[k].update(cell)
+
+
+def _contributions_beside(path, grid: xr.DataArray) -> xr.DataArray | str | None:
+    """The ``contribution`` grid of the ``contributions.zarr`` beside a score file (a score
+    stage's output folder) when it covers the same cells; ``None`` when there is none, or a
+    note saying why one is not used."""
+    from geogan.errors import GeoganError
+    from geogan.score import CONTRIBUTIONS_STORE, open_contributions_store
+
+    if is_url(path):
+        return None
+    candidate = Path(path).parent / CONTRIBUTIONS_STORE
+    if not candidate.is_dir():
+        return None
+    try:
+        contrib = open_contributions_store(candidate)["contribution"]
+    except GeoganError as exc:
+        return f"{candidate} was not used for the deposits' driving elements: {exc}"
+    same = contrib.shape[1:] == grid.shape and all(
+        np.allclose(contrib[axis].values, grid[axis].values, rtol=0.0, atol=1e-6 * abs(float(grid.rio.resolution()[0])))
+        for axis in ("y", "x"))
+    return contrib if same else f"{candidate} covers other cells than the scores; not used for the deposits"
 
 
 # --------------------------------------------------------------------------- top level
@@ -961,6 +1152,8 @@ def evaluate_many(
     deposits_crs=None,
     deposits_x: str | None = None,
     deposits_y: str | None = None,
+    deposit_type: str | None = None,
+    deposit_type_column: str | None = None,
     min_dist_km: float = 5.0,
     runs: int = 20,
     seed: int = 0,
@@ -973,7 +1166,10 @@ def evaluate_many(
     All grids must share a CRS (deposits are read once, in the first grid's CRS, and
     reprojected per grid otherwise). ``out_dir=None`` computes the metrics without a report.
     ``top_anomalies`` (``{name: rows}`` of :func:`geogan.contributions.top_anomalies`) adds
-    the top-anomalies table to the report.
+    the top-anomalies table to the report. ``deposit_type`` (and ``deposit_type_column``)
+    keep only the deposits of one type (:func:`read_deposits`). A ``contributions.zarr``
+    beside a score file (``geogan score --contributions``) adds each deposit's driving
+    elements to the report's deposit table.
     """
     from geogan.report import write_report
 
@@ -985,18 +1181,53 @@ def evaluate_many(
     grids = {name: open_scores(p) for name, p in scores_paths.items()}
     first = next(iter(grids.values()))
     deposits = read_deposits(
-        deposits_path, crs=_grid_crs(first), x=deposits_x, y=deposits_y, input_crs=deposits_crs
+        deposits_path, crs=_grid_crs(first), x=deposits_x, y=deposits_y, input_crs=deposits_crs,
+        deposit_type=deposit_type, deposit_type_column=deposit_type_column,
     )
     results = {
         name: evaluate_scores(grid, deposits, min_dist_km=min_dist_km, runs=runs, seed=seed, name=name)
         for name, grid in grids.items()
     }
+    for name, path in scores_paths.items():
+        contrib = _contributions_beside(path, grids[name])
+        if isinstance(contrib, str):
+            results[name].metrics["notes"].append(contrib)
+        elif contrib is not None:
+            add_deposit_drivers(results[name], contrib)
+        _add_elements_used(results[name], path)
     if out is not None:
         kwargs = {"title": title} if title else {}
         if top_anomalies:
             kwargs["top_anomalies"] = top_anomalies
         write_report(out, results, scores=grids, deposits=deposits, overwrite=overwrite, **kwargs)
     return results
+
+
+def _add_elements_used(result: EvaluationResult, path) -> None:
+    """With a ``scores.zarr`` scored with ``--min-elements``: how many cells rest on how many
+    of the model's elements, in the metrics (``elements_used``) and as a note in the report."""
+    if not str(path).rstrip("/").endswith(".zarr"):
+        return
+    try:
+        ds = xr.open_zarr(str(path), consolidated=False)
+    except (OSError, ValueError, KeyError):  # not a store we can read here: nothing to add
+        return
+    if "elements_used" not in ds:
+        return
+    from geogan.store import decode_attrs
+
+    counts = np.bincount(np.asarray(ds["elements_used"].values).ravel())
+    n_model = len((decode_attrs(ds.attrs).get("model") or {}).get("elements", [])) or len(counts) - 1
+    used = {int(k): int(c) for k, c in enumerate(counts) if k > 0 and c}
+    total = sum(used.values())
+    result.metrics["elements_used"] = used
+    fewer = sum(c for k, c in used.items() if k < n_model)
+    if fewer:
+        parts = ", ".join(f"{k} of {n_model}: {c:,} ({100 * c / total:.0f} %)" for k, c in sorted(used.items()))
+        result.metrics["notes"].append(
+            f"{fewer:,} of the {total:,} scored cells lack some of the model's {n_model} elements; their missing "
+            f"elements were imputed from the present ones (--min-elements), so their scores rest on fewer elements "
+            f"(elements_used.tif maps it). Cells by elements held: {parts}")
 
 
 def evaluate(
@@ -1007,6 +1238,8 @@ def evaluate(
     deposits_crs=None,
     deposits_x: str | None = None,
     deposits_y: str | None = None,
+    deposit_type: str | None = None,
+    deposit_type_column: str | None = None,
     min_dist_km: float = 5.0,
     runs: int = 20,
     seed: int = 0,
@@ -1024,7 +1257,11 @@ def evaluate(
     Parameters
     ----------
     name
-        Detector label; default the grid's ``detector`` attribute, else ``"anomaly"``.
+        Detector label; default what the grid calls itself (:func:`score_label`: the COG's
+        ``name``/``detector`` tag, a ``scores.zarr``'s detector, a band description), else
+        ``"anomaly"``.
+    deposit_type, deposit_type_column
+        Keep only the deposits of one type (:func:`read_deposits`), e.g. ``"W-Sn"``.
     top_anomalies
         Rows of :func:`geogan.contributions.top_anomalies` for the report's top-anomalies
         table (the score stage passes them with ``contributions=True``).
@@ -1033,7 +1270,7 @@ def evaluate(
         out = None if out_dir is None else Path(out_dir)
         if out is not None:
             _check_out_dir(out, overwrite)
-        name = str(open_scores(scores_path).attrs.get("detector", "anomaly"))
+        name = score_label(scores_path) or "anomaly"
     results = evaluate_many(
         {name: scores_path},
         deposits_path,
@@ -1041,6 +1278,8 @@ def evaluate(
         deposits_crs=deposits_crs,
         deposits_x=deposits_x,
         deposits_y=deposits_y,
+        deposit_type=deposit_type,
+        deposit_type_column=deposit_type_column,
         min_dist_km=min_dist_km,
         runs=runs,
         seed=seed,

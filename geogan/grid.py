@@ -13,11 +13,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+import xarray as xr
+import zarr
 
 from geogan import store
+from geogan._io import check_disjoint, holds_output_lock
 from geogan.cluster import dask_client, run_tasks, worker_cached
+from geogan.coverage import Coverage, grid_coverage
 from geogan.errors import CRSError, GridError
-from geogan.gridspec import GridSpec, check_grid_crs
+from geogan.gridspec import MAX_CELLS, GridSpec, check_grid_crs
 from geogan.idw import IDWParams, SampleIndex, idw, median_spacing
 from geogan.urls import is_url
 
@@ -36,6 +40,7 @@ class GridResult:
     tiles_computed: int
     tiles_resumed: int
     seconds: float
+    coverage: Coverage | None = None
 
 
 def _load_index(samples_path: str, token: str, space: str) -> SampleIndex:
@@ -68,6 +73,7 @@ def grid_tile(out: str, samples_path: str, token: str, spec_dict: dict, params_d
     return i, j, int(np.isfinite(conc).all(axis=0).sum())
 
 
+@holds_output_lock("out")
 def grid_survey(
     survey_path: str | os.PathLike,
     out: str | os.PathLike,
@@ -90,6 +96,7 @@ def grid_survey(
     level_by: str | None = None,
     tile: int = 512,
     allow_geographic: bool = False,
+    max_cells: int | None = MAX_CELLS,
     scheduler: str | None = None,
     workers: int | None = None,
     overwrite: bool = False,
@@ -114,13 +121,20 @@ def grid_survey(
         snapped outward to cell multiples) and tile edge in cells (the Zarr chunk).
     neighbors, power, max_distance_m, space
         IDW parameters; ``max_distance_m`` defaults to 3 × the median nearest-sample spacing.
+    max_cells
+        Refuse a grid of more cells (default :data:`geogan.gridspec.MAX_CELLS`; ``None``: no
+        limit): coordinates in the wrong unit would otherwise allocate without bound.
+    overwrite
+        Replace an existing store, and break a stale lock (``<out>.lock``) left by a dead run.
+        One process at a time writes a store; a second one is refused while the first runs.
     Other parameters are passed to :func:`geogan.survey.read_survey`.
     """
     from geogan.survey import read_survey
 
     t0 = time.perf_counter()
-    out = store.check_output(out, overwrite=overwrite)
     survey_path = survey_path if is_url(survey_path) else Path(survey_path)
+    check_disjoint([out, store.partial_path(out)], [survey_path], what="grid store")
+    out = store.check_output(out, overwrite=overwrite)
     survey = read_survey(survey_path, x=x, y=y, input_crs=input_crs, elements=elements, units=units,
                          bdl_factor=bdl_factor, negative_is_bdl=negative_is_bdl, missing=tuple(missing),
                          level_by=level_by)
@@ -138,10 +152,10 @@ def grid_survey(
         survey = survey.to_crs(grid_crs)
     if bounds is not None:
         spec = GridSpec.from_bounds(bounds, crs=grid_crs, cell_size_m=cell_size_m, tile=tile,
-                                    allow_geographic=allow_geographic)
+                                    allow_geographic=allow_geographic, max_cells=max_cells)
     else:
         spec = GridSpec.from_points(survey.x, survey.y, crs=grid_crs, cell_size_m=cell_size_m, tile=tile,
-                                    allow_geographic=allow_geographic)
+                                    allow_geographic=allow_geographic, max_cells=max_cells)
     if max_distance_m is None:
         spacing = median_spacing(survey.x, survey.y)
         max_distance_m = 3.0 * spacing
@@ -162,7 +176,7 @@ def grid_survey(
     staging = store.Staging(out)
     resumed: set[tuple[int, int]] = set()
     if staging.exists():
-        if (staging.params() or {}).get("token") == token and staging.store.exists():
+        if (staging.params() or {}).get("token") == token and _readable(staging.store):
             resumed = staging.done()
             echo(f"resuming {staging.root}: {len(resumed)} of {spec.n_tiles} tiles already done")
         else:
@@ -183,7 +197,7 @@ def grid_survey(
         store.create_grid_store(staging.store, spec, survey.elements, units=survey.units, attrs=attrs)
     pending = [t for t in spec.tiles() if t not in resumed]
     if pending:
-        with dask_client(scheduler, workers=workers) as client:
+        with dask_client(scheduler, workers=workers, echo=echo) as client:
             # task keys name this run (inputs, parameters, output), so runs sharing a cluster never mix
             run_id = hashlib.sha256(f"{token}:{Path(out).resolve()}".encode()).hexdigest()[:16]
             futures = [client.submit(grid_tile, str(out), str(samples_path), token, spec.to_dict(),
@@ -193,12 +207,25 @@ def grid_survey(
     missing_tiles = set(spec.tiles()) - staging.done()
     if missing_tiles:  # pragma: no cover - would mean a worker lied about its tile
         raise GridError(f"{len(missing_tiles)} tiles were not written; rerun to resume")
-    staging.finalize()
+    cov = grid_coverage(xr.open_zarr(staging.store, consolidated=False))
+    echo(cov.describe())
+    for line in cov.warnings():
+        echo(f"warning: {line}")
+    staging.finalize(extra_attrs={"coverage": cov.to_dict()})
     seconds = time.perf_counter() - t0
     echo(f"wrote {out} in {seconds:.1f} s")
     return GridResult(path=out, spec=spec, elements=list(survey.elements), idw=params,
                       n_samples=int(len(survey.x)), tiles_computed=len(pending), tiles_resumed=len(resumed),
-                      seconds=seconds)
+                      seconds=seconds, coverage=cov)
+
+
+def _readable(path: Path) -> bool:
+    """Whether a staged store's metadata can be opened (a killed writer may leave it torn)."""
+    try:
+        zarr.open_group(str(path), mode="r")["concentration"]
+        return True
+    except Exception:  # whatever the failure, the staged store cannot be resumed: start afresh
+        return False
 
 
 def _check_values(survey, params: IDWParams) -> None:

@@ -1,7 +1,9 @@
 """The grid: extent, cell size, CRS and tiling.
 
-A :class:`GridSpec` is north-up with square cells; ``x``/``y`` coordinates are cell
-centres, ``y`` descending (row 0 is the northern edge), matching GeoTIFF conventions.
+A :class:`GridSpec` is north-up; its cells are square unless ``cell_size_y_m`` says
+otherwise (rasters imported as they come: a reprojected raster often has dx ≠ dy);
+``x``/``y`` coordinates are cell centres, ``y`` descending (row 0 is the northern edge),
+matching GeoTIFF conventions.
 Tiles are ``tile × tile`` cells and are the unit of work and the Zarr chunk.
 
 >>> spec = GridSpec.from_bounds((0, 0, 2000, 1000), crs="EPSG:32650", cell_size_m=500, tile=2)
@@ -22,6 +24,10 @@ import pyproj
 from affine import Affine
 
 from geogan.errors import CRSError, GridError
+
+#: Default upper bound on a grid's cell count (``--max-cells``): 26 x the national preset's
+#: 38 M cells. A grid above it is refused before anything is allocated.
+MAX_CELLS = 1_000_000_000
 
 
 def parse_crs(crs, *, what: str = "CRS") -> pyproj.CRS:
@@ -50,6 +56,17 @@ def check_grid_crs(crs, *, allow_geographic: bool = False) -> pyproj.CRS:
     return crs
 
 
+def _check_degrees(cell: float, bounds: tuple[float, float, float, float]) -> None:
+    """In a geographic CRS cells and bounds are degrees: refuse sizes meant in metres."""
+    if cell > 1.0:
+        raise GridError(f"the grid CRS is geographic, so the cell size is in degrees, and {cell:g}° is over 1° "
+                        f"(~111 km); give it in degrees (e.g. 0.005 for ~500 m) or use a projected CRS")
+    xmin, ymin, xmax, ymax = bounds
+    if not (-180 <= xmin and xmax <= 360 and -90 <= ymin and ymax <= 90):
+        raise GridError(f"bounds {bounds} are not longitudes/latitudes in degrees, but the grid CRS is "
+                        f"geographic; check --input-crs or use a projected grid CRS")
+
+
 @dataclass(frozen=True)
 class GridSpec:
     """A north-up raster grid.
@@ -59,13 +76,16 @@ class GridSpec:
     crs
         Grid CRS (WKT or any pyproj input); stored as WKT.
     cell_size_m
-        Cell edge length in CRS units (metres for projected CRSs).
+        Cell width (x) in CRS units (metres for projected CRSs); also the height unless
+        ``cell_size_y_m`` is given.
     xmin, ymax
         Upper-left corner of the upper-left cell.
     width, height
         Number of columns and rows.
     tile
         Tile edge in cells: the unit of work and the Zarr chunk.
+    cell_size_y_m
+        Cell height (y) when it differs from the width; None for square cells.
     """
 
     crs: str
@@ -75,10 +95,16 @@ class GridSpec:
     width: int
     height: int
     tile: int = 512
+    cell_size_y_m: float | None = None
 
     def __post_init__(self):
         if not (self.cell_size_m > 0 and math.isfinite(self.cell_size_m)):
             raise GridError(f"cell size must be a positive number, got {self.cell_size_m!r}")
+        if self.cell_size_y_m is not None:
+            if not (self.cell_size_y_m > 0 and math.isfinite(self.cell_size_y_m)):
+                raise GridError(f"cell height must be a positive number, got {self.cell_size_y_m!r}")
+            if math.isclose(self.cell_size_y_m, self.cell_size_m, rel_tol=1e-9):
+                object.__setattr__(self, "cell_size_y_m", None)  # square: one spelling only
         if self.width < 1 or self.height < 1:
             raise GridError(f"grid must have at least one cell, got {self.width} x {self.height}")
         if self.tile < 1:
@@ -88,9 +114,13 @@ class GridSpec:
     @classmethod
     def from_bounds(
         cls, bounds, *, crs, cell_size_m: float = 500.0, tile: int = 512,
-        allow_geographic: bool = False,
+        allow_geographic: bool = False, max_cells: int | None = MAX_CELLS,
     ) -> "GridSpec":
-        """Grid covering ``bounds = (xmin, ymin, xmax, ymax)``, snapped outward to cell multiples."""
+        """Grid covering ``bounds = (xmin, ymin, xmax, ymax)``, snapped outward to cell multiples.
+
+        A grid of more than ``max_cells`` cells (``None``: no limit) is refused with the
+        computed size and its likely cause, before any array exists.
+        """
         crs = check_grid_crs(crs, allow_geographic=allow_geographic)
         try:
             xmin, ymin, xmax, ymax = (float(v) for v in bounds)
@@ -103,6 +133,16 @@ class GridSpec:
         if not cell_size_m > 0:
             raise GridError(f"cell size must be a positive number, got {cell_size_m!r}")
         c = float(cell_size_m)
+        if crs.is_geographic:
+            _check_degrees(c, (xmin, ymin, xmax, ymax))
+        n_cols, n_rows = max(math.ceil((xmax - xmin) / c), 1), max(math.ceil((ymax - ymin) / c), 1)
+        if max_cells is not None and n_cols * n_rows > max_cells:
+            unit = "°" if crs.is_geographic else " m"
+            raise GridError(
+                f"the grid would have {n_cols * n_rows:.3g} cells ({n_rows:,} rows x {n_cols:,} columns of "
+                f"{c:g}{unit} over an extent of {xmax - xmin:.4g} x {ymax - ymin:.4g}{unit}), over the limit of "
+                f"{max_cells:,}: are the coordinates in the units of their CRS (check --input-crs, --x/--y) and "
+                f"the cell size right? Raise the limit with --max-cells if the grid is meant")
         x0 = math.floor(xmin / c) * c
         y0 = math.floor(ymin / c) * c
         x1 = max(math.ceil(xmax / c) * c, x0 + c)
@@ -113,22 +153,25 @@ class GridSpec:
 
     @classmethod
     def from_points(cls, x, y, *, crs, cell_size_m: float = 500.0, tile: int = 512,
-                    allow_geographic: bool = False) -> "GridSpec":
+                    allow_geographic: bool = False, max_cells: int | None = MAX_CELLS) -> "GridSpec":
         """Grid covering the points' extent, snapped outward to cell multiples."""
         x = np.asarray(x, dtype=float)
         y = np.asarray(y, dtype=float)
         if x.size == 0:
             raise GridError("no points to derive a grid extent from")
         return cls.from_bounds((x.min(), y.min(), x.max(), y.max()), crs=crs, cell_size_m=cell_size_m,
-                               tile=tile, allow_geographic=allow_geographic)
+                               tile=tile, allow_geographic=allow_geographic, max_cells=max_cells)
 
     @classmethod
     def from_transform(cls, transform: Affine, *, width: int, height: int, crs, tile: int = 512) -> "GridSpec":
-        """Grid from a north-up affine transform with square cells (e.g. an imported GeoTIFF)."""
-        if transform.b != 0 or transform.d != 0 or transform.e >= 0 or not math.isclose(transform.a, -transform.e):
-            raise GridError(f"only north-up grids with square cells are supported, got transform {tuple(transform)[:6]}")
+        """Grid from a north-up affine transform (e.g. an imported GeoTIFF); cells may be
+        rectangular (dx ≠ dy)."""
+        if transform.b != 0 or transform.d != 0 or transform.a <= 0 or transform.e >= 0:
+            raise GridError(f"only north-up grids (no rotation, x increasing, y decreasing) are supported, got "
+                            f"transform {tuple(transform)[:6]}")
         return cls(crs=parse_crs(crs).to_wkt(), cell_size_m=float(transform.a), xmin=float(transform.c),
-                   ymax=float(transform.f), width=int(width), height=int(height), tile=int(tile))
+                   ymax=float(transform.f), width=int(width), height=int(height), tile=int(tile),
+                   cell_size_y_m=float(-transform.e))
 
     # -- derived ----------------------------------------------------------------------
     @property
@@ -145,21 +188,40 @@ class GridSpec:
         return self.width * self.height
 
     @property
+    def cell_x(self) -> float:
+        """Cell width (x)."""
+        return self.cell_size_m
+
+    @property
+    def cell_y(self) -> float:
+        """Cell height (y): ``cell_size_y_m``, or the width for square cells."""
+        return self.cell_size_m if self.cell_size_y_m is None else self.cell_size_y_m
+
+    @property
+    def cell_area(self) -> float:
+        """Area of one cell in CRS units squared (m² for projected CRSs)."""
+        return self.cell_x * self.cell_y
+
+    @property
+    def cell_label(self) -> str:
+        """The cell size as text: ``500`` or ``4243.9 x 4178.9``."""
+        return f"{self.cell_x:g}" if self.cell_size_y_m is None else f"{self.cell_x:g} x {self.cell_y:g}"
+
+    @property
     def transform(self) -> Affine:
-        return Affine(self.cell_size_m, 0.0, self.xmin, 0.0, -self.cell_size_m, self.ymax)
+        return Affine(self.cell_x, 0.0, self.xmin, 0.0, -self.cell_y, self.ymax)
 
     @property
     def bounds(self) -> tuple[float, float, float, float]:
-        c = self.cell_size_m
-        return (self.xmin, self.ymax - self.height * c, self.xmin + self.width * c, self.ymax)
+        return (self.xmin, self.ymax - self.height * self.cell_y, self.xmin + self.width * self.cell_x, self.ymax)
 
     def x_coords(self, start: int = 0, stop: int | None = None) -> np.ndarray:
         stop = self.width if stop is None else stop
-        return self.xmin + (np.arange(start, stop, dtype=np.float64) + 0.5) * self.cell_size_m
+        return self.xmin + (np.arange(start, stop, dtype=np.float64) + 0.5) * self.cell_x
 
     def y_coords(self, start: int = 0, stop: int | None = None) -> np.ndarray:
         stop = self.height if stop is None else stop
-        return self.ymax - (np.arange(start, stop, dtype=np.float64) + 0.5) * self.cell_size_m
+        return self.ymax - (np.arange(start, stop, dtype=np.float64) + 0.5) * self.cell_y
 
     @property
     def chunks(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -193,15 +255,19 @@ class GridSpec:
 
     def cell_of(self, x, y) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Row, column and an inside-the-grid mask for points in the grid CRS."""
-        col = np.floor((np.asarray(x, float) - self.xmin) / self.cell_size_m).astype(np.int64)
-        row = np.floor((self.ymax - np.asarray(y, float)) / self.cell_size_m).astype(np.int64)
+        col = np.floor((np.asarray(x, float) - self.xmin) / self.cell_x).astype(np.int64)
+        row = np.floor((self.ymax - np.asarray(y, float)) / self.cell_y).astype(np.int64)
         inside = (col >= 0) & (col < self.width) & (row >= 0) & (row < self.height)
         return row, col, inside
 
     def to_dict(self) -> dict:
-        return {"crs": self.crs, "cell_size_m": self.cell_size_m, "xmin": self.xmin, "ymax": self.ymax,
-                "width": self.width, "height": self.height, "tile": self.tile}
+        d = {"crs": self.crs, "cell_size_m": self.cell_size_m, "xmin": self.xmin, "ymax": self.ymax,
+             "width": self.width, "height": self.height, "tile": self.tile}
+        if self.cell_size_y_m is not None:  # square grids keep the layout they always had
+            d["cell_size_y_m"] = self.cell_size_y_m
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "GridSpec":
-        return cls(**{k: d[k] for k in ("crs", "cell_size_m", "xmin", "ymax", "width", "height", "tile")})
+        return cls(**{k: d[k] for k in ("crs", "cell_size_m", "xmin", "ymax", "width", "height", "tile")},
+                   cell_size_y_m=d.get("cell_size_y_m"))

@@ -19,27 +19,96 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
+import re
 import time
 import tomllib
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from geogan.errors import ConfigError
+from geogan._io import check_disjoint, output_lock
+from geogan.errors import ConfigError, GeoganError, OutputExistsError
 from geogan.urls import filesystem, is_url
 
 SECTIONS = {"output", "survey", "grid", "train", "score"}
-SURVEY_KEYS = {"path", "synth", "seed", "samples", "elements", "format", "deposits", "deposits_crs", "deposits_x",
-               "deposits_y", "input_crs", "x", "y", "units", "bdl_factor", "negative_is_bdl", "missing",
-               "level_by"}
-GRID_KEYS = {"crs", "cell_size_m", "bounds", "neighbors", "power", "max_distance_m", "space", "tile",
-             "allow_geographic", "elements"}
-TRAIN_KEYS = {"detector", "transform", "elements", "sample", "test_fraction", "steps", "epochs", "ensemble",
-              "enrichment_only", "batch_size",
-              "learning_rate", "latent_dim", "seed", "checkpoint_every", "mixed_precision", "params"}
-SCORE_KEYS = {"min_dist_km", "runs", "batch_size", "seed", "contributions"}
-CLUSTER_KEYS = {"scheduler", "workers"}
+
+
+@dataclass(frozen=True)
+class Key:
+    """What one spec key takes: a kind (see :data:`_KINDS`), a range, or a set of choices."""
+
+    kind: str
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    choices: tuple[str, ...] | None = None
+
+    def problem(self, value) -> str | None:
+        """Why ``value`` is not acceptable, or None."""
+        ok, wanted = _KINDS[self.kind]
+        if not ok(value):
+            return f"must be {wanted}"
+        if self.choices is not None and value not in self.choices:
+            return f"must be one of {', '.join(self.choices)}"
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return f"must be {'>' if self.low_open else '≥'} {self.low:g}"
+        if self.high is not None and value > self.high:
+            return f"must be ≤ {self.high:g}"
+        return None
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v) -> bool:
+    return (_is_int(v) or isinstance(v, float)) and math.isfinite(v)
+
+
+_KINDS = {
+    "int": (_is_int, "an integer"),
+    "num": (_is_num, "a finite number"),
+    "bool": (lambda v: isinstance(v, bool), "true or false"),
+    "str": (lambda v: isinstance(v, str) and v.strip() != "", "a non-empty string"),
+    "crs": (lambda v: (isinstance(v, str) and v.strip() != "") or _is_int(v), "a CRS string like \"EPSG:32650\""),
+    "strs": (lambda v: isinstance(v, str) or (isinstance(v, list) and v and all(isinstance(e, str) for e in v)),
+             "a list of strings"),
+    "nums": (lambda v: isinstance(v, list) and all(_is_num(e) for e in v), "a list of numbers"),
+    "bounds": (lambda v: isinstance(v, list) and len(v) == 4 and all(_is_num(e) for e in v),
+               "four numbers [xmin, ymin, xmax, ymax]"),
+    "units": (lambda v: isinstance(v, dict) and all(isinstance(e, str) for e in v.values()),
+              "a table of element = \"unit\""),
+    "table": (lambda v: isinstance(v, dict), "a table"),
+}
+
+#: Every key a spec section takes, with its type and range, checked before any stage runs.
+SCHEMA: dict[str, dict[str, Key]] = {
+    "output": {"dir": Key("str")},
+    "survey": {"path": Key("str"), "synth": Key("str"), "seed": Key("int", 0), "samples": Key("int", 1),
+               "elements": Key("strs"), "format": Key("str", choices=("csv", "parquet")), "deposits": Key("str"),
+               "deposits_crs": Key("crs"), "deposits_x": Key("str"), "deposits_y": Key("str"),
+               "input_crs": Key("crs"), "x": Key("str"), "y": Key("str"), "units": Key("units"),
+               "bdl_factor": Key("num", 0, 1), "negative_is_bdl": Key("bool"), "missing": Key("nums"),
+               "level_by": Key("str")},
+    "grid": {"crs": Key("crs"), "cell_size_m": Key("num", 0, low_open=True), "bounds": Key("bounds"),
+             "neighbors": Key("int", 1), "power": Key("num", 0, low_open=True),
+             "max_distance_m": Key("num", 0, low_open=True), "space": Key("str", choices=("log", "linear")),
+             "tile": Key("int", 1), "allow_geographic": Key("bool"), "elements": Key("strs"),
+             "max_cells": Key("int", 1)},
+    "train": {"detector": Key("str"), "transform": Key("str"), "elements": Key("strs"), "sample": Key("int", 10),
+              "test_fraction": Key("num", 0, 1, low_open=True), "steps": Key("int", 1), "epochs": Key("int", 1),
+              "ensemble": Key("int", 1, 100), "enrichment_only": Key("bool"), "batch_size": Key("int", 1),
+              "learning_rate": Key("num", 0, low_open=True), "latent_dim": Key("int", 1), "seed": Key("int", 0),
+              "checkpoint_every": Key("int", 0), "mixed_precision": Key("bool"), "params": Key("table")},
+    "score": {"min_dist_km": Key("num", 0), "runs": Key("int", 1), "batch_size": Key("int", 1),
+              "seed": Key("int", 0), "contributions": Key("bool"), "min_elements": Key("int", 1),
+              "deposit_type": Key("str")},
+    "cluster": {"scheduler": Key("str"), "workers": Key("int", 1)},
+}
+#: ``[train.<name>]`` names become directory names: plain identifiers only.
+TABLE_NAME = re.compile(r"[A-Za-z0-9_-]+")
 
 
 @dataclass
@@ -55,11 +124,19 @@ class PipelineSpec:
     cluster: dict = field(default_factory=dict)
 
 
-def _check_keys(table: dict, allowed: set[str], where: str, path: Path) -> None:
-    unknown = sorted(set(table) - allowed)
+def _check_keys(table, section: str, where: str, path: Path) -> None:
+    """Refuse unknown keys and values of the wrong type or range in one spec table."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"[{where}] must be a table", path=path)
+    allowed = SCHEMA[section]
+    unknown = sorted(set(table) - set(allowed))
     if unknown:
         raise ConfigError(f"unknown key(s) {', '.join(unknown)} in [{where}]; allowed: {', '.join(sorted(allowed))}",
                           path=path)
+    for key, value in table.items():
+        problem = allowed[key].problem(value)
+        if problem:
+            raise ConfigError(f"[{where}] {key} {problem}, got {value!r}", path=path)
 
 
 def load_spec(path: str | os.PathLike, *, overrides: dict | None = None) -> PipelineSpec:
@@ -81,31 +158,32 @@ def load_spec(path: str | os.PathLike, *, overrides: dict | None = None) -> Pipe
         return str((base / p).resolve()) if p is not None else None
 
     out = raw.get("output", {})
-    _check_keys(out, {"dir"}, "output", path)
+    _check_keys(out, "output", "output", path)
     if "dir" not in out:
         raise ConfigError("[output] needs dir = \"...\" (relative to the spec)", path=path)
+    _check_keys(raw.get("survey", {}), "survey", "survey", path)
     survey = dict(raw.get("survey", {}))
-    _check_keys(survey, SURVEY_KEYS, "survey", path)
     if ("path" in survey) == ("synth" in survey):
         raise ConfigError("[survey] needs exactly one of path = \"survey.csv\" or synth = \"demo\"", path=path)
     for key in ("path", "deposits"):
         if survey.get(key) is not None and not is_url(survey[key]):
             survey[key] = resolve(survey[key])
+    _check_keys(raw.get("grid", {}), "grid", "grid", path)
     grid = dict(raw.get("grid", {}))
-    _check_keys(grid, GRID_KEYS, "grid", path)
     train = raw.get("train", {})
     if not isinstance(train, dict) or not train or not all(isinstance(v, dict) for v in train.values()):
         raise ConfigError("[train.<name>] tables are needed, e.g. [train.alad] detector = \"alad\"", path=path)
     for name, table in train.items():
-        _check_keys(table, TRAIN_KEYS, f"train.{name}", path)
+        if not TABLE_NAME.fullmatch(name):
+            raise ConfigError(f"[train.{name!r}]: a table name becomes a directory name under {out['dir']}/models "
+                              f"and scores, so it must be letters, digits, _ or - only", path=path)
+        _check_keys(table, "train", f"train.{name}", path)
         if "detector" not in table:
             raise ConfigError(f"[train.{name}] needs detector = \"...\"", path=path)
+    _check_keys(raw.get("score", {}), "score", "score", path)
     score = dict(raw.get("score", {}))
-    _check_keys(score, SCORE_KEYS, "score", path)
-    if not isinstance(score.get("contributions", False), bool):
-        raise ConfigError("[score] contributions must be true or false", path=path)
+    _check_keys(raw.get("cluster", {}), "cluster", "cluster", path)
     cluster = dict(raw.get("cluster", {}))
-    _check_keys(cluster, CLUSTER_KEYS, "cluster", path)
     for section, values in (overrides or {}).items():
         {"grid": grid, "score": score, "cluster": cluster, "survey": survey}[section].update(values)
     return PipelineSpec(path=path, output=Path(resolve(out["dir"])), survey=survey, grid=grid, train=train,
@@ -117,38 +195,110 @@ def _stamp(*parts) -> str:
 
 
 class _State:
+    """``run-state.json``: each finished stage's stamp, and the paths this pipeline owns.
+
+    A path is owned once the pipeline has claimed it (before its stage first writes it), so
+    a rerun may replace it; anything else already in the output directory is the user's and
+    is only replaced with ``overwrite``.
+    """
+
     def __init__(self, out: Path):
+        self.out = out
         self.file = out / "run-state.json"
-        self.data = json.loads(self.file.read_text()) if self.file.is_file() else {}
+        try:
+            self.data = json.loads(self.file.read_text()) if self.file.is_file() else {}
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"cannot read the pipeline state ({exc}); remove it to start afresh",
+                              path=self.file) from None
+        if not isinstance(self.data, dict):
+            raise ConfigError("not a geogan pipeline state; remove it to start afresh", path=self.file)
 
     def fresh(self, stage: str, stamp: str, *outputs: Path) -> bool:
         return self.data.get(stage) == stamp and all(p.exists() for p in outputs)
 
+    def claim(self, outputs: list[tuple[str, Path]], *, overwrite: bool) -> None:
+        """Make each ``(stage, path)`` output the pipeline's to replace, or refuse (claiming none)."""
+        owned = self.data.get("owned", [])
+        new = []
+        for stage, path in outputs:
+            rel = path.relative_to(self.out).as_posix()
+            if rel in owned or stage in self.data:  # (states written before "owned" existed list stages only)
+                continue
+            if path.exists() and not overwrite:
+                raise OutputExistsError(f"{path} exists and was not written by this pipeline (it is not in "
+                                        f"{self.file.name}); move it away, or pass --overwrite to let the run "
+                                        f"replace it")
+            new.append(rel)
+        if new:
+            self.data["owned"] = owned + new
+            self._save()
+
     def record(self, stage: str, stamp: str) -> None:
         self.data[stage] = stamp
+        self._save()
+
+    def _save(self) -> None:
         tmp = self.file.with_suffix(".tmp")
         tmp.write_text(json.dumps(self.data, indent=2, sort_keys=True))
         os.replace(tmp, self.file)
 
 
-def run_pipeline(spec: PipelineSpec | str | os.PathLike, *, force: bool = False, progress: bool = True,
-                 echo=print) -> dict:
+def run_pipeline(spec: PipelineSpec | str | os.PathLike, *, force: bool = False, overwrite: bool = False,
+                 progress: bool = True, echo=print) -> dict:
     """Run (or bring up to date) every stage of a pipeline spec.
+
+    Every ``[train.<name>]`` table is validated before any stage runs. A run replaces only
+    what it wrote itself (the paths ``run-state.json`` lists); an existing ``survey/``,
+    ``grid.zarr``, ``models/<name>``, ``scores/<name>`` or ``report/`` it did not write is
+    refused unless ``overwrite``. An output directory that is, contains or lies inside an
+    input (survey, deposits) is refused. One run at a time holds the output directory
+    (``<output>/run.lock``; ``overwrite`` breaks a stale one).
 
     Returns a summary dict: ``output``, ``detectors`` (model, COG and metrics per detector),
     ``report`` (when deposits are known) and ``seconds`` (wall time of each stage that ran).
     """
+    from geogan.train import check_train_options
+
+    if not isinstance(spec, PipelineSpec):
+        spec = load_spec(spec)
+    out = spec.output
+    for name, table in spec.train.items():  # every table valid before any stage runs
+        t = dict(table)
+        try:
+            check_train_options(detector=t.pop("detector"), detector_params=t.pop("params", None), **t)
+        except GeoganError as exc:
+            raise ConfigError(f"[train.{name}]: {exc}", path=spec.path) from None
+    inputs = [spec.survey.get("path"), spec.survey.get("deposits")]
+    check_disjoint([out], [p for p in inputs if p], what="[output] dir")
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"[output] dir {out} is a file, not a directory", path=spec.path)
+    out.mkdir(parents=True, exist_ok=True)
+    with output_lock(out, lock=out / "run.lock", overwrite=overwrite, echo=echo):
+        state = _State(out)
+        state.claim(_outputs(spec), overwrite=overwrite)  # all refusals before any stage runs
+        return _run(spec, state, force=force, progress=progress, echo=echo)
+
+
+def _outputs(spec: PipelineSpec) -> list[tuple[str, Path]]:
+    """Each stage of ``spec`` and the path it replaces (see the module docstring's layout)."""
+    out = spec.output
+    stages = [("synth", out / "survey")] if "synth" in spec.survey else []
+    stages.append(("grid", out / "grid.zarr"))
+    for name in spec.train:
+        stages += [(f"train.{name}", out / "models" / name), (f"score.{name}", out / "scores" / name)]
+    if "synth" in spec.survey or spec.survey.get("deposits"):
+        stages.append(("report", out / "report"))
+    return stages
+
+
+def _run(spec: PipelineSpec, state: _State, *, force: bool, progress: bool, echo) -> dict:
     from geogan.evaluate import evaluate_scores, open_scores, read_deposits
     from geogan.grid import grid_survey
     from geogan.report import write_report
     from geogan.score import SCORES_STORE, score_grid
     from geogan.train import train_model
 
-    if not isinstance(spec, PipelineSpec):
-        spec = load_spec(spec)
     out = spec.output
-    out.mkdir(parents=True, exist_ok=True)
-    state = _State(out)
     sv = spec.survey
     cluster = {"scheduler": spec.cluster.get("scheduler"), "workers": spec.cluster.get("workers")}
     seconds: dict[str, float] = {}
@@ -188,8 +338,10 @@ def run_pipeline(spec: PipelineSpec | str | os.PathLike, *, force: bool = False,
             fs, remote = filesystem(survey_path)
             try:
                 info = fs.info(remote)
-            except (FileNotFoundError, OSError):
+            except FileNotFoundError:
                 raise ConfigError("survey file not found", path=survey_path) from None
+            except OSError as exc:  # DNS, network, permissions: not a missing file
+                raise ConfigError(f"cannot reach the survey file ({exc})", path=survey_path) from None
             survey_stamp = _stamp(survey_path, {k: info.get(k) for k in ("size", "mtime", "ETag", "etag", "md5Hash")})
         else:
             survey_path = Path(sv["path"])
@@ -233,7 +385,8 @@ def run_pipeline(spec: PipelineSpec | str | os.PathLike, *, force: bool = False,
 
         deposits = read_deposits(deposits_path, crs=grid_spec(open_grid(grid_path)).crs,
                                  x=sv.get("deposits_x"), y=sv.get("deposits_y"), input_crs=sv.get("deposits_crs")
-                                 or ("synth" in sv and survey_crs) or None)
+                                 or ("synth" in sv and survey_crs) or None,
+                                 deposit_type=spec.score.get("deposit_type"))
     sc = spec.score
     for name, table in spec.train.items():
         model_dir = out / "models" / name
@@ -261,10 +414,11 @@ def run_pipeline(spec: PipelineSpec | str | os.PathLike, *, force: bool = False,
                 scored = score_grid(grid_path, model_dir, score_dir, deposits=deposits_path,
                                     deposits_crs=sv.get("deposits_crs") or ("synth" in sv and survey_crs) or None,
                                     deposits_x=sv.get("deposits_x"), deposits_y=sv.get("deposits_y"),
+                                    deposit_type=sc.get("deposit_type"),
                                     min_dist_km=sc.get("min_dist_km", 5.0), runs=sc.get("runs", 20),
                                     seed=sc.get("seed", 0), name=name, batch_size=sc.get("batch_size", 16384),
-                                    contributions=sc.get("contributions", False), overwrite=True, progress=progress,
-                                    echo=echo, **cluster)
+                                    contributions=sc.get("contributions", False), min_elements=sc.get("min_elements"),
+                                    overwrite=True, progress=progress, echo=echo, **cluster)
             res = scored.evaluation
             state.record(f"score.{name}", stamp_score)
         else:

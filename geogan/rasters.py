@@ -8,9 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+import xarray as xr
 from rasterio.windows import Window
 
 from geogan import store
+from geogan._io import check_disjoint, holds_output_lock
+from geogan.coverage import grid_coverage
 from geogan.errors import InputError
 from geogan.gridspec import GridSpec
 
@@ -30,19 +33,66 @@ def element_from_filename(path: str | os.PathLike) -> tuple[str, str | None]:
     return el, (m.group("unit") or None)
 
 
+RESAMPLING = ("nearest", "bilinear", "cubic", "average", "mode", "min", "max", "med")
+NONPOSITIVE = ("error", "nan", "half-min", "keep")
+
+
+def _describe_grid(meta: dict) -> str:
+    t = meta["transform"]
+    return (f"origin ({t.c:.10g}, {t.f:.10g}), cells {t.a:.10g} x {-t.e:.10g}, {meta['shape'][0]} x {meta['shape'][1]}"
+            f" cells, {meta['crs'].to_string() if meta['crs'] else 'no CRS'}")
+
+
+def _read_meta(p: Path) -> dict:
+    try:
+        with rasterio.open(p) as src:
+            return {"crs": src.crs, "transform": src.transform, "shape": (src.height, src.width), "count": src.count,
+                    "nodata": src.nodata}
+    except rasterio.errors.RasterioIOError as exc:
+        raise InputError(f"not a readable raster ({exc})", path=p) from None
+
+
+def _same_grid(a: dict, b: dict) -> bool:
+    return a["crs"] == b["crs"] and a["shape"] == b["shape"] and a["transform"].almost_equals(b["transform"])
+
+
+@holds_output_lock("out")
 def import_rasters(paths: list[str | os.PathLike], out: str | os.PathLike, *, elements: list[str] | None = None,
-                   units: dict[str, str] | None = None, tile: int = 512, overwrite: bool = False) -> Path:
+                   units: dict[str, str] | None = None, tile: int = 512, like: str | os.PathLike | None = None,
+                   resampling: str | None = None, nodata: float | None = None, nonpositive: str = "error",
+                   overwrite: bool = False, echo=None) -> Path:
     """Stack single-band GeoTIFFs (one element each) into a grid store.
 
-    All rasters must share CRS, transform and shape; nodata becomes NaN. The store's
-    ``distance`` variable is NaN (unknown: there are no samples).
+    Rasters come as GIS software writes them:
+
+    * **Cells** may be rectangular (dx ≠ dy, common after reprojection); the store, the
+      scores and the COG keep the input's georeferencing exactly.
+    * **Grids** must match the reference grid (``like``, default the first raster) in CRS,
+      transform and shape; one that does not is refused with the exact difference, unless
+      ``resampling`` names a method (``nearest``, ``bilinear``, ``average``, ...; GDAL's
+      warper) to put it onto the reference grid.
+    * **No-data**: the file's nodata value, NaN, and internal mask bands all become NaN;
+      ``nodata`` declares a value for files that do not declare one (e.g. -9999).
+    * **Values ≤ 0** cannot enter the log-ratio transforms: ``nonpositive`` says what to
+      do: ``error`` (default: refuse, with counts per element), ``nan`` (treat as
+      missing), ``half-min`` (half the element's smallest positive value, as for below
+      detection) or ``keep``. What was substituted is printed and kept in the store's
+      ``source`` attribute.
+
+    The store's ``distance`` variable is NaN (unknown: there are no samples).
     """
-    out = store.check_output(out, overwrite=overwrite)
+    say = echo if callable(echo) else (lambda *a, **k: None)
     paths = [Path(p) for p in paths]
+    check_disjoint([out, store.partial_path(out)], paths + ([Path(like)] if like else []), what="grid store")
+    out = store.check_output(out, overwrite=overwrite)
     if not paths:
         raise InputError("give at least one GeoTIFF")
     if elements is not None and len(elements) != len(paths):
         raise InputError(f"--elements names {len(elements)} elements for {len(paths)} rasters")
+    if resampling is not None and resampling not in RESAMPLING:
+        raise InputError(f"unknown resampling {resampling!r}; choose one of {', '.join(RESAMPLING)}")
+    if nonpositive not in NONPOSITIVE:
+        raise InputError(f"unknown nonpositive policy {nonpositive!r}; choose one of {', '.join(NONPOSITIVE)}")
     names, file_units = [], {}
     for k, p in enumerate(paths):
         if not p.is_file():
@@ -58,47 +108,113 @@ def import_rasters(paths: list[str | os.PathLike], out: str | os.PathLike, *, el
             file_units[el] = unit
     units_all = {el: (units or {}).get(el) or file_units.get(el) or "ppm" for el in names}
 
-    ref = None
+    metas = []
     for p in paths:
-        try:
-            with rasterio.open(p) as src:
-                meta = {"crs": src.crs, "transform": src.transform, "shape": (src.height, src.width),
-                        "count": src.count}
-        except rasterio.errors.RasterioIOError as exc:
-            raise InputError(f"not a readable raster ({exc})", path=p) from None
+        meta = _read_meta(p)
         if meta["count"] != 1:
             raise InputError(f"has {meta['count']} bands; give single-band rasters", path=p)
         if meta["crs"] is None:
             raise InputError("has no CRS", path=p)
-        if ref is None:
-            ref = (p, meta)
-            continue
-        for key in ("crs", "transform", "shape"):
-            a, b = ref[1][key], meta[key]
-            differs = (a != b) if key != "transform" else not a.almost_equals(b)
-            if differs:
-                raise InputError(f"{key} differs from {ref[0].name}: {b} vs {a}", path=p)
-    meta = ref[1]
-    spec = GridSpec.from_transform(meta["transform"], width=meta["shape"][1], height=meta["shape"][0],
-                                   crs=meta["crs"].to_wkt(), tile=tile)
-    staging = store.Staging(out)
-    if staging.exists():
-        staging.remove()
-    staging.start({"rasters": [str(p) for p in paths]})
-    attrs = {"source": {"path": [str(p) for p in paths], "sha256": [store.sha256_file(p) for p in paths],
-                        "kind": "imported rasters"}}
-    store.create_grid_store(staging.store, spec, names, units=units_all, attrs=attrs)
-    srcs = [rasterio.open(p) for p in paths]
+        metas.append(meta)
+    ref_path = Path(like) if like else paths[0]
+    if like and not ref_path.is_file():
+        raise InputError("file not found", path=ref_path)
+    ref = _read_meta(ref_path) if like else metas[0]
+    if ref["crs"] is None:
+        raise InputError("has no CRS", path=ref_path)
+    warp = []
+    for p, meta in zip(paths, metas):
+        same = _same_grid(ref, meta)
+        if not same and resampling is None:
+            raise InputError(f"its grid differs from {ref_path.name}'s: {_describe_grid(meta)} vs {_describe_grid(ref)};"
+                             f" pass --resample nearest|bilinear|average (to resample it onto {ref_path.name}'s "
+                             f"grid), or give rasters on one grid", path=p)
+        warp.append(not same)
+    spec = GridSpec.from_transform(ref["transform"], width=ref["shape"][1], height=ref["shape"][0],
+                                   crs=ref["crs"].to_wkt(), tile=tile)
+    for p, w in zip(paths, warp):
+        if w:
+            say(f"resampling {p.name} onto {ref_path.name}'s grid ({resampling})")
+
+    def open_all() -> list:
+        from rasterio.enums import Resampling
+        from rasterio.vrt import WarpedVRT
+
+        srcs = []
+        for p, w in zip(paths, warp):
+            src = rasterio.open(p)
+            if w:
+                src = WarpedVRT(src, crs=ref["crs"], transform=ref["transform"], width=ref["shape"][1],
+                                height=ref["shape"][0], resampling=Resampling[resampling],
+                                src_nodata=src.nodata if src.nodata is not None else nodata, nodata=np.nan)
+            srcs.append(src)
+        return srcs
+
+    def read(src, win) -> np.ndarray:
+        band = src.read(1, window=win, masked=True).astype(np.float32)
+        values = band.filled(np.nan)
+        if nodata is not None:
+            values[values == np.float32(nodata)] = np.nan
+        return values
+
+    srcs = open_all()
     try:
-        for (i, j), (rows, cols) in store.iter_regions(spec, spec.tiles()):
+        regions = list(store.iter_regions(spec, spec.tiles()))
+        floor = {}
+        if nonpositive == "half-min":  # a first pass: each element's smallest positive value
+            for k, src in enumerate(srcs):
+                low = np.inf
+                for _, (rows, cols) in regions:
+                    v = read(src, Window(cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start))
+                    pos = v[v > 0]
+                    if pos.size:
+                        low = min(low, float(pos.min()))
+                floor[k] = low / 2 if np.isfinite(low) else np.nan
+        staging = store.Staging(out)
+        if staging.exists():
+            staging.remove()
+        staging.start({"rasters": [str(p) for p in paths]})
+        attrs = {"source": {"path": [str(p) for p in paths], "sha256": [store.sha256_file(p) for p in paths],
+                            "kind": "imported rasters", "like": str(ref_path), "resampling": {
+                                p.name: resampling for p, w in zip(paths, warp) if w}, "nonpositive": nonpositive}}
+        store.create_grid_store(staging.store, spec, names, units=units_all, attrs=attrs)
+        counts = np.zeros(len(srcs), dtype=np.int64)
+        minima = np.full(len(srcs), np.inf)
+        for (i, j), (rows, cols) in regions:
             win = Window(cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start)
             block = np.empty((len(srcs), win.height, win.width), dtype=np.float32)
             for k, src in enumerate(srcs):
-                band = src.read(1, window=win, masked=True).astype(np.float32)
-                block[k] = band.filled(np.nan)
+                values = read(src, win)
+                with np.errstate(invalid="ignore"):
+                    bad = values <= 0
+                if bad.any():
+                    counts[k] += int(bad.sum())
+                    minima[k] = min(minima[k], float(values[bad].min()))
+                    if nonpositive == "nan":
+                        values[bad] = np.nan
+                    elif nonpositive == "half-min":
+                        values[bad] = floor[k]
+                block[k] = values
+            if nonpositive == "error" and counts.any():
+                continue  # refused below, once every tile is counted: nothing more is written
             store.write_region(staging.store, "concentration", block, (slice(None), rows, cols))
             staging.mark(i, j)
     finally:
-        for s in srcs:
-            s.close()
-    return staging.finalize()
+        for src in srcs:
+            src.close()
+    if nonpositive == "error" and counts.any():
+        staging.remove()
+        found = ", ".join(f"{names[k]} {counts[k]:,} (min {minima[k]:g})" for k in np.flatnonzero(counts))
+        raise InputError(f"cells with values ≤ 0, which the log-ratio transforms cannot take: {found}; pass "
+                         f"--nonpositive nan (missing), half-min (half the smallest positive value, as below "
+                         f"detection) or keep", path=paths[int(np.flatnonzero(counts)[0])])
+    for k in np.flatnonzero(counts):
+        what = {"nan": "set to NaN", "half-min": f"set to {floor.get(k, np.nan):g} (half the smallest positive)",
+                "keep": "kept"}[nonpositive]
+        say(f"{names[k]}: {counts[k]:,} cells ≤ 0 (min {minima[k]:g}) {what}")
+    cov = grid_coverage(xr.open_zarr(staging.store, consolidated=False))
+    say(cov.describe())
+    for line in cov.warnings():
+        say(f"warning: {line}")
+    return staging.finalize(extra_attrs={"nonpositive_cells": {names[k]: int(counts[k]) for k in range(len(names))},
+                                         "coverage": cov.to_dict()})

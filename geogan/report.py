@@ -3,7 +3,8 @@
 :func:`write_report` writes ``index.html`` (every figure embedded, so the page alone shows
 everything, and linked), ``map.png``, ``roc.png``, ``pa.png``, ``success.png`` and
 ``metrics.json``. Several detectors sit side by side: one table row, one map panel, one P-A
-panel and one overlaid ROC / success-rate curve each.
+panel, one overlaid ROC / success-rate curve and one per-deposit table each. The map's classes
+are :mod:`geogan.gis`'s, those of ``anomaly.qml`` and ``anomaly_polygons.gpkg``.
 """
 
 from __future__ import annotations
@@ -19,26 +20,22 @@ from collections.abc import Mapping, Sequence
 from os import PathLike
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # reports are written on servers and CI: never open a display
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import xarray as xr  # noqa: E402
-from matplotlib.colors import BoundaryNorm, ListedColormap  # noqa: E402
+import numpy as np
+import xarray as xr
+from matplotlib.colors import BoundaryNorm, ListedColormap
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
 import geogan  # noqa: E402
 from geogan.errors import InputError, OutputExistsError  # noqa: E402
 from geogan.evaluate import Deposits, EvaluationResult, _grid_crs, _jsonable, locate_deposits  # noqa: E402
+from geogan.gis import CLASS_COLOURS, PERCENTILE_CLASSES, class_breaks, class_labels  # noqa: E402
 
 __all__ = ["write_report", "PERCENTILE_CLASSES"]
 
-#: Percentile class breaks of the anomaly map (the classes geologists read maps by).
-PERCENTILE_CLASSES = (50, 75, 90, 95, 99)
-# Light-to-hot ramp: the lower half of the area is a neutral grey so the eye goes to the top
-# classes; hue and lightness both change so the classes survive greyscale printing.
-_CLASS_COLOURS = ("#d9d9d9", "#fee391", "#fec44f", "#fe9929", "#d95f0e", "#7f0000")
+# The percentile classes and their colours are geogan.gis's (PERCENTILE_CLASSES stays importable
+# from here), so the report's map, anomaly.qml and anomaly_polygons.gpkg show the same classes.
+_NODATA_COLOUR = "white"  # as QGIS draws no data (transparent) on its usual white canvas
 _MAX_MAP_PIXELS = 1200  # per side: a map is a figure, not the data
 _DPI = 110
 
@@ -54,14 +51,28 @@ _DEFINITIONS = [
      "At the intersection Pr = 100 − Oa: Pr % of deposits lie in Oa % of the area."),
     ("Nd", "Normalised density at the P-A intersection, Pr / Oa: how many times more deposits per unit "
      "area the anomalous class holds than the average (1 = no better than chance)."),
-    ("Success-rate curve", "Cumulative % of deposits against cumulative % of area, cells ranked by "
-     "descending score; its AUC (0.5 = chance, 1 = all deposits in the top cells)."),
+    ("Success-rate curve", "Cumulative fraction of deposits captured against the cumulative fraction of "
+     "the map, cells taken from the highest score down; its AUC (0.5 = chance, 1 = all deposits in the top "
+     "cells). Drawn exactly (a step per deposit) on a logarithmic area axis, so the top 1–10 % of the map, "
+     "where targets are chosen, can be read. On a linear axis it nearly equals the ROC curve whenever "
+     "deposits are few per cell (the negatives are then nearly all the cells), and its AUC the ROC AUC."),
+    ("Map classes", "Percentile classes of the valid cells' scores (< P50 … ≥ P99), computed over all valid "
+     "cells; the score at each break is in metrics.json (<code>class_breaks</code>). The same classes style "
+     "anomaly.tif in QGIS (anomaly.qml) and outline the ≥ P95 / ≥ P99 anomalies (anomaly_polygons.gpkg)."),
     ("Top 5 % cells", "Share of deposits in the highest-scoring 5 % of valid cells (area share given "
      "because ties can make it slightly larger than 5 %)."),
     ("Deposits used / outside / on no-data", "Deposits on a valid cell are used; those outside the grid "
      "or on cells without a score are counted and excluded, never silently dropped."),
 ]
 
+
+
+def _subplots(*args, **kwargs):
+    """``(figure, axes)`` drawn off-screen without pyplot: no backend is chosen for the caller,
+    and a notebook's inline figures are left alone (figures are saved, never shown)."""
+    figsize = kwargs.pop("figsize", None)
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(*args, **kwargs)
 
 def _as_results(results) -> dict[str, EvaluationResult]:
     if isinstance(results, EvaluationResult):
@@ -109,11 +120,20 @@ def _strictly_increasing(edges: np.ndarray) -> np.ndarray:
     return edges
 
 
+def _break_text(k: int, breaks: np.ndarray) -> str:
+    """The score range of class ``k`` for the colour bar: ``< 0.12``, ``0.12–0.34``, ``≥ 0.9``."""
+    if k == 0:
+        return f"< {breaks[0]:.3g}"
+    if k == len(breaks):
+        return f"≥ {breaks[-1]:.3g}"
+    return f"{breaks[k - 1]:.3g}–{breaks[k]:.3g}"
+
+
 def _plot_map(path: Path, results, scores, deposits: Deposits, title: str) -> None:
     n = len(results)
     ncols = min(n, 3)
     nrows = math.ceil(n / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(6.2 * ncols, 5.6 * nrows), squeeze=False)
+    fig, axes = _subplots(nrows, ncols, figsize=(6.2 * ncols, 6.2 * nrows), squeeze=False)
     for ax in axes.ravel()[n:]:
         ax.set_visible(False)
     for ax, (name, result) in zip(axes.ravel(), results.items(), strict=False):
@@ -121,17 +141,18 @@ def _plot_map(path: Path, results, scores, deposits: Deposits, title: str) -> No
         crs = _grid_crs(grid)
         height, width = grid.shape
         step = max(1, math.ceil(max(height, width) / _MAX_MAP_PIXELS))
-        # Stride sampling: display only; percentile breaks come from the displayed cells,
-        # which on a strided national grid still number over a million.
+        # Stride sampling: display only. The class breaks are the evaluation's, over all valid
+        # cells (those of anomaly.qml); without them, from the displayed cells.
         shown = np.asarray(grid.isel(y=slice(None, None, step), x=slice(None, None, step)).data, dtype="float32")
         valid = shown[np.isfinite(shown)]
         if valid.size == 0:
             ax.set_title(f"{name}: no valid cells")
             continue
-        breaks = np.percentile(valid, PERCENTILE_CLASSES)
-        edges = np.concatenate([[valid.min()], breaks, [valid.max()]])
+        by_pct = result.metrics.get("class_breaks") or class_breaks(valid)
+        breaks = np.array([by_pct[f"P{p}"] for p in PERCENTILE_CLASSES])
+        edges = np.concatenate([[min(valid.min(), breaks[0])], breaks, [max(valid.max(), breaks[-1])]])
         edges = _strictly_increasing(edges)
-        cmap = ListedColormap(_CLASS_COLOURS).with_extremes(bad="white")
+        cmap = ListedColormap(CLASS_COLOURS).with_extremes(bad=_NODATA_COLOUR)
         norm = BoundaryNorm(edges, cmap.N)
         t = grid.rio.transform()
         factor, xlabel, ylabel = _axis_scale(crs)
@@ -162,22 +183,23 @@ def _plot_map(path: Path, results, scores, deposits: Deposits, title: str) -> No
         score = result.metrics.get("score_name", "unknown")
         ax.set_title(f"{name} (score: {score})", fontsize=11)
         outside = int(loc.outside.sum())
-        ax.legend(loc="lower left", fontsize=8, framealpha=0.85,
-                  title=f"{outside} outside the grid" if outside else None, title_fontsize=7)
+        # below the map, never over it (inside, it hid the cells it sat on: a top class, too)
+        handles, _ = ax.get_legend_handles_labels()
+        handles.append(Patch(facecolor=_NODATA_COLOUR, edgecolor="0.45", label="no data (no score)"))
+        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3, fontsize=8,
+                  frameon=False, title=f"{outside} deposits outside the grid" if outside else None, title_fontsize=7)
         cbar = fig.colorbar(im, ax=ax, shrink=0.85, ticks=(edges[:-1] + edges[1:]) / 2)
-        labels = ["< P50"] + [f"P{a}–P{b}" for a, b in zip(PERCENTILE_CLASSES[:-1], PERCENTILE_CLASSES[1:], strict=True)]
-        labels.append(f"≥ P{PERCENTILE_CLASSES[-1]}")
-        cbar.ax.set_yticklabels(labels, fontsize=8)
+        labels = [f"{label}\n{_break_text(k, breaks)}" for k, label in enumerate(class_labels())]
+        cbar.ax.set_yticklabels(labels, fontsize=7)
         cbar.set_label("anomaly score class (percentile of valid cells)", fontsize=8)
         cbar.ax.tick_params(length=0)
     fig.suptitle(title, fontsize=12)
     fig.tight_layout()
     fig.savefig(path, dpi=_DPI)
-    plt.close(fig)
 
 
 def _plot_roc(path: Path, results) -> None:
-    fig, ax = plt.subplots(figsize=(5.4, 5.0))
+    fig, ax = _subplots(figsize=(5.4, 5.0))
     ax.plot([0, 1], [0, 1], ls="--", c="0.6", lw=1, label="chance (0.5)")
     for name, r in results.items():
         ax.plot(r.roc_fpr, r.roc_tpr, lw=1.8, label=f"{name} (AUC {r.metrics['roc_auc']:.3f})")
@@ -190,7 +212,6 @@ def _plot_roc(path: Path, results) -> None:
     ax.set_aspect("equal")
     fig.tight_layout()
     fig.savefig(path, dpi=_DPI)
-    plt.close(fig)
 
 
 def _plot_pa(path: Path, results, note: str | None) -> None:
@@ -198,7 +219,7 @@ def _plot_pa(path: Path, results, note: str | None) -> None:
     # different detectors cannot share a threshold axis.
     with_area = {n: r for n, r in results.items() if r.pa_threshold is not None}
     n = max(1, len(with_area))
-    fig, axes = plt.subplots(1, n, figsize=(5.6 * n, 4.6), squeeze=False)
+    fig, axes = _subplots(1, n, figsize=(5.6 * n, 4.6), squeeze=False)
     if not with_area:
         ax = axes[0, 0]
         ax.axis("off")
@@ -218,43 +239,67 @@ def _plot_pa(path: Path, results, note: str | None) -> None:
         ax.plot([t_star], [pr_star], marker="o", ms=8, mfc="none", mec="k", mew=1.5, zorder=4)
         ax.axvline(t_star, c="k", lw=0.8, ls=":")
         nd = m.get("pa_nd")
-        ax.annotate(
+        # the label goes on the side of the intersection with room (towards the middle), on top
+        # of both curves' axes, so neither an axis nor the curves hide it
+        lo, hi = ax.get_xlim()
+        right_half = t_star > (lo + hi) / 2
+        label = ax2.annotate(
             f"Pr = {pr_star:.1f} %, Oa = {m['pa_intersection_area_pct']:.1f} %"
             + (f"\nNd = {nd:.2f}" if nd is not None else ""),
-            (t_star, pr_star), xytext=(10, -30), textcoords="offset points", fontsize=8,
+            (t_star, 100.0 - pr_star), xytext=(-12 if right_half else 12, -34 if pr_star > 35 else 18),
+            textcoords="offset points",
+            ha="right" if right_half else "left", fontsize=8, zorder=5,
             bbox={"boxstyle": "round", "fc": "white", "ec": "0.7"},
         )
+        label.set_clip_on(False)
+        # the legend sits below the axes, where it cannot cover the Pr/Oa/Nd label
         lines = ax.get_lines()[:1] + ax2.get_lines()
-        ax.legend(lines, [ln.get_label() for ln in lines], loc="center left", fontsize=8)
+        ax.legend(lines, [ln.get_label() for ln in lines], loc="upper center", bbox_to_anchor=(0.5, -0.16),
+                  ncol=2, fontsize=8, frameon=False)
         ax.set_title(f"P-A plot: {name}", fontsize=11)
     fig.tight_layout()
     fig.savefig(path, dpi=_DPI)
-    plt.close(fig)
+
+
+#: Area shares (%) at which the success-rate figure reads off the deposits captured.
+_CAPTURE_AT_PCT = (1.0, 5.0, 10.0)
 
 
 def _plot_success(path: Path, results, note: str | None) -> None:
-    fig, ax = plt.subplots(figsize=(5.4, 5.0))
-    ax.plot([0, 100], [0, 100], ls="--", c="0.6", lw=1, label="chance")
-    any_curve = False
-    for name, r in results.items():
-        if r.success_area_pct is None:
-            continue
-        any_curve = True
-        ax.plot(r.success_area_pct, r.success_deposit_pct, lw=1.8,
-                label=f"{name} (AUC {r.metrics['success_rate_auc']:.3f})")
-    if not any_curve and note:
-        ax.text(50, 50, note, ha="center", va="center", wrap=True, fontsize=8)
-    ax.axvline(5, c="0.4", lw=0.8, ls=":")
-    ax.set_xlim(0, 100)
-    ax.set_ylim(0, 101)
-    ax.set_xlabel("% of area (cells ranked by descending score)")
-    ax.set_ylabel("% of deposits")
-    ax.set_title("Success-rate curve")
-    ax.legend(loc="lower right", fontsize=8)
-    ax.set_aspect("equal")
+    """Cumulative share of deposits captured against the cumulative share of the map, cells
+    taken from the highest score down (the exact curve, a step per deposit), on a logarithmic
+    area axis: the top few % of the map, where targets are chosen, fill most of the figure.
+    (On a linear axis this curve is almost the ROC curve whenever deposits are few per cell,
+    and its AUC almost the ROC AUC; roc.png shows that view.)"""
+    fig, ax = _subplots(figsize=(6.4, 5.6))
+    curves = {n: r for n, r in results.items() if r.capture_area_pct is not None}
+    n_valid = max((r.metrics.get("n_valid_cells") or 1) for r in results.values())
+    lo = max(100.0 / n_valid, 1e-3)  # one cell of the largest grid
+    chance = np.geomspace(lo, 100.0, 200)
+    ax.plot(chance / 100, chance / 100, ls="--", c="0.6", lw=1, label="chance (deposits ∝ area)")
+    for name, r in curves.items():
+        area, dep = r.capture_area_pct, r.capture_deposit_pct
+        at = [float(np.interp(a, area, dep)) for a in _CAPTURE_AT_PCT]
+        reads = ", ".join(f"{v:.0f} % in {a:g} %" for a, v in zip(_CAPTURE_AT_PCT, at, strict=True))
+        (line,) = ax.plot(np.maximum(area, lo) / 100, dep / 100, lw=1.8, drawstyle="default",
+                          label=f"{name}: deposits {reads} of the map (AUC {r.metrics['success_rate_auc']:.3f})")
+        ax.plot(np.array(_CAPTURE_AT_PCT) / 100, np.array(at) / 100, ls="none", marker="o", ms=4,
+                c=line.get_color())
+    if not curves:
+        ax.text(0.5, 0.5, note or "area metrics not computed", transform=ax.transAxes, ha="center", va="center",
+                wrap=True, fontsize=8)
+    for a in _CAPTURE_AT_PCT:
+        ax.axvline(a / 100, c="0.75", lw=0.8, ls=":")
+    ax.set_xscale("log")
+    ax.set_xlim(lo / 100, 1.0)
+    ax.set_ylim(0, 1.01)
+    ax.xaxis.set_major_formatter(lambda v, _pos: f"{100 * v:g} %")
+    ax.set_xlabel("fraction of the map (valid area), cells ranked from the highest score; log scale")
+    ax.set_ylabel("fraction of deposits captured")
+    ax.set_title("Success rate: deposits captured vs area", fontsize=11)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=7, frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=_DPI)
-    plt.close(fig)
 
 
 def _fmt(value, digits: int = 3, suffix: str = "") -> str:
@@ -341,6 +386,47 @@ def _top_tables(top: dict[str, list]) -> str:
     return "\n".join(parts)
 
 
+#: Rows of the HTML deposit table per detector (all of them are in metrics.json).
+_MAX_DEPOSIT_ROWS = 1000
+
+
+def _deposit_tables(results) -> str:
+    """The "Deposits" section: each deposit's score, percentile and class per detector (and
+    its driving elements when contributions were computed), highest percentile first."""
+    tables = {n: r.deposit_table for n, r in results.items() if r.deposit_table}
+    if not tables:
+        return ""
+    parts = ["<h2>Deposits</h2>",
+             "<p>Each deposit's score at its cell, its percentile (% of valid cells scoring at or below it) and "
+             "map class; deposits outside the grid or on cells without a score are listed last. Driving elements "
+             "(largest contribution first; + = enrichment, − = depletion) appear when the scores were made with <code>--contributions</code>. All rows: "
+             "<a href=\"metrics.json\">metrics.json</a> (<code>deposits</code>).</p>"]
+    for k, (name, rows) in enumerate(tables.items()):
+        has_type = any("type" in r for r in rows)
+        has_drivers = any("drivers" in r for r in rows)
+        head = ("<tr><th>deposit</th>" + ("<th>type</th>" if has_type else "") + "<th>x</th><th>y</th><th>score</th>"
+                "<th>percentile</th><th>class</th>" + ("<th>driving elements</th>" if has_drivers else "") + "</tr>")
+        # highest percentile first, unscored deposits last; ties keep the file order (stable sort)
+        ranked = sorted(rows, key=lambda r: (r["percentile"] is None, -(r["percentile"] or 0.0)))
+        body = []
+        for r in ranked[:_MAX_DEPOSIT_ROWS]:
+            used = r["status"] == "used"
+            cells = [html.escape(str(r["id"]))]
+            if has_type:
+                cells.append(html.escape(str(r.get("type", ""))))
+            cells += [f"{r['x']:.10g}", f"{r['y']:.10g}",
+                      f"{r['score']:.4g}" if used else f"— <small>({html.escape(r['status'])})</small>",
+                      f"{r['percentile']:.2f}" if used else "—", html.escape(r["class"]) if used else "—"]
+            if has_drivers:
+                cells.append(html.escape(r.get("drivers", "—")))
+            body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+        more = len(rows) - _MAX_DEPOSIT_ROWS
+        note = f"<p><small>{more:,} more rows in metrics.json.</small></p>" if more > 0 else ""
+        parts.append(f"<details{' open' if k == 0 else ''}><summary>{html.escape(name)} ({len(rows)} deposits)</summary>"
+                     f"<table class=\"deposits\">{head}{''.join(body)}</table>{note}</details>")
+    return "\n".join(parts)
+
+
 def _img(path: Path, alt: str) -> str:
     data = base64.b64encode(path.read_bytes()).decode("ascii")
     name = html.escape(path.name)
@@ -379,6 +465,7 @@ def _html(title: str, results, deposits: Deposits, out_files: dict[str, Path], g
         if deposits.source_crs_assumed:
             crs_note += " (assumed: the file names no CRS)"
     first = next(iter(results.values())).metrics
+    selection = f" (selected: {html.escape(deposits.selection)})" if deposits.selection else ""
     sources = "".join(
         f"<li>{html.escape(n)}: {html.escape(str(r.metrics.get('scores_source') or '(in memory)'))}</li>"
         for n, r in results.items()
@@ -399,13 +486,14 @@ def _html(title: str, results, deposits: Deposits, out_files: dict[str, Path], g
 <h1>{html.escape(title)}</h1>
 <p>Grid CRS {html.escape(str(first.get('crs')))}, {first['grid_shape'][0]:,} × {first['grid_shape'][1]:,} cells
 {'' if first.get('cell_size_m') is None else f"of {first['cell_size_m']:g} m"}; {first['n_valid_cells']:,} valid.
-Deposits: {src}, {len(deposits)} rows, {crs_note}.</p>
+Deposits: {src}, {len(deposits)} rows{selection}, {crs_note}.</p>
 <ul>{sources}</ul>
 {''.join(notes)}
 <h2>Metrics</h2>
 {_table(results)}
 <p>All numbers, curves included: <a href="metrics.json">metrics.json</a>.</p>
 {_top_tables(top or {})}
+{_deposit_tables(results)}
 <h2>Figures</h2>
 {figures}
 <h2>Definitions</h2>
@@ -479,6 +567,7 @@ def write_report(
             "deposits_source": None if deposits.path is None else str(deposits.path),
             "detectors": {name: r.metrics for name, r in results.items()},
             "curves": {name: r.curves() for name, r in results.items()},
+            "deposits": {name: r.deposit_table for name, r in results.items() if r.deposit_table is not None},
         }
         if top:
             payload["top_anomalies"] = top

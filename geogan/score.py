@@ -19,15 +19,21 @@ from pathlib import Path
 
 import numpy as np
 
+import geogan
 from geogan import store
 from geogan.cluster import dask_client, run_tasks, worker_cached
+from geogan._io import check_disjoint, holds_output_lock
+from geogan._tf import tensorflow
 from geogan.errors import ModelError, OutputExistsError, StoreError
 from geogan.gridspec import GridSpec
 
 SCORES_STORE = "scores.zarr"
 COG_NAME = "anomaly.tif"
 SPREAD_COG_NAME = "spread.tif"  # ensembles only
+USED_COG_NAME = "elements_used.tif"  # with min_elements only
 CONTRIBUTIONS_STORE = "contributions.zarr"
+QML_NAME = "anomaly.qml"  # QGIS style of anomaly.tif (geogan.gis.write_qml)
+POLYGONS_NAME = "anomaly_polygons.gpkg"  # cells ≥ P95 / ≥ P99 as polygons (geogan.gis.anomaly_polygons)
 REPORT_DIR = "report"
 
 
@@ -44,6 +50,9 @@ class ScoreResult:
     contributions: Path | None = None  # contributions.zarr, with contributions=True
     top_anomalies: list | None = None  # geogan.contributions.top_anomalies rows, with contributions=True
     spread: Path | None = None  # spread.tif, for an ensemble model
+    qml: Path | None = None  # anomaly.qml, the QGIS style of anomaly.tif
+    polygons: Path | None = None  # anomaly_polygons.gpkg
+    class_breaks: dict | None = None  # {"P50": score, …, "P99": score} of the valid cells
 
 
 def _model_token(model_dir: str) -> str:
@@ -52,45 +61,54 @@ def _model_token(model_dir: str) -> str:
     return f"{st.st_mtime_ns}-{st.st_size}"
 
 
+def _worker_threads(tf) -> None:
+    """TensorFlow's threads per worker process (``GEOGAN_TF_THREADS``), set before it starts."""
+    if os.environ.get("GEOGAN_TF_THREADS"):
+        tf.config.threading.set_intra_op_parallelism_threads(int(os.environ["GEOGAN_TF_THREADS"]))
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+
+
 def _worker_model(model_dir: str, token: str):
     def build():
         from geogan.detectors.base import NeuralDetector, detector_class, read_config
         from geogan.train import load_model
 
-        name = read_config(Path(model_dir)).get("detector", {}).get("name")
-        if os.environ.get("GEOGAN_TF_THREADS") and issubclass(detector_class(name), NeuralDetector):
-            import tensorflow as tf  # only for neural detectors: the others never start it
-
-            try:  # TensorFlow's threads per worker process; fails if TensorFlow already ran here
-                tf.config.threading.set_intra_op_parallelism_threads(int(os.environ["GEOGAN_TF_THREADS"]))
-                tf.config.threading.set_inter_op_parallelism_threads(1)
-            except RuntimeError:
-                pass
-
+        section = read_config(Path(model_dir)).get("detector", {})
+        name = section.get("name")
+        if name == "ensemble":  # an ensemble is as neural as its members
+            name = (section.get("params") or {}).get("detector")
+        neural = issubclass(detector_class(name), NeuralDetector)
+        if neural:  # only neural detectors start TensorFlow (quietly: see geogan._tf)
+            tensorflow(configure=_worker_threads)
         return load_model(model_dir)
     return worker_cached(("model", model_dir, token), build)
 
 
 def score_block(block: np.ndarray, *, model_dir: str, model_token: str, element_index: list[int],
-                batch_size: int, with_spread: bool = False):
-    """Score one ``(element, y, x)`` block → ``(y, x)`` float32; NaN where any element is NaN.
+                batch_size: int, with_spread: bool = False, min_elements: int | None = None) -> dict:
+    """Score one ``(element, y, x)`` block → ``{"anomaly": (y, x) float32}``.
 
-    ``with_spread`` returns ``(scores, spread)``: an ensemble's spread of its members'
-    percentiles (:meth:`geogan.train.TrainedModel.score_with_spread`)."""
+    A cell is scored when it holds every model element, or, with ``min_elements``, at least
+    that many (the rest imputed: :meth:`geogan.train.TrainedModel.score_with_spread`); then
+    ``"elements_used"`` (uint8, 0 where unscored) says how many it held. ``with_spread`` adds
+    ``"spread"``: an ensemble's spread of its members' percentiles."""
     model = _worker_model(model_dir, model_token)
     x = block[element_index].reshape(len(element_index), -1).T
-    valid = np.isfinite(x).all(axis=1)
-    out = np.full(x.shape[0], np.nan, dtype=np.float32)
-    spread = np.full(x.shape[0], np.nan, dtype=np.float32)
+    used = np.isfinite(x).sum(axis=1).astype(np.uint8)
+    valid = used >= (len(element_index) if min_elements is None else min_elements)
+    out = {"anomaly": np.full(x.shape[0], np.nan, dtype=np.float32)}
+    if with_spread:
+        out["spread"] = np.full(x.shape[0], np.nan, dtype=np.float32)
     if valid.any():
         cells = np.ascontiguousarray(x[valid], dtype=np.float32)
-        parts = [model.score_with_spread(cells[s:s + batch_size]) for s in range(0, len(cells), batch_size)]
-        out[valid] = np.concatenate([p[0] for p in parts])
+        parts = [model.score_with_spread(cells[s:s + batch_size], min_elements=min_elements)
+                 for s in range(0, len(cells), batch_size)]
+        out["anomaly"][valid] = np.concatenate([p[0] for p in parts])
         if with_spread:
-            spread[valid] = np.concatenate([p[1] for p in parts])
-    if with_spread:
-        return out.reshape(block.shape[1:]), spread.reshape(block.shape[1:])
-    return out.reshape(block.shape[1:])
+            out["spread"][valid] = np.concatenate([p[1] for p in parts])
+    if min_elements is not None:
+        out["elements_used"] = np.where(valid, used, 0).astype(np.uint8)
+    return {k: v.reshape(block.shape[1:]) for k, v in out.items()}
 
 
 def contribution_block(block: np.ndarray, *, model_dir: str, model_token: str, element_index: list[int],
@@ -119,33 +137,37 @@ def _worker_grid(grid_path: str, created: str | None):
 
 def score_tile(grid_path: str, created: str | None, final: str, spec_dict: dict, i: int, j: int, *, model_dir: str,
                model_token: str, element_index: list[int], batch_size: int, contributions: bool = False,
-               spread: bool = False) -> int:
+               spread: bool = False, min_elements: int | None = None) -> int:
     """Read tile ``(i, j)`` of the grid, score it and write it into the scores store (runs on
     a worker). Nothing but the count of scored cells leaves the worker, so a worker holds one
     tile at a time. Returns the number of cells scored.
 
     With ``contributions`` the tile's per-element contributions are also written, into the
-    contributions store inside the same staging folder, before the tile is marked done."""
+    contributions store inside the same staging folder, before the tile is marked done.
+    A tile of the grid that cannot be read (a damaged chunk) is a StoreError naming it."""
     spec = GridSpec.from_dict(spec_dict)
     rows, cols = spec.tile_slices(i, j)
-    block = _worker_grid(grid_path, created)[:, rows, cols]
-    scores = score_block(block, model_dir=model_dir, model_token=model_token, element_index=element_index,
-                         batch_size=batch_size, with_spread=spread)
-    if spread:
-        scores, spread_values = scores
+    try:
+        block = _worker_grid(grid_path, created)[:, rows, cols]
+    except MemoryError:
+        raise
+    except Exception as exc:  # Zarr/Blosc raise many kinds on a damaged chunk
+        raise store.tile_read_error(grid_path, i, j, exc) from None
+    arrays = score_block(block, model_dir=model_dir, model_token=model_token, element_index=element_index,
+                         batch_size=batch_size, with_spread=spread, min_elements=min_elements)
     staging = store.Staging(final)
     if contributions:
         contrib = contribution_block(block, model_dir=model_dir, model_token=model_token,
                                      element_index=element_index, batch_size=batch_size)
         store.write_region(staging.root / CONTRIBUTIONS_STORE, "contribution", contrib, (slice(None), rows, cols))
-    if spread:
-        store.write_region(staging.store, "spread", spread_values, (rows, cols))
-    store.write_region(staging.store, "anomaly", scores, (rows, cols))
+    for name in sorted(arrays, key=lambda n: n == "anomaly"):  # the anomaly last
+        store.write_region(staging.store, name, arrays[name], (rows, cols))
     staging.mark(i, j)
-    return int(np.isfinite(scores).sum())
+    return int(np.isfinite(arrays["anomaly"]).sum())
 
 
-def _create_scores_store(path: Path, spec: GridSpec, attrs: dict, *, spread: bool = False) -> None:
+def _create_scores_store(path: Path, spec: GridSpec, attrs: dict, *, spread: bool = False,
+                         elements_used: bool = False) -> None:
     import dask.array as da
     import xarray as xr
 
@@ -153,16 +175,23 @@ def _create_scores_store(path: Path, spec: GridSpec, attrs: dict, *, spread: boo
     names = ("anomaly", "spread") if spread else ("anomaly",)
     ds = xr.Dataset({n: (("y", "x"), da.full(spec.shape, np.nan, dtype=np.float32, chunks=(rows, cols)))
                      for n in names}, coords={"y": spec.y_coords(), "x": spec.x_coords()})
+    if elements_used:
+        ds["elements_used"] = (("y", "x"), da.zeros(spec.shape, dtype=np.uint8, chunks=(rows, cols)))
+        ds["elements_used"].attrs.update(long_name="model elements the cell holds (the rest imputed; 0: unscored)")
+        names += ("elements_used",)
     ds["anomaly"].attrs.update(long_name="anomaly score (higher = more anomalous)")
     if spread:
         ds["spread"].attrs.update(long_name="standard deviation of the ensemble members' percentiles",
                                   units="percentage points")
     ds = ds.rio.write_crs(spec.crs).rio.write_transform(spec.transform)
     ds.attrs.update(attrs)
-    ds.attrs.update(geogan_kind="scores", geogan_store_version=store.STORE_VERSION, grid=spec.to_dict(),
-                    complete=False)
-    enc = {n: {"chunks": (spec.tile, spec.tile), "compressors": store.COMPRESSORS, "fill_value": np.nan}
-           for n in names}
+    ds.attrs.update(geogan_kind="scores", geogan_version=geogan.__version__,
+                    geogan_store_version=store.STORE_VERSION, grid=spec.to_dict(),
+                    complete=False, **{store.ALL_CHUNKS_WRITTEN: list(names)})  # every tile writes them
+    # explicit encoding replaces rioxarray's grid_mapping link: keep it, so plain xarray finds the CRS
+    enc = {n: {"chunks": (spec.tile, spec.tile), "compressors": store.COMPRESSORS,
+               "fill_value": 0 if n == "elements_used" else np.nan,
+               "grid_mapping": ds[n].encoding.get("grid_mapping", "spatial_ref")} for n in names}
     ds.to_zarr(path, mode="w", compute=False, zarr_format=3, consolidated=False, encoding=enc)
 
 
@@ -183,20 +212,20 @@ def _create_contributions_store(path: Path, spec: GridSpec, elements: list[str],
                     "negative = depletion does, 0 = the element does not raise it")
     ds = ds.rio.write_crs(spec.crs).rio.write_transform(spec.transform)
     ds.attrs.update(attrs)
-    ds.attrs.update(geogan_kind="contributions", geogan_store_version=store.STORE_VERSION, grid=spec.to_dict(),
-                    complete=False)
+    ds.attrs.update(geogan_kind="contributions", geogan_version=geogan.__version__,
+                    geogan_store_version=store.STORE_VERSION, grid=spec.to_dict(),
+                    complete=False, **{store.ALL_CHUNKS_WRITTEN: ["contribution"]})  # every tile writes it
     enc = {"contribution": {"chunks": (len(elements), spec.tile, spec.tile), "compressors": store.COMPRESSORS,
-                            "fill_value": np.nan}}
+                            "fill_value": np.nan,
+                            "grid_mapping": ds["contribution"].encoding.get("grid_mapping", "spatial_ref")}}
     ds.to_zarr(path, mode="w", compute=False, zarr_format=3, consolidated=False, encoding=enc)
 
 
 def _finalize_contributions(staged: Path, final: Path, run_key: dict) -> None:
     """Mark the staged contributions store complete and move it to ``final`` (already there
     when a previous run stopped between this move and the scores store's)."""
-    import zarr
-
     if staged.exists():
-        zarr.open_group(str(staged), mode="r+").attrs.update(complete=True, created=store.now_iso())
+        store.finalize_metadata(staged, {"complete": True, "created": store.now_iso()})
         store.replace_path(staged, final)
     elif _run_key_of(final) != run_key:
         raise StoreError(f"{final} is missing or from another run; rerun with --overwrite")
@@ -211,9 +240,32 @@ def _run_key_of(path: Path) -> dict | None:
     try:
         import zarr
 
-        return dict(zarr.open_group(str(path), mode="r").attrs.get("run_key") or {}) or None
+        attrs = store.decode_attrs(zarr.open_group(str(path), mode="r").attrs.asdict())
+        return dict(attrs.get("run_key") or {}) or None
     except Exception:
         return None
+
+
+def _cog_tags(model, model_dir: str, model_token: str, run_key: dict, *, label: str) -> dict[str, str]:
+    """What the COGs say about themselves (GDAL tags, shown by QGIS and ``gdalinfo``; read by
+    :func:`geogan.evaluate.open_scores`): the detector and score, the model's transform and
+    elements, the model dir and its token, the grid and its creation time. No timestamp of
+    its own, so a rerun writes the same bytes."""
+    tags = {"name": label, "detector": _detector_label(model), "score": model.score_name,
+            "transform": str(getattr(model.transform, "kind", "")), "elements": ",".join(model.elements),
+            "geogan_version": geogan.__version__, "model": model_dir, "model_token": model_token,
+            "grid": str(run_key["grid"]), "grid_created": str(run_key.get("grid_created") or "")}
+    if model.is_ensemble:
+        tags["ensemble_members"] = str(getattr(model.detector, "n_members", ""))
+    return tags
+
+
+def _detector_label(model) -> str:
+    """The detector a model is, as users name it: an ensemble's member detector (``alad`` for
+    ALAD's seed ensemble), else the detector."""
+    if model.is_ensemble:
+        return str(getattr(model.detector, "detector", None) or model.detector_name)
+    return model.detector_name
 
 
 def open_scores_store(path: str | os.PathLike):
@@ -221,6 +273,7 @@ def open_scores_store(path: str | os.PathLike):
     return store.open_store(path, kind="scores")
 
 
+@holds_output_lock("out_dir")
 def score_grid(
     grid_path: str | os.PathLike,
     model_dir: str | os.PathLike,
@@ -230,6 +283,8 @@ def score_grid(
     deposits_crs=None,
     deposits_x: str | None = None,
     deposits_y: str | None = None,
+    deposit_type: str | None = None,
+    deposit_type_column: str | None = None,
     min_dist_km: float = 5.0,
     runs: int = 20,
     seed: int = 0,
@@ -238,6 +293,7 @@ def score_grid(
     workers: int | None = None,
     batch_size: int = 16384,
     contributions: bool = False,
+    min_elements: int | None = None,
     overwrite: bool = False,
     progress: bool = True,
     echo=print,
@@ -248,18 +304,36 @@ def score_grid(
     with ``deposits``, ``out_dir/report/`` (see :func:`geogan.evaluate.evaluate`; ``name``
     labels the detector there, default the model's detector, and ``seed`` draws the random
     baseline of the P-A runs).
+    ``deposit_type`` keeps only the deposits of that type (see
+    :func:`geogan.evaluate.read_deposits`; ``deposit_type_column`` names the column).
+
+    Always also written beside the COG, from the scores read once: ``anomaly.qml`` (a QGIS
+    style drawing ``anomaly.tif`` in the report's percentile classes) and
+    ``anomaly_polygons.gpkg`` (the connected regions of cells ≥ P95 and ≥ P99, with area,
+    highest score and the deposits inside); see :mod:`geogan.gis`. The COGs carry a band
+    description and tags naming the detector, score, transform, elements, geogan version,
+    model and grid.
     With ``contributions`` each tile also writes the per-element contributions of its cells
     (:func:`geogan.contributions.element_contributions`; ``n_elements`` extra scoring passes)
     into ``out_dir/contributions.zarr`` (``contribution(element, y, x)``), and the report
     lists the top 10 anomalies with their driving elements. That store is built inside the
     scores store's staging folder (``scores.zarr.partial/contributions.zarr``), shares its
     done-manifest, and is moved into place just before ``scores.zarr``.
+    With ``min_elements`` a cell missing some of the model's elements is still scored when
+    it holds at least that many, the missing ones imputed from the present ones
+    (:mod:`geogan.impute`); ``scores.zarr`` then holds ``elements_used(y, x)`` (uint8, 0 where
+    unscored) and ``elements_used.tif`` maps it. Contributions are given for cells with every
+    element only.
     Rerunning after a crash resumes from the finished tiles.
     """
+    from geogan.coverage import coverage_attr
     from geogan.train import load_model
 
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
+    check_disjoint([out_dir], [grid_path, model_dir, deposits], what="score directory")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputExistsError(f"{out_dir} is a file; the score output is a directory: choose another --out")
     scores_path, cog_path, report_path = out_dir / SCORES_STORE, out_dir / COG_NAME, out_dir / REPORT_DIR
     ds = store.open_grid(grid_path)
     spec = store.grid_spec(ds)
@@ -277,16 +351,21 @@ def score_grid(
         raise ModelError("element units differ between model and grid: " + ", ".join(
             f"{e} {model_units[e]} vs {grid_units[e]}" for e in wrong), path=model_dir)
     element_index = [grid_elements.index(e) for e in model.elements]
+    model.check_min_elements(min_elements)
+    if min_elements is not None and min_elements >= len(model.elements):
+        min_elements = None  # every element: the default
     if contributions:
         from geogan.contributions import check_supported
 
         check_supported(model)  # an ilr model fails now, before any output is created
+    deps = None
     if deposits is not None:
         from geogan.evaluate import deposits_on_grid, read_deposits
 
         # a bad deposits file, or one with no point inside the grid, fails now, not after the
         # whole grid is scored (extent only: a zero-stride stand-in for the values reads nothing)
-        deps = read_deposits(deposits, crs=spec.crs, x=deposits_x, y=deposits_y, input_crs=deposits_crs)
+        deps = read_deposits(deposits, crs=spec.crs, x=deposits_x, y=deposits_y, input_crs=deposits_crs,
+                             deposit_type=deposit_type, deposit_type_column=deposit_type_column)
         deposits_on_grid(ds["distance"], deps, values=np.broadcast_to(np.float32(0), spec.shape))
     token = _model_token(model_dir)
     staging = store.Staging(scores_path)
@@ -294,12 +373,15 @@ def score_grid(
                "model": model_dir, "model_token": token}
     if contributions:  # absent when off: run keys (and reuse of earlier outputs) stay as before
         run_key["contributions"] = True
+    if min_elements is not None:
+        run_key["min_elements"] = int(min_elements)
     contrib_path, contrib_stage = out_dir / CONTRIBUTIONS_STORE, staging.root / CONTRIBUTIONS_STORE
     # a finished scores.zarr from this same grid and model is reused (resume after a crash
     # in the COG export or the report); anything else already there needs --overwrite
     scores_done = scores_path.exists() and not overwrite and _run_key_of(scores_path) == run_key
     if contributions:
         scores_done = scores_done and _run_key_of(contrib_path) == run_key
+    # (anomaly.qml and anomaly_polygons.gpkg go with anomaly.tif: rewritten whenever it is)
     blocking = [p for p in (cog_path, out_dir / SPREAD_COG_NAME, report_path) if p.exists()]
     if contrib_path.exists() and _run_key_of(contrib_path) != run_key:
         blocking.append(contrib_path)
@@ -324,21 +406,22 @@ def score_grid(
         staging.start(run_key)
         if contributions:  # created first: a scores store in the staging folder implies this one
             _create_contributions_store(contrib_stage, spec, model.elements, attrs)
-        _create_scores_store(staging.store, spec, attrs, spread=model.is_ensemble)
+        _create_scores_store(staging.store, spec, attrs, spread=model.is_ensemble,
+                             elements_used=min_elements is not None)
     pending = [] if scores_done else [t for t in spec.tiles() if t not in resumed]
     echo(f"scoring {spec.n_cells:,} cells in {len(pending)} tiles with {model.detector_name} "
          f"(score {model.score_name})")
     if pending:
         # task keys name this run (grid, model, output), so two runs sharing a cluster never mix
         run_id = hashlib.sha256(store.dumps({**run_key, "out": str(scores_path.resolve())}).encode()).hexdigest()[:16]
-        with dask_client(scheduler, workers=workers) as client:
+        with dask_client(scheduler, workers=workers, echo=echo) as client:
             if not scheduler and not os.environ.get("DASK_SCHEDULER_ADDRESS"):
                 client.run(os.environ.__setitem__, "GEOGAN_TF_THREADS", "1")
             futures = [client.submit(score_tile, run_key["grid"], ds.attrs.get("created"), str(scores_path),
                                      spec.to_dict(), i, j, model_dir=model_dir, model_token=token,
                                      element_index=element_index, batch_size=int(batch_size),
                                      contributions=bool(contributions), spread=model.is_ensemble,
-                                     key=f"geogan-score-{run_id}-{i}-{j}")
+                                     min_elements=min_elements, key=f"geogan-score-{run_id}-{i}-{j}")
                        for i, j in pending]
             run_tasks(client, futures, description="scoring tiles", progress=progress)
     if not scores_done:
@@ -351,13 +434,45 @@ def score_grid(
         staging.finalize()
     scores_ds = open_scores_store(scores_path)
     n_scored = int(scores_ds["anomaly"].notnull().sum().compute())
+    cov = coverage_attr(ds)
+    if cov is not None and cov.n_data:
+        echo(f"scored {n_scored:,} cells: {100 * n_scored / cov.n_data:.1f} % of the grid's {cov.n_data:,} cells with "
+             f"data" + ("" if min_elements is not None or n_scored >= cov.n_data else
+                        " (cells missing one of the model's elements are not scored: see --min-elements)"))
+    used_cog = out_dir / USED_COG_NAME
+    if "elements_used" in scores_ds:
+        used = scores_ds["elements_used"]
+        counts = np.bincount(np.asarray(used.values).ravel(), minlength=len(model.elements) + 1)[1:]
+        echo("elements used per scored cell: " + ", ".join(
+            f"{k + 1}: {c:,}" for k, c in enumerate(counts) if c))
+        store.export_cog(used.where(used > 0).astype(np.float32).assign_attrs(grid=spec.to_dict()), used_cog,
+                         overwrite=True, description="elements of the model each scored cell holds (the rest "
+                                                     "imputed)", tags={"variable": "elements_used"})
+    elif used_cog.exists():  # from an earlier run with --min-elements (--overwrite): stale now
+        used_cog.unlink()
     t_cog = time.perf_counter()
-    store.export_cog(scores_ds["anomaly"].assign_attrs(grid=spec.to_dict()), cog_path, overwrite=True)
+    tags = _cog_tags(model, model_dir, token, run_key, label=name or _detector_label(model))
+    store.export_cog(scores_ds["anomaly"].assign_attrs(grid=spec.to_dict()), cog_path, overwrite=True,
+                     description=f"{tags['name']} anomaly score ({model.score_name}; higher = more anomalous)",
+                     tags={**tags, "variable": "anomaly"})
     echo(f"wrote {cog_path} in {time.perf_counter() - t_cog:.1f} s")
     spread_cog = out_dir / SPREAD_COG_NAME
     if "spread" in scores_ds:
-        store.export_cog(scores_ds["spread"].assign_attrs(grid=spec.to_dict()), spread_cog, overwrite=True)
+        store.export_cog(scores_ds["spread"].assign_attrs(grid=spec.to_dict()), spread_cog, overwrite=True,
+                         description=f"{tags['name']} ensemble spread (standard deviation of the members' "
+                                     f"percentiles, percentage points)",
+                         tags={**tags, "variable": "spread"})
         echo(f"wrote {spread_cog} (the ensemble members' disagreement, percentage points)")
+    from geogan.gis import export_classes
+
+    qml_path, polygons_path = out_dir / QML_NAME, out_dir / POLYGONS_NAME
+    breaks = export_classes(scores_ds["anomaly"], qml_path, polygons_path, deposits=deps)
+    if breaks is None:
+        qml_path = polygons_path = None
+        echo("no cell could be scored: no anomaly.qml or anomaly_polygons.gpkg")
+    else:
+        echo(f"wrote {qml_path} (QGIS style: the report's percentile classes) and {polygons_path} "
+             f"(cells ≥ P95, ≥ P99)")
     metrics = result = report = top = None
     if contributions:
         from geogan.contributions import read_top_anomalies
@@ -367,12 +482,14 @@ def score_grid(
         from geogan.evaluate import evaluate
 
         result = evaluate(scores_path, deposits, report_path, deposits_crs=deposits_crs, deposits_x=deposits_x,
-                          deposits_y=deposits_y, min_dist_km=min_dist_km, runs=runs, overwrite=True,
-                          seed=seed, name=name or model.detector_name, **({"top_anomalies": top} if contributions else {}))
+                          deposits_y=deposits_y, deposit_type=deposit_type, deposit_type_column=deposit_type_column,
+                          min_dist_km=min_dist_km, runs=runs, overwrite=True,
+                          seed=seed, name=name or _detector_label(model), **({"top_anomalies": top} if contributions else {}))
         metrics = result.metrics
         report = report_path
     seconds = time.perf_counter() - t0
     return ScoreResult(out_dir=out_dir, scores=scores_path, cog=cog_path, report=report,
                        n_cells_scored=n_scored, seconds=seconds, metrics=metrics, evaluation=result,
                        contributions=contrib_path if contributions else None, top_anomalies=top,
-                       spread=spread_cog if "spread" in scores_ds else None)
+                       spread=spread_cog if "spread" in scores_ds else None, qml=qml_path, polygons=polygons_path,
+                       class_breaks=breaks)

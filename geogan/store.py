@@ -13,13 +13,22 @@ store itself in ``store.zarr/``, and finished tiles recorded one marker file eac
 ``work/done/`` (chunk existence is not a marker: a chunk may be half-written when a process
 dies). Only when every tile is done is ``store.zarr`` moved to the final name, so a store at
 the final path is always complete.
+
+Every chunk a tile writes is stored, all-NaN ones included (``write_empty_chunks``), and a
+store lists the arrays every tile writes in ``attrs["all_chunks_written"]`` (``concentration``
+in a grid store: ``import-rasters`` leaves ``distance`` unwritten): opening it checks that
+each of their chunks exists, since Zarr would silently read a deleted chunk as NaN. Opening
+also checks the ``grid`` attribute against the ``x``/``y`` coordinates (:func:`grid_spec`).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
+import itertools
 import json
+import math
 import os
 import shutil
 from collections.abc import Iterable
@@ -31,11 +40,14 @@ import xarray as xr
 import zarr
 
 import geogan
-from geogan.errors import OutputExistsError, StoreError
+from geogan.errors import GeoganError, OutputExistsError, StoreError
 from geogan.gridspec import GridSpec
 from geogan.urls import filesystem, is_url
 
 STORE_VERSION = 1
+# attribute listing the arrays of which every chunk is written (see the module docstring);
+# stores made before it existed may lack all-NaN chunks, so their chunks are not checked
+ALL_CHUNKS_WRITTEN = "all_chunks_written"
 COMPRESSORS = [zarr.codecs.BloscCodec(cname="zstd", clevel=3, shuffle="shuffle")]
 
 
@@ -104,7 +116,8 @@ def create_grid_store(path: str | os.PathLike, spec: GridSpec, elements: list[st
                       units: dict[str, str], attrs: dict) -> Path:
     """Write the metadata and coordinates of an empty grid store at ``path``.
 
-    Chunks are not written: tiles fill them later by region.
+    Chunks are not written: tiles fill them later by region (:func:`write_region`), every
+    chunk of ``concentration``, so the store lists it in ``all_chunks_written``.
     """
     path = Path(path)
     ds = _template(spec, elements)
@@ -112,6 +125,7 @@ def create_grid_store(path: str | os.PathLike, spec: GridSpec, elements: list[st
     ds.attrs.update(
         geogan_kind="grid", geogan_version=geogan.__version__, geogan_store_version=STORE_VERSION,
         units={e: units[e] for e in elements}, grid=spec.to_dict(), complete=False,
+        **{ALL_CHUNKS_WRITTEN: ["concentration"]},  # distance: written by 'geogan grid' only
     )
     t = spec.tile
     encoding = {
@@ -125,8 +139,12 @@ def create_grid_store(path: str | os.PathLike, spec: GridSpec, elements: list[st
 
 
 def write_region(path: str | os.PathLike, name: str, data: np.ndarray, region: tuple[slice, ...]) -> None:
-    """Write ``data`` into array ``name`` of the store at ``region`` (must be chunk-aligned)."""
-    arr = zarr.open_array(str(Path(path) / name), mode="r+")
+    """Write ``data`` into array ``name`` of the store at ``region`` (must be chunk-aligned).
+
+    Every chunk is stored, all-NaN ones too (Zarr skips chunks equal to the fill value by
+    default): a complete store has all its chunks, so a missing one is damage, not a hole.
+    """
+    arr = zarr.open_array(str(Path(path) / name), mode="r+").with_config({"write_empty_chunks": True})
     for sl, c, n in zip(region, arr.chunks, arr.shape):
         start, stop, _ = sl.indices(n)
         if start % c or not (stop % c == 0 or stop == n):
@@ -181,14 +199,58 @@ class Staging:
         return out
 
     def finalize(self, *, extra_attrs: dict | None = None) -> Path:
-        """Mark the finished store complete and move it to its final path."""
-        group = zarr.open_group(str(self.store), mode="r+")
+        """Mark the finished store complete and move it to its final path.
+
+        The metadata is made portable first (:func:`finalize_metadata`): nested attributes
+        as JSON strings, ``geogan_version``, consolidated metadata."""
         attrs = dict(extra_attrs or {})
         attrs.update(complete=True, created=now_iso())
-        group.attrs.update(attrs)
+        finalize_metadata(self.store, attrs)
         replace_path(self.store, self.final)
         shutil.rmtree(self.root)
         return self.final
+
+
+# -- portable attributes -------------------------------------------------------------------------
+def encode_attrs(attrs: dict) -> dict:
+    """Attributes as netCDF can hold them: every mapping or sequence value (``grid``, ``idw``,
+    ``source``, ``units``, ``run_key``, …) becomes a JSON string, so ``ds.to_netcdf()`` of a
+    store opened with plain xarray works; :func:`decode_attrs` reverses it."""
+    return {k: json.dumps(v, sort_keys=True) if isinstance(v, (dict, list, tuple)) else v for k, v in attrs.items()}
+
+
+def decode_attrs(attrs) -> dict:
+    """Attributes as geogan uses them: the JSON strings of :func:`encode_attrs` parsed back
+    into mappings and lists; stores written before (with nested attributes) read unchanged."""
+    out = {}
+    for key, value in dict(attrs).items():
+        if isinstance(value, str) and value[:1] in ("{", "["):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                pass  # a plain string that merely starts with a bracket
+        out[key] = value
+    return out
+
+
+def finalize_metadata(path: str | os.PathLike, attrs: dict | None = None) -> None:
+    """Make a finished store readable outside geogan, in place.
+
+    Adds ``attrs`` (and ``geogan_version`` when missing), stores nested attributes as JSON
+    strings (:func:`encode_attrs`) and consolidates the metadata, so plain
+    ``xr.open_zarr(path, decode_coords="all")`` opens the store without a warning and
+    ``.rio.crs``, ``.rio.to_raster`` and ``.to_netcdf`` work (the arrays name their
+    ``grid_mapping``). Zarr warns that consolidated metadata is not yet part of the Zarr v3
+    specification: it is an addition readers may ignore, so the warning is silenced here.
+    """
+    import warnings
+
+    group = zarr.open_group(str(path), mode="r+", use_consolidated=False)
+    merged = {"geogan_version": geogan.__version__, **decode_attrs(group.attrs.asdict()), **(attrs or {})}
+    group.attrs.put(encode_attrs(merged))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part")
+        zarr.consolidate_metadata(str(path))
 
 
 def location(path: str | os.PathLike) -> str:
@@ -219,6 +281,11 @@ def metadata_fingerprint(path: str | os.PathLike) -> str:
 def open_store(path: str | os.PathLike, *, kind: str) -> xr.Dataset:
     """Open a complete geogan store of ``kind`` ("grid" or "scores"), validating it.
 
+    Besides the kind, format version and completeness, the ``grid`` attribute is checked
+    against the coordinates (:func:`grid_spec`), the chunks of the ``(y, x)`` arrays against
+    the tile size, and, for stores marked ``all_chunks_written``, every chunk must exist: a
+    deleted chunk would read as NaN (:class:`StoreError` naming the array and the tile).
+
     ``path`` may be an fsspec URL (``s3://bucket/grid.zarr``): Zarr reads it through fsspec
     on the client and on every worker, which then need the backend and credentials.
     """
@@ -240,6 +307,7 @@ def open_store(path: str | os.PathLike, *, kind: str) -> xr.Dataset:
         ds = xr.open_zarr(path, consolidated=False, decode_coords="all", zarr_format=3)
     except Exception as exc:  # zarr raises many kinds on corrupt metadata
         raise StoreError(f"{path} cannot be opened as a Zarr store ({type(exc).__name__}: {exc})") from None
+    ds.attrs = decode_attrs(ds.attrs)  # nested attributes are stored as JSON strings (finalize_metadata)
     found = ds.attrs.get("geogan_kind")
     if found is None:
         raise StoreError(f"{path} is a Zarr store but not a geogan {kind} store (no geogan attributes)")
@@ -251,6 +319,9 @@ def open_store(path: str | os.PathLike, *, kind: str) -> xr.Dataset:
                          f"{STORE_VERSION}; regrid with this version")
     if not ds.attrs.get("complete", False):
         raise StoreError(f"{path} is incomplete; rerun the command that made it")
+    ds.encoding["source"] = str(path)  # names the store in later errors (grid_spec, tile reads)
+    spec = grid_spec(ds)
+    _check_chunks(ds, path, spec)
     return ds
 
 
@@ -263,16 +334,130 @@ def open_grid(path: str | os.PathLike) -> xr.Dataset:
     ds = open_store(path, kind="grid")
     if "concentration" not in ds:
         raise StoreError(f"{path} has no 'concentration' variable")
+    if ds["concentration"].dims != ("element", "y", "x"):
+        raise StoreError(f"{path}: 'concentration' has dimensions {ds['concentration'].dims}, expected "
+                         f"('element', 'y', 'x')")
+    units_of(ds)  # checked now, not after a long run
     return ds
 
 
+_GRID_KEYS = ("crs", "cell_size_m", "xmin", "ymax", "width", "height", "tile")
+
+
 def grid_spec(ds: xr.Dataset) -> GridSpec:
-    """The :class:`GridSpec` a store was made with."""
-    return GridSpec.from_dict(ds.attrs["grid"])
+    """The :class:`GridSpec` of a store, its geometry checked against the coordinates.
+
+    The ``x``/``y`` cell centres are the truth: the width and height are their lengths, the
+    cell size their spacing (even, square, ``y`` descending), the corner half a cell beyond
+    the first ones. The ``grid`` attribute (which alone gives the CRS and the tile) must agree
+    with them to 1e-6 (relative; of a cell for the corner), so a false attribute can never
+    georeference an output: a disagreement is a :class:`StoreError` naming the attribute, its
+    value and the value the coordinates give.
+    """
+    where = ds.encoding.get("source", "the store")
+    attrs = ds.attrs.get("grid")
+    if not isinstance(attrs, dict):
+        raise StoreError(f"{where} has no 'grid' attribute describing the grid (a mapping with "
+                         f"{', '.join(_GRID_KEYS)}); it is not a complete geogan store")
+    missing = [k for k in _GRID_KEYS if k not in attrs]
+    if missing:
+        raise StoreError(f"{where}: the 'grid' attribute lacks {', '.join(missing)}")
+    for key in ("width", "height", "tile"):
+        if not isinstance(attrs[key], int) or isinstance(attrs[key], bool) or attrs[key] < 1:
+            raise StoreError(f"{where}: 'grid' attribute {key} must be a positive integer, got {attrs[key]!r}")
+    for key in ("cell_size_m", "xmin", "ymax") + (("cell_size_y_m",) if attrs.get("cell_size_y_m") is not None else ()):
+        v = attrs[key]
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
+            raise StoreError(f"{where}: 'grid' attribute {key} must be a finite number, got {v!r}")
+    if not isinstance(attrs["crs"], str):
+        raise StoreError(f"{where}: 'grid' attribute crs must be a WKT string, got {type(attrs['crs']).__name__}")
+    coords = {}
+    for axis in ("x", "y"):
+        values = np.asarray(ds[axis].values, dtype=np.float64) if axis in ds.coords else None
+        if values is None or values.ndim != 1 or not values.size or not np.isfinite(values).all():
+            raise StoreError(f"{where}: the {axis} coordinate must be a non-empty 1-D array of finite cell centres")
+        coords[axis] = values
+    x, y = coords["x"], coords["y"]
+    size = {"x": float(attrs["cell_size_m"]), "y": float(attrs.get("cell_size_y_m") or attrs["cell_size_m"])}
+    cell = {}
+    for axis, d in (("x", np.diff(x)), ("y", -np.diff(y))):  # cell centres: x ascending, y descending
+        cell[axis] = float(d[0]) if d.size else size[axis]  # one cell: no spacing to read
+        if d.size and not (cell[axis] > 0 and np.allclose(d, cell[axis], rtol=1e-6, atol=0.0)):
+            raise StoreError(f"{where}: the {axis} coordinates are not evenly spaced "
+                             f"{'ascending' if axis == 'x' else 'descending'} cell centres ({cell[axis]:.10g} then "
+                             f"{d.min():.10g} to {d.max():.10g}); geogan grids are north-up and regular")
+    derived = {"width": x.size, "height": y.size, "cell_size_m": cell["x"], "cell_size_y_m": cell["y"],
+               "xmin": x[0] - cell["x"] / 2, "ymax": y[0] + cell["y"] / 2}
+    for key, value in derived.items():
+        given = size["y"] if key == "cell_size_y_m" else attrs[key]
+        if key in ("width", "height"):
+            same = given == value
+        elif key in ("cell_size_m", "cell_size_y_m"):
+            same = math.isclose(given, value, rel_tol=1e-6)
+        else:
+            same = abs(given - value) <= 1e-6 * cell["x" if key == "xmin" else "y"]
+        if not same:
+            raise StoreError(f"{where}: the 'grid' attribute {key} is {given:.10g} but the x/y coordinates give "
+                             f"{value:.10g}; the store's metadata is damaged or was edited, recreate it")
+    try:
+        return GridSpec.from_dict(attrs)
+    except GeoganError as exc:
+        raise StoreError(f"{where}: invalid 'grid' attribute ({exc})") from None
+
+
+def _check_chunks(ds: xr.Dataset, path, spec: GridSpec) -> None:
+    """Every ``(…, y, x)`` array is chunked one tile, and every chunk of the arrays listed in
+    ``all_chunks_written`` exists (listing the array's chunk keys; nothing is read)."""
+    names = [str(n) for n, v in ds.data_vars.items() if v.dims[-2:] == ("y", "x")]
+    for name in names:
+        chunks = tuple(ds[name].encoding.get("chunks") or ())
+        if chunks[-2:] != (spec.tile, spec.tile):
+            raise StoreError(f"{path}: the 'grid' attribute tile is {spec.tile} but '{name}' is stored in chunks of "
+                             f"{chunks[-2:]} cells; the store's metadata is damaged or was edited, recreate it")
+    listed = ds.attrs.get(ALL_CHUNKS_WRITTEN)
+    names = [n for n in names if isinstance(listed, list) and n in listed]
+    if not names:
+        return
+    group = zarr.open_group(str(path), mode="r")
+    if is_url(path):
+        fs, root = filesystem(str(path))
+        root = root.rstrip("/")
+    for name in names:
+        arr = group[name]
+        if is_url(path):
+            prefix = f"{root}/{name}/"
+            present = {p[len(prefix):] for p in fs.find(prefix)}
+        else:
+            base = Path(path) / name
+            present = {(Path(d) / f).relative_to(base).as_posix() for d, _, files in os.walk(base) for f in files}
+        for index in itertools.product(*(range(n) for n in arr.cdata_shape)):
+            key = arr.metadata.encode_chunk_key(index)
+            if key not in present:
+                n_missing = sum(arr.metadata.encode_chunk_key(k) not in present
+                                for k in itertools.product(*(range(n) for n in arr.cdata_shape)))
+                more = f" ({n_missing} chunks of '{name}' are missing)" if n_missing > 1 else ""
+                raise StoreError(f"{path}: chunk {key} of '{name}' (tile row {index[-2]}, col {index[-1]}) is missing"
+                                 f"{more}: the store is damaged (a complete store has every chunk); recreate it "
+                                 f"with the command that made it")
 
 
 def units_of(ds: xr.Dataset) -> dict[str, str]:
-    return dict(ds.attrs.get("units", {}))
+    """The ``units`` attribute (element → unit) of a store; :class:`StoreError` unless it
+    maps element symbols to unit strings."""
+    units = ds.attrs.get("units", {})
+    if not isinstance(units, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in units.items()):
+        bad = next((f"{k}: {v!r}" for k, v in units.items() if not isinstance(v, str)), None) \
+            if isinstance(units, dict) else f"a {type(units).__name__}"
+        raise StoreError(f"{ds.encoding.get('source', 'the store')}: the 'units' attribute must map element "
+                         f"symbols to unit strings, got {bad}")
+    return dict(units)
+
+
+def tile_read_error(where, i: int, j: int, exc: Exception) -> StoreError:
+    """The error for tile ``(i, j)`` of the store ``where`` that cannot be read (a damaged
+    chunk: Zarr/Blosc raise many kinds)."""
+    return StoreError(f"tile row {i}, col {j} cannot be read ({type(exc).__name__}: {exc}); a chunk is damaged "
+                      f"(or the store unreachable): recreate the store with the command that made it", path=where)
 
 
 def describe(ds: xr.Dataset, path: str | os.PathLike | None = None) -> str:
@@ -286,7 +471,7 @@ def describe(ds: xr.Dataset, path: str | os.PathLike | None = None) -> str:
         f"kind       {ds.attrs.get('geogan_kind')} (format v{ds.attrs.get('geogan_store_version')}, "
         f"geogan {ds.attrs.get('geogan_version')}, created {ds.attrs.get('created')})",
         f"grid       {spec.height} rows x {spec.width} cols = {spec.n_cells:,} cells of "
-        f"{spec.cell_size_m:g} m, tiles {spec.tile} ({spec.n_tiles} tiles)",
+        f"{spec.cell_label} m, tiles {spec.tile} ({spec.n_tiles} tiles)",
         f"crs        {crs.name} ({crs.to_string()})",
         "bounds     " + ", ".join(f"{b:.1f}" for b in spec.bounds),
     ]
@@ -315,14 +500,47 @@ def dumps(obj) -> str:
 
 
 # -- COG export ---------------------------------------------------------------------------------
+@functools.cache
+def overview_resampling() -> str:
+    """The COG overviews' resampling: ``MAX`` where GDAL builds overviews with it (GDAL ≥ 3.11),
+    so a single-cell peak still shows when zoomed out, else ``NEAREST``, which keeps every
+    overview value a real score (an average would dilute a peak into its neighbours) but may
+    skip a single-cell peak at coarse zoom. Found once, by building a 64 × 64 COG in memory."""
+    import rasterio
+    import rasterio.shutil
+    from affine import Affine
+
+    src, dst = "/vsimem/geogan-probe.tif", "/vsimem/geogan-probe-cog.tif"
+    try:
+        with rasterio.open(src, "w", driver="GTiff", width=64, height=64, count=1, dtype="float32",
+                           transform=Affine(1.0, 0.0, 0.0, 0.0, -1.0, 64.0)) as probe:
+            probe.write(np.zeros((1, 64, 64), np.float32))
+        # 64 cells in blocks of 32: the COG driver builds one overview level, with MAX
+        rasterio.shutil.copy(src, dst, driver="COG", BLOCKSIZE="32", OVERVIEWS="AUTO", OVERVIEW_RESAMPLING="MAX")
+        with rasterio.open(dst) as cog:
+            return "MAX" if cog.overviews(1) else "NEAREST"
+    except Exception:  # GDAL < 3.11: CPLE_AppDefinedError 'Unsupported resampling method "MAX"'
+        return "NEAREST"
+    finally:
+        for p in (src, dst):
+            try:
+                rasterio.shutil.delete(p)
+            except Exception:  # not created
+                pass
+
+
 def export_cog(da: xr.DataArray, path: str | os.PathLike, *, overwrite: bool = False, blocksize: int = 512,
-               nodata: float = float("nan")) -> Path:
+               nodata: float = float("nan"), description: str | None = None,
+               tags: dict[str, str] | None = None) -> Path:
     """Write a 2-D ``(y, x)`` DataArray as a Cloud-Optimized GeoTIFF, window by window.
 
     The array is read one tile-row band at a time into a tiled GTiff beside ``path``, which
-    GDAL's COG driver then converts (DEFLATE, ``blocksize`` tiles, overviews, nodata, CRS):
-    memory stays bounded by one band of tiles, whatever the grid size. The COG appears at
-    ``path`` only when complete.
+    GDAL's COG driver then converts (DEFLATE, ``blocksize`` tiles, overviews resampled with
+    :func:`overview_resampling`, nodata, CRS): memory stays bounded by one band of tiles,
+    whatever the grid size. The COG appears at ``path`` only when complete.
+
+    ``description`` names band 1 (GDAL's band description: what QGIS lists and rioxarray
+    reads as ``long_name``); ``tags`` are written as dataset metadata (GDAL tags, strings).
     """
     import rasterio
     import rasterio.shutil
@@ -346,8 +564,12 @@ def export_cog(da: xr.DataArray, path: str | os.PathLike, *, overwrite: bool = F
                     r1 = min(r0 + step, spec.height)
                     band = np.asarray(da.isel(y=slice(r0, r1)).values, dtype=np.float32)
                     dst.write(band, 1, window=Window(0, r0, spec.width, r1 - r0))
+                if description:
+                    dst.set_band_description(1, description)
+                if tags:
+                    dst.update_tags(**{str(k): str(v) for k, v in tags.items()})
             rasterio.shutil.copy(tmp_tiled, tmp_cog, driver="COG", COMPRESS="DEFLATE", PREDICTOR="YES",
-                                 BLOCKSIZE=str(blocksize), OVERVIEWS="AUTO", OVERVIEW_RESAMPLING="AVERAGE",
+                                 BLOCKSIZE=str(blocksize), OVERVIEWS="AUTO", OVERVIEW_RESAMPLING=overview_resampling(),
                                  BIGTIFF="IF_SAFER", NUM_THREADS="ALL_CPUS")
         replace_path(tmp_cog, path)
     finally:

@@ -1060,6 +1060,9 @@ class _Reader:
             keep.append(j)
             censored_fraction[symbol] = float(cens.sum() / present.sum())
             missing_fraction[symbol] = float(1.0 - present.mean())
+            if cens[present].all():
+                self.warnings.append(f"{symbol} ({column}): every value is below detection, so it cannot tell "
+                                     f"samples apart; consider leaving it out (--elements)")
         if empty:
             self.warnings.append(
                 f"{len(empty)} element column(s) without any value left out: {', '.join(empty)}"

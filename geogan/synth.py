@@ -50,6 +50,7 @@ from scipy import fft as sp_fft
 from scipy import ndimage, special
 from scipy.spatial import cKDTree
 
+from geogan._io import holds_output_lock
 from geogan.errors import ConfigError, OutputExistsError
 
 __all__ = [
@@ -1130,6 +1131,7 @@ def make_survey(preset: str | SynthPreset = "demo", *, n_samples: int | None = N
     )
 
 
+@holds_output_lock("out_dir")
 def write_synthetic_survey(out_dir: str | os.PathLike, preset: str | SynthPreset = "demo", *,
                            n_samples: int | None = None,
                            elements: Sequence[str] | str | None = None, seed: int = 0,

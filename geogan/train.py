@@ -34,9 +34,14 @@ from pathlib import Path
 
 import numpy as np
 
+from geogan._io import check_disjoint, holds_output_lock
+from geogan._tf import tensorflow
+from geogan.coverage import coverage_attr
 from geogan.detectors.base import (CONFIG_NAME, Detector, NeuralDetector, detector_class, detector_from_config,
                                    gpu_available, read_config, write_model_files)
-from geogan.errors import ConfigError, InputError, ModelError, OutputExistsError
+from geogan.errors import ConfigError, GeoganError, InputError, ModelError, OutputExistsError
+from geogan.impute import GaussianImputer
+from geogan.progress import Progress
 from geogan.transform import KINDS, Transform
 from geogan.urls import is_url
 
@@ -50,7 +55,7 @@ DEFAULT_ENSEMBLE = {"alad": 5}
 # a stable mean, cheap next to an epoch
 MONITOR_CELLS = 16384
 CONFIG_KEYS = {"format", "format_version", "geogan_version", "detector", "created", "elements", "units",
-               "transform", "training", "grid", "data", "label_informed"}
+               "transform", "imputer", "training", "grid", "data", "label_informed"}
 # train_model arguments passed on to detectors that take a parameter of that name
 _SHARED_PARAMS = {"steps": "steps", "epochs": "epochs", "batch_size": "batch_size", "learning_rate": "learning_rate",
                   "latent_dim": "latent_dim", "seed": "random_state", "mixed_precision": "mixed_precision"}
@@ -100,6 +105,7 @@ class TrainedModel:
     config: dict
     detector: Detector
     transform: Transform
+    imputer: GaussianImputer | None = None  # None: a model from before imputation existed
 
     @property
     def elements(self) -> list[str]:
@@ -117,23 +123,49 @@ class TrainedModel:
     def is_ensemble(self) -> bool:
         return self.detector.name == "ensemble"
 
-    def score_with_spread(self, X_raw) -> tuple[np.ndarray, np.ndarray | None]:
+    def score_with_spread(self, X_raw, *, min_elements: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
         """Scores and, for an ensemble, the members' spread (percentage points; else None).
 
-        Applies the saved transform, then the detector's score function; rows with a
-        missing value get NaN.
+        Applies the saved transform, then the detector's score function. A row missing some
+        elements gets NaN, unless ``min_elements`` is given and it holds at least that many:
+        then its missing elements are imputed from its present ones (see
+        :mod:`geogan.impute`) and it is scored; :meth:`elements_used` says how many it had.
         """
         X = self._check_raw(X_raw)
+        if min_elements is not None and int(min_elements) < X.shape[1]:
+            X = self._impute(X, int(min_elements))
         valid = np.isfinite(X).all(axis=1)
         score = np.full(X.shape[0], np.nan, dtype=np.float32)
         spread = np.full(X.shape[0], np.nan, dtype=np.float32) if self.is_ensemble else None
         if valid.any():
             Z = self.transform.transform(X if valid.all() else X[valid])
             if spread is None:
-                score[valid] = self.detector.score_samples(Z)
+                score[valid] = self.detector.decision_function(Z)
             else:
                 score[valid], spread[valid] = self.detector.score_with_spread(Z)
         return score, spread
+
+    def check_min_elements(self, min_elements: int | None) -> None:
+        """Refuse a ``min_elements`` this model cannot honour (before any output is made)."""
+        if min_elements is None:
+            return
+        n = len(self.elements)
+        if isinstance(min_elements, bool) or not isinstance(min_elements, (int, np.integer)) \
+                or not 1 <= min_elements <= n:
+            raise InputError(f"min_elements must be an integer from 1 to the model's {n} elements, got "
+                             f"{min_elements!r}")
+        if min_elements < n and self.imputer is None:
+            raise ModelError("this model has no imputer (trained before geogan imputed missing elements): "
+                             "retrain it to score cells with missing elements", path=self.model_dir)
+
+    def _impute(self, X: np.ndarray, min_elements: int) -> np.ndarray:
+        self.check_min_elements(min_elements)
+        return self.imputer.impute(X, min_present=min_elements).astype(np.float32)
+
+    @staticmethod
+    def elements_used(X_raw) -> np.ndarray:
+        """How many of the model's elements each row holds (uint8): what its score rests on."""
+        return np.isfinite(np.asarray(X_raw, dtype=np.float32)).sum(axis=1).astype(np.uint8)
 
     def _check_raw(self, X_raw) -> np.ndarray:
         X = np.asarray(X_raw, dtype=np.float32)
@@ -143,13 +175,18 @@ class TrainedModel:
         return X
 
     def score_transformed(self, Z) -> np.ndarray:
-        """Scores of already transformed features (``self.transform.transform(X_raw)``)."""
-        return self.detector.score_samples(Z)
+        """Scores of already transformed features (``self.transform.transform(X_raw)``), higher =
+        more anomalous (the detector's ``decision_function``)."""
+        return self.detector.decision_function(Z)
 
-    def score(self, X_raw) -> np.ndarray:
+    def score(self, X_raw, *, min_elements: int | None = None) -> np.ndarray:
         """Anomaly scores (float32, higher = more anomalous) for concentrations ``X_raw``
-        ``(n, n_elements)`` in the grid's units and :attr:`elements` order; NaN rows stay NaN."""
-        return self.score_with_spread(X_raw)[0]
+        ``(n, n_elements)`` in the grid's units and :attr:`elements` order; rows with a NaN
+        stay NaN unless they hold ``min_elements`` elements (see :meth:`score_with_spread`).
+
+        geogan's map score: the saved transform, then the detector's ``decision_function``
+        (PyOD's sign), not scikit-learn's ``score_samples`` (higher = more normal)."""
+        return self.score_with_spread(X_raw, min_elements=min_elements)[0]
 
     def __repr__(self) -> str:
         return (f"TrainedModel({str(self.model_dir)!r}, detector={self.detector_name!r}, score={self.score_name!r}, "
@@ -176,7 +213,10 @@ def load_model(model_dir) -> TrainedModel:
     elements = config.get("elements")
     if not isinstance(elements, list) or not elements or not all(isinstance(e, str) for e in elements):
         raise ModelError("config 'elements' must be a non-empty list of element symbols", path=where)
-    transform = Transform.from_dict(config.get("transform"))
+    try:
+        transform = Transform.from_dict(config.get("transform"))
+    except ModelError as exc:  # name the file
+        raise ModelError(exc.message, path=where) from None
     if transform.elements != elements:
         raise ModelError("the transform's elements differ from the model's", path=where)
     detector = detector_from_config(model_dir, config["detector"], where=where)
@@ -184,7 +224,12 @@ def load_model(model_dir) -> TrainedModel:
     if detector.n_features_ != n_out:
         raise ModelError(f"the detector takes {detector.n_features_} features but the transform makes {n_out}",
                          path=where)
-    return TrainedModel(model_dir=model_dir, config=config, detector=detector, transform=transform)
+    imputer = None
+    if config.get("imputer") is not None:
+        imputer = GaussianImputer.from_dict(config["imputer"], where=where)
+        if imputer.mean_.size != len(elements):
+            raise ModelError("the imputer's elements differ from the model's", path=where)
+    return TrainedModel(model_dir=model_dir, config=config, detector=detector, transform=transform, imputer=imputer)
 
 
 # -- sampling cells ---------------------------------------------------------------------------------
@@ -221,9 +266,12 @@ def sample_cells(ds, elements: list[str], n: int, *, seed: int) -> CellSample:
     cells per chunk, split ``n`` across chunks by a multivariate hypergeometric draw (which
     makes the whole sample uniform without replacement), draw within each chunk. The result
     depends only on the grid, ``elements``, ``n`` and ``seed``. Returns all valid cells when
-    there are at most ``n``.
+    there are at most ``n``. A chunk that cannot be read (damaged) is a
+    :class:`~geogan.errors.StoreError` naming the store and the tile.
     """
     import dask
+
+    from geogan.store import tile_read_error
 
     data = ds["concentration"].data
     all_elements = [str(e) for e in ds["element"].values]
@@ -234,17 +282,29 @@ def sample_cells(ds, elements: list[str], n: int, *, seed: int) -> CellSample:
     blocks = [(i, j) for i in range(len(row_chunks)) for j in range(len(col_chunks))]
 
     def part(i, j):
-        return data[:, row_starts[i]:row_starts[i + 1], col_starts[j]:col_starts[j + 1]]
+        # read here (not as a dask dependency of the task) so that a failure names the tile
+        try:
+            return data[:, row_starts[i]:row_starts[i + 1], col_starts[j]:col_starts[j + 1]].compute(
+                scheduler="synchronous")
+        except MemoryError:
+            raise
+        except Exception as exc:  # Zarr/Blosc raise many kinds on a damaged chunk
+            raise tile_read_error(ds.encoding.get("source", "the grid store"), i, j, exc) from None
 
-    counts = np.array(dask.compute(*[dask.delayed(_count_valid)(part(i, j), index) for i, j in blocks],
-                                   scheduler="threads"), dtype=np.int64)
+    def count(i, j):
+        return _count_valid(part(i, j), index)
+
+    def draw(i, j, k):
+        return _draw_in_block(part(i, j), index, k, (seed, i, j))
+
+    counts = np.array(dask.compute(*[dask.delayed(count)(i, j) for i, j in blocks], scheduler="threads"),
+                      dtype=np.int64)
     n_valid = int(counts.sum())
     if n_valid == 0:
         raise InputError(f"the grid has no cell where all of {', '.join(elements)} have values")
     rng = np.random.default_rng(seed)
     take = counts if n >= n_valid else rng.multivariate_hypergeometric(counts, n)
-    tasks = [dask.delayed(_draw_in_block)(part(i, j), index, int(k), (seed, i, j))
-             for (i, j), k in zip(blocks, take) if k > 0]
+    tasks = [dask.delayed(draw)(i, j, int(k)) for (i, j), k in zip(blocks, take) if k > 0]
     drawn = dask.compute(*tasks, scheduler="threads")
     values, rows, cols = [], [], []
     for ((i, j), k), (v, r, c) in zip([(b, k) for b, k in zip(blocks, take) if k > 0], drawn):
@@ -294,17 +354,18 @@ def tune_cpu_threads() -> bool:
     """On a CPU-only machine with ≤ 8 cores, run TensorFlow ops side by side (inter-op) rather
     than splitting each small matmul across cores (intra-op): ~15 % faster training at batch
     128. Only possible before TensorFlow starts; returns whether it was applied."""
-    import tensorflow as tf
+    applied = []
 
-    n = os.cpu_count() or 1
-    if n > 8 or os.environ.get("TF_NUM_INTRAOP_THREADS") or gpu_available():
-        return False
-    try:
+    def configure(tf) -> None:
+        n = os.cpu_count() or 1
+        if n > 8 or os.environ.get("TF_NUM_INTRAOP_THREADS") or tf.config.list_physical_devices("GPU"):
+            return
         tf.config.threading.set_intra_op_parallelism_threads(1)
         tf.config.threading.set_inter_op_parallelism_threads(n)
-    except RuntimeError:  # TensorFlow already running in this process
-        return False
-    return True
+        applied.append(True)
+
+    tensorflow(configure=configure)
+    return bool(applied)
 
 
 def _resolve_params(cls: type[Detector], shared: dict, detector_params: dict | None) -> dict:
@@ -353,32 +414,54 @@ def _write_history(path: Path, rows: list[dict]) -> None:
             w.writerow({k: ("" if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()})
 
 
-class _Progress:
-    """A rich progress bar over epochs (epoch, losses, time left), or nothing."""
-
-    def __init__(self, enabled: bool, total: int, description: str):
-        self.bar = None
-        if not enabled:
-            return
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                                   TimeRemainingColumn)
-
-        self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                            TextColumn("epochs"), TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(),
-                            TextColumn("{task.fields[info]}"))
-        self.bar.start()
-        self.task = self.bar.add_task(description, total=total, info="")
-
-    def update(self, completed: int, info: str) -> None:
-        if self.bar is not None:
-            self.bar.update(self.task, completed=completed, info=info)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-
-
 # -- the stage --------------------------------------------------------------------------------------
+def check_train_options(*, detector: str = "alad", transform: str = DEFAULT_TRANSFORM, sample: int = 200_000,
+                        test_fraction: float = 0.3, steps: int | None = None, epochs: int | None = None,
+                        batch_size: int | None = None, learning_rate: float | None = None,
+                        latent_dim: int | None = None, seed: int = 0, ensemble: int | None = None,
+                        enrichment_only: bool | None = None, checkpoint_every: int | None = None,
+                        mixed_precision: bool = False, detector_params: dict | None = None,
+                        **_data_options) -> tuple[Detector, int, bool]:
+    """Validate :func:`train_model`'s options without touching data (``geogan run`` checks every
+    ``[train.<name>]`` table with it before any stage runs).
+
+    Returns the (unfitted) detector, the ensemble size and the resolved ``enrichment_only``.
+    Options about data (``elements``, ``deposits``, ...) are accepted and not checked here.
+    """
+    from geogan.detectors.ensemble import Ensemble
+
+    cls = detector_class(detector)
+    if cls is Ensemble:
+        raise ConfigError("train an ensemble with ensemble=N (--ensemble N) and the members' detector")
+    if transform not in KINDS:
+        raise ConfigError(f"unknown transform {transform!r}; choose one of {', '.join(KINDS)}")
+    if enrichment_only is None:
+        enrichment_only = transform != "ilr"
+    if enrichment_only and transform == "ilr":
+        raise ConfigError("enrichment_only needs one feature per element, which ilr balances are not: use the log, "
+                          "clr or none transform, or --two-sided")
+    if not 0.0 < float(test_fraction) < 1.0:
+        raise ConfigError(f"test_fraction must be between 0 and 1, got {test_fraction!r}")
+    if not isinstance(sample, (int, np.integer)) or sample < 10:
+        raise ConfigError(f"sample must be an integer ≥ 10, got {sample!r}")
+    if checkpoint_every is not None and (not isinstance(checkpoint_every, (int, np.integer)) or checkpoint_every < 0):
+        raise ConfigError(f"checkpoint_every must be an integer ≥ 0, got {checkpoint_every!r}")
+    if ensemble is None:
+        ensemble = DEFAULT_ENSEMBLE.get(detector, 1)
+    if not isinstance(ensemble, (int, np.integer)) or isinstance(ensemble, bool) or not 1 <= ensemble <= 100:
+        raise ConfigError(f"ensemble must be an integer between 1 and 100, got {ensemble!r}")
+    shared = {"steps": steps, "epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate,
+              "latent_dim": latent_dim, "seed": seed, "mixed_precision": mixed_precision}
+    det = cls(**_resolve_params(cls, shared, detector_params))
+    det._validate_params()
+    if ensemble > 1:
+        member_params = {k: v for k, v in det.get_params().items() if k != "random_state"}
+        Ensemble(detector=detector, n_members=int(ensemble), params=member_params, contamination=det.contamination,
+                 random_state=seed)._validate_params()
+    return det, int(ensemble), bool(enrichment_only)
+
+
+@holds_output_lock("out_dir")
 def train_model(
     grid_path,
     out_dir,
@@ -469,36 +552,15 @@ def train_model(
     if echo is None:
         echo = print if progress else (lambda *a, **k: None)
     grid_path, final = (grid_path if is_url(grid_path) else Path(grid_path)), Path(out_dir)
+    check_disjoint([final, final.with_name(final.name + ".partial")], [grid_path, deposits], what="model directory")
     # -- validate everything cheap before reading data ---------------------------------------------
-    cls = detector_class(detector)
-    if cls is Ensemble:
-        raise ConfigError("train an ensemble with ensemble=N (--ensemble N) and the members' detector")
-    if transform not in KINDS:
-        raise ConfigError(f"unknown transform {transform!r}; choose one of {', '.join(KINDS)}")
-    if enrichment_only is None:
-        enrichment_only = transform != "ilr"
-    if enrichment_only and transform == "ilr":
-        raise ConfigError("enrichment_only needs one feature per element, which ilr balances are not: use the log, "
-                          "clr or none transform, or --two-sided")
-    if not 0.0 < float(test_fraction) < 1.0:
-        raise ConfigError(f"test_fraction must be between 0 and 1, got {test_fraction!r}")
-    if not isinstance(sample, (int, np.integer)) or sample < 10:
-        raise ConfigError(f"sample must be an integer ≥ 10, got {sample!r}")
-    if checkpoint_every is not None and (not isinstance(checkpoint_every, (int, np.integer)) or checkpoint_every < 0):
-        raise ConfigError(f"checkpoint_every must be an integer ≥ 0, got {checkpoint_every!r}")
-    if ensemble is None:
-        ensemble = DEFAULT_ENSEMBLE.get(detector, 1)
-    if not isinstance(ensemble, (int, np.integer)) or isinstance(ensemble, bool) or not 1 <= ensemble <= 100:
-        raise ConfigError(f"ensemble must be an integer between 1 and 100, got {ensemble!r}")
-    shared = {"steps": steps, "epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate,
-              "latent_dim": latent_dim, "seed": seed, "mixed_precision": mixed_precision}
-    params = _resolve_params(cls, shared, detector_params)
-    det = cls(**params)
-    det._validate_params()
+    det, ensemble, enrichment_only = check_train_options(
+        detector=detector, transform=transform, sample=sample, test_fraction=test_fraction, steps=steps,
+        epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, latent_dim=latent_dim, seed=seed,
+        ensemble=ensemble, enrichment_only=enrichment_only, checkpoint_every=checkpoint_every,
+        mixed_precision=mixed_precision, detector_params=detector_params)
     neural = isinstance(det, NeuralDetector)
     member_params = {k: v for k, v in det.get_params().items() if k != "random_state"}
-    if ensemble > 1:
-        Ensemble(detector=detector, n_members=int(ensemble), params=member_params, random_state=seed)._validate_params()
     work = final.with_name(final.name + ".partial")
     ds = open_grid(grid_path)
     grid_elements = [str(e) for e in ds["element"].values]
@@ -527,18 +589,14 @@ def train_model(
     if final.exists() and not overwrite and not (resume and work.exists()):
         hint = "; it is a finished model, nothing to resume" if resume else ""
         raise OutputExistsError(f"{final} exists{hint}; pass --overwrite to replace it")
-    if not (resume and progress_found):
-        if work.exists():
-            echo(f"removing {work} left by an earlier run" if not resume else
-                 f"no checkpoint in {work}: starting afresh")
-            shutil.rmtree(work)
-        work.mkdir(parents=True)
-        (work / RUN_FILE).write_text(json.dumps(run_key, indent=1))
-    tuned = tune_cpu_threads() if neural else False
-
-    # -- data ---------------------------------------------------------------------------------------
+    # -- data (before the work folder exists: a refusal here leaves nothing behind) ----------------
     t0 = time.perf_counter()
-    cells = sample_cells(ds, elements, int(sample), seed=int(seed))
+    try:
+        cells = sample_cells(ds, elements, int(sample), seed=int(seed))
+    except GeoganError:  # e.g. a damaged chunk
+        if not (resume and progress_found):  # made by this run, holding no progress: leave nothing behind
+            shutil.rmtree(work, ignore_errors=True)
+        raise
     n = cells.values.shape[0]
     n_test = int(round(n * float(test_fraction)))
     if n - n_test < 2 or n_test < 1:
@@ -546,6 +604,15 @@ def train_model(
     train_raw, test_raw = cells.values[n_test:], cells.values[:n_test]
     tr = Transform(transform, elements=elements, enrichment_only=enrichment_only).fit(train_raw)
     X_train, X_test = tr.transform(train_raw), tr.transform(test_raw)
+    if tr.constant_:
+        echo(f"warning: {', '.join(tr.constant_)} ha{'s' if len(tr.constant_) == 1 else 've'} one value in every "
+             f"training cell (e.g. 100 % below detection) and cannot tell cells apart; consider leaving "
+             f"{'it' if len(tr.constant_) == 1 else 'them'} out (--elements)")
+    stored = coverage_attr(ds)
+    if stored is not None and stored.n_data:
+        echo(f"{cells.n_valid:,} cells are valid for all {len(elements)} elements: "
+             f"{100 * cells.n_valid / stored.n_data:.1f} % of the grid's {stored.n_data:,} cells with data, the "
+             f"part this model can score (geogan score --min-elements reaches further)")
     echo(f"sampled {n:,} of {cells.n_valid:,} valid cells in {time.perf_counter() - t0:.1f} s: "
          f"{X_train.shape[0]:,} training, {n_test:,} test; transform {transform}"
          + (", enrichment only" if enrichment_only else ""))
@@ -559,13 +626,23 @@ def train_model(
         echo(f"label-informed monitoring: {len(dep_cells)} deposit cell(s) vs {int(negative.sum()):,} test cells "
              f"(recorded in the history only)")
 
+    # -- the work folder -----------------------------------------------------------------------------
+    if not (resume and progress_found):
+        if work.exists():
+            echo(f"removing {work} left by an earlier run" if not resume else
+                 f"no checkpoint in {work}: starting afresh")
+            shutil.rmtree(work)
+        work.mkdir(parents=True)
+        (work / RUN_FILE).write_text(json.dumps(run_key, indent=1))
+    tuned = tune_cpu_threads() if neural else False
+
     # -- training -----------------------------------------------------------------------------------
     history: list[dict] = []
     resumed_from = None
     label_auc = None
 
     def label_informed(d) -> float:
-        return _auc(d.score_samples(labels[0]), d.score_samples(labels[1]))
+        return _auc(d.decision_function(labels[0]), d.decision_function(labels[1]))
 
     def fit_one(d: Detector, ckpt_dir: Path, member: int | None) -> Detector:
         """Fit one detector (resuming from its latest checkpoint in ``ckpt_dir``)."""
@@ -574,7 +651,7 @@ def train_model(
         if not isinstance(d, NeuralDetector):
             t_fit = time.perf_counter()
             d.fit(X_train)
-            row = {**tag, "epoch": 1, "mean_test_score": float(np.mean(d.score_samples(monitor))),
+            row = {**tag, "epoch": 1, "mean_test_score": float(np.mean(d.decision_function(monitor))),
                    "seconds": time.perf_counter() - t_fit}
             if labels is not None:
                 row["label_informed_test_auc"] = label_auc = label_informed(d)
@@ -590,7 +667,7 @@ def train_model(
         total = d.total_epochs(len(X_train))
         every = checkpoint_every if checkpoint_every is not None else max(1, math.ceil(total / 10))
         what = f"training {detector}" + ("" if member is None else f" {member + 1}/{ensemble}")
-        bar = _Progress(progress, total, what)
+        bar = Progress(total, what, unit="epochs", enabled=progress)
         bar.update(d.epochs_done_ if checkpoint is not None else 0, "")
 
         def on_epoch(dd: NeuralDetector, epoch: int, logs: dict) -> None:
@@ -599,7 +676,7 @@ def train_model(
             row = {**tag, "epoch": epoch, "steps": epoch * dd.batches_per_epoch(len(X_train)),
                    **{k: v for k, v in logs.items() if k != "seconds"}, "seconds": logs["seconds"]}
             if (every and epoch % every == 0) or last:
-                row["mean_test_score"] = float(np.mean(dd.score_samples(monitor)))
+                row["mean_test_score"] = float(np.mean(dd.decision_function(monitor)))
                 if labels is not None:
                     row["label_informed_test_auc"] = label_auc = label_informed(dd)
             history.append(row)
@@ -618,7 +695,8 @@ def train_model(
     if ensemble == 1:
         det = fit_one(det, work / CHECKPOINTS, None)
     else:
-        ens = Ensemble(detector=detector, n_members=int(ensemble), params=member_params, random_state=int(seed))
+        ens = Ensemble(detector=detector, n_members=int(ensemble), params=member_params,
+                       contamination=det.contamination, random_state=int(seed))
         members = []
         hist_files = sorted((work / "members").glob("*.history.json")) if resume else []
         if hist_files:
@@ -639,7 +717,7 @@ def train_model(
              f"percentile; the spread of their percentiles is a second map")
 
     # -- the model directory ------------------------------------------------------------------------
-    test_scores = det.score_samples(X_test)
+    test_scores = det.decision_function(X_test)
     q = np.percentile(test_scores, [50, 90, 95, 99]).tolist()
     seconds = time.perf_counter() - t_start
     spec = grid_spec(ds)
@@ -652,6 +730,7 @@ def train_model(
         "elements": elements,
         "units": {e: units.get(e) for e in elements},
         "transform": tr.to_dict(),
+        "imputer": GaussianImputer(log=transform != "none").fit(train_raw).to_dict(),
         "training": {"sample": int(sample), "n_sampled": n, "n_train": int(X_train.shape[0]), "n_test": n_test,
                      "test_fraction": float(test_fraction), "seed": int(seed), "epochs": n_epochs, "steps": n_steps,
                      "ensemble": int(ensemble), "checkpoint_every": checkpoint_every,

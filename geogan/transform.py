@@ -147,9 +147,19 @@ class Transform:
         X = self._check_X(X)
         if self.kind == "ilr" and X.shape[1] < 2:
             ilr_basis(X.shape[1])  # raises the clear message
+        if self.kind == "clr" and X.shape[1] < 2:
+            raise InputError("the clr of a single element is 0 in every cell, so every cell would score alike: "
+                             "use the log transform, or more elements")
         rows = np.isfinite(X).all(axis=1)
         if not rows.any():
             raise InputError("no complete row (every row has a missing value) to fit the transform on")
+        names = self.elements or [f"x{i}" for i in range(X.shape[1])]
+        constant = np.ptp(X[rows], axis=0) == 0
+        if constant.all():
+            raise InputError(f"every element ({', '.join(names)}) has one value in all {int(rows.sum()):,} cells "
+                             f"(e.g. 100 % below detection): there is nothing to tell cells apart by")
+        # elements with one value in every fitting cell (e.g. all below detection) carry no information
+        self.constant_ = [n for n, c in zip(names, constant) if c]
         Z = self._raw(X[rows])
         n_out = Z.shape[1]
         if self.scale:
@@ -163,7 +173,6 @@ class Transform:
             center, iqr = np.zeros(n_out), np.ones(n_out)
         self.center_ = np.asarray(center, dtype=np.float64)
         self.iqr_ = np.asarray(iqr, dtype=np.float64)
-        names = self.elements or [f"x{i}" for i in range(X.shape[1])]
         self.features_ = [f"ilr{i + 1}" for i in range(n_out)] if self.kind == "ilr" else list(names)
         self.n_elements_ = X.shape[1]
         return self
@@ -209,7 +218,8 @@ class Transform:
     def from_dict(cls, state: dict) -> Transform:
         """Rebuild a fitted transform from :meth:`to_dict` output.
 
-        Raises :class:`~geogan.errors.ModelError` when the state is not a valid transform.
+        Raises :class:`~geogan.errors.ModelError` when the state is not a valid transform
+        (including a centre or IQR that is not finite: it would turn every score into NaN).
         """
         if not isinstance(state, dict) or state.get("format") != _FORMAT:
             raise ModelError("the transform state is not a geogan transform (no format marker)")
@@ -234,6 +244,10 @@ class Transform:
         if center.ndim != 1 or iqr.shape != center.shape or len(features) != n_out or (
                 expected is not None and expected != n_out) or not np.all(np.isfinite(iqr) & (iqr > 0)):
             raise ModelError("invalid transform state: centre/IQR/feature lengths disagree or IQR is not positive")
+        if not np.all(np.isfinite(center)):
+            bad = features[int(np.flatnonzero(~np.isfinite(center))[0])]
+            raise ModelError(f"invalid transform state: 'center' must be finite numbers, got {center.tolist()} "
+                             f"(feature {bad!r})")
         t.center_, t.iqr_, t.features_ = center, iqr, features
         t.n_elements_ = n_el if n_el is not None else (n_out + 1 if t.kind == "ilr" else n_out)
         return t

@@ -189,10 +189,10 @@ def _manual_fm(det, X):
 
 def test_scoring_uses_ema_weights_with_dropout_off(run):
     det, X, _ = run
-    s = det.score_samples(X)
-    assert np.array_equal(s, det.score_samples(X))  # no dropout noise
+    s = det.decision_function(X)
+    assert np.array_equal(s, det.decision_function(X))  # no dropout noise
     np.testing.assert_allclose(s, _manual_fm(det, X), rtol=1e-4, atol=1e-5)
-    live = det.score_samples(X, weights="live")
+    live = det.decision_function(X, weights="live")
     assert not np.allclose(s, live)
     # EMA copies are separate variables
     assert all(e is not v for e, v in zip(det.ema_nets_["encoder"].weights, det.nets_["encoder"].weights))
@@ -203,11 +203,11 @@ def test_other_scores(run):
     rec = det.reconstruct(X)
     try:
         det.score = "l1"
-        np.testing.assert_allclose(det.score_samples(X), np.abs(X - rec).sum(1), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(det.decision_function(X), np.abs(X - rec).sum(1), rtol=1e-4, atol=1e-5)
         det.score = "l1_high"
-        np.testing.assert_allclose(det.score_samples(X), np.clip(X - rec, 0, None).sum(1), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(det.decision_function(X), np.clip(X - rec, 0, None).sum(1), rtol=1e-4, atol=1e-5)
         det.score = "logit"
-        assert np.all(det.score_samples(X) > 0)
+        assert np.all(det.decision_function(X) > 0)
     finally:
         det.score = "fm"
 
@@ -215,11 +215,11 @@ def test_other_scores(run):
 def test_same_seed_identical_scores_and_resume_equals_uninterrupted(run):
     det, X, ckpt = run
     again = ALAD(epochs=4, random_state=0, **TINY).fit(X)
-    assert np.array_equal(again.score_samples(X), det.score_samples(X))
+    assert np.array_equal(again.decision_function(X), det.decision_function(X))
     resumed, extra = ALAD.load_checkpoint(ckpt)
     assert extra == {"note": "after epoch 2"} and resumed.epochs_done_ == 2
     resumed.fit(X, resume=True)
-    assert np.array_equal(resumed.score_samples(X), det.score_samples(X))
+    assert np.array_equal(resumed.decision_function(X), det.decision_function(X))
     assert [h["dis"] for h in resumed.history_] == [h["dis"] for h in det.history_]
 
 
@@ -259,7 +259,7 @@ def test_mixed_precision_trains_on_cpu():
     X = _data(n=128)
     det = ALAD(epochs=1, mixed_precision=True, random_state=0, **TINY).fit(X)
     assert det.dtype_policy_ in ("mixed_bfloat16", "mixed_float16")
-    s = det.score_samples(X)
+    s = det.decision_function(X)
     assert s.dtype == np.float32 and np.isfinite(s).all()
 
 
@@ -274,7 +274,7 @@ def test_defaults_latent_score_live_weights_and_steps():
     assert det.batches_per_epoch(400) == 60 and det.n_epochs_ == 2 and int(det.step_.numpy()) == 120
     assert det.ema_nets_ is det.nets_
     z = det.nets_["encoder"](X, training=False).numpy()
-    np.testing.assert_allclose(det.score_samples(X), np.sqrt((z ** 2).sum(1)), rtol=1e-5)
+    np.testing.assert_allclose(det.decision_function(X), np.sqrt((z ** 2).sum(1)), rtol=1e-5)
     # an explicit epoch count replaces the step count
     assert ALAD(epochs=3, steps=None, **TINY).total_epochs(400) == 3
 
@@ -287,5 +287,5 @@ def test_latent_score_ranks_co_enrichment_extremes_high():
     X = (factor @ np.ones((1, 5)) + 0.3 * rng.normal(size=(1500, 5))).astype(np.float32)
     det = ALAD(steps=400, random_state=0, **{**TINY, "ema_decay": None, "score": "latent"}).fit(X)
     extreme = (3.5 * np.ones((20, 5)) + 0.3 * rng.normal(size=(20, 5))).astype(np.float32)
-    s_typical, s_extreme = det.score_samples(X), det.score_samples(extreme)
+    s_typical, s_extreme = det.decision_function(X), det.decision_function(extreme)
     assert np.median(s_extreme) > np.quantile(s_typical, 0.95)

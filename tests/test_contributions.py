@@ -100,11 +100,11 @@ def test_definition_occlusion_at_the_median_signed_by_the_deviation(grid, models
     x = x[np.isfinite(x).all(axis=1)][:50]
     c = element_contributions(model, x)
     z = model.transform.transform(x)
-    s = model.detector.score_samples(z).astype(np.float64)
+    s = model.detector.decision_function(z).astype(np.float64)
     for i in range(len(ELEMENTS)):
         zi = z.copy()
         zi[:, i] = 0.0
-        expect = np.maximum(s - model.detector.score_samples(zi), 0) * np.sign(z[:, i])
+        expect = np.maximum(s - model.detector.decision_function(zi), 0) * np.sign(z[:, i])
         np.testing.assert_allclose(c[:, i], expect, rtol=1e-5, atol=1e-5)
 
 
@@ -150,9 +150,9 @@ def test_a_model_with_its_own_transformed_scorer_is_used():
     t = Transform("log", elements=["a", "b", "c"]).fit(x)
 
     def broken(_z):
-        raise AssertionError("detector.score_samples must not be called")
+        raise AssertionError("detector.decision_function must not be called")
 
-    model = SimpleNamespace(elements=["a", "b", "c"], transform=t, detector=SimpleNamespace(score_samples=broken),
+    model = SimpleNamespace(elements=["a", "b", "c"], transform=t, detector=SimpleNamespace(decision_function=broken),
                             score_transformed=lambda z: np.abs(z).sum(axis=1))
     c = element_contributions(model, x[:5])
     np.testing.assert_allclose(c, np.abs(t.transform(x[:5])) * np.sign(t.transform(x[:5])), rtol=1e-6, atol=1e-6)

@@ -56,7 +56,7 @@ def test_registry_names():
 @pytest.mark.parametrize("name", list(SMALL))
 def test_detector_separates_planted_anomalies(name, data, fitted):
     _, X_test, y_test = data
-    scores = fitted[name].score_samples(X_test)
+    scores = fitted[name].decision_function(X_test)
     assert scores.dtype == np.float32 and scores.shape == (X_test.shape[0],)
     assert roc_auc_score(y_test, scores) >= 0.9
 
@@ -69,7 +69,7 @@ def test_save_load_identical_scores(name, data, fitted, tmp_path):
     loaded = load_detector(tmp_path / "m")
     assert type(loaded) is type(det)
     assert loaded.get_params() == json.loads(json.dumps(det.get_params()))
-    assert np.array_equal(loaded.score_samples(X_test), det.score_samples(X_test))
+    assert np.array_equal(loaded.decision_function(X_test), det.decision_function(X_test))
     assert type(det).load(tmp_path / "m").score_name == det.score_name
     config = json.loads((tmp_path / "m" / "config.json").read_text())
     assert config["detector"]["name"] == name
@@ -83,11 +83,11 @@ def test_vae_scores(data, fitted):
     vae = fitted["vae"]
     assert vae.score_name == "reconstruction_probability"
     # a cell's score does not depend on the batch it is scored in
-    full = vae.score_samples(X_test)
-    np.testing.assert_allclose(vae.score_samples(X_test[::-1])[::-1], full, rtol=1e-5, atol=1e-5)
+    full = vae.decision_function(X_test)
+    np.testing.assert_allclose(vae.decision_function(X_test[::-1])[::-1], full, rtol=1e-5, atol=1e-5)
     vae.set_params(score="reconstruction_error")
     try:
-        assert roc_auc_score(y_test, vae.score_samples(X_test)) >= 0.9
+        assert roc_auc_score(y_test, vae.decision_function(X_test)) >= 0.9
     finally:
         vae.set_params(score="reconstruction_probability")
 
@@ -103,7 +103,7 @@ def test_iforest_matches_scikit_learn(data, fitted):
 
     X_train, X_test, _ = data
     sk = IsolationForest(n_estimators=50, random_state=0).fit(X_train)
-    np.testing.assert_allclose(fitted["iforest"].score_samples(X_test), -sk.score_samples(X_test), rtol=1e-6)
+    np.testing.assert_allclose(fitted["iforest"].decision_function(X_test), -sk.score_samples(X_test), rtol=1e-6)
 
 
 def test_get_detector_errors():
@@ -121,13 +121,13 @@ def test_input_errors(fitted, data):
     X_train, _, _ = data
     det = fitted["pca"]
     with pytest.raises(InputError, match="NaN"):
-        det.score_samples(np.full((2, 8), np.nan))
+        det.decision_function(np.full((2, 8), np.nan))
     with pytest.raises(InputError, match="fitted on 8"):
-        det.score_samples(np.zeros((2, 5)))
+        det.decision_function(np.zeros((2, 5)))
     with pytest.raises(InputError, match="2-D"):
         get_detector("iforest").fit(np.zeros(5))
     with pytest.raises(ModelError, match="not fitted"):
-        get_detector("mahalanobis").score_samples(X_train)
+        get_detector("mahalanobis").decision_function(X_train)
 
 
 def test_load_refuses_bad_model_dirs(fitted, tmp_path):

@@ -140,6 +140,15 @@ def test_pa_intersection_hand_case():
     assert m["success_rate_auc"] == pytest.approx(0.7)
     # all-cells AUC by hand: each deposit cell vs the 6 other cells
     assert m["roc_auc"] == pytest.approx((6 + 6 + 6 + 2) / 24)
+    # the exact capture curve (success.png): a step per deposit cell, just above then at its score
+    assert result.capture_area_pct.tolist() == pytest.approx([0, 0, 10, 10, 20, 20, 30, 70, 80, 100])
+    assert result.capture_deposit_pct.tolist() == pytest.approx([0, 0, 25, 25, 50, 50, 75, 75, 100, 100])
+    # the map's classes, over all valid cells (np.percentile of 1..10)
+    assert m["class_breaks"] == pytest.approx({"P50": 5.5, "P75": 7.75, "P90": 9.1, "P95": 9.55, "P99": 9.91})
+    table = result.deposit_table
+    assert [(r["score"], r["percentile"], r["class"]) for r in table] == [
+        (10.0, 100.0, "≥ P99"), (9.0, 90.0, "P75–P90"), (8.0, 80.0, "P75–P90"), (3.0, 30.0, "< P50")]
+    assert [r["id"] for r in table] == ["1", "2", "3", "4"] and {r["status"] for r in table} == {"used"}
 
 
 def test_top5_shares():
@@ -324,6 +333,43 @@ def test_degrees_in_an_assumed_projected_crs_get_a_hint(tmp_path):
     assert deposits.source_crs_assumed
     with pytest.raises(EvaluationError, match=r"sites\.csv: none of the 2 deposits .*look like degrees.*EPSG:4326"):
         evaluate_scores(make_scores(np.ones((3, 3))), deposits, runs=1)
+
+
+def test_read_deposits_selects_a_deposit_type(tmp_path):
+    x, y = cell_xy(np.arange(4), np.arange(4))
+    p = tmp_path / "d.csv"
+    pd.DataFrame({"name": list("abcd"), "Type": ["W-Sn skarn", "Au orogenic", "w-sn greisen", "Cu porphyry"],
+                  "commodity": ["W", "Au", "Sn", "Cu"], "x": x, "y": y}).to_csv(p, index=False)
+    d = read_deposits(p, crs=CRS, deposit_type="W-Sn")  # 'Type' found before 'commodity'; any case, contains
+    assert d.ids.tolist() == ["a", "c"] and d.selection == "Type contains 'W-Sn' (2 of 4 rows)"
+    np.testing.assert_allclose(d.x, x[[0, 2]])
+    assert read_deposits(p, crs=CRS, deposit_type="au", deposit_type_column="COMMODITY").ids.tolist() == ["b"]
+    assert read_deposits(p, crs=CRS).selection is None and len(read_deposits(p, crs=CRS)) == 4
+    with pytest.raises(InputError, match=r"column 'Type': no deposit of type 'Mo'; the types present are: "
+                                         r"'Au orogenic', 'Cu porphyry', 'W-Sn skarn', 'w-sn greisen'"):
+        read_deposits(p, crs=CRS, deposit_type="Mo")
+    with pytest.raises(InputError, match=r"column 'kind': deposit type column not found"):
+        read_deposits(p, crs=CRS, deposit_type="W", deposit_type_column="kind")
+    with pytest.raises(InputError, match="give --deposit-type too"):
+        read_deposits(p, crs=CRS, deposit_type_column="type")
+
+
+def test_score_label_names_a_map_by_its_tags_or_band_description(tmp_path):
+    from geogan.evaluate import score_label
+
+    values = np.ones((3, 3), "float32")
+    tif = tmp_path / "anomaly.tif"
+    _write_tif(tif, values)
+    assert score_label(tif) is None and score_label(tmp_path / "missing.tif") is None
+    with rasterio.open(tif, "r+") as dst:
+        dst.set_band_description(1, "prospectivity")
+    assert score_label(tif) == "prospectivity"
+    with rasterio.open(tif, "r+") as dst:
+        dst.update_tags(detector="vae")
+    assert score_label(tif) == "vae"
+    with rasterio.open(tif, "r+") as dst:
+        dst.update_tags(name="vae_big")
+    assert score_label(tif) == "vae_big"
 
 
 def test_read_deposits_named_column_missing(tmp_path):

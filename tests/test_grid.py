@@ -1,5 +1,6 @@
 """The grid stage end to end: real Zarr stores, a real LocalCluster, real processes."""
 
+import json
 import os
 import subprocess
 import sys
@@ -70,10 +71,11 @@ def test_store_layout_crs_and_values(local_grid, small_survey):
     assert ds["concentration"].dims == ("element", "y", "x")
     assert ds["concentration"].dtype == np.float32
     assert ds["element"].values.tolist() == ["W", "Sn", "Au"]
-    assert ds.attrs["units"] == {"W": "ppm", "Sn": "ppm", "Au": "ppb"}
+    attrs = {k: json.loads(ds.attrs[k]) for k in ("units", "idw", "source")}  # JSON strings: netCDF-safe
+    assert attrs["units"] == {"W": "ppm", "Sn": "ppm", "Au": "ppb"}
     assert ds["concentration"].encoding["chunks"] == (3, 16, 16)
-    assert ds.attrs["idw"]["space"] == "log" and ds.attrs["idw"]["neighbors"] == 12
-    assert len(ds.attrs["source"]["sha256"]) == 64
+    assert attrs["idw"]["space"] == "log" and attrs["idw"]["neighbors"] == 12
+    assert len(attrs["source"]["sha256"]) == 64
     assert ds.rio.transform().a == 500.0
     # snapped extent covers all samples
     assert ds.x.values.min() - 250 <= df.x.min() and ds.x.values.max() + 250 >= df.x.max()

@@ -7,6 +7,7 @@ import rioxarray  # noqa: F401
 import xarray as xr
 
 from geogan.grid import grid_survey
+from geogan.store import decode_attrs
 from geogan.survey import read_survey
 
 from conftest import shared_data
@@ -21,6 +22,7 @@ def quiet(*_a, **_k):
 
 def check_against_brute_force(store, survey, n_cells=60, seed=0):
     ds = xr.open_zarr(store, consolidated=False, decode_coords="all")
+    ds.attrs = decode_attrs(ds.attrs)  # nested attributes are JSON strings in the store
     conc = ds["concentration"]
     p = ds.attrs["idw"]
     rng = np.random.default_rng(seed)

@@ -1,4 +1,6 @@
-"""notebooks/quickstart.ipynb runs top to bottom (small settings) and shows the map and P-A plot."""
+"""notebooks/quickstart.ipynb runs top to bottom (small settings) and tells the story with the
+figures a geochemist expects: survey points, an element map with deposits, training losses,
+the detectors side by side, the top anomalies' driving elements, the P-A plot."""
 
 import os
 from pathlib import Path
@@ -18,6 +20,11 @@ def test_quickstart_notebook_executes(tmp_path, monkeypatch):
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.output_type == "error"]
     images = [o for o in outputs if "image/png" in o.get("data", {})]
-    assert len(images) >= 3  # the W grid, the anomaly map and the P-A plot
-    assert (tmp_path / "nb" / "scores" / "anomaly.tif").is_file()
-    assert os.path.getsize(tmp_path / "nb" / "scores" / "report" / "pa.png") > 0
+    assert len(images) >= 5  # survey points, W grid, losses, the maps side by side, the P-A plot
+    tables = [o["data"]["text/html"] for o in outputs if "text/html" in o.get("data", {})]
+    assert any("roc_auc" in t and "mahalanobis" in t for t in tables)  # detectors side by side
+    assert any("drivers" in t or "W" in t and "x" in t for t in tables[-1:] + tables)  # top anomalies
+    for name in ("alad", "mahalanobis"):
+        assert (tmp_path / "nb" / "scores" / name / "anomaly.tif").is_file()
+    assert os.path.getsize(tmp_path / "nb" / "scores" / "alad" / "report" / "pa.png") > 0
+    assert (tmp_path / "nb" / "scores" / "alad" / "contributions.zarr").is_dir()

@@ -56,10 +56,99 @@ def test_import_refuses_mismatched_rasters_and_leaves_nothing(rasters, tmp_path)
     write_tif(d / "Pb.tif", au, transform=Affine(100, 0, 400100, 0, -100, 2710000))
     write_tif(d / "Zn.tif", au, crs="EPSG:32651")
     out = tmp_path / "bad.zarr"
-    with pytest.raises(InputError, match="transform differs from Idw_Au.tif"):
+    with pytest.raises(InputError, match=r"grid differs from Idw_Au.tif's: origin \(400100, 2710000\).* vs "
+                                         r"origin \(400000, 2710000\).*--resample"):
         import_rasters([d / "Idw_Au.tif", d / "Pb.tif"], out)
-    with pytest.raises(InputError, match="crs differs"):
+    with pytest.raises(InputError, match="EPSG:32651 vs .*EPSG:32650"):
         import_rasters([d / "Idw_Au.tif", d / "Zn.tif"], out)
     with pytest.raises(InputError, match="given twice"):
         import_rasters([d / "Idw_Au.tif", d / "Idw_Au.tif"], out)
     assert not out.exists() and not partial_path(out).exists()
+
+
+# -- rasters as they come (issue 11) -------------------------------------------------------------
+RECT = Affine(4243.9, 0, 300000, 0, -4178.9, 2800000)  # a reprojected regional raster set: dx != dy
+
+
+def test_rectangular_cells_round_trip_import_train_score_cog(tmp_path):
+    """import → train → score → the COG's georeferencing equals the inputs'."""
+    from geogan.score import score_grid
+    from geogan.store import grid_spec
+    from geogan.train import train_model
+
+    rng = np.random.default_rng(3)
+    paths = []
+    for el in ("Au", "As", "Cu"):
+        data = rng.lognormal(size=(37, 45)).astype(np.float32)
+        paths.append(tmp_path / f"{el}.tif")
+        write_tif(paths[-1], data, transform=RECT)
+    grid = import_rasters(paths, tmp_path / "grid.zarr", tile=16)
+    ds = open_grid(grid)
+    spec = grid_spec(ds)
+    assert (spec.cell_x, spec.cell_y) == (4243.9, 4178.9) and spec.transform.almost_equals(RECT)
+    np.testing.assert_allclose(ds.x.values[:2], [300000 + 4243.9 / 2, 300000 + 1.5 * 4243.9])
+    np.testing.assert_allclose(ds.y.values[:2], [2800000 - 4178.9 / 2, 2800000 - 1.5 * 4178.9])
+    train_model(grid, tmp_path / "model", detector="pca", sample=800, progress=False)
+    res = score_grid(grid, tmp_path / "model", tmp_path / "scores", workers=1, progress=False, echo=lambda *a: None)
+    with rasterio.open(res.cog) as cog, rasterio.open(paths[0]) as src:
+        assert cog.transform.almost_equals(src.transform) and cog.crs == src.crs
+        assert (cog.width, cog.height) == (src.width, src.height)
+        assert np.isfinite(cog.read(1)).all()
+
+
+def test_rasters_on_another_grid_are_resampled_on_request(tmp_path):
+    base = np.arange(1, 31 * 41 + 1, dtype=np.float32).reshape(31, 41)
+    write_tif(tmp_path / "Au.tif", base)
+    write_tif(tmp_path / "Cu.tif", base[:30, :40] * 2, transform=Affine(100, 0, 400000, 0, -100, 2710000))
+    # Cu on a grid shifted by half a cell and one cell larger
+    write_tif(tmp_path / "Pb.tif", np.ones((20, 20), np.float32), transform=Affine(150, 0, 400050, 0, -150, 2709950))
+    out = tmp_path / "grid.zarr"
+    with pytest.raises(InputError, match="Pb.tif: its grid differs"):
+        import_rasters([tmp_path / "Au.tif", tmp_path / "Pb.tif"], out)
+    lines = []
+    import_rasters([tmp_path / "Au.tif", tmp_path / "Pb.tif"], out, resampling="nearest", echo=lines.append)
+    assert lines[0] == "resampling Pb.tif onto Au.tif's grid (nearest)"
+    assert lines[1].startswith("coverage: 1,271 cells hold data")
+    c = open_grid(out)["concentration"].values
+    assert c.shape == (2, 31, 41)
+    assert np.nanmax(c[1]) == 1.0 and np.isnan(c[1, -1, -1])  # outside Pb's extent: no data
+    # --like: the reference grid is another raster
+    out2 = tmp_path / "grid2.zarr"
+    import_rasters([tmp_path / "Au.tif"], out2, like=tmp_path / "Pb.tif", resampling="average")
+    assert open_grid(out2)["concentration"].shape == (1, 20, 20)
+
+
+def test_nodata_conventions(tmp_path):
+    v = np.full((8, 8), 5.0, np.float32)
+    v[0, 0] = -9999.0  # undeclared sentinel
+    v[1, 1] = np.nan
+    write_tif(tmp_path / "Au.tif", v, nodata=None)
+    masked = np.full((8, 8), 7.0, np.float32)
+    with rasterio.open(tmp_path / "Cu.tif", "w", driver="GTiff", width=8, height=8, count=1, dtype="float32",
+                       crs="EPSG:32650", transform=Affine(100, 0, 400000, 0, -100, 2710000)) as dst:
+        dst.write(masked, 1)
+        mask = np.full((8, 8), 255, np.uint8)
+        mask[2, 2] = 0  # a mask band, no nodata value
+        dst.write_mask(mask)
+    out = tmp_path / "g.zarr"
+    import_rasters([tmp_path / "Au.tif", tmp_path / "Cu.tif"], out, nodata=-9999)
+    c = open_grid(out)["concentration"].values
+    assert np.isnan(c[0, 0, 0]) and np.isnan(c[0, 1, 1]) and np.isnan(c[1, 2, 2])
+    assert np.isfinite(c).sum() == 128 - 3
+
+
+@pytest.mark.parametrize(("policy", "expected"), [("nan", np.nan), ("half-min", 0.25), ("keep", 0.0)])
+def test_nonpositive_values_are_reported_and_substituted_explicitly(tmp_path, policy, expected):
+    v = np.full((6, 6), 0.5, np.float32)
+    v[3, 3] = 0.0
+    write_tif(tmp_path / "Au.tif", v)
+    out = tmp_path / "g.zarr"
+    with pytest.raises(InputError, match=r"Au 1 \(min 0\).*--nonpositive"):
+        import_rasters([tmp_path / "Au.tif"], out)
+    assert not out.exists() and not partial_path(out).exists()
+    lines = []
+    import_rasters([tmp_path / "Au.tif"], out, nonpositive=policy, echo=lines.append)
+    got = open_grid(out)["concentration"].values[0, 3, 3]
+    assert (np.isnan(got) if np.isnan(expected) else got == expected)
+    assert lines and lines[0].startswith("Au: 1 cells ≤ 0 (min 0)")
+    assert open_grid(out).attrs["nonpositive_cells"] == {"Au": 1}

@@ -17,31 +17,12 @@ import time
 import numpy as np
 import pytest
 import zarr
-from typer.testing import CliRunner
 
-from geogan.cli import app
 from geogan.store import partial_path
 from geogan.train import load_model, train_model
 
-from conftest import TINY_ALAD, make_grid  # noqa: E402
+from conftest import TINY_ALAD, assert_user_error, cli, make_grid  # noqa: E402
 
-runner = CliRunner()
-
-
-def cli(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def assert_user_error(res, *expected: str) -> str:
-    """Exit 1, exactly one stderr line ``error: ...`` containing each of ``expected``."""
-    assert isinstance(res.exception, SystemExit), f"unexpected exception: {res.exception!r}\n{res.output}"
-    assert res.exit_code == 1, res.output
-    lines = res.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr
-    for text in expected:
-        assert text in lines[0], lines[0]
-    assert "Traceback" not in res.output
-    return lines[0]
 
 
 HEADER = "x,y,Au_ppb,Cu_ppm\n"

@@ -61,7 +61,8 @@ def test_report_files_html_references_and_metrics_json(tmp_path):
         assert f'<a href="{png}">' in page
     assert len(re.findall(r'<img src="data:image/png;base64,[A-Za-z0-9+/=]{100,}"', page)) == 4
     assert 'href="metrics.json"' in page
-    assert page.count("<tr>") == 3  # header + one row per detector
+    metrics_table = page.split("<h2>Metrics</h2>")[1].split("</table>")[0]
+    assert metrics_table.count("<tr>") == 3  # header + one row per detector
     assert "alad" in page and "vae" in page and "4 / 0 / 1" in page
     assert "Nd" in page and "Negative-sampling AUC" in page  # definitions are on the page
 
@@ -70,6 +71,12 @@ def test_report_files_html_references_and_metrics_json(tmp_path):
     assert payload["detectors"]["alad"]["roc_auc"] == pytest.approx(results["alad"].metrics["roc_auc"])
     assert payload["detectors"]["alad"]["roc_auc"] > payload["detectors"]["vae"]["roc_auc"]
     assert len(payload["curves"]["vae"]["pa_threshold"]) > 10
+    assert list(payload["detectors"]["alad"]["class_breaks"]) == ["P50", "P75", "P90", "P95", "P99"]
+    assert payload["curves"]["alad"]["capture_area_pct"][0] == 0.0  # the exact success-rate curve
+    deposits_rows = payload["deposits"]["alad"]
+    assert [r["status"] for r in deposits_rows] == ["used"] * 4 + ["no data"]
+    assert all(r["class"] == "≥ P99" for r in deposits_rows[:4])  # the hot cells
+    assert page.count('class="deposits"') == 2 and "<h2>Deposits</h2>" in page
     assert [p.name for p in tmp_path.iterdir()] == ["report"]  # no temp dirs left behind
 
     with pytest.raises(OutputExistsError, match="report directory exists"):

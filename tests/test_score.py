@@ -69,6 +69,10 @@ def test_cog_is_valid_and_matches_the_store(demo, scored):
         assert src.profile["tiled"] and src.block_shapes[0] == (512, 512)
         assert src.compression.name.lower() == "deflate"
         assert src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+        # what the band is, for QGIS and 'geogan evaluate anomaly.tif'
+        assert src.descriptions[0].startswith("alad anomaly score (")
+        tags = src.tags()
+        assert tags["detector"] == "alad" and tags["variable"] == "anomaly" and tags["elements"]
         data = src.read(1)
         transform = src.transform
     ds = open_scores_store(scored.scores)
@@ -94,6 +98,7 @@ def test_ensemble_spread_is_a_second_layer_and_cog(demo, scored):
     with rasterio.open(scored.spread) as src, rasterio.open(scored.cog) as ref:
         assert src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
         assert src.crs == ref.crs and src.transform == ref.transform and src.shape == ref.shape
+        assert "spread" in src.descriptions[0] and src.tags()["variable"] == "spread"
         np.testing.assert_array_equal(src.read(1), ds["spread"].values)
 
 
@@ -109,6 +114,8 @@ def test_cog_of_a_larger_grid_has_overviews(demo, tmp_path):
         assert src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
         ov = src.read(1, out_shape=(src.height // 2, src.width // 2))
         assert np.isfinite(ov).mean() > 0.5
+        # overviews are resampled with MAX (GDAL >= 3.11) or NEAREST: real scores, never averages
+        assert np.isin(ov[np.isfinite(ov)], src.read(1)).all()
 
 
 def test_report_written_with_metrics(scored):

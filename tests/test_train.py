@@ -82,7 +82,7 @@ def test_train_alad_model_dir(alad_model, grid):
     cells = conc[:, 30:34, 30:50].reshape(5, -1).T
     s = model.score(cells)
     assert s.dtype == np.float32 and s.shape == (cells.shape[0],) and np.isfinite(s).all()
-    assert np.array_equal(s, model.detector.score_samples(model.transform.transform(cells)))
+    assert np.array_equal(s, model.detector.decision_function(model.transform.transform(cells)))
     with_nan = cells.copy()
     with_nan[0, 2] = np.nan
     s2 = model.score(with_nan)
@@ -123,17 +123,17 @@ def test_resume_equals_uninterrupted(grid, tmp_path, monkeypatch):
     class Crash(Exception):
         pass
 
-    original = train_mod._Progress.update
+    original = train_mod.Progress.update
 
-    def crash_at_three(self, completed, info):
+    def crash_at_three(self, completed, info=""):
         if completed == 3:
             raise Crash("simulated crash in epoch 3")
         original(self, completed, info)
 
-    monkeypatch.setattr(train_mod._Progress, "update", crash_at_three)
+    monkeypatch.setattr(train_mod.Progress, "update", crash_at_three)
     with pytest.raises(Crash):
         train_model(path, tmp_path / "b", **opts)
-    monkeypatch.setattr(train_mod._Progress, "update", original)
+    monkeypatch.setattr(train_mod.Progress, "update", original)
     partial = tmp_path / "b.partial"
     assert (partial / "checkpoints" / "epoch_0002").is_dir() and not (tmp_path / "b").exists()
     with pytest.raises(ModelError, match="--resume"):
@@ -203,7 +203,7 @@ def test_alad_default_is_a_seed_ensemble_whose_member_zero_is_the_single_model(g
     single = load_model(train_model(path, tmp_path / "one", ensemble=1, **opts).model_dir)
     member0 = detector_from_config(tmp_path / "ens" / "members" / "00", members[0]["detector"], where=tmp_path)
     Z = model.transform.transform(cells[ok])
-    assert np.array_equal(member0.score_samples(Z), single.detector.score_samples(Z))
+    assert np.array_equal(member0.decision_function(Z), single.detector.decision_function(Z))
     with pytest.raises(ConfigError, match="ensemble"):
         train_model(path, tmp_path / "x", ensemble=0, **opts)
 

@@ -1,5 +1,7 @@
-"""Anomaly detectors with one interface: ``fit(X)``, ``score_samples(X)`` (higher = more
-anomalous), ``save(path)``, ``load(path)``.
+"""Anomaly detectors with one interface, scikit-learn estimators with PyOD's outlier API:
+``fit(X, y=None)``, ``decision_function(X)`` (higher = more anomalous), ``score_samples(X)``
+(its negative: scikit-learn's higher = more normal), ``predict(X)`` (0 inlier / 1 outlier
+at ``threshold_``, set by ``contamination``), ``save(path)``, ``load(path)``.
 
 - :class:`ALAD` (``alad``): adversarially learned anomaly detection, the method.
 - :class:`VAE` (``vae``) and :class:`AutoEncoder` (``autoencoder``): reconstruction models.

@@ -31,7 +31,7 @@ also rewards depletions can rank barren ground high).
 >>> import numpy as np
 >>> X = np.random.default_rng(0).normal(size=(256, 5)).astype("float32")
 >>> det = ALAD(steps=4, batch_size=64, latent_dim=4, random_state=0).fit(X)
->>> det.score_samples(X[:3]).shape
+>>> det.decision_function(X[:3]).shape
 (3,)
 """
 
@@ -41,7 +41,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from geogan.detectors.base import DEFAULT_STEPS, NeuralDetector
+from geogan.detectors.base import DEFAULT_CONTAMINATION, DEFAULT_STEPS, NeuralDetector, check_width, check_widths
 from geogan.errors import ConfigError, ModelError
 
 SCORES = ("latent", "fm", "l1", "logit", "l1_high")
@@ -100,8 +100,8 @@ class ALAD(NeuralDetector):
     beta_1, beta_2
         Adam moments (0.5, 0.999 as the original).
     encoder_units, generator_units, dxz_units, dxx_units, dzz_units
-        Hidden widths. ``dxz_units = (branch, joint)``: the x and z branches, then the joint
-        layer whose output is D_xz's feature layer.
+        Hidden widths (each at most 65536, as ``latent_dim``). ``dxz_units = (branch, joint)``:
+        the x and z branches, then the joint layer whose output is D_xz's feature layer.
     dxz_dropout, dxx_dropout, dzz_dropout
         Dropout rates in the discriminators (0.5, 0.2, 0.2); off at scoring.
     generator_activation
@@ -129,6 +129,9 @@ class ALAD(NeuralDetector):
         faster for these small layers).
     score_batch_size
         Rows per scoring call (16384).
+    contamination
+        Share of outliers in the training data, for ``threshold_`` and ``predict`` (0.1, as
+        PyOD; scores do not depend on it).
     random_state
         Seed of everything random (initial weights, z, dropout, batch order); the same seed
         on CPU gives identical scores. None draws one.
@@ -174,6 +177,7 @@ class ALAD(NeuralDetector):
         mixed_precision: bool = False,
         jit_compile: bool | None = None,
         score_batch_size: int = 16384,
+        contamination: float = DEFAULT_CONTAMINATION,
         random_state: int | None = 0,
     ):
         self.latent_dim = latent_dim
@@ -200,6 +204,7 @@ class ALAD(NeuralDetector):
         self.mixed_precision = mixed_precision
         self.jit_compile = jit_compile
         self.score_batch_size = score_batch_size
+        self.contamination = contamination
         self.random_state = random_state
 
     # -- parameters ------------------------------------------------------------------------------
@@ -218,16 +223,11 @@ class ALAD(NeuralDetector):
 
     def _validate_params(self) -> None:
         super()._validate_params()
-        if not isinstance(self.latent_dim, (int, np.integer)) or self.latent_dim < 1:
-            raise ConfigError(f"latent_dim must be a positive integer, got {self.latent_dim!r}")
+        check_width("latent_dim", self.latent_dim)
         expected = {"encoder_units": None, "generator_units": None, "dxz_units": 2, "dxx_units": None,
                     "dzz_units": None}
         for name, n in expected.items():
-            units = getattr(self, name)
-            if not isinstance(units, (list, tuple)) or not units or not all(
-                    isinstance(u, (int, np.integer)) and u > 0 for u in units) or (n is not None and len(units) != n):
-                need = f"{n} positive integers" if n else "a non-empty list of positive integers"
-                raise ConfigError(f"{name} must be {need}, got {units!r}")
+            check_widths(name, getattr(self, name), length=n)
         for name in ("dxz_dropout", "dxx_dropout", "dzz_dropout"):
             if not 0.0 <= float(getattr(self, name)) < 1.0:
                 raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)!r}")

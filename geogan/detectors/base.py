@@ -1,10 +1,23 @@
 """One interface for every anomaly detector, the registry, and the shared neural machinery.
 
-Every detector is scikit-learn style: ``__init__`` only stores (keyword) parameters,
-``fit(X)`` learns and returns ``self``, fitted attributes end in ``_``, and
-``score_samples(X)`` returns one float32 score per row, **higher = more anomalous**.
+Every detector is a scikit-learn estimator (:class:`sklearn.base.BaseEstimator` and
+:class:`~sklearn.base.OutlierMixin`: ``clone``, ``get_params(deep=...)``, ``Pipeline`` work):
+``__init__`` only stores (keyword) parameters, ``fit(X, y=None)`` learns and returns
+``self``, fitted attributes end in ``_``. Scores follow PyOD and scikit-learn:
+
+- ``decision_function(X)``: one float32 anomaly score per row, **higher = more anomalous**
+  (PyOD's convention; geogan's maps are these scores);
+- ``score_samples(X)``: ``-decision_function(X)``, **higher = more normal** (scikit-learn's);
+- ``contamination`` (0.1, as PyOD): after ``fit``, ``threshold_`` is the (1 − contamination)
+  quantile of the training rows' scores ``decision_scores_``, ``labels_`` their 0/1 labels,
+  and ``predict(X)`` is ``decision_function(X) > threshold_`` as 0 (inlier) / 1 (outlier),
+  PyOD's labels, not scikit-learn's +1 (inlier) / −1 (outlier).
+
 ``save(path)`` writes a directory (``config.json`` + weight files, never pickles of code)
-and ``load(path)`` reads it back, validating the JSON before anything is built.
+and ``load(path)`` reads it back, validating the JSON before anything is built: the Keras
+classes named, each layer's width (:data:`MAX_UNITS`), each network's parameter count
+(:data:`MAX_PARAMETERS`) and the array shapes in the weight files, so a tampered model can
+neither run code nor make TensorFlow allocate without bound.
 
 :class:`NeuralDetector` holds what ALAD, the VAE and the autoencoder share: seeded
 networks, a fused Adam, exponential-moving-average (EMA) shadow weights, a ``tf.data``
@@ -22,13 +35,17 @@ import math
 import os
 import shutil
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+from sklearn.base import BaseEstimator, OutlierMixin
+from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
 
 import geogan
+from geogan._tf import tensorflow
 from geogan.errors import ConfigError, InputError, ModelError, OutputExistsError
 from geogan.store import replace_path
 
@@ -39,7 +56,47 @@ DEFAULT_STEPS = 5000
 MODEL_FORMAT = "geogan-model"
 MODEL_FORMAT_VERSION = 1
 CHECKPOINT_FORMAT = "geogan-checkpoint"
-_DETECTOR_KEYS = {"name", "params", "n_features", "score", "state", "architecture"}
+_DETECTOR_KEYS = {"name", "params", "n_features", "score", "state", "architecture", "threshold"}
+#: PyOD's default share of outliers in the training data: ``threshold_`` is the
+#: (1 − contamination) quantile of the training scores.
+DEFAULT_CONTAMINATION = 0.1
+#: Limits on what a model directory, checkpoint or parameter set may ask TensorFlow to build,
+#: checked before anything is allocated: the width of any layer or network input (Dense
+#: units, latent dimension, features), the weights of one network (~2 GB of float32; geogan's
+#: default ALAD has ~0.2 M), and the layers of one network.
+MAX_UNITS = 65536
+MAX_PARAMETERS = 500_000_000
+MAX_LAYERS = 1000
+
+
+def check_width(name: str, value) -> None:
+    """:class:`ConfigError` unless ``value`` is an integer in 1..:data:`MAX_UNITS`."""
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or not 1 <= value <= MAX_UNITS:
+        raise ConfigError(f"{name} must be an integer between 1 and {MAX_UNITS}, got {value!r}")
+
+
+def check_widths(name: str, units, *, length: int | None = None) -> None:
+    """:class:`ConfigError` unless ``units`` is a non-empty list of layer widths (integers in
+    1..:data:`MAX_UNITS`), of ``length`` entries when given."""
+    ok = isinstance(units, (list, tuple)) and units and (length is None or len(units) == length) and all(
+        isinstance(u, (int, np.integer)) and not isinstance(u, bool) and 1 <= u <= MAX_UNITS for u in units)
+    if not ok:
+        need = f"{length} integers" if length else "a non-empty list of integers"
+        raise ConfigError(f"{name} must be {need} between 1 and {MAX_UNITS}, got {units!r}")
+
+
+class DataError(InputError, ValueError):
+    """``X`` handed to a detector is unusable (not 2-D, empty, NaN, sparse, complex). Also a
+    :class:`ValueError`, as scikit-learn expects of an estimator."""
+
+
+class DataTypeError(DataError, TypeError):
+    """``X`` holds values that are not numbers (also a :class:`TypeError`, as NumPy raises)."""
+
+
+class NotFittedError(ModelError, _SklearnNotFittedError):
+    """A detector used before ``fit``: a :class:`~geogan.errors.ModelError` and scikit-learn's
+    :class:`~sklearn.exceptions.NotFittedError`."""
 
 
 # -- registry ----------------------------------------------------------------------------------
@@ -100,27 +157,33 @@ def get_detector(name: str, **params) -> Detector:
 
 
 # -- the interface -----------------------------------------------------------------------------
-class Detector:
-    """Base class: parameters, input checks, save/load. Subclasses set ``name``."""
+class Detector(OutlierMixin, BaseEstimator):
+    """Base class: parameters, input checks, thresholds, save/load. Subclasses set ``name``
+    and implement ``fit(X, y=None)`` (ending with :meth:`_fit_threshold`) and
+    ``decision_function(X)``.
+
+    A scikit-learn estimator (``clone``, ``get_params(deep=...)``, ``set_params``,
+    ``Pipeline``) with PyOD's outlier API: ``decision_function`` (higher = more anomalous),
+    ``score_samples`` (its negative, scikit-learn's sign), ``contamination``, ``threshold_``,
+    ``decision_scores_``, ``labels_`` and ``predict`` (0 inlier / 1 outlier).
+    """
 
     name: ClassVar[str] = ""
 
     # -- parameters (scikit-learn conventions) ----------------------------------------------
     @classmethod
     def _param_names(cls) -> list[str]:
+        """Constructor parameter names in signature order (scikit-learn's are sorted)."""
         sig = inspect.signature(cls.__init__)
         return [p.name for p in sig.parameters.values()
                 if p.name != "self" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
 
-    def get_params(self) -> dict[str, Any]:
-        """Constructor parameters as JSON-able values (tuples become lists)."""
-        out = {}
-        for k in self._param_names():
-            v = getattr(self, k)
-            out[k] = list(v) if isinstance(v, tuple) else v
-        return out
+    # get_params(deep=True) is scikit-learn's: the values exactly as given (a tuple stays a
+    # tuple, as ``clone`` requires; config.json writes it as a JSON list)
 
     def set_params(self, **params) -> Detector:
+        """Set constructor parameters (unchecked until ``fit``); :class:`ConfigError` for a name
+        the detector does not take. Returns ``self``."""
         unknown = set(params) - set(self._param_names())
         if unknown:
             raise ConfigError(f"{type(self).__name__} has no parameter(s) {', '.join(sorted(unknown))}")
@@ -130,52 +193,124 @@ class Detector:
 
     def __repr__(self) -> str:
         sig = inspect.signature(type(self).__init__)
-        changed = [f"{k}={v!r}" for k, v in self.get_params().items()
-                   if sig.parameters[k].default is inspect.Parameter.empty
-                   or _normalise(sig.parameters[k].default) != _normalise(v)]
+        params = self.get_params(deep=False)
+        changed = []
+        for k in self._param_names():
+            default = sig.parameters[k].default
+            if default is inspect.Parameter.empty or _normalise(default) != _normalise(params[k]):
+                changed.append(f"{k}={params[k]!r}")
         return f"{type(self).__name__}({', '.join(changed)})"
 
     @property
     def score_name(self) -> str:
-        """Which score ``score_samples`` computes (shown in reports)."""
+        """Which score ``decision_function`` computes (shown in reports)."""
         return getattr(self, "score", None) or self._default_score_name
 
     _default_score_name: ClassVar[str] = "score"
 
+    def _validate_params(self) -> None:
+        """Check the parameters (in ``fit`` and on load, never in ``__init__``); subclasses
+        extend it. Here: ``contamination`` in (0, 0.5], as PyOD."""
+        c = self.contamination
+        if isinstance(c, bool) or not isinstance(c, (int, float, np.integer, np.floating)) or not 0.0 < c <= 0.5:
+            raise ConfigError(f"contamination must be a number in (0, 0.5], got {c!r}")
+
     # -- interface -------------------------------------------------------------------------
-    def fit(self, X) -> Detector:  # pragma: no cover - abstract
+    def fit(self, X, y=None) -> Detector:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def score_samples(self, X) -> np.ndarray:  # pragma: no cover - abstract
+    def decision_function(self, X) -> np.ndarray:  # pragma: no cover - abstract
+        """Anomaly score per row, float32, **higher = more anomalous** (PyOD's convention)."""
         raise NotImplementedError
+
+    def score_samples(self, X, **kwargs) -> np.ndarray:
+        """``-decision_function(X)``: scikit-learn's sign, **higher = more normal** (float32).
+
+        Keyword arguments go to :meth:`decision_function` (e.g. ``weights="live"``)."""
+        return -self.decision_function(X, **kwargs)
+
+    def predict(self, X, **kwargs) -> np.ndarray:
+        """PyOD's labels: 1 where ``decision_function(X) > threshold_`` (outlier), else 0.
+
+        scikit-learn's outlier detectors return +1 (inlier) / −1 (outlier) instead; geogan
+        follows PyOD (``1 - 2 * predict(X)`` gives scikit-learn's labels)."""
+        self._check_fitted()
+        if getattr(self, "threshold_", None) is None:
+            raise ModelError(f"this {type(self).__name__} has no threshold_ (a model saved before geogan stored "
+                             f"one); refit it, or use decision_function and a threshold of your own")
+        return self._labels(self.decision_function(X, **kwargs))
+
+    def _labels(self, scores) -> np.ndarray:
+        return (np.asarray(scores, dtype=np.float64) > self.threshold_).astype(np.int64)
+
+    def _set_threshold(self, scores) -> Detector:
+        """PyOD's fitted outlier attributes from the training rows' decision scores."""
+        self.decision_scores_ = np.asarray(scores, dtype=np.float32)
+        self.threshold_ = float(np.quantile(self.decision_scores_.astype(np.float64),
+                                            1.0 - float(self.contamination)))
+        self.labels_ = self._labels(self.decision_scores_)
+        return self
+
+    def _fit_threshold(self, X) -> Detector:
+        """Score the training rows ``X`` and set ``decision_scores_``, ``threshold_``,
+        ``labels_``; the last step of every ``fit``."""
+        return self._set_threshold(self.decision_function(X))
 
     @property
     def is_fitted(self) -> bool:
         return hasattr(self, "n_features_")
 
+    def __sklearn_is_fitted__(self) -> bool:
+        return self.is_fitted
+
+    @property
+    def n_features_in_(self) -> int:
+        """Features seen in ``fit`` (scikit-learn's name for ``n_features_``)."""
+        return self.n_features_
+
     def _check_fitted(self) -> None:
         if not self.is_fitted:
-            raise ModelError(f"this {type(self).__name__} is not fitted yet; call fit(X) first")
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(X) first")
 
     def _check_X(self, X, *, fitting: bool = False) -> np.ndarray:
-        """float32, 2-D, finite; the fitted width when scoring."""
+        """float32, 2-D, finite; ≥ 2 rows when fitting; the fitted width when scoring.
+
+        Errors are :class:`DataError` (an :class:`~geogan.errors.InputError` and a
+        :class:`ValueError`) worded as scikit-learn's where its checks look for words."""
+        from scipy import sparse
+
+        if sparse.issparse(X):
+            raise DataError("sparse input is not supported: pass a dense array (e.g. X.toarray())")
         try:
-            X = np.asarray(X, dtype=np.float32)
-        except (TypeError, ValueError) as exc:
-            raise InputError(f"X must be a numeric array: {exc}") from None
+            X = np.asarray(X)
+            if X.dtype.kind == "c":
+                raise DataError("Complex data not supported: X must hold real numbers")
+            X = X.astype(np.float32, copy=False)
+        except TypeError as exc:
+            raise DataTypeError(f"X must be a numeric array: {exc}") from None
+        except ValueError as exc:
+            if isinstance(exc, DataError):
+                raise
+            raise DataError(f"X must be a numeric array: {exc}") from None
         if X.ndim != 2:
-            raise InputError(f"X must be 2-D (samples × features), got shape {X.shape}")
-        if X.shape[0] == 0 or X.shape[1] == 0:
-            raise InputError(f"X is empty (shape {X.shape})")
+            raise DataError(f"X must be 2-D (samples × features), got shape {X.shape}. Reshape your data: "
+                            f"X.reshape(-1, 1) if it has one feature, X.reshape(1, -1) if it is one sample")
+        if X.shape[1] == 0:
+            raise DataError(f"X is empty: 0 feature(s) (shape={X.shape}) while a minimum of 1 is required.")
+        if X.shape[0] == 0:
+            raise DataError(f"X is empty: 0 sample(s) (shape={X.shape}) while a minimum of 1 is required.")
+        if fitting and X.shape[0] < 2:
+            raise DataError(f"X has 1 sample (shape={X.shape}); fitting a detector needs at least 2")
         if not fitting:
             self._check_fitted()
             if X.shape[1] != self.n_features_:
-                raise InputError(f"X has {X.shape[1]} features but the detector was fitted on {self.n_features_}")
+                raise DataError(f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                                f"{self.n_features_} features as input (it was fitted on {self.n_features_})")
         bad = ~np.isfinite(X)
         if bad.any():
             rows = np.flatnonzero(bad.any(axis=1))
-            raise InputError(f"X has {rows.size} row(s) with NaN or infinite values (first: row {rows[0]}); "
-                             f"drop invalid cells before fitting or scoring")
+            raise DataError(f"X has {rows.size} row(s) with NaN or infinite values (first: row {rows[0]}); "
+                            f"drop invalid cells before fitting or scoring")
         return np.ascontiguousarray(X)
 
     # -- persistence -------------------------------------------------------------------------
@@ -194,6 +329,8 @@ class Detector:
         self._check_fitted()
         section = {"name": self.name, "params": self.get_params(), "n_features": int(self.n_features_),
                    "score": self.score_name, "state": self._state_to_disk(path)}
+        if getattr(self, "threshold_", None) is not None and math.isfinite(self.threshold_):
+            section["threshold"] = float(self.threshold_)
         arch = self._architecture()
         if arch is not None:
             section["architecture"] = arch
@@ -288,16 +425,23 @@ def detector_from_config(path: Path, section: dict, *, where) -> Detector:
     try:
         det = cls(**params)
         det._validate_params()
-    except (TypeError, ConfigError) as exc:
+    except (TypeError, ValueError, ConfigError) as exc:
         raise ModelError(f"invalid parameters for {name}: {exc}", path=where) from None
     n_features = section.get("n_features")
-    if not isinstance(n_features, int) or n_features < 1:
-        raise ModelError("detector 'n_features' must be a positive integer", path=where)
+    if not isinstance(n_features, int) or isinstance(n_features, bool) or not 1 <= n_features <= MAX_UNITS:
+        raise ModelError(f"detector 'n_features' must be an integer between 1 and {MAX_UNITS}", path=where)
     state = section.get("state")
     if not isinstance(state, dict):
         raise ModelError("detector 'state' must be a JSON object", path=where)
+    threshold = section.get("threshold")
+    if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, (int, float))
+                                  or not math.isfinite(threshold)):
+        raise ModelError(f"detector 'threshold' must be a finite number, got {threshold!r}", path=where)
     det.n_features_ = n_features
     det._state_from_disk(Path(path), state, section)
+    # models saved before geogan kept threshold_ load without one (predict then says so);
+    # decision_scores_ and labels_ describe the training rows and are not saved
+    det.threshold_ = None if threshold is None else float(threshold)
     return det
 
 
@@ -333,11 +477,129 @@ def check_architecture(config, *, where) -> None:
     walk(config)
 
 
+_PASS_THROUGH = {"Dropout", "LeakyReLU", "ReLU"}
+
+
+def network_weight_shapes(config, *, where) -> list[tuple[int, ...]]:
+    """The weight shapes a network's JSON config builds, read from the config alone.
+
+    Widths are propagated through the functional graph (``InputLayer`` → ``Dense`` →
+    activations, dropout → ``Concatenate``) without building anything. A layer or input wider
+    than :data:`MAX_UNITS`, a network of more than :data:`MAX_PARAMETERS` weights or
+    :data:`MAX_LAYERS` layers, a Dense ``build_config`` (Keras builds from it first) other than
+    the width the graph feeds it, or a graph that is not geogan's plain kind (one call per
+    layer, known inbound layers, no cycle) is a :class:`ModelError`.
+    """
+    body = config.get("config") if isinstance(config, dict) else None
+    layers = body.get("layers") if isinstance(body, dict) else None
+    net = body.get("name") if isinstance(body, dict) else None
+    if not isinstance(config, dict) or config.get("class_name") != "Functional" or not isinstance(layers, list):
+        raise ModelError(f"the architecture of network {net!r} is not a Keras functional model config", path=where)
+    if len(layers) > MAX_LAYERS:
+        raise ModelError(f"network {net!r} has {len(layers)} layers, over the limit of {MAX_LAYERS}", path=where)
+
+    def fail(layer, what):
+        return ModelError(f"network {net!r}: layer {layer!r} {what}", path=where)
+
+    def inbound(layer) -> list:
+        found = []
+
+        def walk(node):
+            if isinstance(node, dict):
+                if node.get("class_name") == "__keras_tensor__":
+                    history = (node.get("config") or {}).get("keras_history")
+                    found.append(history[0] if isinstance(history, list) and history else None)
+                    return
+                for v in node.values():
+                    walk(v)
+            elif isinstance(node, list):
+                for v in node:
+                    walk(v)
+
+        walk(layer.get("inbound_nodes"))
+        return found
+
+    widths: dict[str, int] = {}
+    shapes: list[tuple[int, ...]] = []
+    n_params = 0
+    pending = []
+    for layer in layers:
+        name = layer.get("name") if isinstance(layer, dict) else None
+        if not isinstance(name, str) or name in {p.get("name") for p in pending} | set(widths):
+            raise fail(name, "has no name, or the name of another layer")
+        cls, cfg = layer.get("class_name"), layer.get("config")
+        if not isinstance(cfg, dict):
+            raise fail(name, "has no config")
+        if cls == "InputLayer":
+            shape = cfg.get("batch_shape")
+            if not (isinstance(shape, list) and len(shape) == 2 and shape[0] is None):
+                raise fail(name, f"has input shape {shape!r}; geogan networks take (batch, features) inputs")
+            width = shape[1]
+            if not isinstance(width, int) or isinstance(width, bool) or not 1 <= width <= MAX_UNITS:
+                raise fail(name, f"is {width!r} wide, outside 1..{MAX_UNITS}")
+            widths[name] = width
+            continue
+        if cls != "Concatenate" and cls != "Dense" and cls not in _PASS_THROUGH:
+            raise fail(name, f"is a {cls!r}; geogan networks hold Dense, Dropout, LeakyReLU, ReLU and Concatenate "
+                             f"layers")
+        nodes = layer.get("inbound_nodes")
+        if not isinstance(nodes, list) or len(nodes) != 1:
+            raise fail(name, "must be called exactly once")
+        pending.append(layer)
+    # resolve in dependency order (Keras lists layers topologically; any order is accepted)
+    while pending:
+        progressed = False
+        for layer in list(pending):
+            name, cls, cfg = layer["name"], layer["class_name"], layer["config"]
+            ins = inbound(layer)
+            if not ins or not all(isinstance(i, str) for i in ins):
+                raise fail(name, "has an invalid inbound tensor reference")
+            if not all(i in widths for i in ins):
+                continue
+            if cls == "Concatenate":
+                if cfg.get("axis", -1) not in (-1, 1):
+                    raise fail(name, f"concatenates along axis {cfg.get('axis')!r}, not the features")
+                width = sum(widths[i] for i in ins)
+            elif len(ins) != 1:
+                raise fail(name, f"takes {len(ins)} inputs, not 1")
+            elif cls == "Dense":
+                width = cfg.get("units")
+                if not isinstance(width, int) or isinstance(width, bool) or not 1 <= width <= MAX_UNITS:
+                    raise fail(name, f"has {width!r} units; a Dense layer may have 1 to {MAX_UNITS}")
+                # Keras builds (allocates) a layer from its build_config before connecting it
+                build = layer.get("build_config")
+                if build is not None and build != {"input_shape": [None, widths[ins[0]]]}:
+                    raise fail(name, f"has build_config {build!r}, but its input is {widths[ins[0]]} wide")
+                shapes.append((widths[ins[0]], width))
+                n_params += widths[ins[0]] * width
+                if cfg.get("use_bias", True):
+                    shapes.append((width,))
+                    n_params += width
+            else:
+                width = widths[ins[0]]
+            if width > MAX_UNITS:
+                raise fail(name, f"is {width} wide, over the limit of {MAX_UNITS}")
+            widths[name] = width
+            pending.remove(layer)
+            progressed = True
+        if not progressed:
+            names = ", ".join(repr(p["name"]) for p in pending)
+            raise ModelError(f"network {net!r}: layers {names} refer to unknown layers or form a cycle", path=where)
+    if n_params > MAX_PARAMETERS:
+        raise ModelError(f"network {net!r} would have {n_params} parameters, over the limit of {MAX_PARAMETERS}",
+                         path=where)
+    return shapes
+
+
 def network_from_config(config: dict, *, where):
-    """A Keras model from its JSON config, checked first, deserialised in Keras safe mode."""
+    """A Keras model from its JSON config, checked first (classes, widths, parameter count;
+    see :func:`check_architecture` and :func:`network_weight_shapes`), deserialised in Keras
+    safe mode."""
+    check_architecture(config, where=where)
+    network_weight_shapes(config, where=where)
+    tensorflow()  # quietly (geogan._tf), before Keras imports it
     import keras
 
-    check_architecture(config, where=where)
     try:
         # Keras consumes the dict it is given: hand it a copy
         return keras.saving.deserialize_keras_object(json.loads(json.dumps(config)), safe_mode=True)
@@ -347,9 +609,7 @@ def network_from_config(config: dict, *, where):
 
 
 def gpu_available() -> bool:
-    import tensorflow as tf
-
-    return bool(tf.config.list_physical_devices("GPU"))
+    return bool(tensorflow().config.list_physical_devices("GPU"))
 
 
 class FusedAdam:
@@ -456,6 +716,7 @@ class NeuralDetector(Detector):
         raise NotImplementedError
 
     def _validate_params(self) -> None:
+        super()._validate_params()
         for name in ("epochs", "steps", "batch_size", "score_batch_size"):
             v = getattr(self, name, None)
             if v is None and name in ("epochs", "steps"):
@@ -488,7 +749,7 @@ class NeuralDetector(Detector):
 
     def _init_state(self, n_features: int, *, seed: int) -> None:
         """Fresh networks, EMA copies, optimisers and counters for ``n_features`` inputs."""
-        import tensorflow as tf
+        tf = tensorflow()
 
         self.n_features_ = int(n_features)
         self.seed_ = int(seed)
@@ -642,15 +903,18 @@ class NeuralDetector(Detector):
         return max(1, math.ceil(int(self.steps) / self.batches_per_epoch(n_rows)))
 
     # -- fit ---------------------------------------------------------------------------------
-    def fit(self, X, *, callback: Callable[[NeuralDetector, int, dict], None] | None = None,
+    def fit(self, X, y=None, *, callback: Callable[[NeuralDetector, int, dict], None] | None = None,
             resume: bool = False) -> NeuralDetector:
         """Train on ``X`` (rows = samples) for :meth:`total_epochs` epochs (``steps`` optimiser
-        updates, rounded up to whole epochs, unless ``epochs`` is given).
+        updates, rounded up to whole epochs, unless ``epochs`` is given), then score ``X`` for
+        ``threshold_`` (see :class:`Detector`).
 
         Parameters
         ----------
         X
             ``(n_samples, n_features)``, finite.
+        y
+            Ignored (scikit-learn's signature).
         callback
             Called after every epoch as ``callback(detector, epoch, logs)`` (``epoch`` counts
             from 1; ``logs`` holds the mean losses and ``seconds``). The train stage writes
@@ -699,7 +963,7 @@ class NeuralDetector(Detector):
             self.history_.append({"epoch": epoch + 1, **logs})
             if callback is not None:
                 callback(self, epoch + 1, logs)
-        return self
+        return self._fit_threshold(X)
 
     # -- scoring -----------------------------------------------------------------------------
     def _score_fn(self, which: str):
@@ -713,7 +977,7 @@ class NeuralDetector(Detector):
                                                autograph=False)
         return self._score_fns[key]
 
-    def score_samples(self, X, *, weights: str = "ema") -> np.ndarray:
+    def decision_function(self, X, *, weights: str = "ema") -> np.ndarray:
         """Anomaly score per row (higher = more anomalous), float32.
 
         Runs the ``score`` function through one ``tf.function`` on batches of
@@ -763,16 +1027,22 @@ class NeuralDetector(Detector):
             raise ModelError(f"the architecture must describe the networks {', '.join(self._network_names)}",
                              path=where)
         files = state.get("weights")
-        if not isinstance(files, dict) or set(files) != set(self._network_names):
+        if not isinstance(files, dict) or set(files) != set(self._network_names) or not all(
+                isinstance(e, dict) for e in files.values()):
             raise ModelError("the weight file list does not match the networks", path=where)
         self.nets_, self.ema_nets_ = {}, {}
         for name in self._network_names:
-            self.nets_[name] = network_from_config(arch[name], where=where)
+            # sizes and weight-file shapes are checked against the architecture before building
+            check_architecture(arch[name], where=where)
+            shapes = network_weight_shapes(arch[name], where=where)
             entry = files[name]
-            _load_weights(self.nets_[name], path, entry.get("live"), where=where)
-            if self.ema_decay is not None:
+            live = _weight_file(path, entry.get("live"), shapes, where=where)
+            ema = _weight_file(path, entry.get("ema"), shapes, where=where) if self.ema_decay is not None else None
+            self.nets_[name] = network_from_config(arch[name], where=where)
+            _load_weights(self.nets_[name], path, live)
+            if ema is not None:
                 self.ema_nets_[name] = network_from_config(arch[name], where=where)
-                _load_weights(self.ema_nets_[name], path, entry.get("ema"), where=where)
+                _load_weights(self.ema_nets_[name], path, ema)
             else:
                 self.ema_nets_[name] = self.nets_[name]
         self._check_loaded_networks(where)
@@ -828,7 +1098,9 @@ class NeuralDetector(Detector):
     def load_checkpoint(cls, path) -> tuple[NeuralDetector, dict]:
         """Restore a detector saved with :meth:`save_checkpoint`; returns it and ``extra``.
 
-        Continue training with ``det.fit(X, resume=True)`` on the same ``X``.
+        Continue training with ``det.fit(X, resume=True)`` on the same ``X``. The metadata is
+        validated as a model's ``config.json`` is (known detector and parameters, widths within
+        :data:`MAX_UNITS`) before anything is built: a bad checkpoint is a :class:`ModelError`.
         """
         path = Path(path)
         try:
@@ -836,17 +1108,37 @@ class NeuralDetector(Detector):
             arrays = np.load(path / "state.npz", allow_pickle=False)
         except (OSError, ValueError) as exc:
             raise ModelError(f"unreadable checkpoint ({exc})", path=path) from None
-        if meta.get("format") != CHECKPOINT_FORMAT:
+        if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
             raise ModelError("not a geogan checkpoint", path=path)
-        det_meta = meta["detector"]
-        det_cls = detector_class(det_meta["name"])
+        det_meta = meta.get("detector")
+        if not isinstance(det_meta, dict) or not isinstance(det_meta.get("params"), dict):
+            raise ModelError("the checkpoint's 'detector' must be an object with 'params'", path=path)
+        name = det_meta.get("name")
+        det_cls = DETECTORS[name] if name in _REGISTRY else None
+        if det_cls is None or not issubclass(det_cls, NeuralDetector):
+            raise ModelError(f"the checkpoint names detector {name!r}, not a neural detector", path=path)
         if cls is not NeuralDetector and det_cls is not cls:
             raise ModelError(f"checkpoint holds a {det_cls.__name__}, not a {cls.__name__}", path=path)
-        det = det_cls(**det_meta["params"])
-        det._validate_params()
-        det._init_state(int(det_meta["n_features"]), seed=int(meta["seed"]))
-        if det.dtype_policy_ != meta["dtype_policy"]:
-            raise ModelError(f"checkpoint was written with {meta['dtype_policy']} compute, this machine "
+        unknown = sorted(set(det_meta["params"]) - set(det_cls._param_names()))
+        if unknown:
+            raise ModelError(f"unknown parameter(s) for {name} in the checkpoint: {', '.join(unknown)}", path=path)
+        n_features = det_meta.get("n_features")
+        if not isinstance(n_features, int) or isinstance(n_features, bool) or not 1 <= n_features <= MAX_UNITS:
+            raise ModelError(f"the checkpoint's n_features must be an integer between 1 and {MAX_UNITS}, got "
+                             f"{n_features!r}", path=path)
+        try:
+            det = det_cls(**det_meta["params"])
+            det._validate_params()
+            seed = int(meta["seed"])
+            epochs_done, history = int(meta["epochs_done"]), list(meta["history"])
+            dtype_policy, fingerprint = str(meta["dtype_policy"]), meta["data_fingerprint"]
+        except KeyError as exc:
+            raise ModelError(f"the checkpoint metadata lacks {exc}", path=path) from None
+        except (TypeError, ValueError, ConfigError) as exc:
+            raise ModelError(f"invalid checkpoint metadata ({exc})", path=path) from None
+        det._init_state(n_features, seed=seed)
+        if det.dtype_policy_ != dtype_policy:
+            raise ModelError(f"checkpoint was written with {dtype_policy} compute, this machine "
                              f"would use {det.dtype_policy_}", path=path)
         variables = det._all_state_variables()
         if set(variables) != set(arrays.files):
@@ -857,10 +1149,13 @@ class NeuralDetector(Detector):
                 raise ModelError(f"checkpoint variable {key} has shape {value.shape}, expected {tuple(var.shape)}",
                                  path=path)
             var.assign(value)
-        det.epochs_done_ = int(meta["epochs_done"])
-        det.history_ = list(meta["history"])
-        det.data_fingerprint_ = meta["data_fingerprint"]
-        return det, meta.get("extra", {})
+        det.epochs_done_ = epochs_done
+        det.history_ = history
+        det.data_fingerprint_ = fingerprint
+        extra = meta.get("extra", {})
+        if not isinstance(extra, dict):
+            raise ModelError("the checkpoint's 'extra' must be an object", path=path)
+        return det, extra
 
 
 def _fingerprint(X: np.ndarray) -> str:
@@ -872,13 +1167,47 @@ def _fingerprint(X: np.ndarray) -> str:
     return h.hexdigest()[:32]
 
 
-def _load_weights(net, path: Path, rel, *, where) -> None:
+def _weight_file(path: Path, rel, shapes: list[tuple[int, ...]], *, where) -> str:
+    """Check the weight file entry ``rel`` under ``path``: a relative path inside the model
+    directory to an HDF5 file whose arrays have exactly the ``shapes`` the architecture builds
+    (read from the file's metadata; no array is read). Returns ``rel``."""
+    import h5py
+
     if not isinstance(rel, str) or ".." in Path(rel).parts or Path(rel).is_absolute():
         raise ModelError(f"invalid weight file entry {rel!r}", path=where)
     file = path / rel
     if not file.is_file():
         raise ModelError(f"weight file {rel} is missing", path=path)
+    expected = Counter(shapes)
+    n_found = 0
+
+    def check(name, obj):
+        nonlocal n_found
+        if not isinstance(obj, h5py.Dataset):
+            return None
+        n_found += 1
+        shape = tuple(obj.shape)
+        if expected[shape] < 1:
+            return f"array {name} has shape {shape}, which does not match the architecture (its weights have " \
+                   f"shapes {', '.join(map(str, sorted(set(shapes))))})"
+        expected[shape] -= 1
+        return None
+
     try:
-        net.load_weights(file)
+        with h5py.File(file, "r") as f:
+            problem = f.visititems(check)
+    except Exception as exc:  # h5py raises many kinds on a corrupt file
+        raise ModelError(f"cannot read {rel} ({type(exc).__name__}: {exc})", path=path) from None
+    if problem is None and +expected:
+        problem = f"holds {n_found} arrays, the architecture has {len(shapes)} weights"
+    if problem is not None:
+        raise ModelError(f"{rel}: {problem}", path=path)
+    return rel
+
+
+def _load_weights(net, path: Path, rel: str) -> None:
+    """Load the weight file ``rel`` (checked by :func:`_weight_file`) into ``net``."""
+    try:
+        net.load_weights(path / rel)
     except Exception as exc:  # h5py/Keras raise many kinds on a corrupt or mismatched file
         raise ModelError(f"cannot load {rel} ({type(exc).__name__}: {exc})", path=path) from None

@@ -10,8 +10,10 @@ pickles, and scoring does not depend on scikit-learn's private attributes.
 >>> rng = np.random.default_rng(0)
 >>> X = rng.normal(size=(500, 4))
 >>> det = RobustMahalanobis(random_state=0).fit(X)
->>> bool(det.score_samples([[8.0, 8.0, 8.0, 8.0]])[0] > det.score_samples(X).max())
+>>> bool(det.decision_function([[8.0, 8.0, 8.0, 8.0]])[0] > det.decision_function(X).max())
 True
+>>> int(det.predict([[8.0, 8.0, 8.0, 8.0]])[0]), float(det.labels_.mean())
+(1, 0.1)
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from geogan.detectors.base import Detector
+from geogan.detectors.base import DEFAULT_CONTAMINATION, DataError, Detector
 from geogan.errors import ConfigError, ModelError
 
 _ARRAYS = "arrays.npz"
@@ -71,13 +73,17 @@ class _ArrayDetector(Detector):
 class IsolationForest(_ArrayDetector):
     """Isolation forest (Liu et al. 2008) via :class:`sklearn.ensemble.IsolationForest`.
 
-    Score = 2^(−E[h(x)] / c(ψ)), the original anomaly score in (0, 1] (scikit-learn's
-    ``-score_samples``): higher = isolated sooner = more anomalous.
+    ``decision_function`` = 2^(−E[h(x)] / c(ψ)), the original anomaly score in (0, 1]
+    (scikit-learn's ``-score_samples``): higher = isolated sooner = more anomalous.
+    ``score_samples`` is its negative, as scikit-learn's.
 
     Parameters
     ----------
     n_estimators, max_samples, max_features
         As scikit-learn (100, "auto" = min(256, n), 1.0).
+    contamination
+        Share of outliers in the training data, for ``threshold_`` and ``predict`` (0.1, as
+        PyOD; scores do not depend on it).
     random_state
         Seed of the subsampling and splits.
     n_jobs
@@ -88,18 +94,22 @@ class IsolationForest(_ArrayDetector):
     _default_score_name = "isolation"
 
     def __init__(self, *, n_estimators: int = 100, max_samples: int | float | str = "auto",
-                 max_features: float = 1.0, random_state: int | None = 0, n_jobs: int | None = None):
+                 max_features: float = 1.0, contamination: float = DEFAULT_CONTAMINATION,
+                 random_state: int | None = 0, n_jobs: int | None = None):
         self.n_estimators = n_estimators
         self.max_samples = max_samples
         self.max_features = max_features
+        self.contamination = contamination
         self.random_state = random_state
         self.n_jobs = n_jobs
 
     def _validate_params(self) -> None:
+        super()._validate_params()
         if not isinstance(self.n_estimators, (int, np.integer)) or self.n_estimators < 1:
             raise ConfigError(f"n_estimators must be a positive integer, got {self.n_estimators!r}")
 
-    def fit(self, X) -> IsolationForest:
+    def fit(self, X, y=None) -> IsolationForest:
+        """Fit the forest on ``X`` (``y`` ignored); sets ``threshold_`` (see :class:`Detector`)."""
         from sklearn.ensemble import IsolationForest as SkIsolationForest
 
         self._validate_params()
@@ -130,14 +140,64 @@ class IsolationForest(_ArrayDetector):
             "max_samples": np.asarray(forest.max_samples_, np.int64),
         }
         self.n_features_ = X.shape[1]
-        return self
+        return self._fit_threshold(X)
 
     def _check_arrays(self, path) -> None:
+        """Check the node table before anything walks it, so that a crafted ``arrays.npz`` can
+        neither make scoring loop forever (a child pointing back up its tree) nor index out of
+        range (:class:`ModelError` naming the file, the tree and the node).
+
+        :meth:`fit` writes each tree as one block of nodes starting at its root (``roots``
+        starts at 0 and increases), and scikit-learn numbers a node's children after it. So
+        every child must lie after its parent and inside the parent's block: each tree is then
+        acyclic and every walk from a root ends at a leaf. Leaves have feature -1 and children
+        -1; split nodes a feature in range and a finite threshold; every node ≥ 1 sample.
+        """
         need = {"feature", "threshold", "left", "right", "n_node_samples", "roots", "max_samples"}
         if set(self.arrays_) != need:
             raise ModelError(f"{_ARRAYS} must hold {', '.join(sorted(need))}", path=path)
+        file = Path(path) / _ARRAYS
+        a = self.arrays_
+        for key in sorted(need - {"threshold"}):
+            if a[key].dtype.kind not in "iu":
+                raise ModelError(f"'{key}' must hold integers, not {a[key].dtype}", path=file)
+        if a["threshold"].dtype.kind != "f":
+            raise ModelError(f"'threshold' must hold floats, not {a['threshold'].dtype}", path=file)
+        nodes = ("feature", "threshold", "left", "right", "n_node_samples")
+        n = a["feature"].size
+        if any(a[k].ndim != 1 or a[k].size != n for k in nodes):
+            raise ModelError(f"{', '.join(nodes)} must be 1-D arrays of one length (one entry per node)", path=file)
+        roots = a["roots"].astype(np.int64)
+        if roots.ndim != 1 or roots.size == 0 or roots[0] != 0 or np.any(np.diff(roots) <= 0) or roots[-1] >= n:
+            raise ModelError(f"'roots' must start at 0 and increase within the {n} nodes, got {roots.tolist()[:10]}",
+                             path=file)
+        if a["max_samples"].shape != () or int(a["max_samples"]) < 1:
+            raise ModelError(f"'max_samples' must be one positive integer, got {a['max_samples'].tolist()}", path=file)
+        index = np.arange(n)
+        tree = np.searchsorted(roots, index, side="right") - 1
+        end = np.append(roots[1:], n)[tree]  # one past the last node of each node's tree
+        feature, left, right = (a[k].astype(np.int64) for k in ("feature", "left", "right"))
+        split = feature >= 0
+        with np.errstate(invalid="ignore"):
+            finite = np.isfinite(a["threshold"])
+        problems = [
+            ((feature < -1) | (feature >= self.n_features_),
+             lambda k: f"splits on feature {feature[k]}, outside 0..{self.n_features_ - 1} (-1 marks a leaf)"),
+            (~split & ((left != -1) | (right != -1)),
+             lambda k: f"is a leaf (feature -1) with children {left[k]}, {right[k]} (must be -1)"),
+            (split & ((left <= index) | (left >= end) | (right <= index) | (right >= end)),
+             lambda k: f"has children at {left[k]}, {right[k]}: children must come after their parent inside its "
+                       f"tree (nodes {roots[tree[k]]}..{end[k] - 1}); this would loop or index out of range"),
+            (split & ~finite, lambda k: f"has the non-finite threshold {a['threshold'][k]}"),
+            (a["n_node_samples"] < 1, lambda k: f"has n_node_samples {a['n_node_samples'][k]} (must be ≥ 1)"),
+        ]
+        for bad, what in problems:
+            if bad.any():
+                k = int(np.argmax(bad))
+                raise ModelError(f"tree {tree[k]}: node {k - roots[tree[k]]} (entry {k}) {what(k)}", path=file)
 
-    def score_samples(self, X) -> np.ndarray:
+    def decision_function(self, X) -> np.ndarray:
+        """2^(−E[h(x)] / c(ψ)) per row, float32: higher = more anomalous."""
         X = self._check_X(X)
         a = self.arrays_
         feature, threshold, left, right = a["feature"], a["threshold"], a["left"], a["right"]
@@ -177,6 +237,8 @@ class RobustMahalanobis(_ArrayDetector):
     max_fit_samples
         FastMCD is fitted on at most this many rows drawn at random (20000): its cost grows
         with n while the estimate settles long before.
+    contamination
+        Share of outliers in the training data, for ``threshold_`` and ``predict`` (0.1).
     random_state
         Seed of FastMCD and of the subsample.
     """
@@ -185,30 +247,34 @@ class RobustMahalanobis(_ArrayDetector):
     _default_score_name = "mahalanobis_sq"
 
     def __init__(self, *, support_fraction: float | None = None, max_fit_samples: int = 20000,
-                 random_state: int | None = 0):
+                 contamination: float = DEFAULT_CONTAMINATION, random_state: int | None = 0):
         self.support_fraction = support_fraction
         self.max_fit_samples = max_fit_samples
+        self.contamination = contamination
         self.random_state = random_state
 
     def _validate_params(self) -> None:
+        super()._validate_params()
         if self.support_fraction is not None and not 0.0 < float(self.support_fraction) <= 1.0:
             raise ConfigError(f"support_fraction must be in (0, 1], got {self.support_fraction!r}")
         if not isinstance(self.max_fit_samples, (int, np.integer)) or self.max_fit_samples < 2:
             raise ConfigError(f"max_fit_samples must be an integer ≥ 2, got {self.max_fit_samples!r}")
 
-    def fit(self, X) -> RobustMahalanobis:
+    def fit(self, X, y=None) -> RobustMahalanobis:
+        """Fit the MCD on ``X`` (``y`` ignored); sets ``threshold_`` from all rows of ``X``."""
         from sklearn.covariance import MinCovDet
 
         self._validate_params()
-        X = self._check_X(X, fitting=True).astype(np.float64)
+        X = self._check_X(X, fitting=True)
+        X_fit = X.astype(np.float64)
         if X.shape[0] > self.max_fit_samples:
             rng = np.random.default_rng(self.random_state)
-            X = X[np.sort(rng.choice(X.shape[0], self.max_fit_samples, replace=False))]
-        mcd = MinCovDet(support_fraction=self.support_fraction, random_state=self.random_state).fit(X)
+            X_fit = X_fit[np.sort(rng.choice(X.shape[0], self.max_fit_samples, replace=False))]
+        mcd = MinCovDet(support_fraction=self.support_fraction, random_state=self.random_state).fit(X_fit)
         # pinv: a singular covariance (e.g. clr rows summing to zero) is the rule, not the exception
         self.arrays_ = {"location": mcd.location_, "precision": np.linalg.pinv(mcd.covariance_, hermitian=True)}
         self.n_features_ = X.shape[1]
-        return self
+        return self._fit_threshold(X)
 
     def _check_arrays(self, path) -> None:
         p = self.n_features_
@@ -216,7 +282,8 @@ class RobustMahalanobis(_ArrayDetector):
                 or self.arrays_["precision"].shape != (p, p):
             raise ModelError(f"{_ARRAYS} must hold location ({p},) and precision ({p}, {p})", path=path)
 
-    def score_samples(self, X) -> np.ndarray:
+    def decision_function(self, X) -> np.ndarray:
+        """Squared robust Mahalanobis distance per row, float32: higher = more anomalous."""
         X = self._check_X(X).astype(np.float64)
         d = X - self.arrays_["location"]
         return np.einsum("ij,jk,ik->i", d, self.arrays_["precision"], d).astype(np.float32)
@@ -229,6 +296,8 @@ class PCAReconstruction(_ArrayDetector):
     ----------
     n_components
         Components kept: an integer, or a fraction of variance to explain (0.9).
+    contamination
+        Share of outliers in the training data, for ``threshold_`` and ``predict`` (0.1).
     random_state
         Only used by randomised solvers (kept for a uniform interface).
     """
@@ -236,29 +305,35 @@ class PCAReconstruction(_ArrayDetector):
     name = "pca"
     _default_score_name = "reconstruction_error"
 
-    def __init__(self, *, n_components: int | float = 0.9, random_state: int | None = 0):
+    def __init__(self, *, n_components: int | float = 0.9, contamination: float = DEFAULT_CONTAMINATION,
+                 random_state: int | None = 0):
         self.n_components = n_components
+        self.contamination = contamination
         self.random_state = random_state
 
     def _validate_params(self) -> None:
+        super()._validate_params()
         n = self.n_components
         ok = (isinstance(n, (int, np.integer)) and n >= 1) or (isinstance(n, float) and 0.0 < n < 1.0)
         if not ok:
             raise ConfigError(f"n_components must be an integer ≥ 1 or a fraction in (0, 1), got {n!r}")
 
-    def fit(self, X) -> PCAReconstruction:
+    def fit(self, X, y=None) -> PCAReconstruction:
+        """Fit the principal axes on ``X`` (``y`` ignored); sets ``threshold_``."""
         from sklearn.decomposition import PCA
 
         self._validate_params()
         X = self._check_X(X, fitting=True).astype(np.float64)
         n = self.n_components
         if isinstance(n, (int, np.integer)) and n >= min(X.shape):
-            raise ConfigError(f"n_components={n} leaves no residual with {X.shape[1]} features and {X.shape[0]} rows")
+            # a DataError (a ValueError, as scikit-learn expects): it depends on X's shape
+            raise DataError(f"n_components={n} leaves no residual with {X.shape[1]} feature(s) and "
+                            f"{X.shape[0]} rows")
         pca = PCA(n_components=n, svd_solver="full", random_state=self.random_state).fit(X)
         self.arrays_ = {"mean": pca.mean_, "components": pca.components_}
         self.n_features_ = X.shape[1]
         self.n_components_ = int(pca.n_components_)
-        return self
+        return self._fit_threshold(X)
 
     def _scalar_state(self) -> dict:
         return {"n_components": self.n_components_}
@@ -271,7 +346,8 @@ class PCAReconstruction(_ArrayDetector):
             raise ModelError(f"{_ARRAYS} must hold mean ({p},) and components (k, {p})", path=path)
         self.n_components_ = a["components"].shape[0]
 
-    def score_samples(self, X) -> np.ndarray:
+    def decision_function(self, X) -> np.ndarray:
+        """Squared reconstruction error per row, float32: higher = more anomalous."""
         X = self._check_X(X).astype(np.float64)
         d = X - self.arrays_["mean"]
         V = self.arrays_["components"]

@@ -15,7 +15,7 @@ it is high, the map rests on one seed's opinion.
 >>> import numpy as np
 >>> X = np.random.default_rng(0).normal(size=(300, 4)).astype("float32")
 >>> ens = Ensemble(detector="pca", n_members=3, params={"n_components": 2}).fit(X)
->>> s = ens.score_samples(X[:5])
+>>> s = ens.decision_function(X[:5])
 >>> s.shape, bool(np.all(ens.score_spread(X[:5]) >= 0))
 ((5,), True)
 """
@@ -27,7 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from geogan.detectors.base import Detector, NeuralDetector, detector_class, detector_from_config
+from geogan.detectors.base import (DEFAULT_CONTAMINATION, Detector, NeuralDetector, detector_class,
+                                   detector_from_config)
 from geogan.errors import ConfigError, ModelError
 
 _LEVELS = np.linspace(0.0, 1.0, 1025)
@@ -73,6 +74,10 @@ class Ensemble(Detector):
         Number of members (5).
     params
         The members' parameters (their ``random_state`` is set per member).
+    contamination
+        Share of outliers in the training data, for the ensemble's ``threshold_`` (on its
+        mean-percentile score) and ``predict`` (0.1). The members keep their own (from
+        ``params``).
     random_state
         Seed of member 0; member k gets ``random_state + 1000 k``.
 
@@ -81,15 +86,18 @@ class Ensemble(Detector):
     members_ : list of Detector
     quantiles_ : ndarray (n_members, 1025)
         Each member's reference quantiles of its training-cell scores.
+    threshold_, decision_scores_, labels_
+        As every detector (see :class:`~geogan.detectors.Detector`), for the mean percentile.
     """
 
     name = "ensemble"
 
     def __init__(self, *, detector: str = "alad", n_members: int = 5, params: dict | None = None,
-                 random_state: int | None = 0):
+                 contamination: float = DEFAULT_CONTAMINATION, random_state: int | None = 0):
         self.detector = detector
         self.n_members = n_members
         self.params = params
+        self.contamination = contamination
         self.random_state = random_state
 
     @property
@@ -98,6 +106,7 @@ class Ensemble(Detector):
         return f"ensemble_percentile({inner})"
 
     def _validate_params(self) -> None:
+        super()._validate_params()
         if not isinstance(self.n_members, (int, np.integer)) or isinstance(self.n_members, bool) or \
                 not 1 <= self.n_members <= 100:
             raise ConfigError(f"n_members must be an integer between 1 and 100, got {self.n_members!r}")
@@ -126,8 +135,9 @@ class Ensemble(Detector):
         return issubclass(detector_class(self.detector), NeuralDetector)
 
     # -- fitting ---------------------------------------------------------------------------
-    def fit(self, X, *, callback: Callable | None = None) -> Ensemble:
-        """Fit every member on ``X`` (``callback(member_index, member)`` after each)."""
+    def fit(self, X, y=None, *, callback: Callable | None = None) -> Ensemble:
+        """Fit every member on ``X`` (``callback(member_index, member)`` after each; ``y``
+        ignored), calibrate them and set ``threshold_``."""
         self._validate_params()
         X = self._check_X(X, fitting=True)
         members = []
@@ -138,23 +148,26 @@ class Ensemble(Detector):
         return self.set_members(members, X)
 
     def set_members(self, members: Sequence[Detector], X) -> Ensemble:
-        """Adopt fitted ``members`` and calibrate each on the training rows ``X``."""
+        """Adopt fitted ``members``, calibrate each on the training rows ``X`` and set the
+        ensemble's ``threshold_`` from its scores of ``X``."""
         self._validate_params()
         if len(members) != int(self.n_members):
             raise ConfigError(f"expected {self.n_members} members, got {len(members)}")
         X = self._check_X(X, fitting=True)
         self.members_ = list(members)
         self.n_features_ = int(X.shape[1])
-        self.quantiles_ = np.stack([calibrate(m.score_samples(X)) for m in self.members_])
-        return self
+        scores = [m.decision_function(X) for m in self.members_]
+        self.quantiles_ = np.stack([calibrate(s) for s in scores])
+        percentiles = np.stack([to_percentile(s, q) for s, q in zip(scores, self.quantiles_)])
+        return self._set_threshold((100.0 * percentiles.mean(axis=0)).astype(np.float32))
 
     # -- scoring ---------------------------------------------------------------------------
     def member_percentiles(self, X) -> np.ndarray:
         """``(n_members, n)`` percentiles of each row under each member."""
         X = self._check_X(X)
-        return np.stack([to_percentile(m.score_samples(X), q) for m, q in zip(self.members_, self.quantiles_)])
+        return np.stack([to_percentile(m.decision_function(X), q) for m, q in zip(self.members_, self.quantiles_)])
 
-    def score_samples(self, X) -> np.ndarray:
+    def decision_function(self, X) -> np.ndarray:
         """Mean percentile over the members ×100 (higher = more anomalous), float32."""
         return (100.0 * self.member_percentiles(X).mean(axis=0)).astype(np.float32)
 

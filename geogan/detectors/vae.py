@@ -12,7 +12,7 @@ plain autoencoder, on the same training machinery as ALAD.
 
 >>> import numpy as np
 >>> X = np.random.default_rng(0).normal(size=(256, 6)).astype("float32")
->>> VAE(steps=4, batch_size=64, latent_dim=2).fit(X).score_samples(X[:2]).shape
+>>> VAE(steps=4, batch_size=64, latent_dim=2).fit(X).decision_function(X[:2]).shape
 (2,)
 """
 
@@ -23,13 +23,15 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from geogan.detectors.base import DEFAULT_STEPS, NeuralDetector
+from geogan.detectors.base import DEFAULT_CONTAMINATION, DEFAULT_STEPS, NeuralDetector, check_width, check_widths
 from geogan.errors import ConfigError, ModelError
 
 _LOG_2PI = math.log(2.0 * math.pi)
 # the decoder's log-variance is clipped: an unbounded one lets the likelihood of a few
 # perfectly reconstructed training rows run to infinity
 _LOGVAR_MIN, _LOGVAR_MAX = -8.0, 8.0
+#: most draws of z per cell for the reconstruction probability
+MAX_SAMPLES = 100
 
 
 def _layer_seed(seed: int, k: int) -> int:
@@ -43,12 +45,8 @@ class _Reconstruction(NeuralDetector):
 
     def _validate_params(self) -> None:
         super()._validate_params()
-        if not isinstance(self.latent_dim, (int, np.integer)) or self.latent_dim < 1:
-            raise ConfigError(f"latent_dim must be a positive integer, got {self.latent_dim!r}")
-        units = self.hidden_units
-        if not isinstance(units, (list, tuple)) or not units or not all(
-                isinstance(u, (int, np.integer)) and u > 0 for u in units):
-            raise ConfigError(f"hidden_units must be a non-empty list of positive integers, got {units!r}")
+        check_width("latent_dim", self.latent_dim)
+        check_widths("hidden_units", self.hidden_units)
         self._validate_score()
 
     def _validate_score(self) -> None:
@@ -90,10 +88,10 @@ class VAE(_Reconstruction):
     score
         ``"reconstruction_probability"`` (default) or ``"reconstruction_error"``.
     n_samples
-        Draws of z per cell for the reconstruction probability (10).
+        Draws of z per cell for the reconstruction probability (10; at most 100).
     ema_decay
         EMA of the weights for scoring (None = score with the trained weights).
-    mixed_precision, jit_compile, score_batch_size, random_state
+    mixed_precision, jit_compile, score_batch_size, contamination, random_state
         As :class:`~geogan.detectors.ALAD`.
     """
 
@@ -106,7 +104,7 @@ class VAE(_Reconstruction):
                  batch_size: int = 128, learning_rate: float = 1e-4, beta: float = 1.0,
                  score: str = "reconstruction_probability", n_samples: int = 10, ema_decay: float | None = None,
                  mixed_precision: bool = False, jit_compile: bool | None = None, score_batch_size: int = 16384,
-                 random_state: int | None = 0):
+                 contamination: float = DEFAULT_CONTAMINATION, random_state: int | None = 0):
         self.latent_dim = latent_dim
         self.hidden_units = hidden_units
         self.epochs = epochs
@@ -120,12 +118,15 @@ class VAE(_Reconstruction):
         self.mixed_precision = mixed_precision
         self.jit_compile = jit_compile
         self.score_batch_size = score_batch_size
+        self.contamination = contamination
         self.random_state = random_state
 
     def _validate_params(self) -> None:
         super()._validate_params()
-        if not isinstance(self.n_samples, (int, np.integer)) or self.n_samples < 1:
-            raise ConfigError(f"n_samples must be a positive integer, got {self.n_samples!r}")
+        # scoring holds score_batch_size x n_samples decoded rows at once
+        if not isinstance(self.n_samples, (int, np.integer)) or isinstance(self.n_samples, bool) \
+                or not 1 <= self.n_samples <= MAX_SAMPLES:
+            raise ConfigError(f"n_samples must be an integer between 1 and {MAX_SAMPLES}, got {self.n_samples!r}")
         if not float(self.beta) >= 0.0:
             raise ConfigError(f"beta must be ≥ 0, got {self.beta!r}")
 
@@ -204,7 +205,7 @@ class AutoEncoder(_Reconstruction):
     hidden_units
         Encoder widths (256, 128); the decoder mirrors them.
     epochs, steps, batch_size, learning_rate, ema_decay, mixed_precision, jit_compile,
-    score_batch_size, random_state
+    score_batch_size, contamination, random_state
         As :class:`VAE`.
     """
 
@@ -216,7 +217,8 @@ class AutoEncoder(_Reconstruction):
     def __init__(self, *, latent_dim: int = 64, hidden_units: Sequence[int] = (256, 128), epochs: int | None = None, steps: int | None = DEFAULT_STEPS,
                  batch_size: int = 128, learning_rate: float = 1e-4, score: str = "reconstruction_error",
                  ema_decay: float | None = None, mixed_precision: bool = False, jit_compile: bool | None = None,
-                 score_batch_size: int = 16384, random_state: int | None = 0):
+                 score_batch_size: int = 16384, contamination: float = DEFAULT_CONTAMINATION,
+                 random_state: int | None = 0):
         self.latent_dim = latent_dim
         self.hidden_units = hidden_units
         self.epochs = epochs
@@ -228,6 +230,7 @@ class AutoEncoder(_Reconstruction):
         self.mixed_precision = mixed_precision
         self.jit_compile = jit_compile
         self.score_batch_size = score_batch_size
+        self.contamination = contamination
         self.random_state = random_state
 
     def bottleneck(self, n_features: int) -> int:

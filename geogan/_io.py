@@ -1,0 +1,159 @@
+"""Output safety shared by every stage: path overlap checks and output locks.
+
+What lives here: rules about *where* a stage may write, used by ``grid``, ``train``,
+``score``, ``import-rasters`` and ``run`` alike. What does not: the formats written (see
+:mod:`geogan.store`).
+
+* :func:`check_disjoint` refuses an output that is, contains or lies inside one of the
+  stage's inputs, so that replacing the output can never delete an input.
+* :func:`output_lock` makes one process at a time the writer of an output: a lock file
+  ``<output>.lock`` beside it records the owner's pid, host and start time. A lock whose
+  process is gone (same host) is *stale*: it is reported and broken, so that rerunning a
+  killed command resumes it. A lock from another host (a shared filesystem), or one that
+  cannot be read, cannot be checked: it is broken only with ``overwrite=True``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import inspect
+import json
+import os
+import socket
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from geogan.errors import OutputExistsError
+from geogan.urls import is_url
+
+
+def _resolved(p) -> Path | None:
+    if p is None or is_url(p):
+        return None
+    return Path(p).expanduser().resolve()
+
+
+def check_disjoint(outputs: Iterable, inputs: Iterable, *, what: str = "output") -> None:
+    """Refuse when an output path equals, contains or lies inside an input path.
+
+    URLs and ``None`` entries are ignored (remote inputs cannot be deleted by a local write).
+
+    >>> check_disjoint(["/tmp/out"], ["/tmp/survey.csv"])
+    >>> check_disjoint(["/tmp"], ["/tmp/survey.csv"])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    geogan.errors.OutputExistsError: /tmp: output contains the input /tmp/survey.csv; ...
+    """
+    ins = [(raw, _resolved(raw)) for raw in inputs]
+    for out_raw in outputs:
+        out = _resolved(out_raw)
+        if out is None:
+            continue
+        for in_raw, inp in ins:
+            if inp is None:
+                continue
+            if out == inp:
+                how = "is the input"
+            elif out in inp.parents:
+                how = "contains the input"
+            elif inp in out.parents:
+                how = "lies inside the input"
+            else:
+                continue
+            raise OutputExistsError(f"{what} {how} {in_raw}; writing it could destroy the input: choose an "
+                                    f"{what} path apart from the inputs", path=out_raw)
+
+
+def lock_path(output: str | os.PathLike) -> Path:
+    output = Path(output)
+    return output.with_name(output.name + ".lock")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    return True
+
+
+def _read_lock(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+@contextmanager
+def output_lock(output: str | os.PathLike, *, overwrite: bool = False, lock: Path | None = None,
+                echo=None) -> Iterator[Path]:
+    """Hold the writer's lock on ``output`` for the duration of the block.
+
+    Raises :class:`OutputExistsError` when another live process of this host holds it, or
+    when another host's lock is found and ``overwrite`` is false. Local paths only; a URL
+    output is not locked.
+    """
+    if is_url(output):
+        yield None
+        return
+    lock = Path(lock) if lock is not None else lock_path(output)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    me = {"pid": os.getpid(), "host": socket.gethostname(),
+          "since": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+    while True:
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            held = _read_lock(lock)
+            pid, host = held.get("pid"), held.get("host")
+            owner = f"pid {pid} on {host or 'an unknown host'}" + (f" since {held['since']}" if held.get("since") else "")
+            local = host == me["host"] and isinstance(pid, int)
+            if local and pid != me["pid"] and _pid_alive(pid):
+                raise OutputExistsError(f"another geogan process ({owner}) is writing {output}; wait for it to "
+                                        f"finish (if it is not a geogan process, remove {lock})", path=None) from None
+            if local and pid == me["pid"]:
+                raise OutputExistsError(f"this process is already writing {output} (lock {lock})") from None
+            if not local and not overwrite:  # another host's (or an unreadable) lock cannot be checked from here
+                raise OutputExistsError(f"{lock} is held by {owner}; if no geogan process is writing {output}, "
+                                        f"pass --overwrite to break the lock", path=None) from None
+            if echo is not None:
+                echo(f"breaking the {'stale ' if local else ''}lock {lock} left by {owner}"
+                     + (" (no longer running)" if local else ""))
+            lock.unlink(missing_ok=True)
+            continue
+        with os.fdopen(fd, "w") as f:
+            json.dump(me, f)
+        break
+    try:
+        yield lock
+    finally:
+        if _read_lock(lock) == me:
+            lock.unlink(missing_ok=True)
+
+
+def holds_output_lock(param: str):
+    """Decorate a stage so that it runs holding :func:`output_lock` on its argument ``param``.
+
+    The stage's own ``overwrite`` argument breaks a stale lock; its ``echo`` (when callable)
+    reports that.
+    """
+
+    def decorate(fn):
+        signature = inspect.signature(fn)
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            a = bound.arguments
+            echo = a.get("echo") if callable(a.get("echo")) else None
+            with output_lock(a[param], overwrite=bool(a.get("overwrite")), echo=echo):
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+    return decorate

@@ -1,0 +1,338 @@
+"""Hostile or careless use of ``geogan run``, ``grid`` and ``train`` (issue 12).
+
+Each case: exit code 1, one ``error:`` line naming the file/key, no traceback, nothing of the
+user's changed, nothing half-written left behind.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from geogan._io import check_disjoint, output_lock
+from geogan.errors import ConfigError, GridError, InputError, OutputExistsError
+from geogan.gridspec import GridSpec
+from geogan.pipeline import load_spec, run_pipeline
+from geogan.store import partial_path
+from geogan.transform import Transform
+
+from conftest import assert_user_error, cli  # noqa: E402
+
+def tree(root):
+    """Every file under ``root`` with its bytes: to prove nothing of the user's changed."""
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+SURVEY = "x,y,Au_ppb,Cu_ppm\n" + "".join(
+    f"{400000 + 700 * i},{2700000 + 900 * (i % 7)},{1 + i % 5},{10 + i % 3}\n" for i in range(40))
+
+SPEC = """
+[output]
+dir = "{out}"
+[survey]
+path = "{survey}"
+input_crs = "EPSG:32650"
+[grid]
+cell_size_m = 1000
+tile = 16
+[train.{name}]
+detector = "pca"
+sample = 20
+"""
+
+
+def spec_file(tmp_path, *, out="out", survey="survey.csv", name="pca", extra=""):
+    p = tmp_path / "spec.toml"
+    p.write_text(SPEC.format(out=out, survey=survey, name=name) + extra)
+    return p
+
+
+@pytest.fixture
+def survey(tmp_path):
+    p = tmp_path / "survey.csv"
+    p.write_text(SURVEY)
+    return p
+
+
+# -- 1. a run never replaces what it did not write ---------------------------------------------------
+@pytest.mark.parametrize("name", ['"/tmp/geogan-victim"', '"../../x"', '"a/b"', '"a b"', '".."'])
+def test_table_names_must_be_plain_identifiers(tmp_path, survey, name):
+    spec = spec_file(tmp_path, name=name)
+    before = tree(tmp_path)
+    line = assert_user_error(cli("run", spec), "spec.toml", "letters, digits")
+    assert name.strip('"') in line
+    assert tree(tmp_path) == before
+
+
+def test_run_refuses_output_dirs_it_does_not_own_and_overwrite_allows(tmp_path, survey):
+    notes = tmp_path / "out" / "report" / "notes.txt"
+    notes.parent.mkdir(parents=True)
+    notes.write_text("my field notes")
+    (tmp_path / "deposits.csv").write_text("x,y\n405000,2702000\n")
+    spec = spec_file(tmp_path, extra='')
+    spec.write_text(spec.read_text().replace('input_crs = "EPSG:32650"',
+                                             'input_crs = "EPSG:32650"\ndeposits = "deposits.csv"'))
+    before = tree(tmp_path)
+    assert_user_error(cli("run", spec), str(notes.parent), "not written by this pipeline", "--overwrite")
+    assert tree(tmp_path) == before  # nothing ran, nothing was written
+    assert not (tmp_path / "out" / "grid.zarr").exists()
+    # a run it made itself is replaced freely (rerun with --force), the user's only with --overwrite
+    res = cli("run", spec, "--overwrite")
+    assert res.exit_code == 0, res.output
+    assert not notes.exists() and (tmp_path / "out" / "report" / "index.html").is_file()
+    assert cli("run", spec, "--force").exit_code == 0
+
+
+def test_synth_run_refuses_a_user_survey_dir(tmp_path):
+    mine = tmp_path / "out" / "survey" / "mine.csv"
+    mine.parent.mkdir(parents=True)
+    mine.write_text("x,y\n1,2\n")
+    spec = tmp_path / "spec.toml"
+    spec.write_text('[output]\ndir = "out"\n[survey]\nsynth = "demo"\nsamples = 300\n[train.p]\ndetector = "pca"\n')
+    assert_user_error(cli("run", spec), "out/survey", "not written by this pipeline")
+    assert mine.read_text() == "x,y\n1,2\n"
+    assert sorted(p.name for p in mine.parent.iterdir()) == ["mine.csv"]
+
+
+# -- 2. outputs never overlap inputs --------------------------------------------------------------------
+def test_pipeline_whose_survey_lies_in_its_output_is_refused(tmp_path):
+    survey = tmp_path / "out" / "report" / "survey.csv"
+    survey.parent.mkdir(parents=True)
+    survey.write_text(SURVEY)
+    assert_user_error(cli("run", spec_file(tmp_path, survey="out/report/survey.csv")), "[output] dir",
+                      "contains the input", "survey.csv")
+    assert survey.read_text() == SURVEY
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["report"]
+
+
+def test_grid_out_equal_to_or_containing_the_survey_is_refused(tmp_path, survey):
+    for out in (survey, tmp_path):
+        assert_user_error(cli("grid", survey, "--out", out, "--crs", "EPSG:32650", "--overwrite"),
+                          "grid store", "the input")
+        assert survey.read_text() == SURVEY
+
+
+def test_check_disjoint_cases(tmp_path):
+    check_disjoint([tmp_path / "a"], [tmp_path / "ab.csv", "s3://bucket/a", None])
+    with pytest.raises(OutputExistsError, match="lies inside the input"):
+        check_disjoint([tmp_path / "d" / "out"], [tmp_path / "d"])
+
+
+# -- 3. grid size is bounded before anything is allocated ---------------------------------------------
+def test_coordinates_in_the_wrong_unit_are_refused_with_the_cell_count(tmp_path):
+    bad = tmp_path / "mm.csv"
+    bad.write_text("x,y,Au_ppb\n" + "".join(f"{(400000 + 500 * i) * 1e9:.0f},{(2700000 + 300 * i) * 1e9:.0f},{i + 1}\n"
+                                            for i in range(6)))
+    out = tmp_path / "g.zarr"
+    line = assert_user_error(cli("grid", bad, "--out", out, "--crs", "EPSG:32650"), "cells", "--max-cells",
+                             "--input-crs")
+    assert "e+" in line  # the computed count, e.g. 1.2e+18
+    assert not out.exists() and not partial_path(out).exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mm.csv"]
+
+
+def test_tiny_cell_size_is_refused_not_a_memory_error(tmp_path, survey):
+    out = tmp_path / "g.zarr"
+    assert_user_error(cli("grid", survey, "--out", out, "--crs", "EPSG:32650", "--cell-size", "0.01"),
+                      "over the limit of 1,000,000,000")
+    assert not out.exists() and not partial_path(out).exists()
+
+
+def test_max_cells_is_a_documented_option():
+    spec = GridSpec.from_bounds((0, 0, 10_000, 10_000), crs="EPSG:32650", cell_size_m=100, max_cells=10_000)
+    assert spec.n_cells == 10_000
+    with pytest.raises(GridError, match="10,000"):
+        GridSpec.from_bounds((0, 0, 10_000, 10_001), crs="EPSG:32650", cell_size_m=100, max_cells=10_000)
+
+
+# -- 12. a geographic grid takes its cell size in degrees ----------------------------------------------
+def test_allow_geographic_with_a_cell_size_in_metres_is_refused(tmp_path):
+    lonlat = tmp_path / "ll.csv"
+    lonlat.write_text("lon,lat,Au_ppb\n116.1,25.1,1\n116.2,25.3,2\n116.4,25.2,3\n")
+    out = tmp_path / "g.zarr"
+    assert_user_error(cli("grid", lonlat, "--out", out, "--crs", "EPSG:4326", "--allow-geographic",
+                          "--cell-size", "1000"), "in degrees", "1000°")
+    assert not out.exists()
+    ok = GridSpec.from_bounds((116.1, 25.1, 116.4, 25.3), crs="EPSG:4326", cell_size_m=0.01, allow_geographic=True)
+    assert ok.shape == (20, 30)
+
+
+# -- 7. one writer per output ---------------------------------------------------------------------------
+def test_live_lock_refuses_a_second_writer(tmp_path, survey):
+    out = tmp_path / "g.zarr"
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        lock = tmp_path / "g.zarr.lock"
+        lock.write_text(json.dumps({"pid": sleeper.pid, "host": socket.gethostname(), "since": "now"}))
+        for extra in ([], ["--overwrite"]):  # a live writer is never broken into
+            assert_user_error(cli("grid", survey, "--out", out, "--crs", "EPSG:32650", *extra),
+                              "another geogan process", f"pid {sleeper.pid}")
+        assert not out.exists() and not partial_path(out).exists() and lock.exists()
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_stale_lock_is_reported_and_broken(tmp_path, survey):
+    out = tmp_path / "g.zarr"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    lock = tmp_path / "g.zarr.lock"
+    lock.write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname(), "since": "then"}))
+    # a killed run's lock (its pid is gone) must not stop the rerun that resumes it
+    res = cli("grid", survey, "--out", out, "--crs", "EPSG:32650", "--cell-size", "1000")
+    assert res.exit_code == 0, res.output
+    assert f"breaking the stale lock {lock} left by pid {dead.pid}" in res.output
+    assert out.is_dir() and not lock.exists()
+
+
+def test_lock_of_another_host_needs_overwrite(tmp_path, survey):
+    out = tmp_path / "g.zarr"
+    lock = tmp_path / "g.zarr.lock"
+    lock.write_text(json.dumps({"pid": 1234, "host": "node-17.cluster", "since": "then"}))
+    assert_user_error(cli("grid", survey, "--out", out, "--crs", "EPSG:32650"), "node-17.cluster", "--overwrite")
+    assert not out.exists() and lock.exists()
+    res = cli("grid", survey, "--out", out, "--crs", "EPSG:32650", "--cell-size", "1000", "--overwrite")
+    assert res.exit_code == 0, res.output
+    assert "breaking the lock" in res.output and out.is_dir() and not lock.exists()
+
+
+def test_lock_is_released_on_error_and_reentry_refused(tmp_path):
+    target = tmp_path / "thing"
+    with pytest.raises(ValueError):
+        with output_lock(target):
+            assert json.loads((tmp_path / "thing.lock").read_text())["pid"] == os.getpid()
+            raise ValueError
+    assert not (tmp_path / "thing.lock").exists()
+    with output_lock(target):
+        with pytest.raises(OutputExistsError, match="already writing"):
+            with output_lock(target):
+                pass
+
+
+def test_torn_staging_store_is_rebuilt_not_resumed_forever(tmp_path, survey, monkeypatch):
+    import zarr
+
+    from geogan import store
+    from geogan.grid import grid_survey
+
+    kw = dict(crs="EPSG:32650", input_crs="EPSG:32650", cell_size_m=1000, tile=8, workers=1, progress=False,
+              echo=lambda *a: None)
+    reference = tmp_path / "ref.zarr"
+    grid_survey(survey, reference, **kw)
+    out = tmp_path / "g.zarr"
+
+    def die(self, **_):  # the writer dies after its tiles, before finalising
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(store.Staging, "finalize", die)
+    with pytest.raises(KeyboardInterrupt):
+        grid_survey(survey, out, **kw)
+    monkeypatch.undo()
+    staging = partial_path(out)
+    (staging / "store.zarr" / "concentration" / "zarr.json").write_text("{torn")  # a second writer's debris
+    grid_survey(survey, out, **kw)  # same command: rebuilt, not resumed into a broken store
+    np.testing.assert_array_equal(zarr.open_group(str(out), mode="r")["concentration"][:],
+                                  zarr.open_group(str(reference), mode="r")["concentration"][:])
+    assert not staging.exists() and not (tmp_path / "g.zarr.lock").exists()
+
+
+# -- 8. degenerate inputs ------------------------------------------------------------------------------
+def test_single_element_under_clr_is_refused():
+    X = np.exp(np.random.default_rng(0).normal(size=(50, 1)))
+    with pytest.raises(InputError, match="clr of a single element"):
+        Transform("clr", elements=["Au"]).fit(X)
+    Transform("log", elements=["Au"]).fit(X)  # fine
+
+
+def test_constant_elements_warn_and_all_constant_is_refused():
+    rng = np.random.default_rng(0)
+    X = np.column_stack([np.exp(rng.normal(size=60)), np.full(60, 0.25)])
+    tr = Transform("log", elements=["Cu", "Au"]).fit(X)
+    assert tr.constant_ == ["Au"]
+    with pytest.raises(InputError, match="every element .*Au.* one value"):
+        Transform("log", elements=["Au"]).fit(X[:, 1:])
+
+
+def test_element_entirely_below_detection_warns_at_grid_and_fails_train_alone(tmp_path):
+    survey = tmp_path / "s.csv"
+    survey.write_text("x,y,Au_ppb,Cu_ppm\n" + "".join(
+        f"{400000 + 700 * i},{2700000 + 900 * (i % 7)},<0.5,{10 + i % 3}\n" for i in range(40)))
+    grid = tmp_path / "g.zarr"
+    res = cli("grid", survey, "--out", grid, "--crs", "EPSG:32650", "--input-crs", "EPSG:32650", "--cell-size", "1000")
+    assert res.exit_code == 0, res.output
+    assert "Au (Au_ppb): every value is below detection" in res.output
+    model = tmp_path / "m"
+    assert_user_error(cli("train", grid, "--out", model, "--detector", "pca", "--elements", "Au", "--sample", "100"),
+                      "every element (Au) has one value")
+    assert not model.exists() and not partial_path(model).exists()
+    res = cli("train", grid, "--out", model, "--detector", "pca", "--sample", "100")
+    assert res.exit_code == 0, res.output
+    assert "warning: Au has one value in every training cell" in res.output
+
+
+# -- 9. the whole spec is typed and checked before any stage runs ---------------------------------------
+@pytest.mark.parametrize(("extra", "expected"), [
+    ('[score]\nruns = 2.5\n', "[score] runs must be an integer, got 2.5"),
+    ('[cluster]\nworkers = "two"\n', "[cluster] workers must be an integer, got 'two'"),
+    ('[score]\nmin_dist_km = -1\n', "[score] min_dist_km must be ≥ 0"),
+    ('[score]\ncontributions = "yes"\n', "contributions must be true or false"),
+])
+def test_spec_types_and_ranges_are_checked_up_front(tmp_path, survey, extra, expected):
+    spec = spec_file(tmp_path, extra=extra)
+    with pytest.raises(ConfigError) as err:
+        load_spec(spec)
+    assert expected in str(err.value) and "spec.toml" in str(err.value)
+    assert_user_error(cli("run", spec), expected)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(("old", "new", "expected"), [
+    ("cell_size_m = 1000", 'cell_size_m = "1000"', "[grid] cell_size_m must be a finite number, got '1000'"),
+    ("tile = 16", "tile = 0", "[grid] tile must be ≥ 1"),
+    ('sample = 20', 'sample = 20\nparams = {score = "bogus"}', "[train.pca]"),
+    ('detector = "pca"', 'detector = "svm"', "unknown detector"),
+    ('sample = 20', 'sample = 20\nensemble = 0', "[train.pca] ensemble must be ≥ 1"),
+])
+def test_bad_train_or_grid_tables_fail_before_any_stage(tmp_path, survey, old, new, expected):
+    spec = spec_file(tmp_path)
+    spec.write_text(spec.read_text().replace(old, new))
+    assert_user_error(cli("run", spec), expected, "spec.toml")
+    assert not (tmp_path / "out" / "grid.zarr").exists()
+
+
+def test_output_dir_that_is_a_file(tmp_path, survey):
+    (tmp_path / "out").write_text("not a dir")
+    assert_user_error(cli("run", spec_file(tmp_path)), "is a file, not a directory")
+    assert (tmp_path / "out").read_text() == "not a dir"
+
+
+def test_score_output_that_is_a_file(tmp_path):
+    from conftest import make_grid
+
+    grid, *_ = make_grid(tmp_path / "grid.zarr")
+    assert cli("train", grid, "--out", tmp_path / "m", "--detector", "pca", "--sample", "200").exit_code == 0
+    (tmp_path / "afile").write_text("mine")
+    assert_user_error(cli("score", grid, "--model", tmp_path / "m", "--out", tmp_path / "afile"), "is a file")
+    assert (tmp_path / "afile").read_text() == "mine"
+
+
+def test_unreachable_survey_url_is_not_reported_as_missing(tmp_path):
+    import fsspec
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    class Unreachable(MemoryFileSystem):  # a backend whose host does not resolve
+        protocol = "unreachable"
+
+        def info(self, path, **kwargs):
+            raise OSError("Cannot connect to host: Name or service not known")
+
+    fsspec.register_implementation("unreachable", Unreachable, clobber=True)
+    spec = spec_file(tmp_path, survey="unreachable://survey-host/survey.csv")
+    with pytest.raises(ConfigError, match="cannot reach the survey file .*Name or service not known") as err:
+        run_pipeline(spec, progress=False, echo=lambda *a: None)
+    assert "not found" not in str(err.value)
