@@ -1023,6 +1023,7 @@ def evaluate_scores(
         "cell_size_x": float(abs(transform.a)),
         "cell_size_y": float(abs(transform.e)),
         "cell_size_m": float(abs(transform.a) * unit_m) if unit_m else None,
+        "cell_size_y_m": float(abs(transform.e) * unit_m) if unit_m else None,
         "grid_shape": [int(height), int(width)],
         "n_valid_cells": int(valid_sorted.size),
         "n_deposits": len(deposits),

@@ -212,6 +212,11 @@ class _State:
                               path=self.file) from None
         if not isinstance(self.data, dict):
             raise ConfigError("not a geogan pipeline state; remove it to start afresh", path=self.file)
+        if self.data and "owned" not in self.data:  # written before ownership was recorded: its stages'
+            stages = {"synth": "survey", "grid": "grid.zarr"}  # outputs, and the report they fed, are ours
+            owned = [stages.get(k) or k.replace("train.", "models/").replace("score.", "scores/")
+                     for k in self.data if k in stages or k.startswith(("train.", "score."))]
+            self.data["owned"] = owned + (["report"] if any(k.startswith("score.") for k in self.data) else [])
 
     def fresh(self, stage: str, stamp: str, *outputs: Path) -> bool:
         return self.data.get(stage) == stamp and all(p.exists() for p in outputs)
@@ -222,7 +227,7 @@ class _State:
         new = []
         for stage, path in outputs:
             rel = path.relative_to(self.out).as_posix()
-            if rel in owned or stage in self.data:  # (states written before "owned" existed list stages only)
+            if rel in owned:
                 continue
             if path.exists() and not overwrite:
                 raise OutputExistsError(f"{path} exists and was not written by this pipeline (it is not in "

@@ -452,6 +452,14 @@ small{color:#666}
 """
 
 
+def _cell_text(metrics: dict) -> str:
+    """``of 500 m`` or, for rectangular cells, ``of 4243.9 × 4178.9 m``."""
+    dx, dy = metrics.get("cell_size_m"), metrics.get("cell_size_y_m")
+    if dx is None:
+        return ""
+    return f"of {dx:g} m" if dy is None or math.isclose(dx, dy, rel_tol=1e-9) else f"of {dx:g} × {dy:g} m"
+
+
 def _html(title: str, results, deposits: Deposits, out_files: dict[str, Path], generated: str,
           top: dict[str, list] | None = None) -> str:
     notes = []
@@ -485,7 +493,7 @@ def _html(title: str, results, deposits: Deposits, out_files: dict[str, Path], g
 <style>{_CSS}</style></head><body>
 <h1>{html.escape(title)}</h1>
 <p>Grid CRS {html.escape(str(first.get('crs')))}, {first['grid_shape'][0]:,} × {first['grid_shape'][1]:,} cells
-{'' if first.get('cell_size_m') is None else f"of {first['cell_size_m']:g} m"}; {first['n_valid_cells']:,} valid.
+{_cell_text(first)}; {first['n_valid_cells']:,} valid.
 Deposits: {src}, {len(deposits)} rows{selection}, {crs_note}.</p>
 <ul>{sources}</ul>
 {''.join(notes)}

@@ -338,7 +338,8 @@ def score_grid(
     ds = store.open_grid(grid_path)
     spec = store.grid_spec(ds)
     model_dir = str(Path(model_dir).resolve())
-    model = load_model(model_dir)  # validates the model dir before any output is created
+    # validates the model dir before any output is created, without starting TensorFlow here
+    model = load_model(model_dir, networks=False)
     grid_elements = ds["element"].values.tolist()
     missing = [e for e in model.elements if e not in grid_elements]
     if missing:

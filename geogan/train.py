@@ -37,8 +37,8 @@ import numpy as np
 from geogan._io import check_disjoint, holds_output_lock
 from geogan._tf import tensorflow
 from geogan.coverage import coverage_attr
-from geogan.detectors.base import (CONFIG_NAME, Detector, NeuralDetector, detector_class, detector_from_config,
-                                   gpu_available, read_config, write_model_files)
+from geogan.detectors.base import (CONFIG_NAME, Detector, NeuralDetector, checked_only, detector_class,
+                                   detector_from_config, gpu_available, read_config, write_model_files)
 from geogan.errors import ConfigError, GeoganError, InputError, ModelError, OutputExistsError
 from geogan.impute import GaussianImputer
 from geogan.progress import Progress
@@ -193,8 +193,13 @@ class TrainedModel:
                 f"elements={self.elements!r})")
 
 
-def load_model(model_dir) -> TrainedModel:
+def load_model(model_dir, *, networks: bool = True) -> TrainedModel:
     """Load a model directory written by :func:`train_model`.
+
+    ``networks=False`` checks everything (config, transform, imputer, architectures, weight
+    files' names and shapes) but builds no network, so it never starts TensorFlow: the result
+    describes the model and cannot score (``geogan score`` validates a model so on the
+    client before its workers load it whole).
 
     ``config.json`` is validated first (unknown keys, unknown detectors or parameters, Keras
     layers other than the expected ones, Lambda layers above all): a bad or tampered model
@@ -219,7 +224,11 @@ def load_model(model_dir) -> TrainedModel:
         raise ModelError(exc.message, path=where) from None
     if transform.elements != elements:
         raise ModelError("the transform's elements differ from the model's", path=where)
-    detector = detector_from_config(model_dir, config["detector"], where=where)
+    if networks:
+        detector = detector_from_config(model_dir, config["detector"], where=where)
+    else:
+        with checked_only():
+            detector = detector_from_config(model_dir, config["detector"], where=where)
     n_out = transform.n_features_out
     if detector.n_features_ != n_out:
         raise ModelError(f"the detector takes {detector.n_features_} features but the transform makes {n_out}",

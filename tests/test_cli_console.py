@@ -99,3 +99,25 @@ def test_help_mentions_the_new_options(argv):
     res = runner.invoke(app, argv)
     assert res.exit_code == 0
     assert ("--max-cells" in res.output) if argv[0] == "grid" else ("--overwrite" in res.output)
+
+
+def test_score_client_validates_a_neural_model_without_tensorflow(tmp_path):
+    from geogan.train import load_model, train_model
+
+    grid, *_ = make_grid(tmp_path / "grid.zarr")
+    train_model(grid, tmp_path / "m", detector="alad", steps=20, ensemble=2, sample=500, latent_dim=4,
+                progress=False)
+    checked = load_model(tmp_path / "m", networks=False)
+    assert checked.is_ensemble and checked.elements and checked.detector.members_[0].nets_ == {}
+    script = tmp_path / "score_it.py"
+    script.write_text(
+        "import sys\n"
+        "if __name__ == '__main__':\n"
+        "    from geogan.score import score_grid\n"
+        f"    res = score_grid({str(grid)!r}, {str(tmp_path / 'm')!r}, {str(tmp_path / 's')!r}, workers=1,\n"
+        "                     progress=False, echo=lambda *a: None)\n"
+        "    print(res.n_cells_scored, 'tensorflow' in sys.modules, 'keras' in sys.modules)\n")
+    res = _run([sys.executable, script], tmp_path)
+    assert res.returncode == 0, res.stderr
+    n, tf_loaded, keras_loaded = res.stdout.split()
+    assert int(n) > 0 and tf_loaded == "False" and keras_loaded == "False"

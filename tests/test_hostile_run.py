@@ -336,3 +336,18 @@ def test_unreachable_survey_url_is_not_reported_as_missing(tmp_path):
     with pytest.raises(ConfigError, match="cannot reach the survey file .*Name or service not known") as err:
         run_pipeline(spec, progress=False, echo=lambda *a: None)
     assert "not found" not in str(err.value)
+
+
+def test_state_from_before_ownership_owns_its_stages_outputs(tmp_path):
+    from geogan.pipeline import _State
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "run-state.json").write_text(json.dumps({"grid": "a", "train.alad": "b", "score.alad": "c"}))
+    for d in ("grid.zarr", "models/alad", "scores/alad", "report", "mine"):
+        (out / d).mkdir(parents=True)
+    state = _State(out)
+    assert sorted(state.data["owned"]) == ["grid.zarr", "models/alad", "report", "scores/alad"]
+    state.claim([("grid", out / "grid.zarr"), ("report", out / "report")], overwrite=False)
+    with pytest.raises(OutputExistsError, match="mine exists and was not written by this pipeline"):
+        state.claim([("train.x", out / "mine")], overwrite=False)

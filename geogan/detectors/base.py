@@ -28,6 +28,7 @@ TensorFlow is imported lazily, so the scikit-learn baselines never load it.
 
 from __future__ import annotations
 
+import contextvars
 import importlib
 import inspect
 import json
@@ -37,6 +38,7 @@ import shutil
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -446,6 +448,22 @@ def detector_from_config(path: Path, section: dict, *, where) -> Detector:
 
 
 # -- neural detectors --------------------------------------------------------------------------
+_BUILD_NETWORKS: contextvars.ContextVar[bool] = contextvars.ContextVar("geogan_build_networks", default=True)
+
+
+@contextmanager
+def checked_only() -> Iterator[None]:
+    """Within the block, loading a neural detector checks its config, architecture and weight
+    files (names, shapes, sizes) without building the networks: nothing imports Keras or
+    TensorFlow. The result can be inspected, not used to score (the Dask client of ``geogan
+    score`` validates a model this way; the workers load it whole)."""
+    token = _BUILD_NETWORKS.set(False)
+    try:
+        yield
+    finally:
+        _BUILD_NETWORKS.reset(token)
+
+
 # Every Keras class a saved architecture may name (layers, the functional container,
 # initialisers, dtype policies, tensor references). Anything else is refused before Keras
 # sees the config: Lambda layers above all (they carry Python bytecode), and custom objects.
@@ -1038,6 +1056,8 @@ class NeuralDetector(Detector):
             entry = files[name]
             live = _weight_file(path, entry.get("live"), shapes, where=where)
             ema = _weight_file(path, entry.get("ema"), shapes, where=where) if self.ema_decay is not None else None
+            if not _BUILD_NETWORKS.get():  # validating only (see checked_only): no Keras, no TensorFlow
+                continue
             self.nets_[name] = network_from_config(arch[name], where=where)
             _load_weights(self.nets_[name], path, live)
             if ema is not None:
@@ -1045,7 +1065,8 @@ class NeuralDetector(Detector):
                 _load_weights(self.ema_nets_[name], path, ema)
             else:
                 self.ema_nets_[name] = self.nets_[name]
-        self._check_loaded_networks(where)
+        if _BUILD_NETWORKS.get():
+            self._check_loaded_networks(where)
         self.epochs_done_ = int(state.get("epochs_done", 0))
         self.seed_ = int(state.get("seed", 0))
         self.dtype_policy_ = str(state.get("dtype_policy", "float32"))
