@@ -557,7 +557,8 @@ def score_label(path: str | PathLike) -> str | None:
     return None
 
 
-def _grid_crs(scores: xr.DataArray) -> pyproj.CRS:
+def scores_crs(scores: xr.DataArray) -> pyproj.CRS:
+    """The CRS of a score grid (:class:`CRSError` when it has none)."""
     if scores.rio.crs is None:
         raise CRSError("score grid has no CRS; write one with scores.rio.write_crs(...)")
     return parse_crs(scores.rio.crs, what="score grid CRS")
@@ -586,7 +587,7 @@ class DepositLocation:
 
 def locate_deposits(scores: xr.DataArray, deposits: Deposits, *, values: np.ndarray | None = None) -> DepositLocation:
     """Map deposits to grid cells with the inverse of the grid's affine transform."""
-    deposits = deposits.to_crs(_grid_crs(scores))
+    deposits = deposits.to_crs(scores_crs(scores))
     height, width = scores.shape
     inverse = ~scores.rio.transform()
     colf, rowf = inverse * (deposits.x, deposits.y)
@@ -617,7 +618,7 @@ def deposits_on_grid(grid: xr.DataArray, deposits: Deposits, *, values: np.ndarr
                 "another CRS, pass deposits_crs (--deposits-crs)."
             )
             looks_degrees = np.all(np.abs(deposits.x) <= 180.0) & np.all(np.abs(deposits.y) <= 90.0)
-            if _grid_crs(grid).is_projected and looks_degrees:
+            if scores_crs(grid).is_projected and looks_degrees:
                 hint += " The coordinates look like degrees: try deposits_crs='EPSG:4326'."
         raise EvaluationError(
             f"none of the {len(deposits)} deposits lies on a valid grid cell "
@@ -721,7 +722,7 @@ def sample_negative_cells(
     rows, cols
         Cell indices of the sampled cells.
     """
-    crs = _grid_crs(scores)
+    crs = scores_crs(scores)
     deposits = deposits.to_crs(crs)
     if values is None:
         values = np.asarray(scores.data)
@@ -946,11 +947,13 @@ class EvaluationResult:
         return {k: getattr(self, k).tolist() for k in names if getattr(self, k) is not None}
 
 
-def _jsonable(value):
+def to_jsonable(value):
+    """``value`` as JSON types for ``metrics.json``: numpy scalars as Python numbers, tuples as
+    lists, non-finite floats as None."""
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [to_jsonable(v) for v in value]
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
@@ -990,7 +993,7 @@ def evaluate_scores(
     EvaluationError
         No deposit on a valid cell (with a hint when the CRS looks wrong), or no valid cells.
     """
-    crs = _grid_crs(scores)
+    crs = scores_crs(scores)
     values = np.asarray(scores.data, dtype="float32")
     if values.ndim != 2:
         raise EvaluationError(f"score grid must be 2-D (y, x); got shape {values.shape}")
@@ -1063,7 +1066,7 @@ def evaluate_scores(
     metrics["geogan_version"] = geogan.__version__
     return EvaluationResult(
         name=name,
-        metrics=_jsonable(metrics),
+        metrics=to_jsonable(metrics),
         roc_fpr=fpr,
         roc_tpr=tpr,
         deposit_location=location,
@@ -1182,7 +1185,7 @@ def evaluate_many(
     grids = {name: open_scores(p) for name, p in scores_paths.items()}
     first = next(iter(grids.values()))
     deposits = read_deposits(
-        deposits_path, crs=_grid_crs(first), x=deposits_x, y=deposits_y, input_crs=deposits_crs,
+        deposits_path, crs=scores_crs(first), x=deposits_x, y=deposits_y, input_crs=deposits_crs,
         deposit_type=deposit_type, deposit_type_column=deposit_type_column,
     )
     results = {

@@ -28,7 +28,7 @@ from matplotlib.patches import Patch
 
 import geogan  # noqa: E402
 from geogan.errors import InputError, OutputExistsError  # noqa: E402
-from geogan.evaluate import Deposits, EvaluationResult, _grid_crs, _jsonable, locate_deposits  # noqa: E402
+from geogan.evaluate import Deposits, EvaluationResult, locate_deposits, scores_crs, to_jsonable  # noqa: E402
 from geogan.gis import CLASS_COLOURS, PERCENTILE_CLASSES, class_breaks, class_labels  # noqa: E402
 
 __all__ = ["write_report", "PERCENTILE_CLASSES"]
@@ -138,7 +138,7 @@ def _plot_map(path: Path, results, scores, deposits: Deposits, title: str) -> No
         ax.set_visible(False)
     for ax, (name, result) in zip(axes.ravel(), results.items(), strict=False):
         grid = scores[name]
-        crs = _grid_crs(grid)
+        crs = scores_crs(grid)
         height, width = grid.shape
         step = max(1, math.ceil(max(height, width) / _MAX_MAP_PIXELS))
         # Stride sampling: display only. The class breaks are the evaluation's, over all valid
@@ -579,7 +579,7 @@ def write_report(
         }
         if top:
             payload["top_anomalies"] = top
-        (tmp / "metrics.json").write_text(json.dumps(_jsonable(payload), indent=1, allow_nan=False))
+        (tmp / "metrics.json").write_text(json.dumps(to_jsonable(payload), indent=1, allow_nan=False))
         (tmp / "index.html").write_text(_html(title, results, deposits, files, generated, top), encoding="utf-8")
         if out_dir.exists():
             # Move the old report aside first so the new one appears in one rename.
