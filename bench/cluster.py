@@ -34,9 +34,6 @@ from geogan.synth import write_synthetic_survey  # noqa: E402
 from geogan.train import train_model  # noqa: E402
 
 
-def quiet(*_a, **_k):
-    pass
-
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -50,7 +47,7 @@ def main(argv=None):
     figures = {"machine": machine(), "cell_size_m": cell}
     try:
         demo = write_synthetic_survey(tmp / "survey", "demo", seed=0)
-        opts = dict(crs=demo.crs, input_crs=demo.crs, cell_size_m=cell, tile=128, progress=False, echo=quiet)
+        opts = dict(crs=demo.crs, input_crs=demo.crs, cell_size_m=cell, tile=128, progress=False)
         t = time.perf_counter()
         local = grid_survey(demo.survey, tmp / "local.zarr", workers=2, **opts)
         figures["grid_local_2w_s"] = round(time.perf_counter() - t, 1)
@@ -59,7 +56,7 @@ def main(argv=None):
         train_model(tmp / "local.zarr", tmp / "model", detector="pca" if args.quick else "alad", sample=5000,
                     epochs=1, seed=0, progress=False)
         t = time.perf_counter()
-        score_grid(tmp / "local.zarr", tmp / "model", tmp / "score-local", workers=2, progress=False, echo=quiet)
+        score_grid(tmp / "local.zarr", tmp / "model", tmp / "score-local", workers=2, progress=False)
         figures["score_local_2w_s"] = round(time.perf_counter() - t, 1)
         ref_grid = open_grid(tmp / "local.zarr")["concentration"].values
         ref_scores = open_grid_scores(tmp / "score-local")
@@ -71,7 +68,7 @@ def main(argv=None):
                 tg = time.perf_counter() - t
                 t = time.perf_counter()
                 score_grid(tmp / f"remote{n}.zarr", tmp / "model", tmp / f"score{n}", scheduler=cluster.address,
-                           progress=False, echo=quiet)
+                           progress=False)
                 ts = time.perf_counter() - t
             figures[f"grid_{n}w_s"], figures[f"score_{n}w_s"] = round(tg, 1), round(ts, 1)
             identical &= np.array_equal(open_grid(tmp / f"remote{n}.zarr")["concentration"].values, ref_grid,

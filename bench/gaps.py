@@ -60,7 +60,8 @@ def hidden_elements(case, scenario: str, seed: int) -> list[str]:
 
 
 def run(case, detector: str, seed: int, workdir: Path, sample: int) -> list[dict]:
-    from geogan.train import load_model, train_model
+    from geogan.model import load_model
+    from geogan.train import train_model
 
     out = workdir / f"{case.survey.name}-{detector}-{seed}"
     train_model(case.grid_path, out, elements=case.elements, sample=sample, seed=seed, overwrite=True,

@@ -86,8 +86,7 @@ def main(argv=None):
             xmin = full.xmin + c0 * cell
             ymax = full.ymax - r0 * cell
             window = GridSpec.from_bounds((xmin, ymax - w * cell, xmin + w * cell, ymax), crs=crs, cell_size_m=cell)
-        quiet = lambda *a, **k: None  # noqa: E731
-        opts = dict(crs=crs, input_crs=crs, cell_size_m=cell, workers=args.workers, progress=False, echo=quiet)
+        opts = dict(crs=crs, input_crs=crs, cell_size_m=cell, workers=args.workers, progress=False)
         with PeakRSS() as rss_g:
             t = time.perf_counter()
             res = grid_survey(survey_path, tmp / "window.zarr", bounds=window.bounds, **opts)

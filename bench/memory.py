@@ -36,7 +36,7 @@ from geogan.synth import write_synthetic_survey  # noqa: E402
 COG_EXPORT = """
 import sys
 from geogan.score import open_scores_store
-from geogan.store import export_cog
+from geogan.cog import export_cog
 ds = open_scores_store(sys.argv[1])
 export_cog(ds["anomaly"].assign_attrs(grid=ds.attrs["grid"]), sys.argv[2])
 """

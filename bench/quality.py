@@ -118,7 +118,7 @@ class Case:
     rows: np.ndarray
     cols: np.ndarray
     template: object          # xarray DataArray (y, x) with CRS, all NaN
-    deposits: object          # geogan.evaluate.Deposits in the grid CRS
+    deposits: object          # geogan.deposits.Deposits in the grid CRS
     site_cells: np.ndarray    # flat indices of cells holding ≥ 1 sample (and valid)
     extras: dict = field(default_factory=dict)
 
@@ -130,7 +130,7 @@ def _grid_path(cache: Path, s: Survey) -> Path:
 
 def prepare(s: Survey, cache: Path) -> Case:
     """Grid the survey once (cached) and load its valid cells."""
-    from geogan.evaluate import read_deposits
+    from geogan.deposits import read_deposits
     from geogan.grid import grid_survey
     from geogan.store import grid_spec, open_grid
     from geogan.survey import read_survey
@@ -148,7 +148,7 @@ def prepare(s: Survey, cache: Path) -> Case:
         dep_kw = dict(path=synth_dir / "deposits.csv", input_crs=kw["crs"])
     grid_path = _grid_path(cache, s)
     if not grid_path.exists():
-        grid_survey(path, grid_path, tile=256, overwrite=True, progress=False, echo=lambda *a, **k: None, **kw)
+        grid_survey(path, grid_path, tile=256, overwrite=True, progress=False, **kw)
     ds = open_grid(grid_path)
     spec = grid_spec(ds)
     all_el = [str(e) for e in ds["element"].values]
@@ -215,7 +215,8 @@ def index_scores(kind: str, case: Case, train_idx: np.ndarray) -> np.ndarray:
 
 def run_one(case: Case, name: str, cfg: dict, seed: int, *, quick: bool, sample: int, workdir: Path) -> dict:
     """Train (on a sample of the valid cells) and score every valid cell; returns raw scores' figures."""
-    from geogan.train import load_model, train_model
+    from geogan.model import load_model
+    from geogan.train import train_model
 
     t0 = time.perf_counter()
     if cfg.get("kind") in ("element", "enrichment"):

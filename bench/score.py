@@ -35,11 +35,8 @@ from geogan.grid import grid_survey  # noqa: E402
 from geogan.score import score_grid  # noqa: E402
 from geogan.store import open_grid  # noqa: E402
 from geogan.synth import write_synthetic_survey  # noqa: E402
-from geogan.train import load_model, train_model  # noqa: E402
-
-
-def quiet(*_a, **_k):
-    pass
+from geogan.model import load_model  # noqa: E402
+from geogan.train import train_model  # noqa: E402
 
 
 def flops_per_cell(n: int, latent: int = 64) -> int:
@@ -97,12 +94,12 @@ def main(argv=None):
         for label, cell in zip(("small", "large"), cells_m):
             store = tmp / f"{label}.zarr"
             res = grid_survey(synth.survey, store, crs=synth.crs, input_crs=synth.crs, cell_size_m=cell,
-                              progress=False, echo=quiet)
+                              progress=False)
             if label == "small":
                 train_model(store, tmp / "model", detector="alad", sample=20_000, epochs=1, seed=0, progress=False)
             with PeakRSS() as rss:
                 t = time.perf_counter()
-                out = score_grid(store, tmp / "model", tmp / f"{label}-out", progress=False, echo=quiet)
+                out = score_grid(store, tmp / "model", tmp / f"{label}-out", progress=False)
                 ts = time.perf_counter() - t
             figures[f"{label}_cells"] = res.spec.n_cells
             figures[f"{label}_valid_cells"] = out.n_cells_scored

@@ -1,8 +1,15 @@
-"""Output safety shared by every stage: path overlap checks and output locks.
+"""File-system utilities shared by every stage: output checks, atomic replace, digests, locks.
 
-What lives here: rules about *where* a stage may write, used by ``grid``, ``train``,
-``score``, ``import-rasters`` and ``run`` alike. What does not: the formats written (see
-:mod:`geogan.store`).
+What lives here: rules about *where* and *how* a stage writes, used by ``grid``, ``train``,
+``score``, ``import-rasters``, ``synth``, ``report`` and ``run`` alike, written once. What
+does not: the formats written (see :mod:`geogan.store`, :mod:`geogan.detectors.modelfile`).
+
+* :func:`check_output` refuses an existing output unless ``overwrite``.
+* :func:`replace_path` moves a finished file or directory into place atomically, replacing
+  the old one only once the new one is complete (readers never see a half-written output).
+* :func:`staged_directory` is a directory to write an output into, put in place by
+  :func:`replace_path` when complete and removed on failure.
+* :func:`file_sha256` is the hex SHA-256 of a file's bytes (:func:`hashlib.file_digest`).
 
 * :func:`check_disjoint` refuses an output that is, contains or lies inside one of the
   stage's inputs, so that replacing the output can never delete an input.
@@ -17,9 +24,12 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
+import hashlib
 import inspect
 import json
+import logging
 import os
+import shutil
 import socket
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -27,6 +37,81 @@ from pathlib import Path
 
 from geogan.errors import OutputExistsError
 from geogan.urls import is_url
+
+
+log = logging.getLogger(__name__)
+
+
+def check_output(path: str | os.PathLike, *, overwrite: bool) -> Path:
+    """Refuse to replace an existing output unless ``overwrite``; return it as a Path.
+
+    >>> check_output("/nonexistent/out.zarr", overwrite=False)
+    PosixPath('/nonexistent/out.zarr')
+    >>> check_output("/", overwrite=False)
+    Traceback (most recent call last):
+    geogan.errors.OutputExistsError: / exists; pass --overwrite to replace it
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise OutputExistsError(f"{path} exists; pass --overwrite to replace it", path=None)
+    return path
+
+
+def replace_path(src: str | os.PathLike, dst: str | os.PathLike) -> None:
+    """Move a finished ``src`` (file or directory) to ``dst``, replacing ``dst`` only then.
+
+    The old ``dst`` is first renamed aside, then ``src`` renamed into place, then the old one
+    deleted: at every moment ``dst`` is either the complete old or the complete new output.
+    """
+    src, dst = Path(src), Path(dst)
+    old = None
+    if dst.exists():
+        old = dst.with_name(f"{dst.name}.old-{os.getpid()}")
+        os.replace(dst, old)
+    os.replace(src, dst)
+    if old is not None:
+        if old.is_dir() and not old.is_symlink():
+            shutil.rmtree(old)
+        else:  # a file, or a link (to a directory too): the link goes, never its target
+            old.unlink()
+
+
+@contextmanager
+def staged_directory(path: str | os.PathLike) -> Iterator[Path]:
+    """A fresh directory beside ``path`` to write into; when the block ends without error it
+    replaces ``path`` atomically (:func:`replace_path`), otherwise it is removed, so ``path``
+    is never half written.
+
+    >>> import tempfile, pathlib
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "model"
+    >>> with staged_directory(out) as tmp:
+    ...     _ = (tmp / "config.json").write_text("{}")
+    >>> sorted(p.name for p in out.iterdir())
+    ['config.json']
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+        replace_path(tmp, path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file's bytes.
+
+    >>> import tempfile, pathlib
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "x.txt"; _ = f.write_bytes(b"abc")
+    >>> file_sha256(f)[:16]
+    'ba7816bf8f01cfea'
+    """
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _resolved(p) -> Path | None:
@@ -89,8 +174,7 @@ def _read_lock(path: Path) -> dict:
 
 
 @contextmanager
-def output_lock(output: str | os.PathLike, *, overwrite: bool = False, lock: Path | None = None,
-                echo=None) -> Iterator[Path]:
+def output_lock(output: str | os.PathLike, *, overwrite: bool = False, lock: Path | None = None) -> Iterator[Path]:
     """Hold the writer's lock on ``output`` for the duration of the block.
 
     Raises :class:`OutputExistsError` when another live process of this host holds it, or
@@ -120,8 +204,7 @@ def output_lock(output: str | os.PathLike, *, overwrite: bool = False, lock: Pat
             if not local and not overwrite:  # another host's (or an unreadable) lock cannot be checked from here
                 raise OutputExistsError(f"{lock} is held by {owner}; if no geogan process is writing {output}, "
                                         f"pass --overwrite to break the lock", path=None) from None
-            if echo is not None:
-                echo(f"breaking the {'stale ' if local else ''}lock {lock} left by {owner}"
+            log.info(f"breaking the {'stale ' if local else ''}lock {lock} left by {owner}"
                      + (" (no longer running)" if local else ""))
             lock.unlink(missing_ok=True)
             continue
@@ -138,8 +221,8 @@ def output_lock(output: str | os.PathLike, *, overwrite: bool = False, lock: Pat
 def holds_output_lock(param: str):
     """Decorate a stage so that it runs holding :func:`output_lock` on its argument ``param``.
 
-    The stage's own ``overwrite`` argument breaks a stale lock; its ``echo`` (when callable)
-    reports that.
+    The stage's own ``overwrite`` argument breaks a stale lock (reported on the ``geogan``
+    logger).
     """
 
     def decorate(fn):
@@ -150,8 +233,7 @@ def holds_output_lock(param: str):
             bound = signature.bind(*args, **kwargs)
             bound.apply_defaults()
             a = bound.arguments
-            echo = a.get("echo") if callable(a.get("echo")) else None
-            with output_lock(a[param], overwrite=bool(a.get("overwrite")), echo=echo):
+            with output_lock(a[param], overwrite=bool(a.get("overwrite"))):
                 return fn(*args, **kwargs)
 
         return wrapper

@@ -1,14 +1,20 @@
 """The ``geogan`` command line: a thin shell over the Python API.
 
-Each command parses its options, calls one library function and prints its summary.
+Each command parses its options into the stage's option objects (:mod:`geogan.options`;
+the defaults shown are theirs), calls one library function and prints its summary.
 User mistakes (any :class:`geogan.errors.GeoganError`, or a file that cannot be opened)
-print one line ``error: ...`` and exit 1; ``--debug`` shows the traceback instead.
+print one line ``error: ...`` and exit 1; ``--debug`` shows the traceback instead. The
+stages' status lines (the ``geogan`` logger) are printed unless ``--quiet``; their caveats
+(:class:`geogan.errors.GeoganWarning`) are printed on stderr as ``warning: ...`` lines.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import logging
 import os
+import warnings
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -16,7 +22,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import typer  # noqa: E402
 
-from geogan.errors import GeoganError, InputError  # noqa: E402
+from geogan.errors import GeoganError, GeoganWarning, InputError  # noqa: E402
+from geogan.idw import IDWParams  # noqa: E402
+from geogan.options import EvalOptions, GridOptions, ScoreOptions, SurveyOptions, TrainOptions  # noqa: E402
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Multivariate geochemical anomaly maps: grid → train → score → evaluate.")
@@ -35,13 +43,53 @@ def _progress() -> bool:
     return not _STATE["quiet"]
 
 
+def _default(cls, name: str):
+    """The default of an option field: the CLI shows the library's, never a copy."""
+    return cls.__dataclass_fields__[name].default
+
+
+class _Console(logging.Handler):
+    """Prints the ``geogan`` logger's records as plain lines (warnings and errors on stderr)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        typer.echo(record.getMessage(), err=record.levelno >= logging.WARNING)
+
+
+@contextlib.contextmanager
+def _console():
+    """Route the stages' log records and :class:`GeoganWarning` s to the terminal."""
+    logger = logging.getLogger("geogan")
+    handler = _Console()
+    saved = logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING if _STATE["quiet"] else logging.INFO)
+    logger.propagate = False
+    show = warnings.showwarning
+
+    def show_warning(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, GeoganWarning):
+            typer.echo(f"warning: {message}", err=True)
+        else:
+            show(message, category, filename, lineno, file, line)
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", GeoganWarning)
+            warnings.showwarning = show_warning
+            yield
+    finally:
+        logger.removeHandler(handler)
+        logger.level, logger.propagate = saved
+
+
 def _user_errors(fn):
     """Turn user mistakes into one line on stderr and exit code 1 (no traceback)."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
-            return fn(*args, **kwargs)
+            with _console():
+                return fn(*args, **kwargs)
         except GeoganError as exc:
             if _STATE["debug"]:
                 raise
@@ -147,19 +195,19 @@ def grid(
     y: Annotated[Optional[str], typer.Option("--y", help="Y coordinate column (auto-detected).")] = None,
     elements: Annotated[Optional[str], typer.Option(help="Comma-separated symbols, e.g. Au,Ag,W (default: all element columns).")] = None,
     units: Annotated[Optional[str], typer.Option(help="Units where column names carry none, e.g. Au=ppb,Cu=ppm.")] = None,
-    cell_size: Annotated[float, typer.Option("--cell-size", help="Cell size in metres.")] = 500.0,
+    cell_size: Annotated[float, typer.Option("--cell-size", help="Cell size in metres.")] = _default(GridOptions, "cell_size_m"),
     bounds: Annotated[Optional[str], typer.Option(help="xmin,ymin,xmax,ymax in the grid CRS (default: the samples' extent).")] = None,
-    neighbors: Annotated[int, typer.Option(help="IDW: number of nearest samples per cell.")] = 12,
-    power: Annotated[float, typer.Option(help="IDW: weights are 1/d^power.")] = 2.0,
+    neighbors: Annotated[int, typer.Option(help="IDW: number of nearest samples per cell.")] = _default(IDWParams, "neighbors"),
+    power: Annotated[float, typer.Option(help="IDW: weights are 1/d^power.")] = _default(IDWParams, "power"),
     max_distance: Annotated[Optional[float], typer.Option("--max-distance", help="Cells farther than this (m) from the nearest sample are NaN (default: 3 x median sample spacing).")] = None,
-    space: Annotated[str, typer.Option(help="IDW averaging: log (weighted geometric mean) or linear.")] = "log",
-    bdl_factor: Annotated[float, typer.Option(help="Below-detection values become this x the detection limit.")] = 0.5,
-    negative_is_bdl: Annotated[bool, typer.Option("--negative-is-bdl", help="Negative values mean 'below |v|' (GSWA convention).")] = False,
+    space: Annotated[str, typer.Option(help="IDW averaging: log (weighted geometric mean) or linear.")] = _default(IDWParams, "space"),
+    bdl_factor: Annotated[float, typer.Option(help="Below-detection values become this x the detection limit.")] = _default(SurveyOptions, "bdl_factor"),
+    negative_is_bdl: Annotated[bool, typer.Option("--negative-is-bdl", help="Negative values mean 'below |v|' (GSWA convention).")] = _default(SurveyOptions, "negative_is_bdl"),
     missing: Annotated[Optional[list[float]], typer.Option("--missing", help="Sentinel meaning missing (repeatable; default -9999).")] = None,
     level_by: Annotated[Optional[str], typer.Option("--level-by", help="Column naming batches (lab/campaign/report) to level to the overall median.")] = None,
-    tile: Annotated[int, typer.Option(help="Tile edge in cells (the Zarr chunk).")] = 512,
+    tile: Annotated[int, typer.Option(help="Tile edge in cells (the Zarr chunk).")] = _default(GridOptions, "tile"),
     allow_geographic: Annotated[bool, typer.Option("--allow-geographic", help="Allow a geographic grid CRS (cell size in degrees).")] = False,
-    max_cells: Annotated[int, typer.Option("--max-cells", help="Refuse grids of more cells (guards against coordinates in the wrong unit).")] = 1_000_000_000,
+    max_cells: Annotated[int, typer.Option("--max-cells", help="Refuse grids of more cells (guards against coordinates in the wrong unit).")] = _default(GridOptions, "max_cells"),
     scheduler: Annotated[Optional[str], typer.Option(help="Dask scheduler address (default: DASK_SCHEDULER_ADDRESS or a LocalCluster).")] = None,
     workers: Annotated[Optional[int], typer.Option(help="LocalCluster worker processes (default: one per core).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing store.")] = False,
@@ -168,13 +216,14 @@ def grid(
     from geogan.grid import grid_survey
     from geogan.store import describe, open_grid
 
-    res = grid_survey(survey, out, crs=crs, input_crs=input_crs, x=x, y=y, elements=_split(elements),
-                      units=_units_map(units), cell_size_m=cell_size, bounds=_bounds(bounds), neighbors=neighbors,
-                      power=power, max_distance_m=max_distance, space=space, bdl_factor=bdl_factor,
-                      negative_is_bdl=negative_is_bdl, missing=tuple(missing) if missing else (-9999,),
-                      level_by=level_by, tile=tile, allow_geographic=allow_geographic, max_cells=max_cells,
-                      scheduler=scheduler,
-                      workers=workers, overwrite=overwrite, progress=_progress(), echo=echo)
+    options = GridOptions(crs=crs, cell_size_m=cell_size, bounds=_bounds(bounds), tile=tile,
+                          allow_geographic=allow_geographic, max_cells=max_cells, elements=_split(elements))
+    reading = SurveyOptions(x=x, y=y, input_crs=input_crs, units=_units_map(units), bdl_factor=bdl_factor,
+                            negative_is_bdl=negative_is_bdl, level_by=level_by,
+                            missing=tuple(missing) if missing else _default(SurveyOptions, "missing"))
+    interpolation = IDWParams(neighbors=neighbors, power=power, max_distance_m=max_distance, space=space)
+    res = grid_survey(survey, out, options, survey_options=reading, idw_params=interpolation, scheduler=scheduler,
+                      workers=workers, overwrite=overwrite, progress=_progress())
     echo(describe(open_grid(res.path), res.path))
 
 
@@ -221,8 +270,7 @@ def import_rasters_cmd(
     from geogan.store import describe, open_grid
 
     path = import_rasters(rasters, out, elements=_split(elements), units=_units_map(units), tile=tile, like=like,
-                          resampling=resample, nodata=nodata, nonpositive=nonpositive, overwrite=overwrite,
-                          echo=echo)
+                          resampling=resample, nodata=nodata, nonpositive=nonpositive, overwrite=overwrite)
     echo(describe(open_grid(path), path))
 
 
@@ -232,11 +280,11 @@ def import_rasters_cmd(
 def train(
     grid_store: Annotated[str, typer.Argument(metavar="GRID.zarr", help="Grid store from 'geogan grid'.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Model directory to create.")],
-    detector: Annotated[str, typer.Option(help="alad, vae, autoencoder, iforest, mahalanobis or pca.")] = "alad",
+    detector: Annotated[str, typer.Option(help="alad, vae, autoencoder, iforest, mahalanobis or pca.")] = _default(TrainOptions, "detector"),
     transform: Annotated[Optional[str], typer.Option(help="log (default), clr, ilr or none (then robust median/IQR scaling).")] = None,
     elements: Annotated[Optional[str], typer.Option(help="Comma-separated symbols (default: all in the grid).")] = None,
-    sample: Annotated[int, typer.Option(help="Valid cells drawn at random for training + test.")] = 200_000,
-    test_fraction: Annotated[float, typer.Option(help="Share of the sample held out for the test score.")] = 0.3,
+    sample: Annotated[int, typer.Option(help="Valid cells drawn at random for training + test.")] = _default(TrainOptions, "sample"),
+    test_fraction: Annotated[float, typer.Option(help="Share of the sample held out for the test score.")] = _default(TrainOptions, "test_fraction"),
     steps: Annotated[Optional[int], typer.Option(help="Training length in optimiser steps (neural detectors; default 5000).")] = None,
     epochs: Annotated[Optional[int], typer.Option(help="Training length in epochs instead of --steps.")] = None,
     ensemble: Annotated[Optional[int], typer.Option(help="Train N models with seeds seed, seed+1000, ...; mean percentile + spread map (default: 5 for alad, else 1).")] = None,
@@ -244,7 +292,7 @@ def train(
     batch_size: Annotated[Optional[int], typer.Option(help="Minibatch size (default 128).")] = None,
     lr: Annotated[Optional[float], typer.Option("--lr", help="Adam learning rate (default 1e-4).")] = None,
     latent_dim: Annotated[Optional[int], typer.Option(help="Latent dimension (ALAD, VAE, autoencoder; default 64).")] = None,
-    seed: Annotated[int, typer.Option(help="Random seed (same seed on CPU → identical model).")] = 0,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed on CPU → identical model).")] = _default(TrainOptions, "seed"),
     checkpoint_every: Annotated[Optional[int], typer.Option(help="Checkpoint every N epochs (default: ~10 per run; 0: none).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from the last checkpoint in --out.")] = False,
     mixed_precision: Annotated[bool, typer.Option(help="float16 compute on GPU.")] = False,
@@ -253,15 +301,15 @@ def train(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing model directory.")] = False,
 ):
     """Train an anomaly detector on a random sample of grid cells."""
-    from geogan.train import DEFAULT_TRANSFORM, train_model
+    from geogan.train import train_model
 
-    params = {"score": score} if score else None
-    res = train_model(grid_store, out, detector=detector, transform=transform or DEFAULT_TRANSFORM,
-                      elements=_split(elements), sample=sample, test_fraction=test_fraction, steps=steps,
-                      epochs=epochs, ensemble=ensemble, enrichment_only=enrichment_only, batch_size=batch_size,
-                      learning_rate=lr, latent_dim=latent_dim, seed=seed, checkpoint_every=checkpoint_every,
-                      resume=resume, mixed_precision=mixed_precision, deposits=deposits, overwrite=overwrite,
-                      progress=_progress(), detector_params=params, echo=echo)
+    options = TrainOptions(detector=detector, transform=transform or _default(TrainOptions, "transform"),
+                           elements=_split(elements), sample=sample, test_fraction=test_fraction, steps=steps,
+                           epochs=epochs, ensemble=ensemble, enrichment_only=enrichment_only, batch_size=batch_size,
+                           learning_rate=lr, latent_dim=latent_dim, seed=seed, checkpoint_every=checkpoint_every,
+                           mixed_precision=mixed_precision, params={"score": score} if score else None)
+    res = train_model(grid_store, out, options, resume=resume, deposits=deposits, overwrite=overwrite,
+                      progress=_progress())
     echo(str(res))
 
 
@@ -278,11 +326,12 @@ def score(
     deposits_y: Annotated[Optional[str], typer.Option(help="Deposit y column (auto-detected).")] = None,
     deposit_type: Annotated[Optional[str], typer.Option(help="Evaluate against the deposits of this type only: rows whose type column equals or contains it, any case (e.g. W-Sn).")] = None,
     deposit_type_column: Annotated[Optional[str], typer.Option(help="The deposit type column (default: deposit_type, type, commodity or commodities).")] = None,
-    min_dist_km: Annotated[float, typer.Option(help="Negative-sampling AUC: negatives at least this far from deposits.")] = 5.0,
-    runs: Annotated[int, typer.Option(help="Negative-sampling AUC draws.")] = 20,
+    min_dist_km: Annotated[float, typer.Option(help="Negative-sampling AUC: negatives at least this far from deposits.")] = _default(EvalOptions, "min_dist_km"),
+    runs: Annotated[int, typer.Option(help="Negative-sampling AUC draws.")] = _default(EvalOptions, "runs"),
+    seed: Annotated[int, typer.Option(help="Seed of the negative sampling.")] = _default(EvalOptions, "seed"),
     scheduler: Annotated[Optional[str], typer.Option(help="Dask scheduler address (default: DASK_SCHEDULER_ADDRESS or a LocalCluster).")] = None,
     workers: Annotated[Optional[int], typer.Option(help="LocalCluster worker processes (default: one per core).")] = None,
-    batch_size: Annotated[int, typer.Option(help="Cells per inference batch.")] = 16384,
+    batch_size: Annotated[int, typer.Option(help="Cells per inference batch.")] = _default(ScoreOptions, "batch_size"),
     contributions: Annotated[bool, typer.Option("--contributions", help="Also write each element's contribution to every cell's score (contributions.zarr; one extra scoring pass per element) and list the top anomalies' driving elements in the report.")] = False,
     min_elements: Annotated[Optional[int], typer.Option("--min-elements", help="Also score cells holding at least K of the model's elements, imputing the others from them (writes elements_used; default: every element).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace existing outputs.")] = False,
@@ -290,11 +339,18 @@ def score(
     """Score every cell tile by tile on Dask → scores.zarr + anomaly.tif (COG) [+ contributions.zarr] [+ report/]."""
     from geogan.score import score_grid
 
-    res = score_grid(grid_store, model, out, deposits=deposits, deposits_crs=deposits_crs, deposits_x=deposits_x,
-                     deposits_y=deposits_y, deposit_type=deposit_type, deposit_type_column=deposit_type_column,
-                     min_dist_km=min_dist_km, runs=runs, scheduler=scheduler, workers=workers,
-                     batch_size=batch_size, contributions=contributions, overwrite=overwrite,
-                     min_elements=min_elements, progress=_progress(), echo=echo)
+    options = ScoreOptions(batch_size=batch_size, contributions=contributions, min_elements=min_elements)
+    evaluation = EvalOptions(min_dist_km=min_dist_km, runs=runs, seed=seed)
+    known = None
+    if deposits is not None:
+        from geogan.deposits import read_deposits
+        from geogan.store import grid_spec, open_grid
+
+        known = read_deposits(deposits, crs=grid_spec(open_grid(grid_store)).crs, x=deposits_x, y=deposits_y,
+                              input_crs=deposits_crs, deposit_type=deposit_type,
+                              deposit_type_column=deposit_type_column)
+    res = score_grid(grid_store, model, out, options, deposits=known, evaluation=evaluation, scheduler=scheduler,
+                     workers=workers, overwrite=overwrite, progress=_progress())
     echo(f"scored   {res.n_cells_scored:,} cells in {res.seconds:.1f} s")
     echo(f"scores   {res.scores}\nmap      {res.cog}" + (f" (QGIS style {res.qml.name})\npolygons {res.polygons}"
                                                          if res.qml else ""))
@@ -319,9 +375,9 @@ def evaluate(
     deposits_y: Annotated[Optional[str], typer.Option(help="Deposit y column (auto-detected).")] = None,
     deposit_type: Annotated[Optional[str], typer.Option(help="Evaluate against the deposits of this type only: rows whose type column equals or contains it, any case (e.g. W-Sn).")] = None,
     deposit_type_column: Annotated[Optional[str], typer.Option(help="The deposit type column (default: deposit_type, type, commodity or commodities).")] = None,
-    min_dist_km: Annotated[float, typer.Option(help="Negative-sampling AUC: negatives at least this far from deposits.")] = 5.0,
-    runs: Annotated[int, typer.Option(help="Negative-sampling AUC draws.")] = 20,
-    seed: Annotated[int, typer.Option(help="Seed of the negative sampling.")] = 0,
+    min_dist_km: Annotated[float, typer.Option(help="Negative-sampling AUC: negatives at least this far from deposits.")] = _default(EvalOptions, "min_dist_km"),
+    runs: Annotated[int, typer.Option(help="Negative-sampling AUC draws.")] = _default(EvalOptions, "runs"),
+    seed: Annotated[int, typer.Option(help="Seed of the negative sampling.")] = _default(EvalOptions, "seed"),
     overwrite: Annotated[bool, typer.Option(help="Replace an existing report directory.")] = False,
 ):
     """Evaluate anomaly maps against known deposits: ROC AUC, P-A plot, report."""
@@ -336,9 +392,9 @@ def evaluate(
         if name in named:
             name = f"{name}-{k + 1}"
         named[name] = path
-    results = evaluate_many(named, deposits, out, deposits_crs=deposits_crs, deposits_x=deposits_x,
-                            deposits_y=deposits_y, deposit_type=deposit_type, deposit_type_column=deposit_type_column,
-                            min_dist_km=min_dist_km, runs=runs, seed=seed, overwrite=overwrite)
+    results = evaluate_many(named, deposits, out, EvalOptions(min_dist_km=min_dist_km, runs=runs, seed=seed),
+                            deposits_crs=deposits_crs, deposits_x=deposits_x, deposits_y=deposits_y,
+                            deposit_type=deposit_type, deposit_type_column=deposit_type_column, overwrite=overwrite)
     for name, res in results.items():
         m = res.metrics
         echo(f"{name}: AUC (all cells) {m.get('roc_auc', float('nan')):.3f}")
@@ -360,7 +416,7 @@ def run(
 
     overrides = {"cluster": {k: v for k, v in {"scheduler": scheduler, "workers": workers}.items() if v}}
     summary = run_pipeline(load_spec(spec, overrides=overrides), force=force, overwrite=overwrite,
-                           progress=_progress(), echo=echo)
+                           progress=_progress())
     for name, d in summary["detectors"].items():
         auc = (d.get("metrics") or {}).get("roc_auc")
         echo(f"{name:12s} map {d['cog']}" + (f"  AUC {auc:.3f}" if auc is not None else ""))

@@ -9,6 +9,7 @@ changes with the content, so it is built once per worker and never shipped in th
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import threading
@@ -18,6 +19,8 @@ from typing import Any
 
 from geogan.errors import InputError
 from geogan.progress import Progress
+
+log = logging.getLogger(__name__)
 
 _CACHE: "OrderedDict[tuple, Any]" = OrderedDict()
 _CACHE_LOCK = threading.Lock()
@@ -49,7 +52,7 @@ def scheduler_address(scheduler: str | None = None) -> str | None:
 
 @contextlib.contextmanager
 def dask_client(scheduler: str | None = None, *, workers: int | None = None,
-                memory_limit: str | float | None = "auto", echo: Callable[[str], None] | None = None) -> Iterator:
+                memory_limit: str | float | None = "auto") -> Iterator:
     """A distributed Client for one stage.
 
     Parameters
@@ -61,9 +64,10 @@ def dask_client(scheduler: str | None = None, *, workers: int | None = None,
         parts, so processes scale better than threads).
     workers
         Number of LocalCluster worker processes (ignored with a scheduler).
-    echo
-        Where to print the dashboard link, when a dashboard is served (a LocalCluster serves
-        one when ``bokeh`` is installed: the ``dashboard`` extra, on a free port).
+
+    The dashboard link is logged (``geogan`` logger) when a dashboard is served (a
+    LocalCluster serves one when ``bokeh`` is installed: the ``dashboard`` extra, on a free
+    port).
     """
     import dask
     from distributed import Client, LocalCluster
@@ -75,7 +79,7 @@ def dask_client(scheduler: str | None = None, *, workers: int | None = None,
         except (OSError, TimeoutError) as exc:
             raise InputError(f"cannot connect to the Dask scheduler at {address} ({exc}); "
                              "check the address or start one with 'dask scheduler'") from None
-        _show_dashboard(client, echo)
+        _show_dashboard(client)
         try:
             yield client
         finally:
@@ -95,7 +99,7 @@ def dask_client(scheduler: str | None = None, *, workers: int | None = None,
                 raise
             raise InputError(f"the local Dask workers failed to start ({exc}); {hint}") from None
         client = Client(cluster)
-        _show_dashboard(client, echo)
+        _show_dashboard(client)
         try:
             yield client
         finally:
@@ -115,11 +119,11 @@ def _script_hint() -> str:
             f"calls under 'if __name__ == \"__main__\":'")
 
 
-def _show_dashboard(client, echo) -> None:
+def _show_dashboard(client) -> None:
     import importlib.util
 
-    if echo is not None and importlib.util.find_spec("bokeh") is not None and client.dashboard_link:
-        echo(f"Dask dashboard: {client.dashboard_link}")
+    if importlib.util.find_spec("bokeh") is not None and client.dashboard_link:
+        log.info(f"Dask dashboard: {client.dashboard_link}")
 
 
 def run_tasks(client, futures, *, description: str, progress: bool = True, total: int | None = None,

@@ -32,7 +32,7 @@ report's "top anomalies" table (position, score, percentile, driving elements wi
 >>> import numpy as np
 >>> from pathlib import Path
 >>> from geogan.detectors.baselines import RobustMahalanobis
->>> from geogan.train import TrainedModel
+>>> from geogan.model import TrainedModel
 >>> from geogan.transform import Transform
 >>> rng = np.random.default_rng(0)
 >>> X = np.exp(rng.normal(size=(500, 3)))                  # background: Cu, W, Zn
@@ -104,8 +104,8 @@ def element_contributions(model, X_raw) -> np.ndarray:
 
     Parameters
     ----------
-    model : geogan.train.TrainedModel
-        A loaded model (:func:`geogan.train.load_model`) with a ``clr``, ``log`` or ``none``
+    model : geogan.model.TrainedModel
+        A loaded model (:func:`geogan.model.load_model`) with a ``clr``, ``log`` or ``none``
         transform.
     X_raw : array-like, shape (n, n_elements)
         Concentrations in the grid's units, columns in ``model.elements`` order.

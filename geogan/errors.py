@@ -85,5 +85,14 @@ class ConfigError(InputError):
     """A pipeline spec or option combination is invalid."""
 
 
+class GeoganWarning(UserWarning):
+    """A caveat about the user's data or options that does not stop the stage.
+
+    Stages issue these through :func:`warnings.warn` (the CLI prints them as
+    ``warning: …`` lines; notebooks show them as usual; ``warnings.filterwarnings`` can
+    silence or escalate them). Progress and status lines go to the ``geogan`` logger instead.
+    """
+
+
 class EvaluationError(GeoganError):
     """Evaluation cannot be done as asked (e.g. area metrics in a geographic CRS)."""

@@ -297,7 +297,7 @@ def write_anomaly_polygons(path: str | os.PathLike, polygons: AnomalyPolygons) -
     import pyogrio
     import shapely
 
-    from geogan.store import replace_path
+    from geogan._io import replace_path
 
     path = Path(path)
     tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.gpkg")
@@ -323,10 +323,10 @@ def export_classes(scores, qml_path: str | os.PathLike, gpkg_path: str | os.Path
         ``(y, x)`` score grid with a rioxarray CRS and transform (read once, whole).
     qml_path, gpkg_path
         Where :func:`write_qml` and :func:`write_anomaly_polygons` write.
-    deposits : geogan.evaluate.Deposits, optional
+    deposits : geogan.deposits.Deposits, optional
         Known deposits: the polygons count those inside.
     """
-    from geogan.evaluate import locate_deposits
+    from geogan.locate import locate_deposits
 
     values = np.asarray(scores.values, dtype=np.float32)
     if not np.isfinite(values).any():

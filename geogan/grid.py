@@ -7,9 +7,11 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import time
-from dataclasses import asdict, dataclass
+import warnings
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -17,15 +19,18 @@ import xarray as xr
 import zarr
 
 from geogan import store
-from geogan._io import check_disjoint, holds_output_lock
+from geogan._io import check_disjoint, check_output, holds_output_lock
 from geogan.cluster import dask_client, run_tasks, worker_cached
 from geogan.coverage import Coverage, grid_coverage
-from geogan.errors import CRSError, GridError
-from geogan.gridspec import MAX_CELLS, GridSpec, check_grid_crs
+from geogan.errors import CRSError, GeoganWarning, GridError
+from geogan.gridspec import GridSpec, check_grid_crs
 from geogan.idw import IDWParams, SampleIndex, idw, median_spacing
+from geogan.options import GridOptions, SurveyOptions, split_options
+from geogan.staging import Staging, partial_path
 from geogan.urls import is_url
 
 SAMPLES_FILE = "samples.npz"
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -66,7 +71,7 @@ def grid_tile(out: str, samples_path: str, token: str, spec_dict: dict, params_d
     conc, dist = idw(index, qx.ravel(), qy.ravel(), params, return_distance=True)
     conc = conc.reshape((index.n_elements,) + shape)
     dist = dist.astype(np.float32).reshape(shape)
-    staging = store.Staging(out)
+    staging = Staging(out)
     store.write_region(staging.store, "concentration", conc, (slice(None), rows, cols))
     store.write_region(staging.store, "distance", dist, (rows, cols))
     staging.mark(i, j)
@@ -77,31 +82,15 @@ def grid_tile(out: str, samples_path: str, token: str, spec_dict: dict, params_d
 def grid_survey(
     survey_path: str | os.PathLike,
     out: str | os.PathLike,
+    options: GridOptions | None = None,
     *,
-    crs=None,
-    input_crs=None,
-    x: str | None = None,
-    y: str | None = None,
-    elements: list[str] | None = None,
-    units: dict[str, str] | None = None,
-    cell_size_m: float = 500.0,
-    bounds: tuple[float, float, float, float] | None = None,
-    neighbors: int = 12,
-    power: float = 2.0,
-    max_distance_m: float | None = None,
-    space: str = "log",
-    bdl_factor: float = 0.5,
-    negative_is_bdl: bool = False,
-    missing: tuple[float, ...] = (-9999,),
-    level_by: str | None = None,
-    tile: int = 512,
-    allow_geographic: bool = False,
-    max_cells: int | None = MAX_CELLS,
+    survey_options: SurveyOptions | None = None,
+    idw_params: IDWParams | None = None,
     scheduler: str | None = None,
     workers: int | None = None,
     overwrite: bool = False,
     progress: bool = True,
-    echo=print,
+    **shortcuts,
 ) -> GridResult:
     """Grid a survey table into a Zarr v3 store with IDW, tile by tile on Dask.
 
@@ -114,73 +103,78 @@ def grid_survey(
         CSV, Parquet or GeoPackage (see :func:`geogan.survey.read_survey`).
     out
         Path of the grid store to create.
-    crs
-        Grid CRS (projected, metres). Defaults to the survey's CRS when that is projected.
-    cell_size_m, bounds, tile
-        Cell edge (m), extent ``(xmin, ymin, xmax, ymax)`` (default: the samples' extent,
-        snapped outward to cell multiples) and tile edge in cells (the Zarr chunk).
-    neighbors, power, max_distance_m, space
-        IDW parameters; ``max_distance_m`` defaults to 3 × the median nearest-sample spacing.
-    max_cells
-        Refuse a grid of more cells (default :data:`geogan.gridspec.MAX_CELLS`; ``None``: no
-        limit): coordinates in the wrong unit would otherwise allocate without bound.
+    options, survey_options, idw_params
+        The grid's geometry (:class:`~geogan.options.GridOptions`: CRS, cell size, bounds,
+        tile, elements, ...), how to read the survey (:class:`~geogan.options.SurveyOptions`)
+        and the interpolation (:class:`~geogan.idw.IDWParams`; ``max_distance_m`` defaults to
+        3 × the median nearest-sample spacing). Defaults: the classes' defaults.
+    scheduler, workers
+        Dask scheduler address, or LocalCluster worker processes (see :mod:`geogan.cluster`).
     overwrite
         Replace an existing store, and break a stale lock (``<out>.lock``) left by a dead run.
         One process at a time writes a store; a second one is refused while the first runs.
-    Other parameters are passed to :func:`geogan.survey.read_survey`.
+    **shortcuts
+        Any field of the three option classes by name (``cell_size_m=1000``,
+        ``neighbors=8``, ``input_crs="EPSG:4326"``), overriding the objects given.
+
+    Status lines go to the ``geogan`` logger; caveats about the survey or the grid's coverage
+    are issued as :class:`~geogan.errors.GeoganWarning`.
     """
+    options, survey_options, idw_params = split_options(
+        "grid_survey", shortcuts, GridOptions=options, SurveyOptions=survey_options, IDWParams=idw_params)
+    g, so = options, survey_options
     from geogan.survey import read_survey
 
     t0 = time.perf_counter()
     survey_path = survey_path if is_url(survey_path) else Path(survey_path)
-    check_disjoint([out, store.partial_path(out)], [survey_path], what="grid store")
-    out = store.check_output(out, overwrite=overwrite)
-    survey = read_survey(survey_path, x=x, y=y, input_crs=input_crs, elements=elements, units=units,
-                         bdl_factor=bdl_factor, negative_is_bdl=negative_is_bdl, missing=tuple(missing),
-                         level_by=level_by)
-    echo(survey.summary())
+    check_disjoint([out, partial_path(out)], [survey_path], what="grid store")
+    out = check_output(out, overwrite=overwrite)
+    survey = read_survey(survey_path, x=so.x, y=so.y, input_crs=so.input_crs, elements=g.elements, units=so.units,
+                         bdl_factor=so.bdl_factor, negative_is_bdl=so.negative_is_bdl, missing=so.missing,
+                         level_by=so.level_by)
+    log.info(survey.summary())
     for w in survey.warnings:
-        echo(f"warning: {w}")
+        warnings.warn(w, GeoganWarning, stacklevel=3)
+    crs = g.crs
     if crs is None:
         if survey.crs is None or not survey.crs.is_projected:
             raise CRSError("give the grid CRS with --crs (a projected CRS in metres, e.g. a UTM zone)")
         crs = survey.crs
-    grid_crs = check_grid_crs(crs, allow_geographic=allow_geographic)
+    grid_crs = check_grid_crs(crs, allow_geographic=g.allow_geographic)
     if survey.crs is None:
-        echo("note: the survey has no CRS (no --input-crs); its coordinates are taken as grid CRS coordinates")
+        log.info("note: the survey has no CRS (no --input-crs); its coordinates are taken as grid CRS coordinates")
     else:
         survey = survey.to_crs(grid_crs)
-    if bounds is not None:
-        spec = GridSpec.from_bounds(bounds, crs=grid_crs, cell_size_m=cell_size_m, tile=tile,
-                                    allow_geographic=allow_geographic, max_cells=max_cells)
+    geometry = dict(crs=grid_crs, cell_size_m=g.cell_size_m, tile=g.tile, allow_geographic=g.allow_geographic,
+                    max_cells=g.max_cells)
+    if g.bounds is not None:
+        spec = GridSpec.from_bounds(g.bounds, **geometry)
     else:
-        spec = GridSpec.from_points(survey.x, survey.y, crs=grid_crs, cell_size_m=cell_size_m, tile=tile,
-                                    allow_geographic=allow_geographic, max_cells=max_cells)
-    if max_distance_m is None:
+        spec = GridSpec.from_points(survey.x, survey.y, **geometry)
+    params = idw_params
+    if params.max_distance_m is None:
         spacing = median_spacing(survey.x, survey.y)
-        max_distance_m = 3.0 * spacing
-        echo(f"max distance {max_distance_m:,.0f} m (3 x median nearest-sample spacing {spacing:,.0f} m)")
-    params = IDWParams(neighbors=int(neighbors), power=float(power), max_distance_m=float(max_distance_m),
-                       space=space)
+        params = replace(params, max_distance_m=3.0 * spacing)
+        log.info(f"max distance {params.max_distance_m:,.0f} m (3 x median nearest-sample spacing {spacing:,.0f} m)")
     # validate here, before any output exists
     _check_values(survey, params)
-    echo(f"grid {spec.height} x {spec.width} = {spec.n_cells:,} cells of {spec.cell_size_m:g} m, "
-         f"{spec.n_tiles} tiles of {spec.tile}, {len(survey.elements)} elements")
+    log.info(f"grid {spec.height} x {spec.width} = {spec.n_cells:,} cells of {spec.cell_size_m:g} m, "
+             f"{spec.n_tiles} tiles of {spec.tile}, {len(survey.elements)} elements")
 
     run_params = {"survey_sha256": survey.source_sha256, "spec": spec.to_dict(), "idw": asdict(params),
                   "elements": survey.elements, "units": survey.units,
-                  "survey_options": {"x": x, "y": y, "input_crs": str(input_crs), "bdl_factor": bdl_factor,
-                                     "negative_is_bdl": negative_is_bdl, "missing": list(missing),
-                                     "level_by": level_by}}
+                  "survey_options": {"x": so.x, "y": so.y, "input_crs": str(so.input_crs), "bdl_factor": so.bdl_factor,
+                                     "negative_is_bdl": so.negative_is_bdl, "missing": list(so.missing),
+                                     "level_by": so.level_by}}
     token = hashlib.sha256(store.dumps(run_params).encode()).hexdigest()[:16]
-    staging = store.Staging(out)
+    staging = Staging(out)
     resumed: set[tuple[int, int]] = set()
     if staging.exists():
         if (staging.params() or {}).get("token") == token and _readable(staging.store):
             resumed = staging.done()
-            echo(f"resuming {staging.root}: {len(resumed)} of {spec.n_tiles} tiles already done")
+            log.info(f"resuming {staging.root}: {len(resumed)} of {spec.n_tiles} tiles already done")
         else:
-            echo(f"removing {staging.root} left by an earlier run with other inputs or parameters")
+            log.info(f"removing {staging.root} left by an earlier run with other inputs or parameters")
             staging.remove()
     samples_path = staging.work / SAMPLES_FILE
     if not staging.exists():
@@ -197,7 +191,7 @@ def grid_survey(
         store.create_grid_store(staging.store, spec, survey.elements, units=survey.units, attrs=attrs)
     pending = [t for t in spec.tiles() if t not in resumed]
     if pending:
-        with dask_client(scheduler, workers=workers, echo=echo) as client:
+        with dask_client(scheduler, workers=workers) as client:
             # task keys name this run (inputs, parameters, output), so runs sharing a cluster never mix
             run_id = hashlib.sha256(f"{token}:{Path(out).resolve()}".encode()).hexdigest()[:16]
             futures = [client.submit(grid_tile, str(out), str(samples_path), token, spec.to_dict(),
@@ -208,12 +202,12 @@ def grid_survey(
     if missing_tiles:  # pragma: no cover - would mean a worker lied about its tile
         raise GridError(f"{len(missing_tiles)} tiles were not written; rerun to resume")
     cov = grid_coverage(xr.open_zarr(staging.store, consolidated=False))
-    echo(cov.describe())
+    log.info(cov.describe())
     for line in cov.warnings():
-        echo(f"warning: {line}")
+        warnings.warn(line, GeoganWarning, stacklevel=3)
     staging.finalize(extra_attrs={"coverage": cov.to_dict()})
     seconds = time.perf_counter() - t0
-    echo(f"wrote {out} in {seconds:.1f} s")
+    log.info(f"wrote {out} in {seconds:.1f} s")
     return GridResult(path=out, spec=spec, elements=list(survey.elements), idw=params,
                       n_samples=int(len(survey.x)), tiles_computed=len(pending), tiles_resumed=len(resumed),
                       seconds=seconds, coverage=cov)

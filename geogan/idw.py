@@ -14,34 +14,34 @@ all of those elements in one sparse-dense product.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import scipy.sparse
 from scipy.spatial import cKDTree
 
-from geogan.errors import GridError
+from geogan.errors import GeoganError, GridError
+from geogan.options import Options, option
 
 SPACES = ("linear", "log")
 
 
 @dataclass(frozen=True)
-class IDWParams:
-    """IDW parameters (stored in the grid's attrs)."""
+class IDWParams(Options):
+    """IDW parameters (stored in the grid's attrs; typed options of the grid stage).
 
-    neighbors: int = 12
-    power: float = 2.0
-    max_distance_m: float = float("inf")
-    space: str = "log"
+    ``neighbors`` nearest samples with a value, weighted ``1 / d**power``, averaged in
+    ``space`` (``log``: weighted geometric mean, or ``linear``); cells farther than
+    ``max_distance_m`` from their nearest such sample are NaN. ``max_distance_m=None``: no
+    limit here; :func:`geogan.grid.grid_survey` takes it as 3 × the median sample spacing.
+    """
 
-    def __post_init__(self):
-        if int(self.neighbors) < 1:
-            raise GridError(f"neighbors must be >= 1, got {self.neighbors}")
-        if not self.power >= 0:
-            raise GridError(f"power must be >= 0, got {self.power}")
-        if not self.max_distance_m > 0:
-            raise GridError(f"max distance must be > 0 m, got {self.max_distance_m}")
-        if self.space not in SPACES:
-            raise GridError(f"space must be one of {', '.join(SPACES)}, got {self.space!r}")
+    error: ClassVar[type[GeoganError]] = GridError
+
+    neighbors: int = option(12, "int", low=1)
+    power: float = option(2.0, "num", low=0)
+    max_distance_m: float | None = option(None, "num", low=0, low_open=True)
+    space: str = option("log", "str", choices=SPACES)
 
 
 class SampleGroup:
@@ -193,7 +193,8 @@ def idw(index: SampleIndex, qx: np.ndarray, qy: np.ndarray, params: IDWParams, *
     """
     q = np.column_stack([np.asarray(qx, np.float64).ravel(), np.asarray(qy, np.float64).ravel()])
     out = np.full((index.n_elements, q.shape[0]), np.nan, dtype=np.float32)
-    k, power, max_d = int(params.neighbors), float(params.power), params.max_distance_m
+    k, power = int(params.neighbors), float(params.power)
+    max_d = np.inf if params.max_distance_m is None else params.max_distance_m
 
     def finish(est, nearest):
         if index.space == "log":

@@ -17,9 +17,10 @@ Layout of the output directory::
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
-import math
+import logging
 import os
 import re
 import time
@@ -28,85 +29,45 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from geogan._io import check_disjoint, output_lock
+from geogan._io import check_disjoint, file_sha256, output_lock
 from geogan.errors import ConfigError, GeoganError, OutputExistsError
+from geogan.idw import IDWParams
+from geogan.options import (EvalOptions, GridOptions, Key, Options, ScoreOptions, SurveyOptions, TrainOptions)
 from geogan.urls import filesystem, is_url
 
 SECTIONS = {"output", "survey", "grid", "train", "score"}
+log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Key:
-    """What one spec key takes: a kind (see :data:`_KINDS`), a range, or a set of choices."""
-
-    kind: str
-    low: float | None = None
-    high: float | None = None
-    low_open: bool = False
-    choices: tuple[str, ...] | None = None
-
-    def problem(self, value) -> str | None:
-        """Why ``value`` is not acceptable, or None."""
-        ok, wanted = _KINDS[self.kind]
-        if not ok(value):
-            return f"must be {wanted}"
-        if self.choices is not None and value not in self.choices:
-            return f"must be one of {', '.join(self.choices)}"
-        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
-            return f"must be {'>' if self.low_open else '≥'} {self.low:g}"
-        if self.high is not None and value > self.high:
-            return f"must be ≤ {self.high:g}"
-        return None
-
-
-def _is_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_num(v) -> bool:
-    return (_is_int(v) or isinstance(v, float)) and math.isfinite(v)
-
-
-_KINDS = {
-    "int": (_is_int, "an integer"),
-    "num": (_is_num, "a finite number"),
-    "bool": (lambda v: isinstance(v, bool), "true or false"),
-    "str": (lambda v: isinstance(v, str) and v.strip() != "", "a non-empty string"),
-    "crs": (lambda v: (isinstance(v, str) and v.strip() != "") or _is_int(v), "a CRS string like \"EPSG:32650\""),
-    "strs": (lambda v: isinstance(v, str) or (isinstance(v, list) and v and all(isinstance(e, str) for e in v)),
-             "a list of strings"),
-    "nums": (lambda v: isinstance(v, list) and all(_is_num(e) for e in v), "a list of numbers"),
-    "bounds": (lambda v: isinstance(v, list) and len(v) == 4 and all(_is_num(e) for e in v),
-               "four numbers [xmin, ymin, xmax, ymax]"),
-    "units": (lambda v: isinstance(v, dict) and all(isinstance(e, str) for e in v.values()),
-              "a table of element = \"unit\""),
-    "table": (lambda v: isinstance(v, dict), "a table"),
-}
-
-#: Every key a spec section takes, with its type and range, checked before any stage runs.
-SCHEMA: dict[str, dict[str, Key]] = {
+#: Keys of a spec section that are not stage options: where the survey comes from (a file, or a
+#: ``synth`` preset with its seed, size, elements and format), the deposits file, the cluster.
+_SPEC_KEYS: dict[str, dict[str, Key]] = {
     "output": {"dir": Key("str")},
     "survey": {"path": Key("str"), "synth": Key("str"), "seed": Key("int", 0), "samples": Key("int", 1),
                "elements": Key("strs"), "format": Key("str", choices=("csv", "parquet")), "deposits": Key("str"),
-               "deposits_crs": Key("crs"), "deposits_x": Key("str"), "deposits_y": Key("str"),
-               "input_crs": Key("crs"), "x": Key("str"), "y": Key("str"), "units": Key("units"),
-               "bdl_factor": Key("num", 0, 1), "negative_is_bdl": Key("bool"), "missing": Key("nums"),
-               "level_by": Key("str")},
-    "grid": {"crs": Key("crs"), "cell_size_m": Key("num", 0, low_open=True), "bounds": Key("bounds"),
-             "neighbors": Key("int", 1), "power": Key("num", 0, low_open=True),
-             "max_distance_m": Key("num", 0, low_open=True), "space": Key("str", choices=("log", "linear")),
-             "tile": Key("int", 1), "allow_geographic": Key("bool"), "elements": Key("strs"),
-             "max_cells": Key("int", 1)},
-    "train": {"detector": Key("str"), "transform": Key("str"), "elements": Key("strs"), "sample": Key("int", 10),
-              "test_fraction": Key("num", 0, 1, low_open=True), "steps": Key("int", 1), "epochs": Key("int", 1),
-              "ensemble": Key("int", 1, 100), "enrichment_only": Key("bool"), "batch_size": Key("int", 1),
-              "learning_rate": Key("num", 0, low_open=True), "latent_dim": Key("int", 1), "seed": Key("int", 0),
-              "checkpoint_every": Key("int", 0), "mixed_precision": Key("bool"), "params": Key("table")},
-    "score": {"min_dist_km": Key("num", 0), "runs": Key("int", 1), "batch_size": Key("int", 1),
-              "seed": Key("int", 0), "contributions": Key("bool"), "min_elements": Key("int", 1),
-              "deposit_type": Key("str")},
+               "deposits_crs": Key("crs"), "deposits_x": Key("str"), "deposits_y": Key("str")},
+    "grid": {},
+    "train": {},
+    "score": {"deposit_type": Key("str")},
     "cluster": {"scheduler": Key("str"), "workers": Key("int", 1)},
 }
+#: The option classes whose fields a section takes (its keys: :meth:`Options.keys`).
+_SECTION_OPTIONS: dict[str, tuple[type[Options], ...]] = {
+    "survey": (SurveyOptions,), "grid": (GridOptions, IDWParams), "train": (TrainOptions,),
+    "score": (ScoreOptions, EvalOptions),
+}
+
+
+def _schema() -> dict[str, dict[str, Key]]:
+    schema = {section: dict(keys) for section, keys in _SPEC_KEYS.items()}
+    for section, classes in _SECTION_OPTIONS.items():
+        for cls in classes:
+            schema[section].update({f.name: f.metadata["key"] for f in dataclasses.fields(cls)})
+    return schema
+
+
+#: Every key a spec section takes, with its type and range, checked before any stage runs.
+SCHEMA: dict[str, dict[str, Key]] = _schema()
 #: ``[train.<name>]`` names become directory names: plain identifiers only.
 TABLE_NAME = re.compile(r"[A-Za-z0-9_-]+")
 
@@ -249,7 +210,7 @@ class _State:
 
 
 def run_pipeline(spec: PipelineSpec | str | os.PathLike, *, force: bool = False, overwrite: bool = False,
-                 progress: bool = True, echo=print) -> dict:
+                 progress: bool = True) -> dict:
     """Run (or bring up to date) every stage of a pipeline spec.
 
     Every ``[train.<name>]`` table is validated before any stage runs. A run replaces only
@@ -261,6 +222,8 @@ def run_pipeline(spec: PipelineSpec | str | os.PathLike, *, force: bool = False,
 
     Returns a summary dict: ``output``, ``detectors`` (model, COG and metrics per detector),
     ``report`` (when deposits are known) and ``seconds`` (wall time of each stage that ran).
+    Each stage's start and end are logged (``geogan`` logger); the stages' caveats are
+    :class:`~geogan.errors.GeoganWarning`.
     """
     from geogan.train import check_train_options
 
@@ -268,9 +231,8 @@ def run_pipeline(spec: PipelineSpec | str | os.PathLike, *, force: bool = False,
         spec = load_spec(spec)
     out = spec.output
     for name, table in spec.train.items():  # every table valid before any stage runs
-        t = dict(table)
         try:
-            check_train_options(detector=t.pop("detector"), detector_params=t.pop("params", None), **t)
+            check_train_options(TrainOptions(**table))
         except GeoganError as exc:
             raise ConfigError(f"[train.{name}]: {exc}", path=spec.path) from None
     inputs = [spec.survey.get("path"), spec.survey.get("deposits")]
@@ -278,10 +240,10 @@ def run_pipeline(spec: PipelineSpec | str | os.PathLike, *, force: bool = False,
     if out.exists() and not out.is_dir():
         raise ConfigError(f"[output] dir {out} is a file, not a directory", path=spec.path)
     out.mkdir(parents=True, exist_ok=True)
-    with output_lock(out, lock=out / "run.lock", overwrite=overwrite, echo=echo):
+    with output_lock(out, lock=out / "run.lock", overwrite=overwrite):
         state = _State(out)
         state.claim(_outputs(spec), overwrite=overwrite)  # all refusals before any stage runs
-        return _run(spec, state, force=force, progress=progress, echo=echo)
+        return _run(spec, state, force=force, progress=progress)
 
 
 def _outputs(spec: PipelineSpec) -> list[tuple[str, Path]]:
@@ -296,8 +258,9 @@ def _outputs(spec: PipelineSpec) -> list[tuple[str, Path]]:
     return stages
 
 
-def _run(spec: PipelineSpec, state: _State, *, force: bool, progress: bool, echo) -> dict:
-    from geogan.evaluate import evaluate_scores, open_scores, read_deposits
+def _run(spec: PipelineSpec, state: _State, *, force: bool, progress: bool) -> dict:
+    from geogan.deposits import read_deposits
+    from geogan.evaluate import evaluate_scores, open_scores
     from geogan.grid import grid_survey
     from geogan.report import write_report
     from geogan.score import SCORES_STORE, score_grid
@@ -313,7 +276,7 @@ def _run(spec: PipelineSpec, state: _State, *, force: bool, progress: bool, echo
         t0 = time.perf_counter()
         yield
         seconds[stage] = round(time.perf_counter() - t0, 1)
-        echo(f"== {stage} done in {seconds[stage]:.1f} s")
+        log.info(f"== {stage} done in {seconds[stage]:.1f} s")
 
     # survey ------------------------------------------------------------------------------------
     if "synth" in sv:
@@ -324,14 +287,14 @@ def _run(spec: PipelineSpec, state: _State, *, force: bool, progress: bool, echo
                       "elements": sv.get("elements"), "format": sv.get("format")}
         stamp = _stamp("synth", synth_args)
         if force or not state.fresh("synth", stamp, synth_dir):
-            echo(f"== synth: {sv['synth']} preset → {synth_dir}")
+            log.info(f"== synth: {sv['synth']} preset → {synth_dir}")
             with timer("synth"):
                 write_synthetic_survey(synth_dir, sv["synth"], n_samples=sv.get("samples"),
                                        elements=sv.get("elements"), seed=sv.get("seed", 0), fmt=sv.get("format"),
                                        overwrite=True, progress=progress)
             state.record("synth", stamp)
         else:
-            echo(f"== synth: up to date ({synth_dir})")
+            log.info(f"== synth: up to date ({synth_dir})")
         truth = json.loads((synth_dir / "truth.json").read_text())
         survey_path = next(p for p in synth_dir.iterdir() if p.stem == "survey")
         deposits_path = sv.get("deposits") or str(synth_dir / "deposits.csv")
@@ -352,34 +315,26 @@ def _run(spec: PipelineSpec, state: _State, *, force: bool, progress: bool, echo
             survey_path = Path(sv["path"])
             if not survey_path.is_file():
                 raise ConfigError("survey file not found", path=survey_path)
-            from geogan.store import sha256_file
-
-            survey_stamp = sha256_file(survey_path)
+            survey_stamp = file_sha256(survey_path)
         deposits_path = sv.get("deposits")
         survey_crs = sv.get("input_crs")
 
     # grid --------------------------------------------------------------------------------------
     g = spec.grid
     grid_path = out / "grid.zarr"
-    grid_args = {k: v for k, v in sv.items() if k in {"input_crs", "x", "y", "units", "bdl_factor", "negative_is_bdl",
-                                                      "missing", "level_by"}}
+    grid_args = {k: v for k, v in sv.items() if k in SurveyOptions.keys()}
     grid_args.update({k: v for k, v in g.items()})
     grid_args.setdefault("crs", survey_crs)
     if "synth" in sv:
         grid_args.setdefault("input_crs", survey_crs)
     stamp_grid = _stamp("grid", survey_stamp, grid_args)
     if force or not state.fresh("grid", stamp_grid, grid_path):
-        echo(f"== grid → {grid_path}")
-        kw = dict(grid_args)
-        if "missing" in kw:
-            kw["missing"] = tuple(kw["missing"])
-        if "bounds" in kw:
-            kw["bounds"] = tuple(kw["bounds"])
+        log.info(f"== grid → {grid_path}")
         with timer("grid"):
-            grid_survey(survey_path, grid_path, overwrite=True, progress=progress, echo=echo, **cluster, **kw)
+            grid_survey(survey_path, grid_path, overwrite=True, progress=progress, **cluster, **grid_args)
         state.record("grid", stamp_grid)
     else:
-        echo(f"== grid: up to date ({grid_path})")
+        log.info(f"== grid: up to date ({grid_path})")
 
     # train + score per detector ------------------------------------------------------------------
     results, scores, summary = [], {}, {"output": str(out), "detectors": {}, "seconds": seconds}
@@ -393,6 +348,8 @@ def _run(spec: PipelineSpec, state: _State, *, force: bool, progress: bool, echo
                                  or ("synth" in sv and survey_crs) or None,
                                  deposit_type=spec.score.get("deposit_type"))
     sc = spec.score
+    score_kw = {k: v for k, v in sc.items() if k in ScoreOptions.keys()}
+    evaluation = EvalOptions.pick(dict(sc))
     for name, table in spec.train.items():
         model_dir = out / "models" / name
         t = dict(table)
@@ -400,13 +357,12 @@ def _run(spec: PipelineSpec, state: _State, *, force: bool, progress: bool, echo
         params = t.pop("params", None)
         stamp_train = _stamp("train", stamp_grid, detector, t, params)
         if force or not state.fresh(f"train.{name}", stamp_train, model_dir):
-            echo(f"== train {name} ({detector}) → {model_dir}")
+            log.info(f"== train {name} ({detector}) → {model_dir}")
             with timer(f"train.{name}"):
-                train_model(grid_path, model_dir, detector=detector, detector_params=params, overwrite=True,
-                            progress=progress, **t)
+                train_model(grid_path, model_dir, TrainOptions(**table), overwrite=True, progress=progress)
             state.record(f"train.{name}", stamp_train)
         else:
-            echo(f"== train {name}: up to date ({model_dir})")
+            log.info(f"== train {name}: up to date ({model_dir})")
         score_dir = out / "scores" / name
         stamp_score = _stamp("score", stamp_train, sc, deposits_path)
         res = None
@@ -414,26 +370,19 @@ def _run(spec: PipelineSpec, state: _State, *, force: bool, progress: bool, echo
         if sc.get("contributions"):
             score_outputs.append(score_dir / "contributions.zarr")
         if force or not state.fresh(f"score.{name}", stamp_score, *score_outputs):
-            echo(f"== score {name} → {score_dir}")
+            log.info(f"== score {name} → {score_dir}")
             with timer(f"score.{name}"):
-                scored = score_grid(grid_path, model_dir, score_dir, deposits=deposits_path,
-                                    deposits_crs=sv.get("deposits_crs") or ("synth" in sv and survey_crs) or None,
-                                    deposits_x=sv.get("deposits_x"), deposits_y=sv.get("deposits_y"),
-                                    deposit_type=sc.get("deposit_type"),
-                                    min_dist_km=sc.get("min_dist_km", 5.0), runs=sc.get("runs", 20),
-                                    seed=sc.get("seed", 0), name=name, batch_size=sc.get("batch_size", 16384),
-                                    contributions=sc.get("contributions", False), min_elements=sc.get("min_elements"),
-                                    overwrite=True, progress=progress, echo=echo, **cluster)
+                scored = score_grid(grid_path, model_dir, score_dir, ScoreOptions(**score_kw), deposits=deposits,
+                                    evaluation=evaluation, name=name, overwrite=True, progress=progress, **cluster)
             res = scored.evaluation
             state.record(f"score.{name}", stamp_score)
         else:
-            echo(f"== score {name}: up to date ({score_dir})")
+            log.info(f"== score {name}: up to date ({score_dir})")
         summary["detectors"][name] = {"model": str(model_dir), "cog": str(score_dir / "anomaly.tif")}
         if deposits is not None:
             da = open_scores(score_dir / SCORES_STORE)
             if res is None:  # the score stage was up to date: evaluate its scores again
-                res = evaluate_scores(da, deposits, min_dist_km=sc.get("min_dist_km", 5.0), runs=sc.get("runs", 20),
-                                      seed=sc.get("seed", 0), name=name)
+                res = evaluate_scores(da, deposits, evaluation=evaluation, name=name)
             results.append(res)
             scores[name] = da
             if sc.get("contributions"):
@@ -447,5 +396,5 @@ def _run(spec: PipelineSpec, state: _State, *, force: bool, progress: bool, echo
             write_report(report_dir, results, scores=scores, deposits=deposits,
                          title=f"geogan report: {spec.path.name}", overwrite=True, top_anomalies=tops or None)
         summary["report"] = str(report_dir / "index.html")
-        echo(f"== report: {report_dir / 'index.html'}")
+        log.info(f"== report: {report_dir / 'index.html'}")
     return summary

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -12,10 +14,13 @@ import xarray as xr
 from rasterio.windows import Window
 
 from geogan import store
-from geogan._io import check_disjoint, holds_output_lock
+from geogan._io import check_disjoint, check_output, file_sha256, holds_output_lock
 from geogan.coverage import grid_coverage
-from geogan.errors import InputError
+from geogan.errors import GeoganWarning, InputError
 from geogan.gridspec import GridSpec
+from geogan.staging import Staging, partial_path
+
+log = logging.getLogger(__name__)
 
 _NAME = re.compile(r"^(?:idw[_-]?)?(?P<el>[A-Z][a-z]?(?:\d*[A-Z][a-z]?\d*)*)(?:[_-](?P<unit>ppm|ppb|pct|ppt))?$",
                    re.IGNORECASE)
@@ -60,7 +65,7 @@ def _same_grid(a: dict, b: dict) -> bool:
 def import_rasters(paths: list[str | os.PathLike], out: str | os.PathLike, *, elements: list[str] | None = None,
                    units: dict[str, str] | None = None, tile: int = 512, like: str | os.PathLike | None = None,
                    resampling: str | None = None, nodata: float | None = None, nonpositive: str = "error",
-                   overwrite: bool = False, echo=None) -> Path:
+                   overwrite: bool = False) -> Path:
     """Stack single-band GeoTIFFs (one element each) into a grid store.
 
     Rasters come as GIS software writes them:
@@ -76,15 +81,14 @@ def import_rasters(paths: list[str | os.PathLike], out: str | os.PathLike, *, el
     * **Values ≤ 0** cannot enter the log-ratio transforms: ``nonpositive`` says what to
       do: ``error`` (default: refuse, with counts per element), ``nan`` (treat as
       missing), ``half-min`` (half the element's smallest positive value, as for below
-      detection) or ``keep``. What was substituted is printed and kept in the store's
+      detection) or ``keep``. What was substituted is logged and kept in the store's
       ``source`` attribute.
 
     The store's ``distance`` variable is NaN (unknown: there are no samples).
     """
-    say = echo if callable(echo) else (lambda *a, **k: None)
     paths = [Path(p) for p in paths]
-    check_disjoint([out, store.partial_path(out)], paths + ([Path(like)] if like else []), what="grid store")
-    out = store.check_output(out, overwrite=overwrite)
+    check_disjoint([out, partial_path(out)], paths + ([Path(like)] if like else []), what="grid store")
+    out = check_output(out, overwrite=overwrite)
     if not paths:
         raise InputError("give at least one GeoTIFF")
     if elements is not None and len(elements) != len(paths):
@@ -134,7 +138,7 @@ def import_rasters(paths: list[str | os.PathLike], out: str | os.PathLike, *, el
                                    crs=ref["crs"].to_wkt(), tile=tile)
     for p, w in zip(paths, warp):
         if w:
-            say(f"resampling {p.name} onto {ref_path.name}'s grid ({resampling})")
+            log.info(f"resampling {p.name} onto {ref_path.name}'s grid ({resampling})")
 
     def open_all() -> list:
         from rasterio.enums import Resampling
@@ -170,11 +174,11 @@ def import_rasters(paths: list[str | os.PathLike], out: str | os.PathLike, *, el
                     if pos.size:
                         low = min(low, float(pos.min()))
                 floor[k] = low / 2 if np.isfinite(low) else np.nan
-        staging = store.Staging(out)
+        staging = Staging(out)
         if staging.exists():
             staging.remove()
         staging.start({"rasters": [str(p) for p in paths]})
-        attrs = {"source": {"path": [str(p) for p in paths], "sha256": [store.sha256_file(p) for p in paths],
+        attrs = {"source": {"path": [str(p) for p in paths], "sha256": [file_sha256(p) for p in paths],
                             "kind": "imported rasters", "like": str(ref_path), "resampling": {
                                 p.name: resampling for p, w in zip(paths, warp) if w}, "nonpositive": nonpositive}}
         store.create_grid_store(staging.store, spec, names, units=units_all, attrs=attrs)
@@ -211,10 +215,10 @@ def import_rasters(paths: list[str | os.PathLike], out: str | os.PathLike, *, el
     for k in np.flatnonzero(counts):
         what = {"nan": "set to NaN", "half-min": f"set to {floor.get(k, np.nan):g} (half the smallest positive)",
                 "keep": "kept"}[nonpositive]
-        say(f"{names[k]}: {counts[k]:,} cells ≤ 0 (min {minima[k]:g}) {what}")
+        log.info(f"{names[k]}: {counts[k]:,} cells ≤ 0 (min {minima[k]:g}) {what}")
     cov = grid_coverage(xr.open_zarr(staging.store, consolidated=False))
-    say(cov.describe())
+    log.info(cov.describe())
     for line in cov.warnings():
-        say(f"warning: {line}")
+        warnings.warn(line, GeoganWarning, stacklevel=3)
     return staging.finalize(extra_attrs={"nonpositive_cells": {names[k]: int(counts[k]) for k in range(len(names))},
                                          "coverage": cov.to_dict()})

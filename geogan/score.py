@@ -3,15 +3,21 @@
 Each tile is one task that reads the tile's chunk (all elements) from the grid store, scores
 it and writes it into the scores store, on the worker: only a count comes back, so a worker
 holds one tile at a time however large the grid. The model is loaded once per worker
-process (:func:`geogan.cluster.worker_cached`) from the model dir path, never shipped in the
-graph, and scores valid cells in batches through the detector's ``tf.function``. Finished
-tiles are recorded in a manifest so a rerun after a crash resumes; outputs appear under
-their final names only when complete.
+process from the model dir path, never shipped in the graph (what runs on the workers is
+:mod:`geogan.inference`). Finished tiles are recorded in a manifest so a rerun after a crash
+resumes; outputs appear under their final names only when complete.
+
+What lives here: the stage's orchestration (validating model and grid against each other,
+the scores/contributions stores, resuming, the COGs, the QGIS style and polygons, handing
+the scores to :func:`geogan.evaluate.evaluate`). What does not: the per-tile inference
+(:mod:`geogan.inference`), the metrics (:mod:`geogan.metrics`), the COG writer
+(:mod:`geogan.cog`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import time
 from dataclasses import dataclass
@@ -21,17 +27,22 @@ import numpy as np
 
 import geogan
 from geogan import store
-from geogan.cluster import dask_client, run_tasks, worker_cached
-from geogan._io import check_disjoint, holds_output_lock
-from geogan._tf import tensorflow
+from geogan.cluster import dask_client, run_tasks
+from geogan.cog import export_cog
+from geogan._io import check_disjoint, holds_output_lock, replace_path
+from geogan.deposits import Deposits, read_deposits
 from geogan.errors import ModelError, OutputExistsError, StoreError
 from geogan.gridspec import GridSpec
+from geogan.inference import CONTRIBUTIONS_STORE, model_token, score_tile
+from geogan.options import EvalOptions, ScoreOptions, split_options
+from geogan.staging import Staging
+
+log = logging.getLogger(__name__)
 
 SCORES_STORE = "scores.zarr"
 COG_NAME = "anomaly.tif"
 SPREAD_COG_NAME = "spread.tif"  # ensembles only
 USED_COG_NAME = "elements_used.tif"  # with min_elements only
-CONTRIBUTIONS_STORE = "contributions.zarr"
 QML_NAME = "anomaly.qml"  # QGIS style of anomaly.tif (geogan.gis.write_qml)
 POLYGONS_NAME = "anomaly_polygons.gpkg"  # cells ≥ P95 / ≥ P99 as polygons (geogan.gis.anomaly_polygons)
 REPORT_DIR = "report"
@@ -46,124 +57,13 @@ class ScoreResult:
     n_cells_scored: int
     seconds: float
     metrics: dict | None = None
-    evaluation: object | None = None  # geogan.evaluate.EvaluationResult when deposits were given
+    evaluation: object | None = None  # geogan.metrics.EvaluationResult when deposits were given
     contributions: Path | None = None  # contributions.zarr, with contributions=True
     top_anomalies: list | None = None  # geogan.contributions.top_anomalies rows, with contributions=True
     spread: Path | None = None  # spread.tif, for an ensemble model
     qml: Path | None = None  # anomaly.qml, the QGIS style of anomaly.tif
     polygons: Path | None = None  # anomaly_polygons.gpkg
     class_breaks: dict | None = None  # {"P50": score, …, "P99": score} of the valid cells
-
-
-def _model_token(model_dir: str) -> str:
-    cfg = Path(model_dir) / "config.json"
-    st = cfg.stat()
-    return f"{st.st_mtime_ns}-{st.st_size}"
-
-
-def _worker_threads(tf) -> None:
-    """TensorFlow's threads per worker process (``GEOGAN_TF_THREADS``), set before it starts."""
-    if os.environ.get("GEOGAN_TF_THREADS"):
-        tf.config.threading.set_intra_op_parallelism_threads(int(os.environ["GEOGAN_TF_THREADS"]))
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-
-
-def _worker_model(model_dir: str, token: str):
-    def build():
-        from geogan.detectors.base import NeuralDetector, detector_class, read_config
-        from geogan.train import load_model
-
-        section = read_config(Path(model_dir)).get("detector", {})
-        name = section.get("name")
-        if name == "ensemble":  # an ensemble is as neural as its members
-            name = (section.get("params") or {}).get("detector")
-        neural = issubclass(detector_class(name), NeuralDetector)
-        if neural:  # only neural detectors start TensorFlow (quietly: see geogan._tf)
-            tensorflow(configure=_worker_threads)
-        return load_model(model_dir)
-    return worker_cached(("model", model_dir, token), build)
-
-
-def score_block(block: np.ndarray, *, model_dir: str, model_token: str, element_index: list[int],
-                batch_size: int, with_spread: bool = False, min_elements: int | None = None) -> dict:
-    """Score one ``(element, y, x)`` block → ``{"anomaly": (y, x) float32}``.
-
-    A cell is scored when it holds every model element, or, with ``min_elements``, at least
-    that many (the rest imputed: :meth:`geogan.train.TrainedModel.score_with_spread`); then
-    ``"elements_used"`` (uint8, 0 where unscored) says how many it held. ``with_spread`` adds
-    ``"spread"``: an ensemble's spread of its members' percentiles."""
-    model = _worker_model(model_dir, model_token)
-    x = block[element_index].reshape(len(element_index), -1).T
-    used = np.isfinite(x).sum(axis=1).astype(np.uint8)
-    valid = used >= (len(element_index) if min_elements is None else min_elements)
-    out = {"anomaly": np.full(x.shape[0], np.nan, dtype=np.float32)}
-    if with_spread:
-        out["spread"] = np.full(x.shape[0], np.nan, dtype=np.float32)
-    if valid.any():
-        cells = np.ascontiguousarray(x[valid], dtype=np.float32)
-        parts = [model.score_with_spread(cells[s:s + batch_size], min_elements=min_elements)
-                 for s in range(0, len(cells), batch_size)]
-        out["anomaly"][valid] = np.concatenate([p[0] for p in parts])
-        if with_spread:
-            out["spread"][valid] = np.concatenate([p[1] for p in parts])
-    if min_elements is not None:
-        out["elements_used"] = np.where(valid, used, 0).astype(np.uint8)
-    return {k: v.reshape(block.shape[1:]) for k, v in out.items()}
-
-
-def contribution_block(block: np.ndarray, *, model_dir: str, model_token: str, element_index: list[int],
-                       batch_size: int) -> np.ndarray:
-    """Per-element contributions of one ``(element, y, x)`` block → ``(model element, y, x)``
-    float32 (:func:`geogan.contributions.element_contributions`); NaN where the score is NaN."""
-    from geogan.contributions import element_contributions
-
-    model = _worker_model(model_dir, model_token)
-    x = block[element_index].reshape(len(element_index), -1).T
-    valid = np.isfinite(x).all(axis=1)
-    out = np.full(x.shape, np.nan, dtype=np.float32)
-    if valid.any():
-        cells = np.ascontiguousarray(x[valid], dtype=np.float32)
-        out[valid] = np.concatenate([element_contributions(model, cells[s:s + batch_size])
-                                     for s in range(0, len(cells), batch_size)])
-    return np.ascontiguousarray(out.T).reshape((len(element_index),) + block.shape[1:])
-
-
-def _worker_grid(grid_path: str, created: str | None):
-    """The grid's ``concentration`` Zarr array, opened once per worker process."""
-    import zarr
-
-    return worker_cached(("grid", grid_path, created), lambda: zarr.open_group(grid_path, mode="r")["concentration"])
-
-
-def score_tile(grid_path: str, created: str | None, final: str, spec_dict: dict, i: int, j: int, *, model_dir: str,
-               model_token: str, element_index: list[int], batch_size: int, contributions: bool = False,
-               spread: bool = False, min_elements: int | None = None) -> int:
-    """Read tile ``(i, j)`` of the grid, score it and write it into the scores store (runs on
-    a worker). Nothing but the count of scored cells leaves the worker, so a worker holds one
-    tile at a time. Returns the number of cells scored.
-
-    With ``contributions`` the tile's per-element contributions are also written, into the
-    contributions store inside the same staging folder, before the tile is marked done.
-    A tile of the grid that cannot be read (a damaged chunk) is a StoreError naming it."""
-    spec = GridSpec.from_dict(spec_dict)
-    rows, cols = spec.tile_slices(i, j)
-    try:
-        block = _worker_grid(grid_path, created)[:, rows, cols]
-    except MemoryError:
-        raise
-    except Exception as exc:  # Zarr/Blosc raise many kinds on a damaged chunk
-        raise store.tile_read_error(grid_path, i, j, exc) from None
-    arrays = score_block(block, model_dir=model_dir, model_token=model_token, element_index=element_index,
-                         batch_size=batch_size, with_spread=spread, min_elements=min_elements)
-    staging = store.Staging(final)
-    if contributions:
-        contrib = contribution_block(block, model_dir=model_dir, model_token=model_token,
-                                     element_index=element_index, batch_size=batch_size)
-        store.write_region(staging.root / CONTRIBUTIONS_STORE, "contribution", contrib, (slice(None), rows, cols))
-    for name in sorted(arrays, key=lambda n: n == "anomaly"):  # the anomaly last
-        store.write_region(staging.store, name, arrays[name], (rows, cols))
-    staging.mark(i, j)
-    return int(np.isfinite(arrays["anomaly"]).sum())
 
 
 def _create_scores_store(path: Path, spec: GridSpec, attrs: dict, *, spread: bool = False,
@@ -226,7 +126,7 @@ def _finalize_contributions(staged: Path, final: Path, run_key: dict) -> None:
     when a previous run stopped between this move and the scores store's)."""
     if staged.exists():
         store.finalize_metadata(staged, {"complete": True, "created": store.now_iso()})
-        store.replace_path(staged, final)
+        replace_path(staged, final)
     elif _run_key_of(final) != run_key:
         raise StoreError(f"{final} is missing or from another run; rerun with --overwrite")
 
@@ -278,34 +178,29 @@ def score_grid(
     grid_path: str | os.PathLike,
     model_dir: str | os.PathLike,
     out_dir: str | os.PathLike,
+    options: ScoreOptions | None = None,
     *,
-    deposits: str | os.PathLike | None = None,
-    deposits_crs=None,
-    deposits_x: str | None = None,
-    deposits_y: str | None = None,
-    deposit_type: str | None = None,
-    deposit_type_column: str | None = None,
-    min_dist_km: float = 5.0,
-    runs: int = 20,
-    seed: int = 0,
+    deposits: Deposits | str | os.PathLike | None = None,
+    evaluation: EvalOptions | None = None,
     name: str | None = None,
     scheduler: str | None = None,
     workers: int | None = None,
-    batch_size: int = 16384,
-    contributions: bool = False,
-    min_elements: int | None = None,
     overwrite: bool = False,
     progress: bool = True,
-    echo=print,
+    **shortcuts,
 ) -> ScoreResult:
     """Score every valid cell of a grid store with a trained model.
 
     Writes ``out_dir/scores.zarr`` (``anomaly(y, x)``), ``out_dir/anomaly.tif`` (COG) and,
-    with ``deposits``, ``out_dir/report/`` (see :func:`geogan.evaluate.evaluate`; ``name``
-    labels the detector there, default the model's detector, and ``seed`` draws the random
-    baseline of the P-A runs).
-    ``deposit_type`` keeps only the deposits of that type (see
-    :func:`geogan.evaluate.read_deposits`; ``deposit_type_column`` names the column).
+    with ``deposits``, ``out_dir/report/`` (see :func:`geogan.evaluate.evaluate`), evaluated
+    as ``evaluation`` says (:class:`~geogan.options.EvalOptions`: ``min_dist_km``, ``runs``,
+    ``seed``); ``name`` labels the detector there (default: the model's detector).
+    ``deposits`` is a :class:`~geogan.deposits.Deposits` (see
+    :func:`geogan.deposits.read_deposits` for columns, CRS and deposit type) or a deposit
+    file read with the defaults (columns detected, the grid CRS unless the file says otherwise).
+    ``options`` (:class:`~geogan.options.ScoreOptions`) holds ``batch_size``,
+    ``contributions`` and ``min_elements``; any field of it or of ``evaluation`` may also be
+    given by name (``runs=5``, ``contributions=True``).
 
     Always also written beside the COG, from the scores read once: ``anomaly.qml`` (a QGIS
     style drawing ``anomaly.tif`` in the report's percentile classes) and
@@ -327,11 +222,14 @@ def score_grid(
     Rerunning after a crash resumes from the finished tiles.
     """
     from geogan.coverage import coverage_attr
-    from geogan.train import load_model
+    from geogan.model import load_model
 
+    options, evaluation = split_options("score_grid", shortcuts, ScoreOptions=options, EvalOptions=evaluation)
+    batch_size, contributions, min_elements = options.batch_size, options.contributions, options.min_elements
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
-    check_disjoint([out_dir], [grid_path, model_dir, deposits], what="score directory")
+    deposits_path = deposits.path if isinstance(deposits, Deposits) else deposits
+    check_disjoint([out_dir], [grid_path, model_dir, deposits_path], what="score directory")
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputExistsError(f"{out_dir} is a file; the score output is a directory: choose another --out")
     scores_path, cog_path, report_path = out_dir / SCORES_STORE, out_dir / COG_NAME, out_dir / REPORT_DIR
@@ -361,15 +259,14 @@ def score_grid(
         check_supported(model)  # an ilr model fails now, before any output is created
     deps = None
     if deposits is not None:
-        from geogan.evaluate import deposits_on_grid, read_deposits
+        from geogan.locate import deposits_on_grid
 
         # a bad deposits file, or one with no point inside the grid, fails now, not after the
         # whole grid is scored (extent only: a zero-stride stand-in for the values reads nothing)
-        deps = read_deposits(deposits, crs=spec.crs, x=deposits_x, y=deposits_y, input_crs=deposits_crs,
-                             deposit_type=deposit_type, deposit_type_column=deposit_type_column)
+        deps = deposits.to_crs(spec.crs) if isinstance(deposits, Deposits) else read_deposits(deposits, crs=spec.crs)
         deposits_on_grid(ds["distance"], deps, values=np.broadcast_to(np.float32(0), spec.shape))
-    token = _model_token(model_dir)
-    staging = store.Staging(scores_path)
+    token = model_token(model_dir)
+    staging = Staging(scores_path)
     run_key = {"grid": store.location(grid_path), "grid_created": ds.attrs.get("created"),
                "model": model_dir, "model_token": token}
     if contributions:  # absent when off: run keys (and reuse of earlier outputs) stay as before
@@ -393,11 +290,11 @@ def score_grid(
     out_dir.mkdir(parents=True, exist_ok=True)
     resumed: set[tuple[int, int]] = set()
     if scores_done:
-        echo(f"reusing {scores_path} (same grid and model)")
+        log.info(f"reusing {scores_path} (same grid and model)")
     elif staging.exists():
         if staging.params() == run_key and staging.store.exists():
             resumed = staging.done()
-            echo(f"resuming {staging.root}: {len(resumed)} of {spec.n_tiles} tiles already done")
+            log.info(f"resuming {staging.root}: {len(resumed)} of {spec.n_tiles} tiles already done")
         else:
             staging.remove()
     if not scores_done and not staging.exists():
@@ -410,12 +307,12 @@ def score_grid(
         _create_scores_store(staging.store, spec, attrs, spread=model.is_ensemble,
                              elements_used=min_elements is not None)
     pending = [] if scores_done else [t for t in spec.tiles() if t not in resumed]
-    echo(f"scoring {spec.n_cells:,} cells in {len(pending)} tiles with {model.detector_name} "
+    log.info(f"scoring {spec.n_cells:,} cells in {len(pending)} tiles with {model.detector_name} "
          f"(score {model.score_name})")
     if pending:
         # task keys name this run (grid, model, output), so two runs sharing a cluster never mix
         run_id = hashlib.sha256(store.dumps({**run_key, "out": str(scores_path.resolve())}).encode()).hexdigest()[:16]
-        with dask_client(scheduler, workers=workers, echo=echo) as client:
+        with dask_client(scheduler, workers=workers) as client:
             if not scheduler and not os.environ.get("DASK_SCHEDULER_ADDRESS"):
                 client.run(os.environ.__setitem__, "GEOGAN_TF_THREADS", "1")
             futures = [client.submit(score_tile, run_key["grid"], ds.attrs.get("created"), str(scores_path),
@@ -437,42 +334,42 @@ def score_grid(
     n_scored = int(scores_ds["anomaly"].notnull().sum().compute())
     cov = coverage_attr(ds)
     if cov is not None and cov.n_data:
-        echo(f"scored {n_scored:,} cells: {100 * n_scored / cov.n_data:.1f} % of the grid's {cov.n_data:,} cells with "
+        log.info(f"scored {n_scored:,} cells: {100 * n_scored / cov.n_data:.1f} % of the grid's {cov.n_data:,} cells with "
              f"data" + ("" if min_elements is not None or n_scored >= cov.n_data else
                         " (cells missing one of the model's elements are not scored: see --min-elements)"))
     used_cog = out_dir / USED_COG_NAME
     if "elements_used" in scores_ds:
         used = scores_ds["elements_used"]
         counts = np.bincount(np.asarray(used.values).ravel(), minlength=len(model.elements) + 1)[1:]
-        echo("elements used per scored cell: " + ", ".join(
+        log.info("elements used per scored cell: " + ", ".join(
             f"{k + 1}: {c:,}" for k, c in enumerate(counts) if c))
-        store.export_cog(used.where(used > 0).astype(np.float32).assign_attrs(grid=spec.to_dict()), used_cog,
-                         overwrite=True, description="elements of the model each scored cell holds (the rest "
-                                                     "imputed)", tags={"variable": "elements_used"})
+        export_cog(used.where(used > 0).astype(np.float32).assign_attrs(grid=spec.to_dict()), used_cog,
+                   overwrite=True, description="elements of the model each scored cell holds (the rest "
+                                               "imputed)", tags={"variable": "elements_used"})
     elif used_cog.exists():  # from an earlier run with --min-elements (--overwrite): stale now
         used_cog.unlink()
     t_cog = time.perf_counter()
     tags = _cog_tags(model, model_dir, token, run_key, label=name or _detector_label(model))
-    store.export_cog(scores_ds["anomaly"].assign_attrs(grid=spec.to_dict()), cog_path, overwrite=True,
-                     description=f"{tags['name']} anomaly score ({model.score_name}; higher = more anomalous)",
-                     tags={**tags, "variable": "anomaly"})
-    echo(f"wrote {cog_path} in {time.perf_counter() - t_cog:.1f} s")
+    export_cog(scores_ds["anomaly"].assign_attrs(grid=spec.to_dict()), cog_path, overwrite=True,
+               description=f"{tags['name']} anomaly score ({model.score_name}; higher = more anomalous)",
+               tags={**tags, "variable": "anomaly"})
+    log.info(f"wrote {cog_path} in {time.perf_counter() - t_cog:.1f} s")
     spread_cog = out_dir / SPREAD_COG_NAME
     if "spread" in scores_ds:
-        store.export_cog(scores_ds["spread"].assign_attrs(grid=spec.to_dict()), spread_cog, overwrite=True,
-                         description=f"{tags['name']} ensemble spread (standard deviation of the members' "
-                                     f"percentiles, percentage points)",
-                         tags={**tags, "variable": "spread"})
-        echo(f"wrote {spread_cog} (the ensemble members' disagreement, percentage points)")
+        export_cog(scores_ds["spread"].assign_attrs(grid=spec.to_dict()), spread_cog, overwrite=True,
+                   description=f"{tags['name']} ensemble spread (standard deviation of the members' "
+                               f"percentiles, percentage points)",
+                   tags={**tags, "variable": "spread"})
+        log.info(f"wrote {spread_cog} (the ensemble members' disagreement, percentage points)")
     from geogan.gis import export_classes
 
     qml_path, polygons_path = out_dir / QML_NAME, out_dir / POLYGONS_NAME
     breaks = export_classes(scores_ds["anomaly"], qml_path, polygons_path, deposits=deps)
     if breaks is None:
         qml_path = polygons_path = None
-        echo("no cell could be scored: no anomaly.qml or anomaly_polygons.gpkg")
+        log.info("no cell could be scored: no anomaly.qml or anomaly_polygons.gpkg")
     else:
-        echo(f"wrote {qml_path} (QGIS style: the report's percentile classes) and {polygons_path} "
+        log.info(f"wrote {qml_path} (QGIS style: the report's percentile classes) and {polygons_path} "
              f"(cells ≥ P95, ≥ P99)")
     metrics = result = report = top = None
     if contributions:
@@ -482,10 +379,8 @@ def score_grid(
     if deposits is not None:
         from geogan.evaluate import evaluate
 
-        result = evaluate(scores_path, deposits, report_path, deposits_crs=deposits_crs, deposits_x=deposits_x,
-                          deposits_y=deposits_y, deposit_type=deposit_type, deposit_type_column=deposit_type_column,
-                          min_dist_km=min_dist_km, runs=runs, overwrite=True,
-                          seed=seed, name=name or _detector_label(model), **({"top_anomalies": top} if contributions else {}))
+        result = evaluate(scores_path, deps, report_path, evaluation=evaluation, overwrite=True,
+                          name=name or _detector_label(model), **({"top_anomalies": top} if contributions else {}))
         metrics = result.metrics
         report = report_path
     seconds = time.perf_counter() - t0

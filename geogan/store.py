@@ -1,4 +1,4 @@
-"""Zarr v3 stores: the grid layout, tile writes, the done-manifest, and safe finalisation.
+"""Zarr v3 stores: the grid layout, tile writes, portable metadata, and opening with checks.
 
 Layout of a grid store (``grid.zarr``)::
 
@@ -8,29 +8,26 @@ Layout of a grid store (``grid.zarr``)::
     element                                 symbols, units in attrs["units"]
     spatial_ref                             CRS + transform (rioxarray)
 
-A store is built in a staging folder ``<name>.partial/`` beside its final path: the Zarr
-store itself in ``store.zarr/``, and finished tiles recorded one marker file each in
-``work/done/`` (chunk existence is not a marker: a chunk may be half-written when a process
-dies). Only when every tile is done is ``store.zarr`` moved to the final name, so a store at
-the final path is always complete.
-
 Every chunk a tile writes is stored, all-NaN ones included (``write_empty_chunks``), and a
 store lists the arrays every tile writes in ``attrs["all_chunks_written"]`` (``concentration``
 in a grid store: ``import-rasters`` leaves ``distance`` unwritten): opening it checks that
 each of their chunks exists, since Zarr would silently read a deleted chunk as NaN. Opening
 also checks the ``grid`` attribute against the ``x``/``y`` coordinates (:func:`grid_spec`).
+
+What does not live here: building a store resumably in ``<name>.partial/`` and moving it
+into place (:mod:`geogan.staging`), exporting a grid to another format (COG:
+:mod:`geogan.cog`), the scores and contributions stores' own layouts (:mod:`geogan.score`),
+output checks, atomic replacement and locks shared by every stage (:mod:`geogan._io`).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import functools
 import hashlib
 import itertools
 import json
 import math
 import os
-import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -40,7 +37,7 @@ import xarray as xr
 import zarr
 
 import geogan
-from geogan.errors import GeoganError, OutputExistsError, StoreError
+from geogan.errors import GeoganError, StoreError
 from geogan.gridspec import GridSpec
 from geogan.urls import filesystem, is_url
 
@@ -51,44 +48,9 @@ ALL_CHUNKS_WRITTEN = "all_chunks_written"
 COMPRESSORS = [zarr.codecs.BloscCodec(cname="zstd", clevel=3, shuffle="shuffle")]
 
 
-# -- paths and overwrite policy ----------------------------------------------------------
-def partial_path(path: str | os.PathLike) -> Path:
-    path = Path(path)
-    return path.with_name(path.name + ".partial")
-
-
-def check_output(path: str | os.PathLike, *, overwrite: bool) -> Path:
-    """Refuse to replace an existing output unless ``overwrite``."""
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise OutputExistsError(f"{path} exists; pass --overwrite to replace it", path=None)
-    return path
-
-
-def replace_path(src: Path, dst: Path) -> None:
-    """Move a finished ``src`` to ``dst``, replacing ``dst`` only after ``src`` is complete."""
-    src, dst = Path(src), Path(dst)
-    old = None
-    if dst.exists():
-        old = dst.with_name(f"{dst.name}.old-{os.getpid()}")
-        os.replace(dst, old)
-    os.replace(src, dst)
-    if old is not None:
-        if old.is_dir():
-            shutil.rmtree(old)
-        else:
-            old.unlink()
-
-
-def sha256_file(path: str | os.PathLike, *, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
+# -- time stamps -------------------------------------------------------------------------------
 def now_iso() -> str:
+    """The current UTC time to the second, ISO 8601 (the ``created`` attribute of a store)."""
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
@@ -151,64 +113,6 @@ def write_region(path: str | os.PathLike, name: str, data: np.ndarray, region: t
             # misaligned writes from two tasks into one chunk corrupt it silently
             raise StoreError(f"region {region} is not aligned with chunks {arr.chunks} of {name}")
     arr[region] = data
-
-
-# -- staging and the done-manifest ---------------------------------------------------------------
-class Staging:
-    """Where the store for ``final`` is built: ``<final>.partial/{store.zarr, work/}``.
-
-    Workers construct their own ``Staging(final)`` from the path to write tiles and markers.
-    """
-
-    def __init__(self, final: str | os.PathLike):
-        self.final = Path(final)
-        self.root = partial_path(self.final)
-        self.store = self.root / "store.zarr"
-        self.work = self.root / "work"
-        self.done_dir = self.work / "done"
-        self.params_file = self.work / "params.json"
-
-    def exists(self) -> bool:
-        return self.root.exists()
-
-    def remove(self) -> None:
-        shutil.rmtree(self.root)
-
-    def start(self, params: dict) -> None:
-        """Begin a fresh build (the store must be created next)."""
-        self.done_dir.mkdir(parents=True, exist_ok=True)
-        self.params_file.write_text(json.dumps(params, sort_keys=True, default=str))
-
-    def params(self) -> dict | None:
-        try:
-            return json.loads(self.params_file.read_text())
-        except (OSError, ValueError):
-            return None
-
-    def mark(self, i: int, j: int) -> None:
-        # written last, after the tile's chunks: a marker means the tile is complete
-        (self.done_dir / f"{i}_{j}").touch()
-
-    def done(self) -> set[tuple[int, int]]:
-        if not self.done_dir.exists():
-            return set()
-        out = set()
-        for p in self.done_dir.iterdir():
-            i, _, j = p.name.partition("_")
-            out.add((int(i), int(j)))
-        return out
-
-    def finalize(self, *, extra_attrs: dict | None = None) -> Path:
-        """Mark the finished store complete and move it to its final path.
-
-        The metadata is made portable first (:func:`finalize_metadata`): nested attributes
-        as JSON strings, ``geogan_version``, consolidated metadata."""
-        attrs = dict(extra_attrs or {})
-        attrs.update(complete=True, created=now_iso())
-        finalize_metadata(self.store, attrs)
-        replace_path(self.store, self.final)
-        shutil.rmtree(self.root)
-        return self.final
 
 
 # -- portable attributes -------------------------------------------------------------------------
@@ -296,6 +200,8 @@ def open_store(path: str | os.PathLike, *, kind: str) -> xr.Dataset:
     else:
         path = Path(path)
         if not path.exists():
+            from geogan.staging import partial_path  # staging builds on this module
+
             hint = ""
             if partial_path(path).exists():
                 hint = f"; an unfinished run left {partial_path(path).name}: rerun the same command to resume it"
@@ -498,82 +404,3 @@ def iter_regions(spec: GridSpec, tiles: Iterable[tuple[int, int]]):
 def dumps(obj) -> str:
     return json.dumps(obj, sort_keys=True, default=str)
 
-
-# -- COG export ---------------------------------------------------------------------------------
-@functools.cache
-def overview_resampling() -> str:
-    """The COG overviews' resampling: ``MAX`` where GDAL builds overviews with it (GDAL ≥ 3.11),
-    so a single-cell peak still shows when zoomed out, else ``NEAREST``, which keeps every
-    overview value a real score (an average would dilute a peak into its neighbours) but may
-    skip a single-cell peak at coarse zoom. Found once, by building a 64 × 64 COG in memory."""
-    import rasterio
-    import rasterio.shutil
-    from affine import Affine
-
-    src, dst = "/vsimem/geogan-probe.tif", "/vsimem/geogan-probe-cog.tif"
-    try:
-        with rasterio.open(src, "w", driver="GTiff", width=64, height=64, count=1, dtype="float32",
-                           transform=Affine(1.0, 0.0, 0.0, 0.0, -1.0, 64.0)) as probe:
-            probe.write(np.zeros((1, 64, 64), np.float32))
-        # 64 cells in blocks of 32: the COG driver builds one overview level, with MAX
-        rasterio.shutil.copy(src, dst, driver="COG", BLOCKSIZE="32", OVERVIEWS="AUTO", OVERVIEW_RESAMPLING="MAX")
-        with rasterio.open(dst) as cog:
-            return "MAX" if cog.overviews(1) else "NEAREST"
-    except Exception:  # GDAL < 3.11: CPLE_AppDefinedError 'Unsupported resampling method "MAX"'
-        return "NEAREST"
-    finally:
-        for p in (src, dst):
-            try:
-                rasterio.shutil.delete(p)
-            except Exception:  # not created
-                pass
-
-
-def export_cog(da: xr.DataArray, path: str | os.PathLike, *, overwrite: bool = False, blocksize: int = 512,
-               nodata: float = float("nan"), description: str | None = None,
-               tags: dict[str, str] | None = None) -> Path:
-    """Write a 2-D ``(y, x)`` DataArray as a Cloud-Optimized GeoTIFF, window by window.
-
-    The array is read one tile-row band at a time into a tiled GTiff beside ``path``, which
-    GDAL's COG driver then converts (DEFLATE, ``blocksize`` tiles, overviews resampled with
-    :func:`overview_resampling`, nodata, CRS): memory stays bounded by one band of tiles,
-    whatever the grid size. The COG appears at ``path`` only when complete.
-
-    ``description`` names band 1 (GDAL's band description: what QGIS lists and rioxarray
-    reads as ``long_name``); ``tags`` are written as dataset metadata (GDAL tags, strings).
-    """
-    import rasterio
-    import rasterio.shutil
-    from rasterio.windows import Window
-
-    path = check_output(path, overwrite=overwrite)
-    spec = GridSpec.from_dict(da.attrs["grid"]) if "grid" in da.attrs else None
-    if spec is None:
-        raise StoreError("the array carries no grid description (attrs['grid'])")
-    tmp_tiled = path.with_name(f".{path.name}.tiled-{os.getpid()}.tif")
-    tmp_cog = path.with_name(f".{path.name}.cog-{os.getpid()}.tif")
-    profile = dict(driver="GTiff", width=spec.width, height=spec.height, count=1, dtype="float32",
-                   crs=spec.pyproj_crs.to_wkt(), transform=spec.transform, nodata=nodata, tiled=True,
-                   blockxsize=blocksize, blockysize=blocksize, compress="deflate", predictor=1,
-                   BIGTIFF="IF_SAFER")
-    try:
-        with rasterio.Env(GDAL_CACHEMAX=256):
-            with rasterio.open(tmp_tiled, "w", **profile) as dst:
-                step = max(blocksize, spec.tile)
-                for r0 in range(0, spec.height, step):
-                    r1 = min(r0 + step, spec.height)
-                    band = np.asarray(da.isel(y=slice(r0, r1)).values, dtype=np.float32)
-                    dst.write(band, 1, window=Window(0, r0, spec.width, r1 - r0))
-                if description:
-                    dst.set_band_description(1, description)
-                if tags:
-                    dst.update_tags(**{str(k): str(v) for k, v in tags.items()})
-            rasterio.shutil.copy(tmp_tiled, tmp_cog, driver="COG", COMPRESS="DEFLATE", PREDICTOR="YES",
-                                 BLOCKSIZE=str(blocksize), OVERVIEWS="AUTO", OVERVIEW_RESAMPLING=overview_resampling(),
-                                 BIGTIFF="IF_SAFER", NUM_THREADS="ALL_CPUS")
-        replace_path(tmp_cog, path)
-    finally:
-        for p in (tmp_tiled, tmp_cog):
-            if p.exists():
-                p.unlink()
-    return path

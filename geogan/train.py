@@ -1,5 +1,11 @@
 """The train stage: a random sample of grid cells → transform + detector → a model directory.
 
+What lives here: :func:`train_model` (the stage: options, sample, split, fit, the model
+directory), :func:`check_train_options` and :class:`TrainResult`. What does not: drawing the
+cells (:mod:`geogan.sampling`), the work folder, checkpoints, resume and the history
+(:mod:`geogan.trainrun`), loading a model back for scoring (:mod:`geogan.model`), the
+detectors and their files (:mod:`geogan.detectors`).
+
 ``train_model`` draws ``sample`` valid cells uniformly at random from a grid store (reading
 it chunk by chunk: count the valid cells of every chunk, allocate the sample across chunks
 with a multivariate hypergeometric draw, then draw within each chunk), splits them into
@@ -17,45 +23,47 @@ writes the model directory::
 
 It is built in ``<model_dir>.partial/`` and renamed into place when complete; ``resume``
 continues an interrupted run from its last checkpoint to the same result as an
-uninterrupted one. ``load_model`` reads a model directory back for scoring.
+uninterrupted one. :func:`geogan.model.load_model` reads a model directory back for scoring.
+Status lines go to the ``geogan.train`` and ``geogan.trainrun`` loggers; caveats are
+:class:`~geogan.errors.GeoganWarning`.
 """
 
 from __future__ import annotations
 
-import csv
 import datetime as _dt
-import json
-import math
-import os
+import logging
 import shutil
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from geogan._io import check_disjoint, holds_output_lock
-from geogan._tf import tensorflow
+from geogan._io import check_disjoint, holds_output_lock, replace_path
 from geogan.coverage import coverage_attr
-from geogan.detectors.base import (CONFIG_NAME, Detector, NeuralDetector, checked_only, detector_class,
-                                   detector_from_config, gpu_available, read_config, write_model_files)
-from geogan.errors import ConfigError, GeoganError, InputError, ModelError, OutputExistsError
+from geogan.detectors.base import Detector
+from geogan.detectors.modelfile import write_model_files
+from geogan.detectors.neural import NeuralDetector
+from geogan.detectors.optim import gpu_available
+from geogan.detectors.registry import detector_class
+from geogan.errors import ConfigError, GeoganError, GeoganWarning, InputError
 from geogan.impute import GaussianImputer
-from geogan.progress import Progress
+from geogan.options import TrainOptions, split_options
+from geogan.sampling import CellSample, deposit_cells, sample_cells
+from geogan.staging import partial_path
+from geogan.trainrun import (CHECKPOINTS, Fitter, check_work_folder, finish_work_folder, make_run_key,
+                             start_work_folder, tune_cpu_threads)
 from geogan.transform import KINDS, Transform
 from geogan.urls import is_url
 
-HISTORY_NAME = "history.csv"
-CHECKPOINTS = "checkpoints"
-RUN_FILE = "run.json"
+log = logging.getLogger(__name__)
+
 # label-free defaults chosen with bench/quality.py (README, "Detection quality")
-DEFAULT_TRANSFORM = "log"
 DEFAULT_ENSEMBLE = {"alad": 5}
 # the per-epoch "mean test score" is computed on at most this many test cells: enough for
 # a stable mean, cheap next to an epoch
 MONITOR_CELLS = 16384
-CONFIG_KEYS = {"format", "format_version", "geogan_version", "detector", "created", "elements", "units",
-               "transform", "imputer", "training", "grid", "data", "label_informed"}
 # train_model arguments passed on to detectors that take a parameter of that name
 _SHARED_PARAMS = {"steps": "steps", "epochs": "epochs", "batch_size": "batch_size", "learning_rate": "learning_rate",
                   "latent_dim": "latent_dim", "seed": "random_state", "mixed_precision": "mixed_precision"}
@@ -97,286 +105,7 @@ class TrainResult:
         return text
 
 
-@dataclass
-class TrainedModel:
-    """A model directory loaded for scoring (see :func:`load_model`)."""
-
-    model_dir: Path
-    config: dict
-    detector: Detector
-    transform: Transform
-    imputer: GaussianImputer | None = None  # None: a model from before imputation existed
-
-    @property
-    def elements(self) -> list[str]:
-        return list(self.config["elements"])
-
-    @property
-    def detector_name(self) -> str:
-        return self.detector.name
-
-    @property
-    def score_name(self) -> str:
-        return self.detector.score_name
-
-    @property
-    def is_ensemble(self) -> bool:
-        return self.detector.name == "ensemble"
-
-    def score_with_spread(self, X_raw, *, min_elements: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-        """Scores and, for an ensemble, the members' spread (percentage points; else None).
-
-        Applies the saved transform, then the detector's score function. A row missing some
-        elements gets NaN, unless ``min_elements`` is given and it holds at least that many:
-        then its missing elements are imputed from its present ones (see
-        :mod:`geogan.impute`) and it is scored; :meth:`elements_used` says how many it had.
-        """
-        X = self._check_raw(X_raw)
-        if min_elements is not None and int(min_elements) < X.shape[1]:
-            X = self._impute(X, int(min_elements))
-        valid = np.isfinite(X).all(axis=1)
-        score = np.full(X.shape[0], np.nan, dtype=np.float32)
-        spread = np.full(X.shape[0], np.nan, dtype=np.float32) if self.is_ensemble else None
-        if valid.any():
-            Z = self.transform.transform(X if valid.all() else X[valid])
-            if spread is None:
-                score[valid] = self.detector.decision_function(Z)
-            else:
-                score[valid], spread[valid] = self.detector.score_with_spread(Z)
-        return score, spread
-
-    def check_min_elements(self, min_elements: int | None) -> None:
-        """Refuse a ``min_elements`` this model cannot honour (before any output is made)."""
-        if min_elements is None:
-            return
-        n = len(self.elements)
-        if isinstance(min_elements, bool) or not isinstance(min_elements, (int, np.integer)) \
-                or not 1 <= min_elements <= n:
-            raise InputError(f"min_elements must be an integer from 1 to the model's {n} elements, got "
-                             f"{min_elements!r}")
-        if min_elements < n and self.imputer is None:
-            raise ModelError("this model has no imputer (trained before geogan imputed missing elements): "
-                             "retrain it to score cells with missing elements", path=self.model_dir)
-
-    def _impute(self, X: np.ndarray, min_elements: int) -> np.ndarray:
-        self.check_min_elements(min_elements)
-        return self.imputer.impute(X, min_present=min_elements).astype(np.float32)
-
-    @staticmethod
-    def elements_used(X_raw) -> np.ndarray:
-        """How many of the model's elements each row holds (uint8): what its score rests on."""
-        return np.isfinite(np.asarray(X_raw, dtype=np.float32)).sum(axis=1).astype(np.uint8)
-
-    def _check_raw(self, X_raw) -> np.ndarray:
-        X = np.asarray(X_raw, dtype=np.float32)
-        if X.ndim != 2 or X.shape[1] != len(self.elements):
-            raise InputError(f"expected an array (cells × {len(self.elements)} elements: "
-                             f"{', '.join(self.elements)}), got shape {X.shape}")
-        return X
-
-    def score_transformed(self, Z) -> np.ndarray:
-        """Scores of already transformed features (``self.transform.transform(X_raw)``), higher =
-        more anomalous (the detector's ``decision_function``)."""
-        return self.detector.decision_function(Z)
-
-    def score(self, X_raw, *, min_elements: int | None = None) -> np.ndarray:
-        """Anomaly scores (float32, higher = more anomalous) for concentrations ``X_raw``
-        ``(n, n_elements)`` in the grid's units and :attr:`elements` order; rows with a NaN
-        stay NaN unless they hold ``min_elements`` elements (see :meth:`score_with_spread`).
-
-        geogan's map score: the saved transform, then the detector's ``decision_function``
-        (PyOD's sign), not scikit-learn's ``score_samples`` (higher = more normal)."""
-        return self.score_with_spread(X_raw, min_elements=min_elements)[0]
-
-    def __repr__(self) -> str:
-        return (f"TrainedModel({str(self.model_dir)!r}, detector={self.detector_name!r}, score={self.score_name!r}, "
-                f"elements={self.elements!r})")
-
-
-def load_model(model_dir, *, networks: bool = True) -> TrainedModel:
-    """Load a model directory written by :func:`train_model`.
-
-    ``networks=False`` checks everything (config, transform, imputer, architectures, weight
-    files' names and shapes) but builds no network, so it never starts TensorFlow: the result
-    describes the model and cannot score (``geogan score`` validates a model so on the
-    client before its workers load it whole).
-
-    ``config.json`` is validated first (unknown keys, unknown detectors or parameters, Keras
-    layers other than the expected ones, Lambda layers above all): a bad or tampered model
-    raises :class:`~geogan.errors.ModelError` before any weights are read. Networks are
-    rebuilt in Keras safe mode; nothing is unpickled.
-    """
-    model_dir = Path(model_dir)
-    if not model_dir.exists() and Path(f"{model_dir}.partial").exists():
-        raise ModelError(f"training did not finish ({model_dir}.partial exists): rerun 'geogan train' with "
-                         f"--resume", path=model_dir)
-    config = read_config(model_dir)
-    where = model_dir / CONFIG_NAME
-    unknown = set(config) - CONFIG_KEYS
-    if unknown:
-        raise ModelError(f"unknown keys in config.json: {', '.join(sorted(unknown))}", path=where)
-    elements = config.get("elements")
-    if not isinstance(elements, list) or not elements or not all(isinstance(e, str) for e in elements):
-        raise ModelError("config 'elements' must be a non-empty list of element symbols", path=where)
-    try:
-        transform = Transform.from_dict(config.get("transform"))
-    except ModelError as exc:  # name the file
-        raise ModelError(exc.message, path=where) from None
-    if transform.elements != elements:
-        raise ModelError("the transform's elements differ from the model's", path=where)
-    if networks:
-        detector = detector_from_config(model_dir, config["detector"], where=where)
-    else:
-        with checked_only():
-            detector = detector_from_config(model_dir, config["detector"], where=where)
-    n_out = transform.n_features_out
-    if detector.n_features_ != n_out:
-        raise ModelError(f"the detector takes {detector.n_features_} features but the transform makes {n_out}",
-                         path=where)
-    imputer = None
-    if config.get("imputer") is not None:
-        imputer = GaussianImputer.from_dict(config["imputer"], where=where)
-        if imputer.mean_.size != len(elements):
-            raise ModelError("the imputer's elements differ from the model's", path=where)
-    return TrainedModel(model_dir=model_dir, config=config, detector=detector, transform=transform, imputer=imputer)
-
-
-# -- sampling cells ---------------------------------------------------------------------------------
-@dataclass
-class CellSample:
-    """Cells drawn from a grid: raw values in the elements' order and their grid position."""
-
-    values: np.ndarray
-    rows: np.ndarray
-    cols: np.ndarray
-    n_valid: int
-
-
-def _valid_mask(block: np.ndarray, index: list[int]) -> np.ndarray:
-    return np.isfinite(block[index]).all(axis=0)
-
-
-def _count_valid(block: np.ndarray, index: list[int]) -> int:
-    return int(_valid_mask(block, index).sum())
-
-
-def _draw_in_block(block: np.ndarray, index: list[int], k: int, seed: tuple[int, ...]):
-    mask = _valid_mask(block, index)
-    r, c = np.nonzero(mask)
-    pick = np.sort(np.random.default_rng(list(seed)).choice(r.size, size=k, replace=False))
-    r, c = r[pick], c[pick]
-    return block[index][:, r, c].T.astype(np.float32), r, c
-
-
-def sample_cells(ds, elements: list[str], n: int, *, seed: int) -> CellSample:
-    """Draw ``n`` cells uniformly at random among the valid cells (no selected element NaN).
-
-    Two passes over the chunks, never more than a few chunks in memory: count the valid
-    cells per chunk, split ``n`` across chunks by a multivariate hypergeometric draw (which
-    makes the whole sample uniform without replacement), draw within each chunk. The result
-    depends only on the grid, ``elements``, ``n`` and ``seed``. Returns all valid cells when
-    there are at most ``n``. A chunk that cannot be read (damaged) is a
-    :class:`~geogan.errors.StoreError` naming the store and the tile.
-    """
-    import dask
-
-    from geogan.store import tile_read_error
-
-    data = ds["concentration"].data
-    all_elements = [str(e) for e in ds["element"].values]
-    index = [all_elements.index(e) for e in elements]
-    row_chunks, col_chunks = data.chunks[1], data.chunks[2]
-    row_starts = np.concatenate([[0], np.cumsum(row_chunks)])
-    col_starts = np.concatenate([[0], np.cumsum(col_chunks)])
-    blocks = [(i, j) for i in range(len(row_chunks)) for j in range(len(col_chunks))]
-
-    def part(i, j):
-        # read here (not as a dask dependency of the task) so that a failure names the tile
-        try:
-            return data[:, row_starts[i]:row_starts[i + 1], col_starts[j]:col_starts[j + 1]].compute(
-                scheduler="synchronous")
-        except MemoryError:
-            raise
-        except Exception as exc:  # Zarr/Blosc raise many kinds on a damaged chunk
-            raise tile_read_error(ds.encoding.get("source", "the grid store"), i, j, exc) from None
-
-    def count(i, j):
-        return _count_valid(part(i, j), index)
-
-    def draw(i, j, k):
-        return _draw_in_block(part(i, j), index, k, (seed, i, j))
-
-    counts = np.array(dask.compute(*[dask.delayed(count)(i, j) for i, j in blocks], scheduler="threads"),
-                      dtype=np.int64)
-    n_valid = int(counts.sum())
-    if n_valid == 0:
-        raise InputError(f"the grid has no cell where all of {', '.join(elements)} have values")
-    rng = np.random.default_rng(seed)
-    take = counts if n >= n_valid else rng.multivariate_hypergeometric(counts, n)
-    tasks = [dask.delayed(draw)(i, j, int(k)) for (i, j), k in zip(blocks, take) if k > 0]
-    drawn = dask.compute(*tasks, scheduler="threads")
-    values, rows, cols = [], [], []
-    for ((i, j), k), (v, r, c) in zip([(b, k) for b, k in zip(blocks, take) if k > 0], drawn):
-        values.append(v)
-        rows.append(r + row_starts[i])
-        cols.append(c + col_starts[j])
-    order = rng.permutation(int(take.sum()))  # chunk order → random order before the split
-    return CellSample(values=np.concatenate(values)[order], rows=np.concatenate(rows)[order].astype(np.int64),
-                      cols=np.concatenate(cols)[order].astype(np.int64), n_valid=n_valid)
-
-
-# -- deposits (label-informed monitoring only) ---------------------------------------------------------
-def _deposit_cells(ds, deposits, elements: list[str]):
-    """Raw values and (row, col) of the valid grid cells holding ≥ 1 deposit (each once)."""
-    from geogan.evaluate import read_deposits
-    from geogan.store import grid_spec
-
-    spec = grid_spec(ds)
-    dep = read_deposits(deposits, crs=spec.pyproj_crs)
-    row, col, inside = spec.cell_of(dep.x, dep.y)
-    cells = sorted(set(zip(row[inside].tolist(), col[inside].tolist())))
-    if not cells:
-        raise InputError("no deposit falls inside the grid; label-informed AUC cannot be computed", path=deposits)
-    import xarray as xr
-
-    r = xr.DataArray([c[0] for c in cells], dims="cell")
-    c = xr.DataArray([c[1] for c in cells], dims="cell")
-    vals = ds["concentration"].sel(element=elements).isel(y=r, x=c).transpose("cell", "element").values
-    ok = np.isfinite(vals).all(axis=1)
-    if not ok.any():
-        raise InputError("every deposit cell lacks a value for some element; label-informed AUC cannot be "
-                         "computed", path=deposits)
-    rc = np.array(cells, dtype=np.int64)[ok]
-    return vals[ok].astype(np.float32), rc[:, 0], rc[:, 1]
-
-
-def _auc(pos: np.ndarray, neg: np.ndarray) -> float:
-    """Mann-Whitney AUC, ties ½."""
-    neg = np.sort(neg)
-    less = np.searchsorted(neg, pos, side="left")
-    less_eq = np.searchsorted(neg, pos, side="right")
-    return float(np.sum(less + 0.5 * (less_eq - less)) / (pos.size * neg.size))
-
-
 # -- helpers ------------------------------------------------------------------------------------------
-def tune_cpu_threads() -> bool:
-    """On a CPU-only machine with ≤ 8 cores, run TensorFlow ops side by side (inter-op) rather
-    than splitting each small matmul across cores (intra-op): ~15 % faster training at batch
-    128. Only possible before TensorFlow starts; returns whether it was applied."""
-    applied = []
-
-    def configure(tf) -> None:
-        n = os.cpu_count() or 1
-        if n > 8 or os.environ.get("TF_NUM_INTRAOP_THREADS") or tf.config.list_physical_devices("GPU"):
-            return
-        tf.config.threading.set_intra_op_parallelism_threads(1)
-        tf.config.threading.set_inter_op_parallelism_threads(n)
-        applied.append(True)
-
-    tensorflow(configure=configure)
-    return bool(applied)
-
-
 def _resolve_params(cls: type[Detector], shared: dict, detector_params: dict | None) -> dict:
     names = set(cls._param_names())
     # None = the detector's own default (e.g. ALAD's steps); the seed is always passed
@@ -393,51 +122,19 @@ def _resolve_params(cls: type[Detector], shared: dict, detector_params: dict | N
     return params
 
 
-def _latest_checkpoint(ckpt_dir: Path) -> Path | None:
-    ckpts = sorted(p for p in ckpt_dir.glob("epoch_*") if (p / "checkpoint.json").is_file())
-    return ckpts[-1] if ckpts else None
-
-
-def _has_progress(work: Path) -> bool:
-    """Whether an unfinished run in ``work`` holds a checkpoint or a finished ensemble member."""
-    return any((work / CHECKPOINTS).glob("**/checkpoint.json")) or any((work / "members").glob(f"*/{CONFIG_NAME}"))
-
-
-def _describe_progress(work: Path) -> str:
-    ckpts = sorted(p.parent.relative_to(work).as_posix() for p in (work / CHECKPOINTS).glob("**/checkpoint.json"))
-    members = sorted((work / "members").glob(f"*/{CONFIG_NAME}"))
-    parts = [f"last checkpoint {ckpts[-1]}"] if ckpts else []
-    if members:
-        parts.append(f"{len(members)} finished ensemble member(s)")
-    return ", ".join(parts)
-
-
-def _write_history(path: Path, rows: list[dict]) -> None:
-    keys: list[str] = []
-    for row in rows:
-        keys.extend(k for k in row if k not in keys)
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=keys, restval="")
-        w.writeheader()
-        for row in rows:
-            w.writerow({k: ("" if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()})
-
-
 # -- the stage --------------------------------------------------------------------------------------
-def check_train_options(*, detector: str = "alad", transform: str = DEFAULT_TRANSFORM, sample: int = 200_000,
-                        test_fraction: float = 0.3, steps: int | None = None, epochs: int | None = None,
-                        batch_size: int | None = None, learning_rate: float | None = None,
-                        latent_dim: int | None = None, seed: int = 0, ensemble: int | None = None,
-                        enrichment_only: bool | None = None, checkpoint_every: int | None = None,
-                        mixed_precision: bool = False, detector_params: dict | None = None,
-                        **_data_options) -> tuple[Detector, int, bool]:
-    """Validate :func:`train_model`'s options without touching data (``geogan run`` checks every
-    ``[train.<name>]`` table with it before any stage runs).
+def check_train_options(options: TrainOptions) -> tuple[Detector, int, bool]:
+    """Check what :class:`~geogan.options.TrainOptions` cannot check alone: the detector, its
+    parameters and the transform, without touching data (``geogan run`` checks every
+    ``[train.<name>]`` table with it before any stage runs; types and ranges were checked when
+    ``options`` was built).
 
     Returns the (unfitted) detector, the ensemble size and the resolved ``enrichment_only``.
-    Options about data (``elements``, ``deposits``, ...) are accepted and not checked here.
     """
     from geogan.detectors.ensemble import Ensemble
+
+    detector, transform, enrichment_only, ensemble, seed = (options.detector, options.transform,
+                                                            options.enrichment_only, options.ensemble, options.seed)
 
     cls = detector_class(detector)
     if cls is Ensemble:
@@ -449,19 +146,11 @@ def check_train_options(*, detector: str = "alad", transform: str = DEFAULT_TRAN
     if enrichment_only and transform == "ilr":
         raise ConfigError("enrichment_only needs one feature per element, which ilr balances are not: use the log, "
                           "clr or none transform, or --two-sided")
-    if not 0.0 < float(test_fraction) < 1.0:
-        raise ConfigError(f"test_fraction must be between 0 and 1, got {test_fraction!r}")
-    if not isinstance(sample, (int, np.integer)) or sample < 10:
-        raise ConfigError(f"sample must be an integer ≥ 10, got {sample!r}")
-    if checkpoint_every is not None and (not isinstance(checkpoint_every, (int, np.integer)) or checkpoint_every < 0):
-        raise ConfigError(f"checkpoint_every must be an integer ≥ 0, got {checkpoint_every!r}")
     if ensemble is None:
         ensemble = DEFAULT_ENSEMBLE.get(detector, 1)
-    if not isinstance(ensemble, (int, np.integer)) or isinstance(ensemble, bool) or not 1 <= ensemble <= 100:
-        raise ConfigError(f"ensemble must be an integer between 1 and 100, got {ensemble!r}")
-    shared = {"steps": steps, "epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate,
-              "latent_dim": latent_dim, "seed": seed, "mixed_precision": mixed_precision}
-    det = cls(**_resolve_params(cls, shared, detector_params))
+    shared = {k: getattr(options, k) for k in ("steps", "epochs", "batch_size", "learning_rate", "latent_dim",
+                                                "seed", "mixed_precision")}
+    det = cls(**_resolve_params(cls, shared, options.params))
     det._validate_params()
     if ensemble > 1:
         member_params = {k: v for k, v in det.get_params().items() if k != "random_state"}
@@ -474,28 +163,14 @@ def check_train_options(*, detector: str = "alad", transform: str = DEFAULT_TRAN
 def train_model(
     grid_path,
     out_dir,
+    options: TrainOptions | None = None,
     *,
-    detector: str = "alad",
-    transform: str = DEFAULT_TRANSFORM,
-    elements: list[str] | None = None,
-    sample: int = 200_000,
-    test_fraction: float = 0.3,
-    steps: int | None = None,
-    epochs: int | None = None,
-    batch_size: int | None = None,
-    learning_rate: float | None = None,
-    latent_dim: int | None = None,
-    seed: int = 0,
-    ensemble: int | None = None,
-    enrichment_only: bool | None = None,
-    checkpoint_every: int | None = None,
     resume: bool = False,
-    mixed_precision: bool = False,
     deposits=None,
     overwrite: bool = False,
     progress: bool = True,
     detector_params: dict | None = None,
-    echo=None,
+    **shortcuts,
 ) -> TrainResult:
     """Train a detector on a random sample of grid cells and write a model directory.
 
@@ -505,6 +180,10 @@ def train_model(
         Grid store (``geogan grid`` / ``geogan import-rasters``).
     out_dir
         Model directory to create.
+    options
+        What to train and how: a :class:`~geogan.options.TrainOptions`, whose fields follow
+        (default: its defaults). Any field may also be given by name (``detector="pca"``,
+        ``sample=5000``), overriding ``options``.
     detector
         Registry name: ``alad``, ``vae``, ``autoencoder``, ``iforest``, ``mahalanobis``, ``pca``.
     transform
@@ -549,28 +228,59 @@ def train_model(
         Replace an existing ``out_dir``.
     progress
         Show a progress bar (epoch, losses, time left).
-    detector_params
+    params, detector_params
         Further detector parameters (e.g. ``{"score": "l1_high"}``); they override the above.
-    echo
-        Callable for status lines (default: print when ``progress``, else silent).
+        (``detector_params`` is the keyword spelling of the ``params`` field.)
     """
-    from geogan.detectors.ensemble import Ensemble, member_dir
-    from geogan.store import grid_spec, location, metadata_fingerprint, open_grid, units_of
-
     t_start = time.perf_counter()
-    if echo is None:
-        echo = print if progress else (lambda *a, **k: None)
     grid_path, final = (grid_path if is_url(grid_path) else Path(grid_path)), Path(out_dir)
-    check_disjoint([final, final.with_name(final.name + ".partial")], [grid_path, deposits], what="model directory")
+    work = partial_path(final)
+    check_disjoint([final, work], [grid_path, deposits], what="model directory")
     # -- validate everything cheap before reading data ---------------------------------------------
-    det, ensemble, enrichment_only = check_train_options(
-        detector=detector, transform=transform, sample=sample, test_fraction=test_fraction, steps=steps,
-        epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, latent_dim=latent_dim, seed=seed,
-        ensemble=ensemble, enrichment_only=enrichment_only, checkpoint_every=checkpoint_every,
-        mixed_precision=mixed_precision, detector_params=detector_params)
+    if detector_params is not None:
+        shortcuts["params"] = detector_params
+    (options,) = split_options("train_model", shortcuts, TrainOptions=options)
+    det, ensemble, enrichment_only = check_train_options(options)
     neural = isinstance(det, NeuralDetector)
-    member_params = {k: v for k, v in det.get_params().items() if k != "random_state"}
-    work = final.with_name(final.name + ".partial")
+    ds, elements = _open_grid(grid_path, options.elements)
+    run_key = make_run_key(grid_path, options, det, elements, enrichment_only=enrichment_only, ensemble=ensemble,
+                           deposits=deposits)
+    progress_found = check_work_folder(work, final, run_key, resume=resume, overwrite=overwrite, neural=neural)
+    # -- data (before the work folder exists: a refusal here leaves nothing behind) ----------------
+    data = _sample(ds, grid_path, elements, options, enrichment_only, deposits, work=work,
+                   resuming=resume and progress_found)
+    start_work_folder(work, run_key, resume=resume, progress_found=progress_found)
+    tuned = tune_cpu_threads() if neural else False
+    # -- training -----------------------------------------------------------------------------------
+    fitter = Fitter(data.X_train, data.X_test[:MONITOR_CELLS], data.labels, resume=resume,
+                    checkpoint_every=options.checkpoint_every, progress=progress, detector=options.detector,
+                    ensemble=ensemble)
+    det = _fit_members(det, ensemble, options, work, fitter)
+    # -- the model directory ------------------------------------------------------------------------
+    return _write_model_dir(det, ensemble, options, data, fitter, ds, grid_path, run_key, work, final,
+                            deposits=deposits, neural=neural, tuned=tuned, t_start=t_start)
+
+
+# -- the phases of train_model ------------------------------------------------------------------------
+@dataclass
+class _Sample:
+    """The sampled cells, split (test cells first) and transformed; ``labels`` are the
+    transformed deposit cells and the test cells on no deposit (with ``deposits``)."""
+
+    elements: list[str]
+    cells: CellSample
+    n_test: int
+    train_raw: np.ndarray
+    transform: Transform
+    X_train: np.ndarray
+    X_test: np.ndarray
+    labels: tuple[np.ndarray, np.ndarray] | None
+
+
+def _open_grid(grid_path, elements: list[str] | None) -> tuple:
+    """Open the grid and check ``elements`` (default: all) against it; returns both."""
+    from geogan.store import open_grid
+
     ds = open_grid(grid_path)
     grid_elements = [str(e) for e in ds["element"].values]
     elements = list(grid_elements if elements is None else elements)
@@ -578,154 +288,75 @@ def train_model(
     if missing or len(set(elements)) != len(elements) or not elements:
         raise InputError(f"elements must be distinct symbols in the grid ({', '.join(grid_elements)}); "
                          f"unknown: {', '.join(missing) or 'none'}", path=grid_path)
-    run_key = {"grid": location(grid_path), "grid_fingerprint": metadata_fingerprint(grid_path),
-               "detector": detector, "params": det.get_params(), "transform": transform, "elements": elements,
-               "enrichment_only": bool(enrichment_only), "ensemble": int(ensemble),
-               "sample": int(sample), "test_fraction": float(test_fraction), "seed": int(seed),
-               "checkpoint_every": checkpoint_every, "deposits": None if deposits is None else str(deposits)}
-    progress_found = neural and _has_progress(work)
-    if resume and work.exists():
-        try:
-            previous = json.loads((work / RUN_FILE).read_text())
-        except (OSError, ValueError):
-            previous = None
-        if previous != json.loads(json.dumps(run_key)):
-            raise ConfigError(f"{work} holds an unfinished run with other settings; rerun with the same arguments "
-                              f"to resume, or with --overwrite to start afresh")
-    if not resume and not overwrite and progress_found:
-        raise OutputExistsError(f"{work} holds an unfinished run ({_describe_progress(work)}); pass --resume to "
-                                f"continue it, or --overwrite to start afresh")
-    if final.exists() and not overwrite and not (resume and work.exists()):
-        hint = "; it is a finished model, nothing to resume" if resume else ""
-        raise OutputExistsError(f"{final} exists{hint}; pass --overwrite to replace it")
-    # -- data (before the work folder exists: a refusal here leaves nothing behind) ----------------
+    return ds, elements
+
+
+def _sample(ds, grid_path, elements: list[str], options: TrainOptions, enrichment_only: bool, deposits, *,
+            work: Path, resuming: bool) -> _Sample:
+    """Draw the cells, split them, fit the transform on the training cells, read the deposits."""
+    transform = options.transform
     t0 = time.perf_counter()
     try:
-        cells = sample_cells(ds, elements, int(sample), seed=int(seed))
+        cells = sample_cells(ds, elements, int(options.sample), seed=int(options.seed))
     except GeoganError:  # e.g. a damaged chunk
-        if not (resume and progress_found):  # made by this run, holding no progress: leave nothing behind
+        if not resuming:  # made by this run, holding no progress: leave nothing behind
             shutil.rmtree(work, ignore_errors=True)
         raise
     n = cells.values.shape[0]
-    n_test = int(round(n * float(test_fraction)))
+    n_test = int(round(n * float(options.test_fraction)))
     if n - n_test < 2 or n_test < 1:
         raise InputError(f"only {n} valid cells: too few to split into training and test cells", path=grid_path)
     train_raw, test_raw = cells.values[n_test:], cells.values[:n_test]
     tr = Transform(transform, elements=elements, enrichment_only=enrichment_only).fit(train_raw)
     X_train, X_test = tr.transform(train_raw), tr.transform(test_raw)
     if tr.constant_:
-        echo(f"warning: {', '.join(tr.constant_)} ha{'s' if len(tr.constant_) == 1 else 've'} one value in every "
-             f"training cell (e.g. 100 % below detection) and cannot tell cells apart; consider leaving "
-             f"{'it' if len(tr.constant_) == 1 else 'them'} out (--elements)")
+        # stacklevel 4: past train_model and holds_output_lock's wrapper, to train_model's caller
+        warnings.warn(f"{', '.join(tr.constant_)} ha{'s' if len(tr.constant_) == 1 else 've'} one value in every "
+                      f"training cell (e.g. 100 % below detection) and cannot tell cells apart; consider leaving "
+                      f"{'it' if len(tr.constant_) == 1 else 'them'} out (--elements)", GeoganWarning, stacklevel=4)
     stored = coverage_attr(ds)
     if stored is not None and stored.n_data:
-        echo(f"{cells.n_valid:,} cells are valid for all {len(elements)} elements: "
-             f"{100 * cells.n_valid / stored.n_data:.1f} % of the grid's {stored.n_data:,} cells with data, the "
-             f"part this model can score (geogan score --min-elements reaches further)")
-    echo(f"sampled {n:,} of {cells.n_valid:,} valid cells in {time.perf_counter() - t0:.1f} s: "
-         f"{X_train.shape[0]:,} training, {n_test:,} test; transform {transform}"
-         + (", enrichment only" if enrichment_only else ""))
-    monitor = X_test[:MONITOR_CELLS]
+        log.info(f"{cells.n_valid:,} cells are valid for all {len(elements)} elements: "
+                 f"{100 * cells.n_valid / stored.n_data:.1f} % of the grid's {stored.n_data:,} cells with data, the "
+                 f"part this model can score (geogan score --min-elements reaches further)")
+    log.info(f"sampled {n:,} of {cells.n_valid:,} valid cells in {time.perf_counter() - t0:.1f} s: "
+             f"{X_train.shape[0]:,} training, {n_test:,} test; transform {transform}"
+             + (", enrichment only" if enrichment_only else ""))
     labels = None
     if deposits is not None:
-        dep_raw, dep_rows, dep_cols = _deposit_cells(ds, deposits, elements)
+        dep_raw, dep_rows, dep_cols = deposit_cells(ds, deposits, elements)
         dep_cells = set(zip(dep_rows.tolist(), dep_cols.tolist()))
         negative = np.array([(r, c) not in dep_cells for r, c in zip(cells.rows[:n_test], cells.cols[:n_test])])
         labels = (tr.transform(dep_raw), X_test[negative])
-        echo(f"label-informed monitoring: {len(dep_cells)} deposit cell(s) vs {int(negative.sum()):,} test cells "
-             f"(recorded in the history only)")
+        log.info(f"label-informed monitoring: {len(dep_cells)} deposit cell(s) vs {int(negative.sum()):,} test "
+                 f"cells (recorded in the history only)")
+    return _Sample(elements, cells, n_test, train_raw, tr, X_train, X_test, labels)
 
-    # -- the work folder -----------------------------------------------------------------------------
-    if not (resume and progress_found):
-        if work.exists():
-            echo(f"removing {work} left by an earlier run" if not resume else
-                 f"no checkpoint in {work}: starting afresh")
-            shutil.rmtree(work)
-        work.mkdir(parents=True)
-        (work / RUN_FILE).write_text(json.dumps(run_key, indent=1))
-    tuned = tune_cpu_threads() if neural else False
 
-    # -- training -----------------------------------------------------------------------------------
-    history: list[dict] = []
-    resumed_from = None
-    label_auc = None
-
-    def label_informed(d) -> float:
-        return _auc(d.decision_function(labels[0]), d.decision_function(labels[1]))
-
-    def fit_one(d: Detector, ckpt_dir: Path, member: int | None) -> Detector:
-        """Fit one detector (resuming from its latest checkpoint in ``ckpt_dir``)."""
-        nonlocal label_auc, resumed_from
-        tag = {} if member is None else {"member": member}
-        if not isinstance(d, NeuralDetector):
-            t_fit = time.perf_counter()
-            d.fit(X_train)
-            row = {**tag, "epoch": 1, "mean_test_score": float(np.mean(d.decision_function(monitor))),
-                   "seconds": time.perf_counter() - t_fit}
-            if labels is not None:
-                row["label_informed_test_auc"] = label_auc = label_informed(d)
-            history.append(row)
-            return d
-        checkpoint = _latest_checkpoint(ckpt_dir) if resume else None
-        if checkpoint is not None:
-            d, extra = type(d).load_checkpoint(checkpoint)
-            history[:] = list(extra.get("history", history))
-            resumed_from = d.epochs_done_ if member is None else f"member {member}, epoch {d.epochs_done_}"
-            echo(f"resuming {'' if member is None else f'member {member} '}from {checkpoint.name} "
-                 f"(epoch {d.epochs_done_} of {d.total_epochs(len(X_train))})")
-        total = d.total_epochs(len(X_train))
-        every = checkpoint_every if checkpoint_every is not None else max(1, math.ceil(total / 10))
-        what = f"training {detector}" + ("" if member is None else f" {member + 1}/{ensemble}")
-        bar = Progress(total, what, unit="epochs", enabled=progress)
-        bar.update(d.epochs_done_ if checkpoint is not None else 0, "")
-
-        def on_epoch(dd: NeuralDetector, epoch: int, logs: dict) -> None:
-            nonlocal label_auc
-            last = epoch == total
-            row = {**tag, "epoch": epoch, "steps": epoch * dd.batches_per_epoch(len(X_train)),
-                   **{k: v for k, v in logs.items() if k != "seconds"}, "seconds": logs["seconds"]}
-            if (every and epoch % every == 0) or last:
-                row["mean_test_score"] = float(np.mean(dd.decision_function(monitor)))
-                if labels is not None:
-                    row["label_informed_test_auc"] = label_auc = label_informed(dd)
-            history.append(row)
-            if every and epoch % every == 0 and not last:
-                dd.save_checkpoint(ckpt_dir / f"epoch_{epoch:04d}", extra={"history": history})
-            shown = [k for k in ("dis", "gen", "enc") if k in logs] or list(dd._loss_names)
-            info = " ".join(f"{k} {logs[k]:.3f}" for k in shown)
-            bar.update(epoch, info)
-
-        try:
-            d.fit(X_train, callback=on_epoch, resume=checkpoint is not None)
-        finally:
-            bar.close()
-        return d
+def _fit_members(det: Detector, ensemble: int, options: TrainOptions, work: Path, fitter: Fitter) -> Detector:
+    """Fit the detector, or an ensemble of ``ensemble`` copies of it; returns the fitted detector."""
+    from geogan.detectors.ensemble import Ensemble
 
     if ensemble == 1:
-        det = fit_one(det, work / CHECKPOINTS, None)
-    else:
-        ens = Ensemble(detector=detector, n_members=int(ensemble), params=member_params,
-                       contamination=det.contamination, random_state=int(seed))
-        members = []
-        hist_files = sorted((work / "members").glob("*.history.json")) if resume else []
-        if hist_files:
-            history[:] = json.loads(hist_files[-1].read_text())
-        for k in range(int(ensemble)):
-            done = work / member_dir(k)
-            if resume and (done / CONFIG_NAME).is_file():
-                members.append(Detector.load(done))
-                continue
-            member = fit_one(ens.make_member(k), work / CHECKPOINTS / f"member_{k:02d}", k)
-            done.mkdir(parents=True, exist_ok=True)
-            write_model_files(done, member)  # a finished member survives an interruption
-            done.with_name(f"{done.name}.history.json").write_text(json.dumps(history))
-            shutil.rmtree(work / CHECKPOINTS / f"member_{k:02d}", ignore_errors=True)
-            members.append(member)
-        det = ens.set_members(members, X_train)
-        echo(f"ensemble of {ensemble} {detector} models (seeds {seed}, {seed + 1000}, ...): scores are their mean "
-             f"percentile; the spread of their percentiles is a second map")
+        return fitter.fit(det, work / CHECKPOINTS, None)
+    detector, seed = options.detector, options.seed
+    member_params = {k: v for k, v in det.get_params().items() if k != "random_state"}
+    ens = Ensemble(detector=detector, n_members=int(ensemble), params=member_params,
+                   contamination=det.contamination, random_state=int(seed))
+    det = fitter.fit_ensemble(ens, work)
+    log.info(f"ensemble of {ensemble} {detector} models (seeds {seed}, {seed + 1000}, ...): scores are their "
+             f"mean percentile; the spread of their percentiles is a second map")
+    return det
 
-    # -- the model directory ------------------------------------------------------------------------
+
+def _write_model_dir(det: Detector, ensemble: int, options: TrainOptions, data: _Sample, fitter: Fitter, ds,
+                     grid_path, run_key: dict, work: Path, final: Path, *, deposits, neural: bool, tuned: bool,
+                     t_start: float) -> TrainResult:
+    """Write the model files, config and history into ``work`` and move it to ``final``."""
+    from geogan.store import grid_spec, location, units_of
+
+    o, X_train, X_test, labels = options, data.X_train, data.X_test, data.labels
+    elements, n, n_test = data.elements, data.cells.values.shape[0], data.n_test
     test_scores = det.decision_function(X_test)
     q = np.percentile(test_scores, [50, 90, 95, 99]).tolist()
     seconds = time.perf_counter() - t_start
@@ -738,41 +369,34 @@ def train_model(
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "elements": elements,
         "units": {e: units.get(e) for e in elements},
-        "transform": tr.to_dict(),
-        "imputer": GaussianImputer(log=transform != "none").fit(train_raw).to_dict(),
-        "training": {"sample": int(sample), "n_sampled": n, "n_train": int(X_train.shape[0]), "n_test": n_test,
-                     "test_fraction": float(test_fraction), "seed": int(seed), "epochs": n_epochs, "steps": n_steps,
-                     "ensemble": int(ensemble), "checkpoint_every": checkpoint_every,
-                     "mixed_precision": bool(mixed_precision), "detector_params": dict(detector_params or {}),
+        "transform": data.transform.to_dict(),
+        "imputer": GaussianImputer(log=o.transform != "none").fit(data.train_raw).to_dict(),
+        "training": {"sample": int(o.sample), "n_sampled": n, "n_train": int(X_train.shape[0]), "n_test": n_test,
+                     "test_fraction": float(o.test_fraction), "seed": int(o.seed), "epochs": n_epochs,
+                     "steps": n_steps, "ensemble": int(ensemble), "checkpoint_every": o.checkpoint_every,
+                     "mixed_precision": bool(o.mixed_precision), "detector_params": dict(o.params or {}),
                      "device": ("GPU" if gpu_available() else "CPU") if neural else "CPU",
-                     "cpu_threads_tuned": tuned, "resumed_from_epoch": resumed_from, "seconds": round(seconds, 1)},
+                     "cpu_threads_tuned": tuned, "resumed_from_epoch": fitter.resumed_from,
+                     "seconds": round(seconds, 1)},
         "grid": {"path": location(grid_path), "metadata_sha256": run_key["grid_fingerprint"],
                  "created": ds.attrs.get("created"), "geogan_version": ds.attrs.get("geogan_version"),
-                 "source": ds.attrs.get("source"), "spec": spec.to_dict(), "n_valid_cells": cells.n_valid},
+                 "source": ds.attrs.get("source"), "spec": spec.to_dict(), "n_valid_cells": data.cells.n_valid},
         "data": {"test_score_mean": float(np.mean(test_scores)),
                  "test_score_quantiles": dict(zip(["50", "90", "95", "99"], q))},
     }
     if labels is not None:
         metadata["label_informed"] = {
-            "deposits": str(deposits), "n_deposit_cells": int(labels[0].shape[0]), "test_auc": label_auc,
+            "deposits": str(deposits), "n_deposit_cells": int(labels[0].shape[0]), "test_auc": fitter.label_auc,
             "note": "AUC of deposit cells against test cells, recorded for monitoring; never used to select "
                     "epochs or settings"}
     write_model_files(work, det, metadata=metadata)
-    _write_history(work / HISTORY_NAME, history)
-    (work / RUN_FILE).unlink(missing_ok=True)
-    if ensemble > 1:
-        shutil.rmtree(work / CHECKPOINTS, ignore_errors=True)
-        for f in (work / "members").glob("*.history.json"):
-            f.unlink()
-    from geogan.store import replace_path
-
+    finish_work_folder(work, fitter.history, ensemble=ensemble)
     replace_path(work, final)
-    return TrainResult(model_dir=final, detector=detector, score_name=det.score_name, elements=elements,
-                       n_valid_cells=cells.n_valid, n_train=int(X_train.shape[0]), n_test=n_test,
+    return TrainResult(model_dir=final, detector=o.detector, score_name=det.score_name, elements=elements,
+                       n_valid_cells=data.cells.n_valid, n_train=int(X_train.shape[0]), n_test=n_test,
                        epochs=n_epochs, seconds=seconds, test_score_mean=float(np.mean(test_scores)),
-                       resumed_from_epoch=resumed_from, label_informed_test_auc=label_auc, history=history,
-                       steps=n_steps, ensemble=int(ensemble))
+                       resumed_from_epoch=fitter.resumed_from, label_informed_test_auc=fitter.label_auc,
+                       history=fitter.history, steps=n_steps, ensemble=int(ensemble))
 
 
-__all__ = ["CellSample", "TrainResult", "TrainedModel", "load_model", "sample_cells", "train_model",
-           "tune_cpu_threads"]
+__all__ = ["TrainResult", "check_train_options", "train_model"]

@@ -17,6 +17,26 @@ def shared_data(*parts: str) -> Path:
     return path
 
 
+@pytest.fixture
+def log_lines(caplog):
+    """The status lines the stages log on the ``geogan`` logger during the test.
+
+    ``log_lines()`` returns them (oldest first); ``log_lines.clear()`` forgets them.
+    """
+    import logging
+
+    caplog.set_level(logging.INFO, logger="geogan")
+
+    class Lines:
+        def __call__(self) -> list[str]:
+            return [r.getMessage() for r in caplog.records if r.name.startswith("geogan")]
+
+        def clear(self) -> None:
+            caplog.clear()
+
+    return Lines()
+
+
 @pytest.fixture(scope="session")
 def dask_processes():
     """A `dask scheduler` and two `dask worker` processes on 127.0.0.1, as separate OS processes."""

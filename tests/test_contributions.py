@@ -12,14 +12,13 @@ from geogan.cli import app
 from geogan.contributions import element_contributions, format_drivers, top_anomalies
 from geogan.errors import ConfigError, OutputExistsError
 from geogan.score import CONTRIBUTIONS_STORE, open_contributions_store, open_scores_store, score_grid
-from geogan.store import Staging, open_grid
-from geogan.train import load_model, train_model
+from geogan.staging import Staging
+from geogan.store import open_grid
+from geogan.model import load_model
+from geogan.train import train_model
 
 from conftest import ELEMENTS, make_grid  # noqa: E402
 
-
-def quiet(*_a, **_k):
-    pass
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +68,7 @@ def _hand_built(detector: str, kind: str, conc):
     from pathlib import Path
 
     from geogan.detectors.baselines import PCAReconstruction, RobustMahalanobis
-    from geogan.train import TrainedModel
+    from geogan.model import TrainedModel
     from geogan.transform import Transform
 
     x = conc.reshape(conc.shape[0], -1).T
@@ -134,7 +133,7 @@ def test_ilr_models_are_refused_with_a_clear_message(grid):
         element_contributions(model, np.ones((2, len(ELEMENTS))))
     # the score stage refuses before creating any output; the CLI says so in one line
     with pytest.raises(ConfigError, match="ilr"):
-        score_grid(path, res.model_dir, root / "ilr-out", contributions=True, progress=False, echo=quiet)
+        score_grid(path, res.model_dir, root / "ilr-out", contributions=True, progress=False)
     assert not (root / "ilr-out").exists()
     out = CliRunner().invoke(app, ["score", str(path), "--model", str(res.model_dir), "--out",
                                    str(root / "ilr-out"), "--contributions"])
@@ -196,8 +195,8 @@ def deposits_csv(grid):
 @pytest.fixture(scope="module")
 def scored(grid, models, deposits_csv):
     root, path, _, _ = grid
-    return score_grid(path, models["pca"].model_dir, root / "out", deposits=deposits_csv, deposits_crs="EPSG:32650",
-                      runs=2, workers=1, contributions=True, progress=False, echo=quiet)
+    return score_grid(path, models["pca"].model_dir, root / "out", deposits=deposits_csv,
+                      runs=2, workers=1, contributions=True, progress=False)
 
 
 def test_score_grid_writes_contributions_equal_to_direct_computation(grid, models, scored):
@@ -240,7 +239,7 @@ def test_report_lists_the_top_anomalies_with_their_drivers(scored):
     assert metrics["top_anomalies"]["pca"][0]["drivers"] == top["drivers"]
 
 
-def test_crash_between_the_two_moves_resumes_and_overwrite_without_flag_drops_them(grid, models, scored, tmp_path,
+def test_crash_between_the_two_moves_resumes_and_overwrite_without_flag_drops_them(grid, models, scored, tmp_path, log_lines,
                                                                                      monkeypatch):
     root, path, _, _ = grid
     model_dir = models["pca"].model_dir
@@ -252,24 +251,25 @@ def test_crash_between_the_two_moves_resumes_and_overwrite_without_flag_drops_th
 
     monkeypatch.setattr(Staging, "finalize", crash)
     with pytest.raises(RuntimeError, match="killed"):
-        score_grid(path, model_dir, out, contributions=True, workers=1, progress=False, echo=quiet)
+        score_grid(path, model_dir, out, contributions=True, workers=1, progress=False)
     assert (out / CONTRIBUTIONS_STORE).exists() and not (out / "scores.zarr").exists()
     monkeypatch.setattr(Staging, "finalize", real)
-    lines = []
-    res = score_grid(path, model_dir, out, contributions=True, progress=False, echo=lines.append)
-    assert any("resuming" in line for line in lines)
+    log_lines.clear()
+    res = score_grid(path, model_dir, out, contributions=True, progress=False)
+    assert any("resuming" in line for line in log_lines())
     np.testing.assert_array_equal(open_contributions_store(res.contributions)["contribution"].values,
                                   open_contributions_store(scored.contributions)["contribution"].values)
     # finished stores are reused when only a later output is missing ...
     (out / "anomaly.tif").unlink()
-    lines.clear()
-    score_grid(path, model_dir, out, contributions=True, progress=False, echo=lines.append)
+    log_lines.clear()
+    score_grid(path, model_dir, out, contributions=True, progress=False)
+    lines = log_lines()
     assert any("reusing" in line for line in lines)
     # ... but the flag is part of the run key: scores made with contributions are not a plain run's
     (out / "anomaly.tif").unlink()
     with pytest.raises(OutputExistsError, match="scores.zarr exists"):
-        score_grid(path, model_dir, out, progress=False, echo=quiet)
-    score_grid(path, model_dir, out, overwrite=True, workers=1, progress=False, echo=quiet)
+        score_grid(path, model_dir, out, progress=False)
+    score_grid(path, model_dir, out, overwrite=True, workers=1, progress=False)
     assert not (out / CONTRIBUTIONS_STORE).exists()
     np.testing.assert_array_equal(open_scores_store(out / "scores.zarr")["anomaly"].values,
                                   open_scores_store(scored.scores)["anomaly"].values)

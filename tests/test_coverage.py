@@ -76,18 +76,18 @@ def test_train_says_which_part_of_the_grid_it_can_score(patchwork, tmp_path):
     assert f"{cov.n_all:,} cells are valid for all 3 elements: {pct} of the grid's {cov.n_data:,}" in res.output
 
 
-def test_min_elements_scores_the_patchwork_and_says_what_each_cell_rests_on(patchwork, tmp_path):
+def test_min_elements_scores_the_patchwork_and_says_what_each_cell_rests_on(patchwork, tmp_path, log_lines):
     import rasterio
 
     from geogan.score import score_grid
-    from geogan.train import load_model, train_model
+    from geogan.model import load_model
+    from geogan.train import train_model
 
     d, grid, _ = patchwork
     train_model(grid, tmp_path / "m", detector="mahalanobis", sample=500, progress=False)
-    plain = score_grid(grid, tmp_path / "m", tmp_path / "plain", workers=1, progress=False, echo=lambda *a: None)
-    lines = []
-    gaps = score_grid(grid, tmp_path / "m", tmp_path / "gaps", min_elements=2, workers=1, progress=False,
-                      echo=lines.append)
+    plain = score_grid(grid, tmp_path / "m", tmp_path / "plain", workers=1, progress=False)
+    gaps = score_grid(grid, tmp_path / "m", tmp_path / "gaps", min_elements=2, workers=1, progress=False)
+    lines = log_lines()
     cov = grid_coverage(open_grid(grid))
     assert plain.n_cells_scored == cov.n_all
     assert gaps.n_cells_scored == cov.cells_with_at_least(2) > 2 * cov.n_all
@@ -125,8 +125,8 @@ def test_report_notes_cells_scored_on_fewer_elements(patchwork, tmp_path):
     deposits = tmp_path / "deposits.csv"
     deposits.write_text("x,y\n405000,2705000\n430000,2712000\n")
     train_model(grid, tmp_path / "m", detector="pca", sample=500, progress=False)
-    res = score_grid(grid, tmp_path / "m", tmp_path / "s", deposits=deposits, deposits_crs="EPSG:32650",
-                     min_elements=2, workers=1, progress=False, echo=lambda *a: None)
+    res = score_grid(grid, tmp_path / "m", tmp_path / "s", deposits=deposits,
+                     min_elements=2, workers=1, progress=False)
     metrics = json.loads((res.report / "metrics.json").read_text())
     used = next(iter(metrics["detectors"].values()))["elements_used"]
     assert set(used) == {"2", "3"} and sum(used.values()) == res.n_cells_scored

@@ -149,6 +149,6 @@ def test_load_refuses_bad_model_dirs(fitted, tmp_path):
         Detector.load(path)
     from geogan.detectors import VAE
 
+    fitted["iforest"].save(tmp_path / "if")
     with pytest.raises(ModelError, match="holds a"):
-        fitted["iforest"].save(tmp_path / "if")
         VAE.load(tmp_path / "if")

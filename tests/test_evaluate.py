@@ -1,4 +1,4 @@
-"""Tests for geogan.evaluate: deposits, score grids and the metrics."""
+"""Tests for geogan.evaluate, geogan.metrics and geogan.locate: score grids, deposits and the metrics."""
 
 from __future__ import annotations
 
@@ -14,35 +14,15 @@ import xarray as xr
 from rasterio.transform import from_origin
 from sklearn.metrics import roc_auc_score
 
+from geogan.deposits import Deposits, read_deposits
 from geogan.errors import CRSError, EvaluationError, InputError
-from geogan.evaluate import (
-    Deposits,
-    evaluate_scores,
-    locate_deposits,
-    negative_sampling_auc,
-    open_scores,
-    prediction_area,
-    read_deposits,
-    sample_negative_cells,
-)
+from geogan.evaluate import evaluate_scores, open_scores
+from geogan.locate import locate_deposits
+from geogan.metrics import negative_sampling_auc, prediction_area, sample_negative_cells
+
+from _score_grids import CRS, X0, Y0, cell_xy, make_scores
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-CRS = "EPSG:32650"
-X0, Y0 = 400_000.0, 2_800_000.0
-
-
-def make_scores(values, *, crs=CRS, cell=100.0, x0=X0, y0=Y0) -> xr.DataArray:
-    """A north-up (y descending) score grid with cell-centre coords and a CRS."""
-    values = np.asarray(values, dtype="float32")
-    h, w = values.shape
-    x = x0 + cell * (np.arange(w) + 0.5)
-    y = y0 - cell * (np.arange(h) + 0.5)
-    da = xr.DataArray(values, dims=("y", "x"), coords={"y": y, "x": x}, name="anomaly")
-    return da.rio.write_crs(crs)
-
-
-def cell_xy(row, col, *, cell=100.0, x0=X0, y0=Y0, dx=0.5, dy=0.5):
-    return x0 + cell * (np.asarray(col) + dx), y0 - cell * (np.asarray(row) + dy)
 
 
 # --------------------------------------------------------------------------- all-cells AUC
@@ -311,10 +291,10 @@ def test_read_deposits_geopackage(tmp_path):
         ("", InputError, r"deposit file is empty"),
         ("x,y\n", InputError, r"header but no rows"),
         ("a,b\n1,2\n", InputError, r"no coordinate columns found"),
-        ("id,x,y\n1,400000,2800000\n2,4x,2800000\n", InputError, r"d\.csv:2: column 'x': coordinate '4x' is not a number"),
-        ("id,x,y\n1,400000,\n", InputError, r"d\.csv:1: column 'y': coordinate is missing"),
-        ("lon,lat\n115,26\n115,96\n", CRSError, r"d\.csv:2: column 'lat': .*outside longitude"),
-        ("x,y\n115.1,26.2\n", CRSError, r"d\.csv:1: .*area of use of EPSG:3067 .*look like degrees.*EPSG:4326"),
+        ("id,x,y\n1,400000,2800000\n2,4x,2800000\n", InputError, r"d\.csv:3: column 'x': non-numeric value '4x'"),
+        ("id,x,y\n1,400000,\n", InputError, r"d\.csv:2: column 'y': coordinate is missing"),
+        ("lon,lat\n115,26\n115,96\n", CRSError, r"d\.csv:3: column 'lat': coordinate 96\.0 is outside the range of EPSG:4326"),
+        ("x,y\n115.1,26.2\n", CRSError, r"d\.csv:2: column 'y': .*outside the range of EPSG:3067 .*look like degrees.*EPSG:4326"),
     ],
 )
 def test_read_deposits_errors(tmp_path, content, error, match):
@@ -385,7 +365,7 @@ def test_read_real_deposit_files():
     gswa = DATA / "gswa-soil1" / "area6_soil_au_site.csv"
     if not gtk.exists() or not gswa.exists():
         pytest.skip(f"real data not found under {DATA} (read-only shared data absent)")
-    # lon/lat auto-detected and reprojected; must land on the file's own ETRS-TM35FIN columns
+    # x_etrstm35fin/y_etrstm35fin auto-detected (projected columns win over lon/lat), grid CRS assumed
     d = read_deposits(gtk, crs="EPSG:3067")
     table = pd.read_csv(gtk)
     assert len(d) == 26

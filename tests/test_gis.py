@@ -37,9 +37,6 @@ from conftest import make_grid  # noqa: E402
 CRS = "EPSG:32650"
 
 
-def quiet(*_a, **_k):
-    pass
-
 
 def read_polygons(path):
     """(crs, shapely polygons, {column: values}) of anomaly_polygons.gpkg, read with pyogrio."""
@@ -154,8 +151,8 @@ def scored(tmp_path_factory):
     rows = [(r, c, "W-Sn skarn") for r, c in deposits] + [(25, 20, "Au orogenic"), (0, 0, "W-Sn greisen")]
     csv = root / "deposits.csv"
     csv.write_text("name,type,x,y\n" + "".join(f"d{k},{t},{x[c]},{y[r]}\n" for k, (r, c, t) in enumerate(rows)))
-    res = score_grid(path, model, root / "out", deposits=csv, deposits_crs=CRS, runs=2, workers=1,
-                     contributions=True, progress=False, echo=quiet)
+    res = score_grid(path, model, root / "out", deposits=csv, runs=2, workers=1,
+                     contributions=True, progress=False)
     return root, res, csv
 
 
@@ -282,7 +279,7 @@ def test_stores_open_with_plain_xarray_and_rioxarray(scored, tmp_path):
 
 
 def test_unknown_deposit_type_or_missing_type_column_is_refused(tmp_path):
-    from geogan.evaluate import read_deposits
+    from geogan.deposits import read_deposits
 
     csv = tmp_path / "d.csv"
     csv.write_text("x,y\n400000,2800000\n")

@@ -15,12 +15,10 @@ import xarray as xr
 from geogan.errors import CRSError, OutputExistsError, StoreError
 from geogan.grid import grid_survey
 from geogan.idw import SampleIndex, idw
-from geogan.store import Staging, open_grid, partial_path
+from geogan.staging import Staging, partial_path
+from geogan.store import open_grid
 
 
-
-def quiet(*_a, **_k):
-    pass
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +58,7 @@ def local_grid(small_survey, tmp_path_factory):
     path, _ = small_survey
     out = tmp_path_factory.mktemp("grid") / "grid.zarr"
     res = grid_survey(path, out, crs="EPSG:32650", elements=["W", "Sn", "Au"], cell_size_m=500, tile=16,
-                      workers=2, progress=False, echo=quiet)
+                      workers=2, progress=False)
     return res
 
 
@@ -102,10 +100,10 @@ def test_value_at_a_sample_location(local_grid, small_survey):
 def test_refuses_existing_output_and_geographic_crs(local_grid, small_survey, tmp_path):
     path, _ = small_survey
     with pytest.raises(OutputExistsError, match="--overwrite"):
-        grid_survey(path, local_grid.path, crs="EPSG:32650", progress=False, echo=quiet)
+        grid_survey(path, local_grid.path, crs="EPSG:32650", progress=False)
     out = tmp_path / "g.zarr"
     with pytest.raises(CRSError, match="geographic"):
-        grid_survey(path, out, crs="EPSG:4326", input_crs="EPSG:32650", progress=False, echo=quiet)
+        grid_survey(path, out, crs="EPSG:4326", input_crs="EPSG:32650", progress=False)
     assert not out.exists() and not partial_path(out).exists()
 
 
@@ -157,7 +155,7 @@ def test_kill_9_then_rerun_resumes_to_identical_store(small_survey, local_grid, 
     # byte-identical chunks against an uninterrupted run with the same tiling (the metadata
     # differs only by its creation time)
     ref = grid_survey(path, tmp_path / "ref.zarr", crs="EPSG:32650", elements=["W", "Sn", "Au"], cell_size_m=500,
-                      tile=2, workers=1, progress=False, echo=quiet).path
+                      tile=2, workers=1, progress=False).path
     for var in ("concentration", "distance"):
         mine = {p.relative_to(out).as_posix(): p.read_bytes() for p in (out / var / "c").rglob("*") if p.is_file()}
         theirs = {p.relative_to(ref).as_posix(): p.read_bytes() for p in (ref / var / "c").rglob("*") if p.is_file()}
@@ -169,7 +167,7 @@ def test_local_cluster_and_separate_scheduler_processes_give_identical_stores(
     path, _ = small_survey
     out = tmp_path / "remote.zarr"
     res = grid_survey(path, out, crs="EPSG:32650", elements=["W", "Sn", "Au"], cell_size_m=500, tile=16,
-                      scheduler=dask_processes.address, progress=False, echo=quiet)
+                      scheduler=dask_processes.address, progress=False)
     assert res.tiles_computed == local_grid.spec.n_tiles
     a, b = open_grid(out), open_grid(local_grid.path)
     np.testing.assert_array_equal(a["concentration"].values, b["concentration"].values)
@@ -194,3 +192,23 @@ def test_cli_one_line_errors_and_no_output(small_survey, tmp_path):
         assert len(lines) == 1 and lines[0].startswith("error: ") and expect in lines[0], res.stderr
         assert "Traceback" not in res.stderr
         assert not out.exists() and not partial_path(out).exists()
+
+
+def test_finalize_drops_chunk_files_a_killed_writer_left_half_written(tmp_path):
+    """Zarr writes a chunk as ``<chunk>.<id>.partial`` and renames it: a worker killed between
+    the two leaves the temporary file, which must not reach the finished store."""
+    from geogan.gridspec import GridSpec
+    from geogan.store import create_grid_store
+
+    spec = GridSpec.from_bounds((0, 0, 2000, 2000), crs="EPSG:32650", cell_size_m=500, tile=2)
+    staging = Staging(tmp_path / "grid.zarr")
+    staging.start({"token": "t"})
+    create_grid_store(staging.store, spec, ["Au"], units={"Au": "ppb"}, attrs={})
+    torn = staging.store / "concentration" / "c" / "0" / "0" / "0.7fabb7488b3d4b29bc38ecf3af984099.partial"
+    torn.parent.mkdir(parents=True, exist_ok=True)
+    torn.write_bytes(b"")
+    final = staging.finalize()
+    assert final == tmp_path / "grid.zarr" and not list(final.rglob("*.partial"))
+    import zarr
+
+    assert zarr.open_group(str(final), mode="r").attrs["complete"] is True

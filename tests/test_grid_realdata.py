@@ -6,6 +6,7 @@ import pytest
 import rioxarray  # noqa: F401
 import xarray as xr
 
+from geogan.errors import GeoganWarning
 from geogan.grid import grid_survey
 from geogan.store import decode_attrs
 from geogan.survey import read_survey
@@ -15,9 +16,6 @@ from test_idw import brute_force_idw
 
 pytestmark = pytest.mark.realdata
 
-
-def quiet(*_a, **_k):
-    pass
 
 
 def check_against_brute_force(store, survey, n_cells=60, seed=0):
@@ -43,9 +41,11 @@ def test_gtk_lapland_till_epsg3067_with_qualifier_columns(tmp_path):
     path = shared_data("gtk-lapland-till", "till_samples.csv")
     opts = dict(x="x_etrstm35fin", y="y_etrstm35fin", input_crs="EPSG:3067", elements=["Cu", "Ni", "Co", "Zr"])
     out = tmp_path / "gtk.zarr"
-    res = grid_survey(path, out, crs="EPSG:3067", cell_size_m=1000, tile=64, workers=2, progress=False,
-                      echo=quiet, **opts)
+    with pytest.warns(GeoganWarning) as caught:  # the survey's warnings, raised by the grid stage
+        res = grid_survey(path, out, crs="EPSG:3067", cell_size_m=1000, tile=64, workers=2, progress=False,
+                          **opts)
     survey = read_survey(path, **opts)
+    assert [str(w.message) for w in caught] == survey.warnings
     ds = check_against_brute_force(out, survey)
     assert pyproj.CRS(ds.rio.crs.to_wkt()).equals(pyproj.CRS("EPSG:3067"), ignore_axis_order=True)
     assert ds.attrs["units"] == {"Cu": "ppm", "Ni": "ppm", "Co": "ppm", "Zr": "ppm"}
@@ -63,9 +63,11 @@ def test_gswa_soil1_lonlat_to_mga50_with_sentinels_and_negative_dl(tmp_path):
     path = shared_data("gswa-soil1", "area6_soil_au.csv")
     opts = dict(elements=["Au", "Cu", "Pb", "Zn"], negative_is_bdl=True, missing=(-9999,))
     out = tmp_path / "soil1.zarr"
-    grid_survey(path, out, crs="EPSG:28350", input_crs="EPSG:4283", cell_size_m=100, tile=128, workers=1,
-                progress=False, echo=quiet, **opts)
+    with pytest.warns(GeoganWarning) as caught:
+        grid_survey(path, out, crs="EPSG:28350", input_crs="EPSG:4283", cell_size_m=100, tile=128, workers=1,
+                    progress=False, **opts)
     survey = read_survey(path, input_crs="EPSG:4283", **opts).to_crs("EPSG:28350")
+    assert [str(w.message) for w in caught] == survey.warnings  # zeros in Cu, Pb read as missing
     ds = check_against_brute_force(out, survey)
     assert ds.rio.crs.to_epsg() == 28350
     assert ds.attrs["units"]["Au"] == "ppm"

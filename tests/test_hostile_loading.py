@@ -20,8 +20,10 @@ import pytest
 import zarr
 
 from geogan.errors import ConfigError, ModelError, StoreError
-from geogan.store import grid_spec, open_grid, partial_path
-from geogan.train import load_model, train_model
+from geogan.staging import partial_path
+from geogan.store import grid_spec, open_grid
+from geogan.model import load_model
+from geogan.train import train_model
 
 from conftest import ELEMENTS, TINY_ALAD, make_grid  # noqa: E402
 from test_reliability import assert_user_error, cli  # noqa: E402
@@ -336,13 +338,13 @@ def test_corrupt_chunk_is_a_store_error_naming_the_tile(grid, iforest, tmp_path)
                       "bad.zarr", "tile row 1, col 2")
     nothing_written(m)
     # the score stage's tile read, as a worker runs it
-    from geogan.score import _model_token, score_tile
+    from geogan.inference import model_token, score_tile
 
     ds = open_grid(bad)
     model = load_model(iforest)
     with pytest.raises(StoreError, match="bad.zarr.*tile row 1, col 2") as err:
         score_tile(str(bad), ds.attrs.get("created"), str(tmp_path / "s" / "scores.zarr"), grid[1].to_dict(), 1, 2,
-                   model_dir=str(iforest), model_token=_model_token(str(iforest)),
+                   model_dir=str(iforest), model_token=model_token(str(iforest)),
                    element_index=list(range(len(model.elements))), batch_size=1024)
     assert "\n" not in str(err.value)
 
@@ -364,7 +366,7 @@ def test_transform_centre_not_finite_is_refused_on_load(grid, iforest, tmp_path,
 
 
 def test_unknown_parameter_in_a_checkpoint_with_resume(grid, tmp_path, monkeypatch):
-    from geogan.detectors.base import NeuralDetector
+    from geogan.detectors.neural import NeuralDetector
 
     opts = dict(detector="vae", sample=600, epochs=4, batch_size=32, latent_dim=2, checkpoint_every=1, seed=5)
 

@@ -17,7 +17,7 @@ from geogan._io import check_disjoint, output_lock
 from geogan.errors import ConfigError, GridError, InputError, OutputExistsError
 from geogan.gridspec import GridSpec
 from geogan.pipeline import load_spec, run_pipeline
-from geogan.store import partial_path
+from geogan.staging import Staging, partial_path
 from geogan.transform import Transform
 
 from conftest import assert_user_error, cli  # noqa: E402
@@ -217,11 +217,9 @@ def test_lock_is_released_on_error_and_reentry_refused(tmp_path):
 def test_torn_staging_store_is_rebuilt_not_resumed_forever(tmp_path, survey, monkeypatch):
     import zarr
 
-    from geogan import store
     from geogan.grid import grid_survey
 
-    kw = dict(crs="EPSG:32650", input_crs="EPSG:32650", cell_size_m=1000, tile=8, workers=1, progress=False,
-              echo=lambda *a: None)
+    kw = dict(crs="EPSG:32650", input_crs="EPSG:32650", cell_size_m=1000, tile=8, workers=1, progress=False)
     reference = tmp_path / "ref.zarr"
     grid_survey(survey, reference, **kw)
     out = tmp_path / "g.zarr"
@@ -229,7 +227,7 @@ def test_torn_staging_store_is_rebuilt_not_resumed_forever(tmp_path, survey, mon
     def die(self, **_):  # the writer dies after its tiles, before finalising
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(store.Staging, "finalize", die)
+    monkeypatch.setattr(Staging, "finalize", die)
     with pytest.raises(KeyboardInterrupt):
         grid_survey(survey, out, **kw)
     monkeypatch.undo()
@@ -334,7 +332,7 @@ def test_unreachable_survey_url_is_not_reported_as_missing(tmp_path):
     fsspec.register_implementation("unreachable", Unreachable, clobber=True)
     spec = spec_file(tmp_path, survey="unreachable://survey-host/survey.csv")
     with pytest.raises(ConfigError, match="cannot reach the survey file .*Name or service not known") as err:
-        run_pipeline(spec, progress=False, echo=lambda *a: None)
+        run_pipeline(spec, progress=False)
     assert "not found" not in str(err.value)
 
 

@@ -73,7 +73,7 @@ def test_shipped_specs_load(name):
     assert spec.train and all("detector" in t for t in spec.train.values())
 
 
-def test_run_demo_like_spec_end_to_end_then_everything_is_up_to_date(tmp_path):
+def test_run_demo_like_spec_end_to_end_then_everything_is_up_to_date(tmp_path, log_lines):
     import json
 
     from geogan.pipeline import run_pipeline
@@ -105,8 +105,7 @@ runs = 3
 [cluster]
 workers = 1
 """)
-    lines = []
-    summary = run_pipeline(spec, progress=False, echo=lines.append)
+    summary = run_pipeline(spec, progress=False)
     report = tmp_path / "run" / "report"
     metrics = json.loads((report / "metrics.json").read_text())
     # table names, not detector names, label the results: two tables may share a detector
@@ -118,7 +117,13 @@ workers = 1
     for name in names:
         assert (tmp_path / "run" / "scores" / name / "anomaly.tif").is_file()
     assert (tmp_path / "run" / "scores" / "gan" / "spread.tif").is_file()
-    lines.clear()
-    run_pipeline(spec, progress=False, echo=lines.append)
-    stage_lines = [line for line in lines if line.startswith("== ") and "report" not in line]
+    log_lines.clear()
+    run_pipeline(spec, progress=False)
+    stage_lines = [line for line in log_lines() if line.startswith("== ") and "report" not in line]
     assert stage_lines and all("up to date" in line for line in stage_lines), stage_lines
+    # the up-to-date rerun evaluates the same scores with the same [score] seed: the same metrics
+    again = json.loads((report / "metrics.json").read_text())
+    for name in names:
+        first, second = metrics["detectors"][name], again["detectors"][name]
+        assert second["negsamp_seed"] == 0 and second["negsamp_runs"] == 3
+        assert second["negsamp_aucs"] == first["negsamp_aucs"] and second["roc_auc"] == first["roc_auc"]

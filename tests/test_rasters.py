@@ -7,7 +7,8 @@ from affine import Affine
 
 from geogan.errors import InputError
 from geogan.rasters import element_from_filename, import_rasters
-from geogan.store import open_grid, partial_path
+from geogan.staging import partial_path
+from geogan.store import open_grid
 
 
 def write_tif(path, data, *, crs="EPSG:32650", transform=Affine(100, 0, 400000, 0, -100, 2710000), nodata=-9999.0):
@@ -89,14 +90,14 @@ def test_rectangular_cells_round_trip_import_train_score_cog(tmp_path):
     np.testing.assert_allclose(ds.x.values[:2], [300000 + 4243.9 / 2, 300000 + 1.5 * 4243.9])
     np.testing.assert_allclose(ds.y.values[:2], [2800000 - 4178.9 / 2, 2800000 - 1.5 * 4178.9])
     train_model(grid, tmp_path / "model", detector="pca", sample=800, progress=False)
-    res = score_grid(grid, tmp_path / "model", tmp_path / "scores", workers=1, progress=False, echo=lambda *a: None)
+    res = score_grid(grid, tmp_path / "model", tmp_path / "scores", workers=1, progress=False)
     with rasterio.open(res.cog) as cog, rasterio.open(paths[0]) as src:
         assert cog.transform.almost_equals(src.transform) and cog.crs == src.crs
         assert (cog.width, cog.height) == (src.width, src.height)
         assert np.isfinite(cog.read(1)).all()
 
 
-def test_rasters_on_another_grid_are_resampled_on_request(tmp_path):
+def test_rasters_on_another_grid_are_resampled_on_request(tmp_path, log_lines):
     base = np.arange(1, 31 * 41 + 1, dtype=np.float32).reshape(31, 41)
     write_tif(tmp_path / "Au.tif", base)
     write_tif(tmp_path / "Cu.tif", base[:30, :40] * 2, transform=Affine(100, 0, 400000, 0, -100, 2710000))
@@ -105,8 +106,8 @@ def test_rasters_on_another_grid_are_resampled_on_request(tmp_path):
     out = tmp_path / "grid.zarr"
     with pytest.raises(InputError, match="Pb.tif: its grid differs"):
         import_rasters([tmp_path / "Au.tif", tmp_path / "Pb.tif"], out)
-    lines = []
-    import_rasters([tmp_path / "Au.tif", tmp_path / "Pb.tif"], out, resampling="nearest", echo=lines.append)
+    import_rasters([tmp_path / "Au.tif", tmp_path / "Pb.tif"], out, resampling="nearest")
+    lines = log_lines()
     assert lines[0] == "resampling Pb.tif onto Au.tif's grid (nearest)"
     assert lines[1].startswith("coverage: 1,271 cells hold data")
     c = open_grid(out)["concentration"].values
@@ -138,7 +139,7 @@ def test_nodata_conventions(tmp_path):
 
 
 @pytest.mark.parametrize(("policy", "expected"), [("nan", np.nan), ("half-min", 0.25), ("keep", 0.0)])
-def test_nonpositive_values_are_reported_and_substituted_explicitly(tmp_path, policy, expected):
+def test_nonpositive_values_are_reported_and_substituted_explicitly(tmp_path, policy, expected, log_lines):
     v = np.full((6, 6), 0.5, np.float32)
     v[3, 3] = 0.0
     write_tif(tmp_path / "Au.tif", v)
@@ -146,8 +147,8 @@ def test_nonpositive_values_are_reported_and_substituted_explicitly(tmp_path, po
     with pytest.raises(InputError, match=r"Au 1 \(min 0\).*--nonpositive"):
         import_rasters([tmp_path / "Au.tif"], out)
     assert not out.exists() and not partial_path(out).exists()
-    lines = []
-    import_rasters([tmp_path / "Au.tif"], out, nonpositive=policy, echo=lines.append)
+    import_rasters([tmp_path / "Au.tif"], out, nonpositive=policy)
+    lines = log_lines()
     got = open_grid(out)["concentration"].values[0, 3, 3]
     assert (np.isnan(got) if np.isnan(expected) else got == expected)
     assert lines and lines[0].startswith("Au: 1 cells ≤ 0 (min 0)")

@@ -18,8 +18,9 @@ import numpy as np
 import pytest
 import zarr
 
-from geogan.store import partial_path
-from geogan.train import load_model, train_model
+from geogan.staging import partial_path
+from geogan.model import load_model
+from geogan.train import train_model
 
 from conftest import TINY_ALAD, assert_user_error, cli, make_grid  # noqa: E402
 
@@ -33,7 +34,7 @@ ROWS = "400000,2700000,1.2,10\n401000,2701000,2.3,12\n402500,2702500,0.8,9\n"
     ("text", "args", "expected"),
     [
         pytest.param("", [], ["bad.csv", "file is empty"], id="empty-file"),
-        pytest.param(HEADER, [], ["bad.csv", "no data rows"], id="header-only"),
+        pytest.param(HEADER, [], ["bad.csv", "has a header but no rows"], id="header-only"),
         pytest.param("a,b,Au_ppb\n1,2,3\n4,5,6\n", [], ["bad.csv", "no coordinate columns"], id="no-coordinates"),
         pytest.param(HEADER + ROWS, ["--x", "east", "--y", "y"], ["bad.csv", "column 'east'"],
                      id="named-coordinate-missing"),

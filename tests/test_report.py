@@ -1,37 +1,23 @@
-"""Tests for geogan.report (and the top-level geogan.evaluate.evaluate that writes it)."""
+"""Tests for geogan.report and geogan.figures (and the top-level geogan.evaluate.evaluate that writes them)."""
 
 from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import rasterio
-import rioxarray  # noqa: F401
-import xarray as xr
 from rasterio.transform import from_origin
 
+from geogan.deposits import Deposits
 from geogan.errors import OutputExistsError
-from geogan.evaluate import Deposits, evaluate, evaluate_scores
+from geogan.evaluate import evaluate, evaluate_scores
 from geogan.report import write_report
 
-CRS = "EPSG:32650"
-X0, Y0 = 400_000.0, 2_800_000.0
-
-
-def make_scores(values, *, crs=CRS, cell=100.0, x0=X0, y0=Y0) -> xr.DataArray:
-    """A north-up (y descending) score grid with cell-centre coords and a CRS."""
-    values = np.asarray(values, dtype="float32")
-    h, w = values.shape
-    x = x0 + cell * (np.arange(w) + 0.5)
-    y = y0 - cell * (np.arange(h) + 0.5)
-    return xr.DataArray(values, dims=("y", "x"), coords={"y": y, "x": x}, name="anomaly").rio.write_crs(crs)
-
-
-def cell_xy(row, col, *, cell=100.0):
-    return X0 + cell * (np.asarray(col) + 0.5), Y0 - cell * (np.asarray(row) + 0.5)
-
+from _score_grids import CRS, X0, Y0, cell_xy, make_scores
 
 FILES = ("index.html", "map.png", "roc.png", "pa.png", "success.png", "metrics.json")
 
@@ -118,3 +104,9 @@ def test_evaluate_from_geotiff_and_csv_writes_report(tmp_path):
         assert (tmp_path / "report" / name).exists()
     with pytest.raises(OutputExistsError):
         evaluate(tif, csv, tmp_path / "report", runs=2)
+
+
+def test_report_depends_on_the_metrics_not_on_evaluate():
+    code = "import sys, geogan.report; print('geogan.evaluate' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

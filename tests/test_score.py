@@ -14,13 +14,12 @@ import rasterio
 from geogan.errors import ModelError, OutputExistsError
 from geogan.grid import grid_survey
 from geogan.score import open_scores_store, score_grid
-from geogan.store import Staging, open_grid
+from geogan.staging import Staging
+from geogan.store import open_grid
 from geogan.synth import write_synthetic_survey
-from geogan.train import load_model, train_model
+from geogan.model import load_model
+from geogan.train import train_model
 
-
-def quiet(*_a, **_k):
-    pass
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +27,7 @@ def demo(tmp_path_factory):
     root = tmp_path_factory.mktemp("score")
     synth = write_synthetic_survey(root / "survey", "demo", seed=0)
     grid_survey(synth.survey, root / "grid.zarr", crs=synth.crs, input_crs=synth.crs, cell_size_m=500, tile=64,
-                workers=2, progress=False, echo=quiet)
+                workers=2, progress=False)
     train_model(root / "grid.zarr", root / "alad", detector="alad", sample=4000, epochs=1, seed=0,
                 progress=False)
     return root, synth
@@ -38,7 +37,7 @@ def demo(tmp_path_factory):
 def scored(demo):
     root, synth = demo
     res = score_grid(root / "grid.zarr", root / "alad", root / "out", deposits=synth.deposits,
-                     deposits_crs=synth.crs, runs=5, workers=2, progress=False, echo=quiet)
+                     runs=5, workers=2, progress=False)
     return res
 
 
@@ -105,10 +104,9 @@ def test_ensemble_spread_is_a_second_layer_and_cog(demo, scored):
 def test_cog_of_a_larger_grid_has_overviews(demo, tmp_path):
     root, synth = demo
     grid_survey(synth.survey, tmp_path / "fine.zarr", crs=synth.crs, input_crs=synth.crs, cell_size_m=150,
-                tile=256, workers=2, progress=False, echo=quiet)
+                tile=256, workers=2, progress=False)
     train_model(tmp_path / "fine.zarr", tmp_path / "pca", detector="pca", sample=5000, seed=0, progress=False)
-    res = score_grid(tmp_path / "fine.zarr", tmp_path / "pca", tmp_path / "out", workers=2, progress=False,
-                     echo=quiet)
+    res = score_grid(tmp_path / "fine.zarr", tmp_path / "pca", tmp_path / "out", workers=2, progress=False)
     with rasterio.open(res.cog) as src:
         assert src.width > 512 and src.overviews(1) == [2]
         assert src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
@@ -133,7 +131,7 @@ def test_report_written_with_metrics(scored):
 def test_separate_scheduler_and_workers_give_identical_scores(demo, scored, dask_processes, tmp_path):
     root, _ = demo
     res = score_grid(root / "grid.zarr", root / "alad", tmp_path / "remote", scheduler=dask_processes.address,
-                     progress=False, echo=quiet)
+                     progress=False)
     a = open_scores_store(res.scores)["anomaly"].values
     b = open_scores_store(scored.scores)["anomaly"].values
     np.testing.assert_array_equal(a, b)
@@ -142,13 +140,13 @@ def test_separate_scheduler_and_workers_give_identical_scores(demo, scored, dask
 def test_refuses_existing_outputs_and_mismatched_models(demo, scored, tmp_path):
     root, synth = demo
     with pytest.raises(OutputExistsError, match="--overwrite"):
-        score_grid(root / "grid.zarr", root / "alad", scored.out_dir, progress=False, echo=quiet)
+        score_grid(root / "grid.zarr", root / "alad", scored.out_dir, progress=False)
     # a model trained on elements this grid lacks
     grid_survey(synth.survey, tmp_path / "small.zarr", crs=synth.crs, input_crs=synth.crs, elements=["W", "Sn"],
-                cell_size_m=2000, tile=64, workers=1, progress=False, echo=quiet)
+                cell_size_m=2000, tile=64, workers=1, progress=False)
     out = tmp_path / "never"
     with pytest.raises(ModelError, match="lacks Mo"):
-        score_grid(tmp_path / "small.zarr", root / "alad", out, progress=False, echo=quiet)
+        score_grid(tmp_path / "small.zarr", root / "alad", out, progress=False)
     assert not out.exists()
 
 
@@ -198,8 +196,7 @@ def test_worker_killed_during_score_is_rescheduled_with_identical_output(demo, s
 
         def run():
             try:
-                score_grid(root / "grid.zarr", root / "alad", out, scheduler=cluster.address, progress=False,
-                           echo=quiet)
+                score_grid(root / "grid.zarr", root / "alad", out, scheduler=cluster.address, progress=False)
             except Exception as exc:  # surfaced below
                 errors.append(exc)
 

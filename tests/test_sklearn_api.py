@@ -278,15 +278,21 @@ def test_model_saved_without_threshold_loads_and_predict_says_why(fitted, tmp_pa
 
 
 def test_neural_keyword_arguments_reach_decision_function(fitted):
-    X, dets = fitted
-    det = dets["autoencoder"]
-    live = det.decision_function(X, weights="live")
-    np.testing.assert_array_equal(det.score_samples(X, weights="live"), -live)
-    np.testing.assert_array_equal(det.predict(X, weights="live"), (live.astype(np.float64) > det.threshold_))
+    X, _ = fitted
     # fit(X, y=None, callback=..., resume=...) keeps geogan's extras
     epochs = []
-    AutoEncoder(**TINY["autoencoder"]).fit(X, None, callback=lambda d, epoch, logs: epochs.append(epoch))
+    det = AutoEncoder(**TINY["autoencoder"], ema_decay=0.5).fit(X, None,
+                                                               callback=lambda d, epoch, logs: epochs.append(epoch))
     assert epochs == [1]
+    # with EMA weights the live ones score differently, so a dropped keyword would show
+    live, ema = det.decision_function(X, weights="live"), det.decision_function(X)
+    assert not np.allclose(live, ema)
+    np.testing.assert_array_equal(det.score_samples(X, weights="live"), -live)
+    np.testing.assert_array_equal(det.predict(X, weights="live"), (live.astype(np.float64) > det.threshold_))
+    # a threshold between one row's live and EMA scores labels that row differently
+    i = int(np.argmax(np.abs(live - ema)))
+    det.threshold_ = (float(live[i]) + float(ema[i])) / 2
+    assert det.predict(X, weights="live")[i] != det.predict(X)[i]
 
 
 def test_ensemble_threshold_is_on_its_mean_percentile(fitted):

@@ -13,7 +13,7 @@ from scipy.spatial import cKDTree
 
 from geogan import synth
 from geogan.errors import ConfigError, OutputExistsError
-from geogan.synth import NATIONAL_ELEMENTS, PRESETS, make_survey, write_synthetic_survey
+from geogan.synth import NATIONAL_ELEMENTS, PRESETS, make_survey, write_synthetic_survey, writer
 
 RGNR_39 = (
     "Ag As Au B Ba Be Bi Cd Co Cr Cu F Hg La Li Mn Mo Nb Ni P Pb Sb Sn Sr Th Ti U V W Y Zn Zr "
@@ -336,11 +336,25 @@ def test_refuses_a_non_empty_output_unless_overwrite(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "survey"]
 
 
+def test_overwriting_a_symlink_replaces_the_link_not_its_target(tmp_path):
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    (target / "keep.txt").write_text("precious")
+    link = tmp_path / "survey"
+    link.symlink_to(target, target_is_directory=True)
+    with pytest.raises(OutputExistsError, match="overwrite"):
+        write_synthetic_survey(link, n_samples=100)
+    write_synthetic_survey(link, n_samples=100, overwrite=True)
+    assert not link.is_symlink() and (link / "truth.json").is_file()
+    assert [p.name for p in target.iterdir()] == ["keep.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["elsewhere", "survey"]
+
+
 def test_a_failed_write_leaves_nothing(tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(synth, "_write_csv", broken)
+    monkeypatch.setattr(writer, "_write_csv", broken)
     with pytest.raises(OSError, match="disk full"):
         write_synthetic_survey(tmp_path / "out", n_samples=100)
     assert list(tmp_path.iterdir()) == []

@@ -2,12 +2,15 @@
 
 import csv
 import json
+import logging
 
 import numpy as np
 import pytest
 
-from geogan.errors import ConfigError, InputError, ModelError, OutputExistsError
-from geogan.train import load_model, sample_cells, train_model
+from geogan.errors import ConfigError, GeoganWarning, InputError, ModelError, OutputExistsError
+from geogan.model import load_model
+from geogan.sampling import sample_cells
+from geogan.train import train_model
 
 from conftest import ELEMENTS, TINY_ALAD, make_grid  # noqa: E402
 
@@ -100,12 +103,16 @@ def test_existing_output_refused(alad_model, grid):
         train_model(path, alad_model.model_dir, detector="iforest", resume=True, progress=False)
 
 
-def test_baseline_with_overwrite_and_deposits(grid, tmp_path):
+def test_baseline_with_overwrite_and_deposits(grid, tmp_path, caplog):
     path, conc, dep_csv = grid
     out = tmp_path / "m"
     out.mkdir()
+    caplog.set_level(logging.INFO, logger="geogan")
     res = train_model(path, out, detector="iforest", transform="ilr", elements=["Ag", "Bi", "Sn", "W"], sample=800,
                       seed=1, deposits=dep_csv, overwrite=True, progress=False)
+    status = [r.getMessage() for r in caplog.records if r.name == "geogan.train"]
+    assert any(m.startswith("sampled 800 of ") for m in status), status
+    assert any(m.startswith("label-informed monitoring: 2 deposit cell(s)") for m in status), status
     assert res.epochs == 1 and res.label_informed_test_auc > 0.8  # the planted enrichment stands out
     model = load_model(out)
     assert model.detector_name == "iforest" and model.transform.kind == "ilr"
@@ -113,7 +120,7 @@ def test_baseline_with_overwrite_and_deposits(grid, tmp_path):
 
 
 def test_resume_equals_uninterrupted(grid, tmp_path, monkeypatch):
-    import geogan.train as train_mod
+    from geogan.progress import Progress
 
     path, conc, _ = grid
     opts = dict(detector="vae", sample=600, epochs=4, batch_size=32, latent_dim=2, checkpoint_every=2, seed=5,
@@ -123,17 +130,17 @@ def test_resume_equals_uninterrupted(grid, tmp_path, monkeypatch):
     class Crash(Exception):
         pass
 
-    original = train_mod.Progress.update
+    original = Progress.update
 
     def crash_at_three(self, completed, info=""):
         if completed == 3:
             raise Crash("simulated crash in epoch 3")
         original(self, completed, info)
 
-    monkeypatch.setattr(train_mod.Progress, "update", crash_at_three)
+    monkeypatch.setattr(Progress, "update", crash_at_three)
     with pytest.raises(Crash):
         train_model(path, tmp_path / "b", **opts)
-    monkeypatch.setattr(train_mod.Progress, "update", original)
+    monkeypatch.setattr(Progress, "update", original)
     partial = tmp_path / "b.partial"
     assert (partial / "checkpoints" / "epoch_0002").is_dir() and not (tmp_path / "b").exists()
     with pytest.raises(ModelError, match="--resume"):
@@ -146,6 +153,18 @@ def test_resume_equals_uninterrupted(grid, tmp_path, monkeypatch):
     assert np.array_equal(load_model(a.model_dir).score(cells), load_model(b.model_dir).score(cells))
     assert [r["loss"] for r in a.history] == [r["loss"] for r in b.history]
     assert [r.get("mean_test_score") for r in a.history] == [r.get("mean_test_score") for r in b.history]
+
+
+def test_constant_element_warns_at_the_caller(tmp_path):
+    from geogan.store import write_region
+
+    path, _, conc, _ = make_grid(tmp_path / "grid.zarr")
+    conc[0] = np.where(np.isfinite(conc[0]), np.float32(0.25), np.nan)  # Ag: 100 % below detection
+    write_region(path, "concentration", conc, (slice(None), slice(0, conc.shape[1]), slice(0, conc.shape[2])))
+    with pytest.warns(GeoganWarning, match="Ag has one value in every training cell") as record:
+        train_model(path, tmp_path / "m", detector="pca", sample=300, progress=False)
+    assert record[0].filename == __file__  # attributed to the caller, not to geogan's wrappers
+    assert load_model(tmp_path / "m").elements == ELEMENTS  # a caveat, not a refusal
 
 
 def test_train_errors(grid, tmp_path):
@@ -180,7 +199,7 @@ def test_load_model_validates_config(alad_model, tmp_path):
 
 
 def test_alad_default_is_a_seed_ensemble_whose_member_zero_is_the_single_model(grid, tmp_path):
-    from geogan.detectors.base import detector_from_config
+    from geogan.detectors.modelfile import detector_from_config
 
     path, conc, _ = grid
     opts = dict(detector="alad", sample=800, steps=60, batch_size=64, latent_dim=3, seed=4, progress=False,

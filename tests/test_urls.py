@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from geogan.errors import InputError, StoreError, SurveyError
-from geogan.evaluate import read_deposits
+from geogan.deposits import read_deposits
 from geogan.grid import grid_survey
 from geogan.store import metadata_fingerprint, open_grid
 from geogan.survey import read_survey
@@ -53,7 +53,7 @@ def test_errors_name_the_url(memfs):
 def test_grid_from_a_url_survey_and_a_store_read_by_url(memfs, tmp_path):
     memfs.pipe("/geogan-test/survey.csv", SURVEY.encode())
     res = grid_survey("memory://geogan-test/survey.csv", tmp_path / "grid.zarr", crs="EPSG:32650",
-                      input_crs="EPSG:32650", cell_size_m=500, workers=1, progress=False, echo=lambda *a: None)
+                      input_crs="EPSG:32650", cell_size_m=500, workers=1, progress=False)
     ds = open_grid(tmp_path / "grid.zarr")
     assert ds.attrs["source"]["path"] == "memory://geogan-test/survey.csv"
     by_url = open_grid((tmp_path / "grid.zarr").as_uri())

@@ -13,6 +13,13 @@ at ``threshold_``, set by ``contamination``), ``save(path)``, ``load(path)``.
 ``get_detector(name, **params)`` makes one. Classes load lazily, so the baselines never
 import TensorFlow.
 
+This package module only re-exports. The code lives in :mod:`~geogan.detectors.base` (the
+:class:`Detector` interface), :mod:`~geogan.detectors.registry` (names → classes),
+:mod:`~geogan.detectors.modelfile` (model directories and their checks),
+:mod:`~geogan.detectors.neural` (:class:`NeuralDetector`, the TensorFlow training machinery),
+:mod:`~geogan.detectors.optim` (its optimiser pieces), :mod:`~geogan.detectors.checkpoint`
+(resumable training state) and one module per family of detectors.
+
 >>> from geogan.detectors import get_detector
 >>> get_detector("iforest", n_estimators=50)
 IsolationForest(n_estimators=50)
@@ -20,7 +27,9 @@ IsolationForest(n_estimators=50)
 
 from __future__ import annotations
 
-from geogan.detectors.base import DETECTORS, Detector, NeuralDetector, detector_class, get_detector
+from geogan.detectors.base import Detector
+from geogan.detectors.neural import NeuralDetector
+from geogan.detectors.registry import DETECTORS, detector_class, get_detector
 
 _LAZY = {
     "ALAD": "geogan.detectors.alad",

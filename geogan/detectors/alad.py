@@ -28,6 +28,9 @@ off. The anomaly score ``fm`` is ‖f_xx(x, x) − f_xx(x, G(E(x)))‖₁; ``l1`
 residuals x − G(E(x)) (enrichment: mineralisation raises concentrations, and a score that
 also rewards depletions can rank barren ground high).
 
+Must not hold: the shared training machinery (:mod:`geogan.detectors.neural`) or
+model-file checks (:mod:`geogan.detectors.modelfile`); only ALAD's networks, losses and scores.
+
 >>> import numpy as np
 >>> X = np.random.default_rng(0).normal(size=(256, 5)).astype("float32")
 >>> det = ALAD(steps=4, batch_size=64, latent_dim=4, random_state=0).fit(X)
@@ -41,7 +44,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from geogan.detectors.base import DEFAULT_CONTAMINATION, DEFAULT_STEPS, NeuralDetector, check_width, check_widths
+from geogan.detectors.base import DEFAULT_CONTAMINATION
+from geogan.detectors.modelfile import check_width, check_widths
+from geogan.detectors.neural import DEFAULT_STEPS, NeuralDetector
 from geogan.errors import ConfigError, ModelError
 
 SCORES = ("latent", "fm", "l1", "logit", "l1_high")

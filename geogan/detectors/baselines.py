@@ -6,6 +6,8 @@ tables, the robust location and precision, the principal axes) and scoring runs 
 Saving writes those arrays to ``arrays.npz`` (read back with ``allow_pickle=False``): no
 pickles, and scoring does not depend on scikit-learn's private attributes.
 
+Must not hold: TensorFlow, or the detector interface itself (:mod:`geogan.detectors.base`).
+
 >>> import numpy as np
 >>> rng = np.random.default_rng(0)
 >>> X = rng.normal(size=(500, 4))

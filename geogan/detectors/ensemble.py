@@ -12,6 +12,9 @@ the strongest anomalies keep their order instead of all tying at 100.
 :meth:`Ensemble.score_spread` is the standard deviation of the members' percentiles: where
 it is high, the map rests on one seed's opinion.
 
+Must not hold: member detectors' code, or model-file checks beyond reading the members'
+sections (:mod:`geogan.detectors.modelfile` does those).
+
 >>> import numpy as np
 >>> X = np.random.default_rng(0).normal(size=(300, 4)).astype("float32")
 >>> ens = Ensemble(detector="pca", n_members=3, params={"n_components": 2}).fit(X)
@@ -27,8 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
-from geogan.detectors.base import (DEFAULT_CONTAMINATION, Detector, NeuralDetector, detector_class,
-                                   detector_from_config)
+from geogan.detectors.base import DEFAULT_CONTAMINATION, Detector
+from geogan.detectors.modelfile import detector_from_config
+from geogan.detectors.neural import NeuralDetector
+from geogan.detectors.registry import detector_class
 from geogan.errors import ConfigError, ModelError
 
 _LEVELS = np.linspace(0.0, 1.0, 1025)

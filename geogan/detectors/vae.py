@@ -10,6 +10,9 @@ plain autoencoder, on the same training machinery as ALAD.
   ‖x − x̂‖². The bottleneck is capped at half the number of features: a code as wide as its
   input can learn the identity and then reconstructs anomalies as well as anything else.
 
+Must not hold: the shared training machinery (:mod:`geogan.detectors.neural`); only these two
+models' networks, losses and scores.
+
 >>> import numpy as np
 >>> X = np.random.default_rng(0).normal(size=(256, 6)).astype("float32")
 >>> VAE(steps=4, batch_size=64, latent_dim=2).fit(X).decision_function(X[:2]).shape
@@ -23,7 +26,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from geogan.detectors.base import DEFAULT_CONTAMINATION, DEFAULT_STEPS, NeuralDetector, check_width, check_widths
+from geogan.detectors.base import DEFAULT_CONTAMINATION
+from geogan.detectors.modelfile import check_width, check_widths
+from geogan.detectors.neural import DEFAULT_STEPS, NeuralDetector
 from geogan.errors import ConfigError, ModelError
 
 _LOG_2PI = math.log(2.0 * math.pi)

@@ -1,0 +1,434 @@
+"""The shared machinery of the TensorFlow detectors (ALAD, the VAE, the autoencoder).
+
+:class:`NeuralDetector` holds what they share: seeded networks, a fused Adam, exponential-
+moving-average (EMA) shadow weights, spectral normalisation, a ``tf.data`` pipeline of index
+batches with prefetch, ``tf.function`` train steps, the training length in steps or epochs,
+large-batch scoring through a ``tf.function``, saving networks as weight files, and
+checkpoints that resume to the same result. TensorFlow is imported lazily.
+
+Must not hold: the detector interface (:mod:`geogan.detectors.base`), the optimiser pieces
+(:mod:`geogan.detectors.optim`), model-file checks (:mod:`geogan.detectors.modelfile`),
+checkpoint files (:mod:`geogan.detectors.checkpoint`), or any one detector's networks and
+losses (:mod:`geogan.detectors.alad`, :mod:`geogan.detectors.vae`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from geogan._tf import tensorflow
+from geogan.detectors.base import Detector
+from geogan.detectors.modelfile import (CONFIG_NAME, builds_networks, check_architecture, check_weight_file,
+                                        data_fingerprint, load_weights, network_from_config, network_weight_shapes)
+from geogan.detectors.optim import FusedAdam, LossScale, gpu_available, spectral_project
+from geogan.errors import ConfigError, InputError, ModelError
+
+# default training length of the neural detectors, in optimiser steps (see bench/quality.py
+# and the README's "Detection quality" for the figures that chose it)
+DEFAULT_STEPS = 5000
+
+
+class NeuralDetector(Detector):
+    """Shared training/scoring machinery of the TensorFlow detectors.
+
+    Subclasses define ``_network_names``, ``_build_networks(n_features, dtype=, seed=)``,
+    ``_spectral_networks`` (names whose Dense kernels are spectrally normalised),
+    ``_loss_names``, ``_optimizer_groups`` and the graph functions ``_train_step`` and
+    ``_score_graph``. Parameters every subclass has: ``epochs``, ``steps``, ``batch_size``,
+    ``learning_rate``, ``random_state``, ``ema_decay``, ``mixed_precision``, ``jit_compile``,
+    ``score_batch_size``.
+    """
+
+    _network_names: ClassVar[tuple[str, ...]] = ()
+    _spectral_networks: ClassVar[tuple[str, ...]] = ()
+    # output layers left free, as the original ALAD code (its SN layers are the hidden ones)
+    _spectral_skip_layers: ClassVar[tuple[str, ...]] = ()
+    _loss_names: ClassVar[tuple[str, ...]] = ()
+    # ALAD updates the discriminators and then G/E on two different batches per step
+    _batches_per_step: ClassVar[int] = 2
+    spectral_norm: bool = False
+    ema_warmup: bool = True
+    steps: int | None = None
+
+    # -- subclass hooks --------------------------------------------------------------------
+    def _build_networks(self, n_features: int, *, dtype, seed: int) -> dict:  # pragma: no cover
+        raise NotImplementedError
+
+    def _optimizer_groups(self) -> dict[str, tuple[str, ...]]:  # pragma: no cover
+        raise NotImplementedError
+
+    def _train_step(self, x_d, x_g, step):  # pragma: no cover
+        raise NotImplementedError
+
+    def _score_graph(self, x, nets: dict):  # pragma: no cover
+        raise NotImplementedError
+
+    def _validate_params(self) -> None:
+        super()._validate_params()
+        for name in ("epochs", "steps", "batch_size", "score_batch_size"):
+            v = getattr(self, name, None)
+            if v is None and name in ("epochs", "steps"):
+                continue
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {v!r}")
+        if self.epochs is None and getattr(self, "steps", None) is None:
+            raise ConfigError("give the training length as steps (optimiser updates) or epochs")
+        if not (isinstance(self.learning_rate, (int, float)) and self.learning_rate > 0):
+            raise ConfigError(f"learning_rate must be positive, got {self.learning_rate!r}")
+        if self.ema_decay is not None and not (0.0 <= float(self.ema_decay) < 1.0):
+            raise ConfigError(f"ema_decay must be in [0, 1) or None, got {self.ema_decay!r}")
+        if self.random_state is not None and not isinstance(self.random_state, (int, np.integer)):
+            raise ConfigError(f"random_state must be an integer or None, got {self.random_state!r}")
+        if self.jit_compile not in (None, True, False):
+            raise ConfigError(f"jit_compile must be True, False or None (auto), got {self.jit_compile!r}")
+
+    # -- building ----------------------------------------------------------------------------
+    def _compute_dtype(self) -> str:
+        if not self.mixed_precision:
+            return "float32"
+        # float16 needs loss scaling and is fast on GPUs; CPUs have no fast float16 but
+        # recent ones do bfloat16, which needs no scaling
+        return "mixed_float16" if gpu_available() else "mixed_bfloat16"
+
+    def _draw_seed(self) -> int:
+        if self.random_state is not None:
+            return int(self.random_state)
+        return int(np.random.SeedSequence().generate_state(1)[0] >> 1)
+
+    def _init_state(self, n_features: int, *, seed: int) -> None:
+        """Fresh networks, EMA copies, optimisers and counters for ``n_features`` inputs."""
+        tf = tensorflow()
+
+        self.n_features_ = int(n_features)
+        self.seed_ = int(seed)
+        self.dtype_policy_ = self._compute_dtype()
+        self.nets_ = self._build_networks(n_features, dtype=self.dtype_policy_, seed=self.seed_)
+        if self.ema_decay is not None:
+            # separate float32 copies: scoring never sees the live (training) weights
+            self.ema_nets_ = self._build_networks(n_features, dtype="float32", seed=self.seed_)
+            for name, net in self.nets_.items():
+                self.ema_nets_[name].set_weights(net.get_weights())
+        else:
+            self.ema_nets_ = self.nets_
+        self._sn_pairs = []
+        self.sn_u_ = []
+        if self.spectral_norm:
+            for name in self._spectral_networks:
+                for layer in self.nets_[name].layers:
+                    kernel = getattr(layer, "kernel", None)
+                    if kernel is None or layer.name in self._spectral_skip_layers:
+                        continue
+                    u = tf.Variable(tf.random.stateless_normal([1, kernel.shape[-1]], seed=[self.seed_, len(self.sn_u_)]),
+                                    trainable=False, name=f"sn_u_{name}_{layer.name}")
+                    self.sn_u_.append(u)
+                    self._sn_pairs.append((name, kernel, u))
+            # a first projection with a few power iterations, so training starts normalised
+            for _, kernel, u in self._sn_pairs:
+                spectral_project(kernel, u, iterations=5)
+        self.optimizers_ = {}
+        for group, names in self._optimizer_groups().items():
+            variables = [v for n in names for v in self.nets_[n].trainable_variables]
+            self.optimizers_[group] = FusedAdam(variables, learning_rate=float(self.learning_rate),
+                                                beta_1=float(getattr(self, "beta_1", 0.9)),
+                                                beta_2=float(getattr(self, "beta_2", 0.999)), name=group)
+        self.loss_scale_ = LossScale() if self.dtype_policy_ == "mixed_float16" else None
+        self.step_ = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        self._loss_sum = tf.Variable(tf.zeros([len(self._loss_names)], tf.float32), trainable=False)
+        self.epochs_done_ = 0
+        self.history_ = []
+        self._step_fn = None
+        self._score_fns = {}
+
+    def _project(self, names) -> None:
+        for name, kernel, u in self._sn_pairs:
+            if name in names:
+                spectral_project(kernel, u)
+
+    def _apply_gradients(self, group: str, loss, tape) -> None:
+        """Gradients of ``loss`` for optimiser ``group`` (loss-scaled under float16)."""
+        import tensorflow as tf
+
+        opt = self.optimizers_[group]
+        if self.loss_scale_ is None:
+            opt.apply(tape.gradient(loss, opt.variables))
+            return
+        ls = self.loss_scale_
+        grads = tape.gradient(loss, opt.variables)  # loss was multiplied by ls.scale by the caller
+        grads = [tf.cast(g, tf.float32) / ls.scale for g in grads]
+        finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads])
+
+        def good():
+            opt.apply(grads)
+            ls.good_steps.assign_add(1)
+            return tf.constant(0)
+
+        def bad():
+            ls.scale.assign(tf.maximum(ls.scale / 2.0, 1.0))
+            ls.good_steps.assign(0)
+            return tf.constant(0)
+
+        tf.cond(finite, good, bad)
+        grow = ls.good_steps >= ls.period
+        ls.scale.assign(tf.where(grow, ls.scale * 2.0, ls.scale))
+        ls.good_steps.assign(tf.where(grow, tf.zeros_like(ls.good_steps), ls.good_steps))
+
+    def _scaled(self, loss):
+        return loss if self.loss_scale_ is None else loss * self.loss_scale_.scale
+
+    def _ema_update(self) -> None:
+        import tensorflow as tf
+
+        if self.ema_decay is None:
+            return
+        t = tf.cast(self.step_, tf.float32)
+        decay = tf.constant(float(self.ema_decay))
+        if self.ema_warmup:
+            # as tf.train.ExponentialMovingAverage(num_updates=step): short runs (a few
+            # hundred steps) would otherwise score with weights ~ their initialisation
+            decay = tf.minimum(decay, (1.0 + t) / (10.0 + t))
+        for name, net in self.nets_.items():
+            for e, v in zip(self.ema_nets_[name].weights, net.weights):
+                e.assign_sub((1.0 - decay) * (e - tf.cast(v, e.dtype)))
+
+    def _make_step_fn(self):
+        import tensorflow as tf
+
+        jit = self.jit_compile if self.jit_compile is not None else gpu_available()
+
+        def step(X, idx):
+            s = self.step_.assign_add(1)
+            x_d = tf.gather(X, idx[0])
+            x_g = tf.gather(X, idx[-1]) if self._batches_per_step > 1 else x_d
+            losses = self._train_step(x_d, x_g, s)
+            self._loss_sum.assign_add(tf.cast(tf.stack(losses), tf.float32))
+            self._ema_update()
+
+        spec = [tf.TensorSpec([None, self.n_features_], tf.float32), tf.TensorSpec([self._batches_per_step, None], tf.int32)]
+        # autograph off: the step has no tensor-dependent Python control flow, and tracing
+        # (thousands of ops) is the slow part of a short fit
+        return tf.function(step, input_signature=spec, jit_compile=bool(jit), autograph=False)
+
+    # -- data --------------------------------------------------------------------------------
+    def _epoch_batches(self, n: int, epoch: int) -> np.ndarray:
+        """Index batches ``(n_batches, k, batch)`` for ``epoch``, one permutation of the rows
+        per update in a step (ALAD: the discriminators' batch, then G/E's, as the original
+        code), drawn from ``(seed, epoch)`` so a resumed run sees the same batches. Only
+        indices are shuffled; rows are gathered inside the step. In steps mode an "epoch" on
+        a small table is several passes (see :meth:`batches_per_epoch`)."""
+        rng = np.random.default_rng([self.seed_, epoch])
+        bs = min(int(self.batch_size), n)
+        per_pass = self._batches_per_pass(n)
+        passes = self._passes_per_epoch(n)
+        perms = [np.concatenate([rng.permutation(n)[: per_pass * bs] for _ in range(passes)]).reshape(-1, bs)
+                 for _ in range(self._batches_per_step)]
+        return np.stack(perms, axis=1).astype(np.int32)
+
+    # -- training length ------------------------------------------------------------------------
+    # in steps mode an epoch is at least this many steps: a 200-row table would otherwise run
+    # thousands of one-step epochs, each with its own Python round trip
+    _min_steps_per_epoch: ClassVar[int] = 50
+
+    def _batches_per_pass(self, n_rows: int) -> int:
+        # the remainder is dropped: fixed shapes, one graph
+        return max(1, int(n_rows) // min(int(self.batch_size), int(n_rows)))
+
+    def _passes_per_epoch(self, n_rows: int) -> int:
+        if self.epochs is not None:
+            return 1
+        return max(1, math.ceil(self._min_steps_per_epoch / self._batches_per_pass(n_rows)))
+
+    def batches_per_epoch(self, n_rows: int) -> int:
+        """Optimiser steps in one epoch on ``n_rows`` training rows: one pass (the remainder
+        dropped), or in steps mode enough whole passes for at least 50 steps."""
+        return self._batches_per_pass(n_rows) * self._passes_per_epoch(n_rows)
+
+    def total_epochs(self, n_rows: int) -> int:
+        """Epochs a fit on ``n_rows`` rows runs: ``epochs`` when given, else ``steps`` rounded up
+        to whole epochs. Training length is counted in optimiser steps by default because a
+        pass over the data is 1 step on a 200-row table and 1,100 on a 140 k-cell grid."""
+        if self.epochs is not None:
+            return int(self.epochs)
+        return max(1, math.ceil(int(self.steps) / self.batches_per_epoch(n_rows)))
+
+    # -- fit ---------------------------------------------------------------------------------
+    def fit(self, X, y=None, *, callback: Callable[[NeuralDetector, int, dict], None] | None = None,
+            resume: bool = False) -> NeuralDetector:
+        """Train on ``X`` (rows = samples) for :meth:`total_epochs` epochs (``steps`` optimiser
+        updates, rounded up to whole epochs, unless ``epochs`` is given), then score ``X`` for
+        ``threshold_`` (see :class:`Detector`).
+
+        Parameters
+        ----------
+        X
+            ``(n_samples, n_features)``, finite.
+        y
+            Ignored (scikit-learn's signature).
+        callback
+            Called after every epoch as ``callback(detector, epoch, logs)`` (``epoch`` counts
+            from 1; ``logs`` holds the mean losses and ``seconds``). The train stage writes
+            history and checkpoints from it.
+        resume
+            Continue a detector restored with :meth:`load_checkpoint` (same ``X``) from its
+            last finished epoch instead of starting afresh.
+        """
+        import tensorflow as tf
+
+        self._validate_params()
+        X = self._check_X(X, fitting=True)
+        if resume:
+            if not hasattr(self, "step_"):
+                raise ConfigError("nothing to resume: this detector has no training state (restore one with "
+                                  "load_checkpoint; a saved model keeps only its weights)")
+            if X.shape[1] != self.n_features_:
+                raise InputError(f"cannot resume: X has {X.shape[1]} features, the checkpoint {self.n_features_}")
+            fp = data_fingerprint(X)
+            if getattr(self, "data_fingerprint_", fp) != fp:
+                raise ModelError("cannot resume: the training data differ from the checkpoint's (same grid, "
+                                 "sample, seed and transform are needed)")
+        else:
+            self._init_state(X.shape[1], seed=self._draw_seed())
+        self.data_fingerprint_ = data_fingerprint(X)
+        self.n_train_ = int(X.shape[0])
+        if self._step_fn is None:
+            self._step_fn = self._make_step_fn()
+        X_t = tf.constant(X)
+        if gpu_available():
+            # keep the training rows on the GPU: each step gathers its batches there
+            with tf.device("/GPU:0"):
+                X_t = tf.identity(X_t)
+        self.n_epochs_ = self.total_epochs(X.shape[0])
+        for epoch in range(self.epochs_done_, self.n_epochs_):
+            t0 = time.perf_counter()
+            self._loss_sum.assign(tf.zeros_like(self._loss_sum))
+            batches = self._epoch_batches(X.shape[0], epoch)
+            dataset = tf.data.Dataset.from_tensor_slices(batches).prefetch(tf.data.AUTOTUNE)
+            for idx in dataset:
+                self._step_fn(X_t, idx)
+            sums = self._loss_sum.numpy()
+            logs = {name: float(v) / len(batches) for name, v in zip(self._loss_names, sums)}
+            logs["seconds"] = time.perf_counter() - t0
+            self.epochs_done_ = epoch + 1
+            self.history_.append({"epoch": epoch + 1, **logs})
+            if callback is not None:
+                callback(self, epoch + 1, logs)
+        return self._fit_threshold(X)
+
+    # -- scoring -----------------------------------------------------------------------------
+    def _score_fn(self, which: str):
+        import tensorflow as tf
+
+        key = (which, self.score_name)
+        if key not in self._score_fns:
+            nets = self.ema_nets_ if which == "ema" else self.nets_
+            spec = [tf.TensorSpec([None, self.n_features_], tf.float32)]
+            self._score_fns[key] = tf.function(lambda x: self._score_graph(x, nets), input_signature=spec,
+                                               autograph=False)
+        return self._score_fns[key]
+
+    def decision_function(self, X, *, weights: str = "ema") -> np.ndarray:
+        """Anomaly score per row (higher = more anomalous), float32.
+
+        Runs the ``score`` function through one ``tf.function`` on batches of
+        ``score_batch_size`` rows with dropout off. ``weights="ema"`` (default) uses the EMA
+        shadow weights; ``"live"`` the last training weights (for diagnostics).
+        """
+        X = self._check_X(X)
+        if weights not in ("ema", "live"):
+            raise ConfigError(f"weights must be 'ema' or 'live', got {weights!r}")
+        self._validate_score()
+        fn = self._score_fn(weights)
+        bs = int(self.score_batch_size)
+        out = np.empty(X.shape[0], dtype=np.float32)
+        for start in range(0, X.shape[0], bs):
+            out[start:start + bs] = fn(X[start:start + bs]).numpy()
+        return out
+
+    def _validate_score(self) -> None:
+        pass
+
+    # -- persistence -------------------------------------------------------------------------
+    def _architecture(self) -> dict:
+        import keras
+
+        return {name: keras.saving.serialize_keras_object(net) for name, net in self.ema_nets_.items()}
+
+    def _state_to_disk(self, path: Path) -> dict:
+        wdir = path / "weights"
+        wdir.mkdir(parents=True, exist_ok=True)
+        files = {}
+        for name in self.nets_:
+            live = f"weights/{name}.weights.h5"
+            self.nets_[name].save_weights(path / live)
+            files[name] = {"live": live}
+            if self.ema_decay is not None:
+                ema = f"weights/{name}.ema.weights.h5"
+                self.ema_nets_[name].save_weights(path / ema)
+                files[name]["ema"] = ema
+        return {"weights": files, "epochs_done": int(self.epochs_done_), "seed": int(self.seed_),
+                "dtype_policy": self.dtype_policy_,
+                "history": [{k: float(v) for k, v in row.items()} for row in self.history_]}
+
+    def _state_from_disk(self, path: Path, state: dict, section: dict) -> None:
+        where = path / CONFIG_NAME
+        arch = section.get("architecture")
+        if not isinstance(arch, dict) or set(arch) != set(self._network_names):
+            raise ModelError(f"the architecture must describe the networks {', '.join(self._network_names)}",
+                             path=where)
+        files = state.get("weights")
+        if not isinstance(files, dict) or set(files) != set(self._network_names) or not all(
+                isinstance(e, dict) for e in files.values()):
+            raise ModelError("the weight file list does not match the networks", path=where)
+        self.nets_, self.ema_nets_ = {}, {}
+        for name in self._network_names:
+            # sizes and weight-file shapes are checked against the architecture before building
+            check_architecture(arch[name], where=where)
+            shapes = network_weight_shapes(arch[name], where=where)
+            entry = files[name]
+            live = check_weight_file(path, entry.get("live"), shapes, where=where)
+            ema = check_weight_file(path, entry.get("ema"), shapes, where=where) if self.ema_decay is not None else None
+            if not builds_networks():  # validating only (see checked_only): no Keras, no TensorFlow
+                continue
+            self.nets_[name] = network_from_config(arch[name], where=where)
+            load_weights(self.nets_[name], path, live)
+            if ema is not None:
+                self.ema_nets_[name] = network_from_config(arch[name], where=where)
+                load_weights(self.ema_nets_[name], path, ema)
+            else:
+                self.ema_nets_[name] = self.nets_[name]
+        if builds_networks():
+            self._check_loaded_networks(where)
+        self.epochs_done_ = int(state.get("epochs_done", 0))
+        self.seed_ = int(state.get("seed", 0))
+        self.dtype_policy_ = str(state.get("dtype_policy", "float32"))
+        self.history_ = list(state.get("history", []))
+        self._score_fns = {}
+
+    def _check_loaded_networks(self, where) -> None:
+        """Subclasses check input/output widths of the rebuilt networks."""
+
+    # -- checkpoints (files: geogan.detectors.checkpoint) -----------------------------------------
+    def save_checkpoint(self, path, *, extra: dict | None = None) -> Path:
+        """Write everything needed to resume training (weights, EMA, optimiser moments,
+        dropout RNG states, step counter, epoch) to directory ``path``, atomically."""
+        from geogan.detectors.checkpoint import write_checkpoint
+
+        return write_checkpoint(self, path, extra=extra)
+
+    @classmethod
+    def load_checkpoint(cls, path) -> tuple[NeuralDetector, dict]:
+        """Restore a detector saved with :meth:`save_checkpoint`; returns it and ``extra``.
+
+        Continue training with ``det.fit(X, resume=True)`` on the same ``X``. The metadata is
+        validated as a model's ``config.json`` is (known detector and parameters, widths within
+        :data:`~geogan.detectors.modelfile.MAX_UNITS`) before anything is built: a bad
+        checkpoint is a :class:`ModelError`.
+        """
+        from geogan.detectors.checkpoint import read_checkpoint
+
+        return read_checkpoint(path, cls)

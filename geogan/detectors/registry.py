@@ -1,0 +1,86 @@
+"""The detector registry: registry names (``"alad"``, ``"iforest"``, ...) to classes.
+
+Holds the name → ``module:Class`` table, :data:`DETECTORS` (a mapping that imports a class's
+module on first access, so the scikit-learn baselines never import TensorFlow),
+:func:`detector_class` and :func:`get_detector`. The CLI, pipeline specs, model files and
+checkpoints name detectors by these names.
+
+Must not hold: detector code (:mod:`geogan.detectors.base` and the detector modules), model
+files (:mod:`geogan.detectors.modelfile`), or any import of a detector module at import time.
+
+>>> "pca" in DETECTORS, "gan" in DETECTORS
+(True, False)
+>>> detector_class("pca").__name__
+'PCAReconstruction'
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING
+
+from geogan.errors import ConfigError
+
+if TYPE_CHECKING:
+    from geogan.detectors.base import Detector
+
+_REGISTRY: dict[str, str] = {
+    "alad": "geogan.detectors.alad:ALAD",
+    "vae": "geogan.detectors.vae:VAE",
+    "autoencoder": "geogan.detectors.vae:AutoEncoder",
+    "iforest": "geogan.detectors.baselines:IsolationForest",
+    "mahalanobis": "geogan.detectors.baselines:RobustMahalanobis",
+    "pca": "geogan.detectors.baselines:PCAReconstruction",
+    "ensemble": "geogan.detectors.ensemble:Ensemble",
+}
+
+
+class _LazyRegistry(Mapping):
+    """``name -> detector class``; a class's module (and TensorFlow) loads on first access.
+    ``name in DETECTORS`` and iterating the names import nothing."""
+
+    def __getitem__(self, name: str) -> type[Detector]:
+        try:
+            target = _REGISTRY[name]
+        except KeyError:
+            raise KeyError(name) from None
+        module, cls = target.split(":")
+        return getattr(importlib.import_module(module), cls)
+
+    def __contains__(self, name) -> bool:
+        return name in _REGISTRY
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_REGISTRY)
+
+    def __len__(self) -> int:
+        return len(_REGISTRY)
+
+    def __repr__(self) -> str:
+        return f"DETECTORS({', '.join(_REGISTRY)})"
+
+
+#: Registry name → detector class, loaded lazily.
+DETECTORS: Mapping[str, type[Detector]] = _LazyRegistry()
+
+
+def detector_class(name: str) -> type[Detector]:
+    """The detector class registered as ``name`` (:class:`ConfigError` if unknown)."""
+    if name not in _REGISTRY:
+        raise ConfigError(f"unknown detector {name!r}; choose one of {', '.join(_REGISTRY)}")
+    return DETECTORS[name]
+
+
+def get_detector(name: str, **params) -> Detector:
+    """A new, unfitted detector by registry name, e.g. ``get_detector("alad", epochs=10)``.
+
+    Raises :class:`~geogan.errors.ConfigError` for an unknown name or parameter.
+    """
+    cls = detector_class(name)
+    accepted = cls._param_names()
+    unknown = sorted(set(params) - set(accepted))
+    if unknown:
+        raise ConfigError(f"detector {name!r} has no parameter(s) {', '.join(unknown)}; "
+                          f"it takes {', '.join(accepted)}")
+    return cls(**params)

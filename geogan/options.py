@@ -1,0 +1,291 @@
+"""Typed options of each stage: frozen dataclasses, validated once, one source of defaults.
+
+What lives here: the option classes a stage takes (:class:`SurveyOptions`,
+:class:`GridOptions`, :class:`TrainOptions`, :class:`ScoreOptions`, :class:`EvalOptions`;
+:class:`geogan.idw.IDWParams` is built the same way), the machinery they share (:func:`option`,
+:class:`Options`), and :func:`split_options`, which routes a stage's keyword shortcuts to
+them. A field's type, range and default are written once, here: the Python API, the CLI
+and the pipeline spec (whose section keys are these field names) all read them from here.
+What does not live here: what the stages do with them, and checks that need the data
+(a detector's own parameters are checked by :func:`geogan.train.check_train_options`).
+
+>>> EvalOptions().min_dist_km
+5.0
+>>> EvalOptions(runs=0)
+Traceback (most recent call last):
+geogan.errors.ConfigError: runs must be ≥ 1, got 0
+>>> GridOptions(bounds=[0, 0, 1000, 1000]).bounds   # lists from TOML become tuples
+(0.0, 0.0, 1000.0, 1000.0)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from geogan.errors import ConfigError, GeoganError, GridError
+from geogan.gridspec import MAX_CELLS
+
+
+@dataclass(frozen=True)
+class Key:
+    """What one option takes: a kind (see :data:`KINDS`), a range, or a set of choices.
+
+    >>> Key("int", 1).problem(0)
+    'must be ≥ 1'
+    >>> Key("str", choices=("log", "linear")).problem("cubic")
+    'must be one of log, linear'
+    """
+
+    kind: str
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    choices: tuple[str, ...] | None = None
+
+    def problem(self, value) -> str | None:
+        """Why ``value`` is not acceptable, or None."""
+        ok, wanted = KINDS[self.kind]
+        if not ok(value):
+            return f"must be {wanted}"
+        if self.choices is not None and value not in self.choices:
+            return f"must be one of {', '.join(self.choices)}"
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return f"must be {'>' if self.low_open else '≥'} {self.low:g}"
+        if self.high is not None and value > self.high:
+            return f"must be ≤ {self.high:g}"
+        return None
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
+
+
+def _is_num(v) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)) and math.isfinite(v)
+
+
+#: Each kind: (test, what the message says it must be).
+KINDS = {
+    "int": (_is_int, "an integer"),
+    "num": (_is_num, "a finite number"),
+    "bool": (lambda v: isinstance(v, bool), "true or false"),
+    "str": (lambda v: isinstance(v, str) and v.strip() != "", "a non-empty string"),
+    "crs": (lambda v: (isinstance(v, str) and v.strip() != "") or _is_int(v) or hasattr(v, "to_wkt"),
+            "a CRS string like \"EPSG:32650\""),
+    "strs": (lambda v: isinstance(v, str) or (isinstance(v, (list, tuple)) and len(v) > 0
+                                              and all(isinstance(e, str) for e in v)),
+             "a list of strings"),
+    "nums": (lambda v: isinstance(v, (list, tuple)) and all(_is_num(e) for e in v), "a list of numbers"),
+    "bounds": (lambda v: isinstance(v, (list, tuple)) and len(v) == 4 and all(_is_num(e) for e in v),
+               "four numbers [xmin, ymin, xmax, ymax]"),
+    "units": (lambda v: isinstance(v, Mapping) and all(isinstance(e, str) for e in v.values()),
+              "a table of element = \"unit\""),
+    "table": (lambda v: isinstance(v, Mapping), "a table"),
+}
+
+_CONVERT = {  # what a valid value is stored as (TOML gives lists; ints stand for floats)
+    "int": int,
+    "num": float,
+    "nums": lambda v: tuple(float(e) for e in v),
+    "bounds": lambda v: tuple(float(e) for e in v),
+    "strs": lambda v: [v] if isinstance(v, str) else list(v),
+    "units": dict,
+    "table": dict,
+}
+
+
+def option(default: Any = None, kind: str = "str", *, low: float | None = None, high: float | None = None,
+           low_open: bool = False, choices: tuple[str, ...] | None = None, nullable: bool | None = None):
+    """A dataclass field of an :class:`Options` class: its default and what it accepts.
+
+    ``None`` is accepted where the default is ``None`` (it means "the stage decides"), or
+    where ``nullable`` says so.
+    """
+    nullable = default is None if nullable is None else nullable
+    return dataclasses.field(default=default, metadata={"key": Key(kind, low, high, low_open, choices),
+                                                        "nullable": nullable})
+
+
+class Options:
+    """Base of the option classes: checks every field in ``__post_init__``.
+
+    Subclasses are frozen dataclasses whose fields come from :func:`option`; ``error`` is
+    the :class:`~geogan.errors.GeoganError` raised for a bad value.
+    """
+
+    error: ClassVar[type[GeoganError]] = ConfigError
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if value is None and f.metadata["nullable"]:
+                continue
+            key: Key = f.metadata["key"]
+            problem = key.problem(value)
+            if problem:
+                raise self.error(f"{f.name} {problem}, got {value!r}")
+            if key.kind in _CONVERT:
+                object.__setattr__(self, f.name, _CONVERT[key.kind](value))
+
+    @classmethod
+    def keys(cls) -> tuple[str, ...]:
+        """The field names (the keys of this stage's pipeline spec section)."""
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    @classmethod
+    def pick(cls, values: dict, base=None):
+        """Build an instance from ``base`` (or the defaults) updated with the fields in ``values``.
+
+        The fields are removed from ``values`` (so what remains belongs to another class).
+        """
+        mine = {k: values.pop(k) for k in cls.keys() if k in values}
+        if base is None:
+            return cls(**mine)
+        if not isinstance(base, cls):
+            raise TypeError(f"expected a {cls.__name__}, got {type(base).__name__}")
+        return dataclasses.replace(base, **mine) if mine else base
+
+    def to_dict(self) -> dict:
+        """The fields as plain values (JSON-able for the built-in kinds)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+
+def split_options(function: str, values: dict, **bases) -> tuple:
+    """Route a stage's keyword shortcuts to its option classes.
+
+    ``bases`` maps each option class's name to the instance given (or None); the keyword
+    ``values`` override its fields. Returns the instances in the order of ``bases``.
+    A keyword no class takes is a :class:`TypeError`, as Python raises for a misspelt argument.
+
+    >>> split_options("f", {"runs": 5}, EvalOptions=None)
+    (EvalOptions(min_dist_km=5.0, runs=5, seed=0),)
+    >>> split_options("f", {"rnus": 5}, EvalOptions=None)
+    Traceback (most recent call last):
+    TypeError: f() got an unexpected keyword argument 'rnus'
+    """
+    values = dict(values)
+    out = tuple(_CLASSES[name].pick(values, base) for name, base in bases.items())
+    if values:
+        raise TypeError(f"{function}() got an unexpected keyword argument {next(iter(values))!r}")
+    return out
+
+
+# -- the stages' options ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class SurveyOptions(Options):
+    """How to read a survey table (see :func:`geogan.survey.read_survey`).
+
+    ``x``/``y`` name the coordinate columns (default: detected), ``input_crs`` their CRS
+    (default: from the file; EPSG:4326 for lon/lat columns), ``units`` the units of element
+    columns whose names carry none. Below-detection values become ``bdl_factor`` × the
+    detection limit; ``negative_is_bdl`` reads a negative value ``-v`` as ``<v``; ``missing``
+    lists sentinel values meaning no value; ``level_by`` names a batch column (lab, campaign)
+    whose batches are levelled to the overall median.
+    """
+
+    x: str | None = option(None, "str")
+    y: str | None = option(None, "str")
+    input_crs: Any = option(None, "crs")
+    units: dict[str, str] | None = option(None, "units")
+    bdl_factor: float = option(0.5, "num", low=0, high=1)
+    negative_is_bdl: bool = option(False, "bool")
+    missing: tuple[float, ...] = option((-9999.0,), "nums")
+    level_by: str | None = option(None, "str")
+
+
+@dataclass(frozen=True)
+class GridOptions(Options):
+    """The grid's geometry and contents (see :func:`geogan.grid.grid_survey`).
+
+    ``crs``: grid CRS, projected in metres (default: the survey's when projected);
+    ``cell_size_m``: cell edge; ``bounds``: ``(xmin, ymin, xmax, ymax)`` (default: the
+    samples' extent snapped outward to cells); ``tile``: tile edge in cells (the Zarr chunk);
+    ``allow_geographic``: accept a geographic CRS (cell size in degrees); ``max_cells``: refuse
+    larger grids (``None``: no limit); ``elements``: the symbols to grid (default: all).
+    """
+
+    error: ClassVar[type[GeoganError]] = GridError
+
+    crs: Any = option(None, "crs")
+    cell_size_m: float = option(500.0, "num", low=0, low_open=True)
+    bounds: tuple[float, float, float, float] | None = option(None, "bounds")
+    tile: int = option(512, "int", low=1)
+    allow_geographic: bool = option(False, "bool")
+    max_cells: int | None = option(MAX_CELLS, "int", low=1, nullable=True)
+    elements: list[str] | None = option(None, "strs")
+
+
+@dataclass(frozen=True)
+class TrainOptions(Options):
+    """What to train and how (see :func:`geogan.train.train_model` for each field).
+
+    ``None`` fields take the detector's own default. ``params`` holds further detector
+    parameters (e.g. ``{"score": "l1_high"}``), overriding the others.
+    """
+
+    detector: str = option("alad", "str")
+    transform: str = option("log", "str")
+    elements: list[str] | None = option(None, "strs")
+    sample: int = option(200_000, "int", low=10)
+    test_fraction: float = option(0.3, "num", low=0, high=1, low_open=True)
+    steps: int | None = option(None, "int", low=1)
+    epochs: int | None = option(None, "int", low=1)
+    ensemble: int | None = option(None, "int", low=1, high=100)
+    enrichment_only: bool | None = option(None, "bool")
+    batch_size: int | None = option(None, "int", low=1)
+    learning_rate: float | None = option(None, "num", low=0, low_open=True)
+    latent_dim: int | None = option(None, "int", low=1)
+    seed: int = option(0, "int", low=0)
+    checkpoint_every: int | None = option(None, "int", low=0)
+    mixed_precision: bool = option(False, "bool")
+    params: dict | None = option(None, "table")
+
+
+@dataclass(frozen=True)
+class ScoreOptions(Options):
+    """How to score (see :func:`geogan.score.score_grid`).
+
+    ``batch_size``: cells per inference batch; ``contributions``: also write each element's
+    contribution to every cell's score; ``min_elements``: also score cells holding at least
+    this many of the model's elements, imputing the others (default: every element).
+    """
+
+    batch_size: int = option(16384, "int", low=1)
+    contributions: bool = option(False, "bool")
+    min_elements: int | None = option(None, "int", low=1)
+
+
+@dataclass(frozen=True)
+class EvalOptions(Options):
+    """How to evaluate a map against deposits (see :mod:`geogan.metrics`).
+
+    ``min_dist_km``: negatives of the negative-sampling AUC lie at least this far from every
+    deposit; ``runs``: its seeded draws; ``seed``: the first draw's seed (also the P-A
+    random baseline's).
+    """
+
+    min_dist_km: float = option(5.0, "num", low=0)
+    runs: int = option(20, "int", low=1)
+    seed: int = option(0, "int", low=0)
+
+
+def _classes() -> dict[str, type[Options]]:
+    from geogan.idw import IDWParams
+
+    return {c.__name__: c for c in (SurveyOptions, GridOptions, IDWParams, TrainOptions, ScoreOptions, EvalOptions)}
+
+
+class _Lazy(dict):
+    def __missing__(self, name):
+        self.update(_classes())
+        return dict.__getitem__(self, name)
+
+
+_CLASSES: dict[str, type[Options]] = _Lazy()

@@ -1,0 +1,98 @@
+"""Resumable staging of a store: where it is built, which tiles are done, and finalisation.
+
+A store is built in a staging folder ``<name>.partial/`` beside its final path: the Zarr
+store itself in ``store.zarr/``, and finished tiles recorded one marker file each in
+``work/done/`` (chunk existence is not a marker: a chunk may be half-written when a process
+dies). Only when every tile is done is ``store.zarr`` moved to the final name, so a store at
+the final path is always complete.
+
+What lives here: :func:`partial_path` and :class:`Staging`. What does not: the layout of a
+store, its metadata and opening it (:mod:`geogan.store`), the stages that fill it tile by
+tile (:mod:`geogan.grid`, :mod:`geogan.score`, :mod:`geogan.rasters`), atomic replacement and
+output locks (:mod:`geogan._io`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from geogan._io import replace_path
+from geogan.store import finalize_metadata, now_iso
+
+
+def partial_path(path: str | os.PathLike) -> Path:
+    """The staging folder of the output ``path``: ``<path>.partial`` beside it.
+
+    >>> partial_path("out/grid.zarr").as_posix()
+    'out/grid.zarr.partial'
+    """
+    path = Path(path)
+    return path.with_name(path.name + ".partial")
+
+
+class Staging:
+    """Where the store for ``final`` is built: ``<final>.partial/{store.zarr, work/}``.
+
+    Workers construct their own ``Staging(final)`` from the path to write tiles and markers.
+    """
+
+    def __init__(self, final: str | os.PathLike):
+        self.final = Path(final)
+        self.root = partial_path(self.final)
+        self.store = self.root / "store.zarr"
+        self.work = self.root / "work"
+        self.done_dir = self.work / "done"
+        self.params_file = self.work / "params.json"
+
+    def exists(self) -> bool:
+        return self.root.exists()
+
+    def remove(self) -> None:
+        shutil.rmtree(self.root)
+
+    def start(self, params: dict) -> None:
+        """Begin a fresh build (the store must be created next)."""
+        self.done_dir.mkdir(parents=True, exist_ok=True)
+        self.params_file.write_text(json.dumps(params, sort_keys=True, default=str))
+
+    def params(self) -> dict | None:
+        try:
+            return json.loads(self.params_file.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def mark(self, i: int, j: int) -> None:
+        # written last, after the tile's chunks: a marker means the tile is complete
+        (self.done_dir / f"{i}_{j}").touch()
+
+    def done(self) -> set[tuple[int, int]]:
+        if not self.done_dir.exists():
+            return set()
+        out = set()
+        for p in self.done_dir.iterdir():
+            i, _, j = p.name.partition("_")
+            out.add((int(i), int(j)))
+        return out
+
+    def finalize(self, *, extra_attrs: dict | None = None) -> Path:
+        """Mark the finished store complete and move it to its final path.
+
+        The metadata is made portable first (:func:`~geogan.store.finalize_metadata`): nested
+        attributes as JSON strings, ``geogan_version``, consolidated metadata. Temporary chunk
+        files of writes a killed worker left unfinished (Zarr writes ``<chunk>.<id>.partial``
+        and renames it) are removed: their tiles were rewritten when the run resumed."""
+        for torn in self.store.rglob("*.partial"):
+            if torn.is_file():
+                torn.unlink()
+        attrs = dict(extra_attrs or {})
+        attrs.update(complete=True, created=now_iso())
+        finalize_metadata(self.store, attrs)
+        replace_path(self.store, self.final)
+        shutil.rmtree(self.root)
+        return self.final
+
+
+__all__ = ["Staging", "partial_path"]

@@ -1,0 +1,62 @@
+"""Synthetic regional stream-sediment surveys: the embedded default data set.
+
+The generator builds a survey that a geochemist would find plausible, so the demo, the tests
+and the national-scale benchmark need no download:
+
+* log-normal backgrounds whose logs are spatially correlated Gaussian random fields (FFT on a
+  coarse lattice, interpolated to the samples); a few shared latent factor fields (felsic,
+  ferromagnesian/scavenging, carbonate, chalcophile) are mixed into the elements so that the
+  elements correlate the way real ones do;
+* lithological domains: granite bodies (raise W, Sn, Bi, Be, Li, U, Th, K2O, ...) and mafic
+  bodies (raise Cr, Ni, Co, V, MgO, ...) as smooth blobs that shift element levels;
+* deposits with multiplicative multi-element halos decaying over a few km (Gaussian) (default a
+  W-polymetallic model: W, Sn, Mo, Bi, Ag strongly enriched), preferentially at granite
+  contacts; half of them small so that some are subtle; a few halos belong to undiscovered
+  deposits (in the truth, not in ``deposits.csv``), as in every real survey;
+* nugget and analytical noise, drainage-like clustered sample locations plus a uniform
+  component, values rounded to 3 significant figures, censoring written as ``<DL`` text,
+  missing cells and a few field duplicates (exact same location, re-sampled).
+
+Everything derives from ``seed`` through independent random streams (one per component,
+element and chunk), so the same seed gives byte-identical files, and a subset of elements
+gives the same values as the full set for those elements.
+
+The package, one concept per module: :mod:`~geogan.synth.elements` (the element catalogue),
+:mod:`~geogan.synth.presets` (deposit models, presets, option checks),
+:mod:`~geogan.synth.fields` (random streams, Gaussian fields, domains, halos on a lattice),
+:mod:`~geogan.synth.generator` (samples, values, the truth), :mod:`~geogan.synth.memory`
+(:func:`make_survey`) and :mod:`~geogan.synth.writer` (:func:`write_synthetic_survey`).
+This module only re-exports their public API; it holds no code.
+
+>>> survey = make_survey("demo", n_samples=300, elements=["W", "Cu"], seed=1)
+>>> list(survey.table.columns)
+['sample_id', 'x', 'y', 'W_ppm', 'Cu_ppm']
+>>> survey.truth["crs"]
+'EPSG:32650'
+"""
+
+from geogan.synth.elements import ELEMENTS, FACTOR_NAMES, ElementSpec
+from geogan.synth.memory import SynthSurvey, make_survey
+from geogan.synth.presets import (
+    DEPOSIT_MODELS,
+    NATIONAL_ELEMENTS,
+    PRESETS,
+    DepositModel,
+    SynthPreset,
+)
+from geogan.synth.writer import SynthOutputs, write_synthetic_survey
+
+__all__ = [
+    "DEPOSIT_MODELS",
+    "ELEMENTS",
+    "FACTOR_NAMES",
+    "NATIONAL_ELEMENTS",
+    "PRESETS",
+    "DepositModel",
+    "ElementSpec",
+    "SynthOutputs",
+    "SynthPreset",
+    "SynthSurvey",
+    "make_survey",
+    "write_synthetic_survey",
+]
