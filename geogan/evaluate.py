@@ -175,7 +175,7 @@ def evaluate_scores(
     EvaluationError
         No deposit on a valid cell (with a hint when the CRS looks wrong), or no valid cells.
     """
-    (evaluation,) = split_options("evaluate_scores", shortcuts, EvalOptions=evaluation)
+    (evaluation,) = split_options("evaluate_scores", shortcuts, (EvalOptions, evaluation))
     min_dist_km = evaluation.min_dist_km
     crs = scores_crs(scores)
     values = np.asarray(scores.data, dtype="float32")
@@ -332,7 +332,7 @@ def evaluate_many(
     beside a score file (``geogan score --contributions``) adds each deposit's driving
     elements to the report's deposit table.
     """
-    (evaluation,) = split_options("evaluate_many", shortcuts, EvalOptions=evaluation)
+    (evaluation,) = split_options("evaluate_many", shortcuts, (EvalOptions, evaluation))
     if not scores_paths:
         raise InputError("no score grids given")
     out = None if out_dir is None else check_report_dir(out_dir, overwrite=overwrite)
@@ -435,7 +435,7 @@ def evaluate(
         {name: scores_path},
         deposits,
         out_dir,
-        split_options("evaluate", shortcuts, EvalOptions=evaluation)[0],
+        split_options("evaluate", shortcuts, (EvalOptions, evaluation))[0],
         deposits_crs=deposits_crs,
         deposits_x=deposits_x,
         deposits_y=deposits_y,

@@ -121,7 +121,7 @@ def grid_survey(
     are issued as :class:`~geogan.errors.GeoganWarning`.
     """
     options, survey_options, idw_params = split_options(
-        "grid_survey", shortcuts, GridOptions=options, SurveyOptions=survey_options, IDWParams=idw_params)
+        "grid_survey", shortcuts, (GridOptions, options), (SurveyOptions, survey_options), (IDWParams, idw_params))
     g, so = options, survey_options
     from geogan.survey import read_survey
 

@@ -157,21 +157,21 @@ class Options:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
 
-def split_options(function: str, values: dict, **bases) -> tuple:
+def split_options(function: str, values: dict, *given: tuple[type[Options], Options | None]) -> tuple:
     """Route a stage's keyword shortcuts to its option classes.
 
-    ``bases`` maps each option class's name to the instance given (or None); the keyword
-    ``values`` override its fields. Returns the instances in the order of ``bases``.
-    A keyword no class takes is a :class:`TypeError`, as Python raises for a misspelt argument.
+    ``given`` pairs each option class with the instance passed (or None); the keyword
+    ``values`` override its fields. Returns the instances in the order given. A keyword no
+    class takes is a :class:`TypeError`, as Python raises for a misspelt argument.
 
-    >>> split_options("f", {"runs": 5}, EvalOptions=None)
+    >>> split_options("f", {"runs": 5}, (EvalOptions, None))
     (EvalOptions(min_dist_km=5.0, runs=5, seed=0),)
-    >>> split_options("f", {"rnus": 5}, EvalOptions=None)
+    >>> split_options("f", {"rnus": 5}, (EvalOptions, None))
     Traceback (most recent call last):
     TypeError: f() got an unexpected keyword argument 'rnus'
     """
     values = dict(values)
-    out = tuple(_CLASSES[name].pick(values, base) for name, base in bases.items())
+    out = tuple(cls.pick(values, base) for cls, base in given)
     if values:
         raise TypeError(f"{function}() got an unexpected keyword argument {next(iter(values))!r}")
     return out
@@ -274,18 +274,3 @@ class EvalOptions(Options):
     min_dist_km: float = option(5.0, "num", low=0)
     runs: int = option(20, "int", low=1)
     seed: int = option(0, "int", low=0)
-
-
-def _classes() -> dict[str, type[Options]]:
-    from geogan.idw import IDWParams
-
-    return {c.__name__: c for c in (SurveyOptions, GridOptions, IDWParams, TrainOptions, ScoreOptions, EvalOptions)}
-
-
-class _Lazy(dict):
-    def __missing__(self, name):
-        self.update(_classes())
-        return dict.__getitem__(self, name)
-
-
-_CLASSES: dict[str, type[Options]] = _Lazy()

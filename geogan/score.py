@@ -224,7 +224,7 @@ def score_grid(
     from geogan.coverage import coverage_attr
     from geogan.model import load_model
 
-    options, evaluation = split_options("score_grid", shortcuts, ScoreOptions=options, EvalOptions=evaluation)
+    options, evaluation = split_options("score_grid", shortcuts, (ScoreOptions, options), (EvalOptions, evaluation))
     batch_size, contributions, min_elements = options.batch_size, options.contributions, options.min_elements
     t0 = time.perf_counter()
     out_dir = Path(out_dir)

@@ -239,7 +239,7 @@ def train_model(
     # -- validate everything cheap before reading data ---------------------------------------------
     if detector_params is not None:
         shortcuts["params"] = detector_params
-    (options,) = split_options("train_model", shortcuts, TrainOptions=options)
+    (options,) = split_options("train_model", shortcuts, (TrainOptions, options))
     det, ensemble, enrichment_only = check_train_options(options)
     neural = isinstance(det, NeuralDetector)
     ds, elements = _open_grid(grid_path, options.elements)
