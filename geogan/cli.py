@@ -297,20 +297,40 @@ def train(
     resume: Annotated[bool, typer.Option(help="Continue from the last checkpoint in --out.")] = False,
     mixed_precision: Annotated[bool, typer.Option(help="float16 compute on GPU.")] = False,
     deposits: Annotated[Optional[str], typer.Option(help="Deposit points: adds a label-informed test AUC to the history (never used for selection).")] = None,
-    score: Annotated[Optional[str], typer.Option(help="ALAD score: latent (default), fm, l1, logit or l1_high.")] = None,
+    score: Annotated[Optional[str], typer.Option(help="ALAD score: auto (default: latent on enrichment-only inputs, else l1), latent, fm, l1, logit or l1_high.")] = None,
+    target: Annotated[Optional[str], typer.Option(help="Target-aware map: the commodity element looked for (e.g. Au); its deposit type's pathfinders are the detector's elements.")] = None,
+    deposit_type: Annotated[Optional[str], typer.Option(help="Target-aware map for a deposit type of the pathfinder catalogue (e.g. orogenic-au, porphyry-cu-mo-au; 'geogan pathfinders' lists them).")] = None,
+    catalogue: Annotated[Optional[str], typer.Option(help="A TOML file of deposit types extending the built-in pathfinder catalogue.")] = None,
+    alteration: Annotated[bool, typer.Option(help="Add the deposit type's alteration elements (K, Na, ...) to its suite.")] = _default(TrainOptions, "alteration"),
+    matrix_correction: Annotated[bool, typer.Option("--matrix-correction/--no-matrix-correction", help="Correct the target for the grid's matrix elements (robust regression).")] = _default(TrainOptions, "matrix_correction"),
+    target_weight: Annotated[float, typer.Option(help="The target element's share of a target-aware score.")] = _default(TrainOptions, "target_weight"),
     overwrite: Annotated[bool, typer.Option(help="Replace an existing model directory.")] = False,
 ):
-    """Train an anomaly detector on a random sample of grid cells."""
+    """Train an anomaly detector on a random sample of grid cells (target-aware with --target / --deposit-type)."""
     from geogan.train import train_model
 
     options = TrainOptions(detector=detector, transform=transform or _default(TrainOptions, "transform"),
                            elements=_split(elements), sample=sample, test_fraction=test_fraction, steps=steps,
                            epochs=epochs, ensemble=ensemble, enrichment_only=enrichment_only, batch_size=batch_size,
                            learning_rate=lr, latent_dim=latent_dim, seed=seed, checkpoint_every=checkpoint_every,
-                           mixed_precision=mixed_precision, params={"score": score} if score else None)
+                           mixed_precision=mixed_precision, params={"score": score} if score else None,
+                           target=target, deposit_type=deposit_type, catalogue=catalogue, alteration=alteration,
+                           matrix_correction=matrix_correction, target_weight=target_weight)
     res = train_model(grid_store, out, options, resume=resume, deposits=deposits, overwrite=overwrite,
                       progress=_progress())
     echo(str(res))
+
+
+@app.command()
+@_user_errors
+def pathfinders(
+    deposit_type: Annotated[Optional[str], typer.Argument(help="A deposit type to show in full (default: list them all).")] = None,
+    catalogue: Annotated[Optional[str], typer.Option(help="A TOML file of deposit types extending the built-in catalogue.")] = None,
+):
+    """The pathfinder catalogue that --target and --deposit-type use: deposit types, suites, references."""
+    from geogan.pathfinders import describe
+
+    echo(describe(deposit_type, catalogue_path=catalogue))
 
 
 # -- score ---------------------------------------------------------------------------------------
@@ -360,7 +380,9 @@ def score(
         m = res.metrics or {}
         echo(f"report   {res.report / 'index.html'}")
         if "roc_auc" in m:
-            echo(f"AUC (all cells) {m['roc_auc']:.3f}")
+            alone = res.target_alone or {}
+            echo(f"AUC (all cells) {m['roc_auc']:.3f}" + (f"; {alone['name']}: {alone['roc_auc']:.3f}"
+                                                          if alone.get("roc_auc") is not None else ""))
 
 
 # -- evaluate ------------------------------------------------------------------------------------
@@ -419,7 +441,8 @@ def run(
                            progress=_progress())
     for name, d in summary["detectors"].items():
         auc = (d.get("metrics") or {}).get("roc_auc")
-        echo(f"{name:12s} map {d['cog']}" + (f"  AUC {auc:.3f}" if auc is not None else ""))
+        where = f"map {d['cog']}" if "cog" in d else f"the grid's {d['element']} (beside the target-aware maps)"
+        echo(f"{name:12s} {where}" + (f"  AUC {auc:.3f}" if auc is not None else ""))
     if "report" in summary:
         echo(f"report: {summary['report']}")
 

@@ -69,8 +69,9 @@ def check_supported(model) -> None:
             f"per-element contributions need one feature per element, but this model uses the {kind!r} "
             f"transform (its features are balances of several elements); retrain with transform "
             f"{', '.join(repr(k) for k in SUPPORTED_TRANSFORMS)} to get contributions")
-    if model.transform.n_features_out != len(model.elements):
-        raise ConfigError(f"the model has {model.transform.n_features_out} features for {len(model.elements)} "
+    det_elements = list(getattr(model, "detector_elements", model.elements))
+    if model.transform.n_features_out != len(det_elements):
+        raise ConfigError(f"the model has {model.transform.n_features_out} features for {len(det_elements)} "
                           f"elements; contributions need one feature per element")
 
 
@@ -141,6 +142,9 @@ def element_contributions(model, X_raw) -> np.ndarray:
     valid = np.isfinite(X).all(axis=1)
     if not valid.any():
         return out
+    if getattr(model, "target", None) is not None:
+        out[valid] = _target_contributions(model, X[valid].astype(np.float64))
+        return out
     score, transform = _scorer(model), model.transform
     cells = X[valid].astype(np.float64)
     Z = np.ascontiguousarray(transform.transform(cells), dtype=np.float32)
@@ -153,8 +157,38 @@ def element_contributions(model, X_raw) -> np.ndarray:
     # only what raises the score: an element whose deviation *lowers* it (an enrichment
     # that fits the background's correlation, as under Mahalanobis) drives nothing, and a
     # negative value must mean a depletion, never "an enrichment that holds the score down"
-    out[valid] = (np.maximum(contrib, 0.0) * np.sign(Z)).astype(np.float32)
+    out[valid] = (np.maximum(contrib, 0.0) * np.sign(Z) * model.transform.sign_vector()).astype(np.float32)
     return out
+
+
+def _target_contributions(model, cells: np.ndarray) -> np.ndarray:
+    """Contributions to a target-aware model's score (:mod:`geogan.targeting`), by occlusion
+    of the raw concentrations: a suite element goes to the concentration whose (matrix-
+    corrected) feature is the training median, as above; a matrix predictor to its mean log
+    concentration (where it corrects nothing). The sign is the element's deviation from that
+    background: ``Ni−`` on a gold cell says that a low Ni (no mafic host to explain the Au)
+    raises the score."""
+    elements, transform, target = model.elements, model.transform, model.target
+    det_elements = model.detector_elements
+    det_cols = [elements.index(e) for e in det_elements]
+    s = np.asarray(model.score(cells), dtype=np.float64)
+    contrib = np.empty(cells.shape, dtype=np.float64)
+    sign = np.empty(cells.shape, dtype=np.float64)
+    corrected = target.corrected(cells)
+    factor = corrected / cells[:, det_cols]  # exp(-b·p): raw → corrected, per suite element
+    Z = transform.transform(corrected).astype(np.float64) * transform.sign_vector()
+    for i, name in enumerate(elements):
+        occluded = cells.copy()
+        if name in det_elements:
+            k = det_elements.index(name)
+            occluded[:, det_cols] = _at_background(transform, corrected, k) / factor
+            sign[:, i] = np.sign(Z[:, k])
+        else:
+            j = target.predictors.index(name)
+            occluded[:, i] = float(np.exp(target.center_[j]))
+            sign[:, i] = np.sign(np.log(np.maximum(cells[:, i], 1e-30)) - target.center_[j])
+        contrib[:, i] = s - np.asarray(model.score(occluded), dtype=np.float64)
+    return (np.maximum(contrib, 0.0) * sign).astype(np.float32)
 
 
 def format_drivers(pairs, *, n: int = 5) -> str:

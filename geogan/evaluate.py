@@ -304,7 +304,7 @@ def _contributions_beside(path, grid: xr.DataArray) -> xr.DataArray | str | None
 
 
 def evaluate_many(
-    scores_paths: Mapping[str, str | PathLike],
+    scores_paths: Mapping[str, str | PathLike | xr.DataArray],
     deposits: Deposits | str | PathLike,
     out_dir: str | PathLike | None,
     evaluation: EvalOptions | None = None,
@@ -321,6 +321,9 @@ def evaluate_many(
 ) -> dict[str, EvaluationResult]:
     """Evaluate several detectors' score grids (``{name: path}``) into one side-by-side report.
 
+    A value may also be an ``(y, x)`` DataArray with a CRS (the score stage passes a
+    target-aware model's target element grid this way, to show it beside the map).
+
     All grids must share a CRS (deposits are read once, in the first grid's CRS, and
     reprojected per grid otherwise). ``out_dir=None`` computes the metrics without a report.
     ``top_anomalies`` (``{name: rows}`` of :func:`geogan.contributions.top_anomalies`) adds
@@ -336,7 +339,7 @@ def evaluate_many(
     if not scores_paths:
         raise InputError("no score grids given")
     out = None if out_dir is None else check_report_dir(out_dir, overwrite=overwrite)
-    grids = {name: open_scores(p) for name, p in scores_paths.items()}
+    grids = {name: p if isinstance(p, xr.DataArray) else open_scores(p) for name, p in scores_paths.items()}
     first = next(iter(grids.values()))
     if not isinstance(deposits, Deposits):
         deposits = read_deposits(
@@ -348,6 +351,8 @@ def evaluate_many(
         for name, grid in grids.items()
     }
     for name, path in scores_paths.items():
+        if isinstance(path, xr.DataArray):
+            continue
         contrib = _contributions_beside(path, grids[name])
         if isinstance(contrib, str):
             results[name].metrics["notes"].append(contrib)

@@ -8,9 +8,15 @@ does not: reading score grids or deposit files, contribution stores, writing rep
 - **ROC AUC, all cells**: positives are the cells holding at least one deposit (a cell
   counts once), negatives every other valid cell. Computed exactly from the sorted valid
   scores (ties count ½), which equals :func:`sklearn.metrics.roc_auc_score` on the same cells.
-- **Negative-sampling AUC** (the GeoChemAD benchmark protocol): positives are the scores at
-  the cell of each deposit, negatives as many random valid cells at least ``min_dist_km``
-  from every deposit; ``runs`` seeded draws, mean ± std.
+- **Negative-sampling AUC** (the GeoChemAD benchmark protocol on a grid): positives are the
+  scores at the cell of each deposit, negatives as many random valid cells at least
+  ``min_dist_km`` from every deposit; ``runs`` seeded draws, mean ± std.
+- **Benchmark AUC at the samples** (:func:`sample_benchmark_auc`, GeoChemAD / OpenGADBench's
+  ``shared/evaluate.py`` exactly): each deposit's score is the score of the sample nearest to
+  it (no distance cap; deposits sharing a sample repeat its score); negatives are as many
+  samples drawn with replacement from those at least ``min_dist_km`` from every deposit (all
+  samples when none is that far); 20 draws from seed 42, mean ± std. A map is read at the
+  samples' cells, so its figure compares with the benchmark's published per-area AUCs.
 - **P-A plot** (Yousefi & Carranza 2015): for thresholds ``t`` over the score,
   ``Pr(t)`` = % of deposits in cells scoring ≥ t and ``Oa(t)`` = % of the valid area scoring
   ≥ t; the intersection where ``Pr = 100 − Oa`` and ``Nd = Pr / Oa`` there. The success-rate
@@ -47,6 +53,7 @@ __all__ = [
     "deposit_table",
     "negative_sampling_auc",
     "prediction_area",
+    "sample_benchmark_auc",
     "roc_auc_all_cells",
     "sample_negative_cells",
     "to_jsonable",
@@ -224,6 +231,68 @@ def negative_sampling_auc(
         "negsamp_aucs": [float(a) for a in aucs],
     }
     return out
+
+
+def sample_benchmark_auc(sample_xy, sample_scores, deposit_xy, *, min_dist_km: float = 5.0, runs: int = 20,
+                         seed: int = 42) -> dict:
+    """The GeoChemAD benchmark's AUC at the samples (its ``shared/evaluate.py``).
+
+    Parameters
+    ----------
+    sample_xy, deposit_xy : array-like, shape (n, 2)
+        Sample and deposit coordinates in one projected CRS (metres). Samples are not merged:
+        co-located samples each count, as in the benchmark.
+    sample_scores : array-like, shape (n,)
+        The map's score at each sample (e.g. the score of the cell holding it); samples with a
+        NaN score are dropped first.
+    min_dist_km, runs, seed
+        Negatives lie at least this far from every deposit (all samples when none does);
+        draws; the first draw's seed (the benchmark's: 42).
+
+    Returns
+    -------
+    dict
+        ``auc_mean``, ``auc_std`` (over the draws), ``aucs``, ``n_samples``, ``n_positives``
+        (= deposits), ``n_distinct_positives`` (distinct nearest samples), ``n_eligible``
+        (samples that may be negatives) and ``all_samples_negative`` (True when no sample
+        lies ``min_dist_km`` from every deposit).
+
+    Examples
+    --------
+    >>> xy = np.array([[0.0, 0.0], [100.0, 0.0], [9000.0, 0.0], [9100.0, 0.0]])
+    >>> r = sample_benchmark_auc(xy, np.array([5.0, 4.0, 1.0, 2.0]), np.array([[10.0, 0.0]]), runs=3)
+    >>> r["auc_mean"], r["n_eligible"]
+    (1.0, 2)
+    """
+    from sklearn.metrics import roc_auc_score
+
+    xy = np.asarray(sample_xy, dtype=np.float64)
+    s = np.asarray(sample_scores, dtype=np.float64)
+    dxy = np.asarray(deposit_xy, dtype=np.float64).reshape(-1, 2)
+    if xy.ndim != 2 or xy.shape[1] != 2 or s.shape != (xy.shape[0],):
+        raise EvaluationError("sample_xy must be (n, 2) with one score per sample")
+    keep = np.isfinite(s) & np.isfinite(xy).all(axis=1)
+    xy, s = xy[keep], s[keep]
+    dxy = dxy[np.isfinite(dxy).all(axis=1)]
+    if s.size < 2 or dxy.shape[0] == 0:
+        raise EvaluationError(f"need scored samples and deposits (got {s.size} samples, {dxy.shape[0]} deposits)")
+    if runs < 1:
+        raise EvaluationError(f"runs must be ≥ 1 (got {runs})")
+    _, nearest = cKDTree(xy).query(dxy)
+    pos = s[nearest]
+    dist, _ = cKDTree(dxy).query(xy)
+    eligible = np.flatnonzero(dist >= float(min_dist_km) * 1000.0)
+    all_negative = eligible.size == 0
+    if all_negative:
+        eligible = np.arange(s.size)
+    rng = np.random.default_rng(seed)
+    labels = np.r_[np.ones(pos.size), np.zeros(pos.size)]
+    aucs = [float(roc_auc_score(labels, np.r_[pos, s[rng.choice(eligible, size=pos.size, replace=True)]]))
+            for _ in range(runs)]
+    return {"auc_mean": float(np.mean(aucs)), "auc_std": float(np.std(aucs)), "aucs": aucs, "n_samples": int(s.size),
+            "n_positives": int(pos.size), "n_distinct_positives": int(np.unique(nearest).size),
+            "n_eligible": int(eligible.size), "all_samples_negative": bool(all_negative),
+            "min_dist_km": float(min_dist_km), "runs": int(runs), "seed": int(seed)}
 
 
 def prediction_area(

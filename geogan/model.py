@@ -18,11 +18,12 @@ from geogan.detectors.base import Detector
 from geogan.detectors.modelfile import CONFIG_NAME, checked_only, detector_from_config, read_config
 from geogan.errors import InputError, ModelError
 from geogan.impute import GaussianImputer
+from geogan.targeting import TargetScorer
 from geogan.transform import Transform
 
 # the keys a model's config.json may hold (anything else is refused: a tampered or foreign file)
 CONFIG_KEYS = {"format", "format_version", "geogan_version", "detector", "created", "elements", "units",
-               "transform", "imputer", "training", "grid", "data", "label_informed"}
+               "transform", "imputer", "training", "grid", "data", "label_informed", "detector_elements", "target"}
 
 
 @dataclass
@@ -34,10 +35,22 @@ class TrainedModel:
     detector: Detector
     transform: Transform
     imputer: GaussianImputer | None = None  # None: a model from before imputation existed
+    target: TargetScorer | None = None  # a target-aware model's scorer (geogan.targeting)
 
     @property
     def elements(self) -> list[str]:
+        """The elements the model reads, in the order of the raw arrays it scores."""
         return list(self.config["elements"])
+
+    @property
+    def detector_elements(self) -> list[str]:
+        """The elements the detector sees: all of :attr:`elements`, except for a target-aware
+        model, whose matrix predictors only correct its suite."""
+        return list(self.config.get("detector_elements") or self.config["elements"])
+
+    @property
+    def target_element(self) -> str | None:
+        return None if self.target is None else self.target.target
 
     @property
     def detector_name(self) -> str:
@@ -45,7 +58,9 @@ class TrainedModel:
 
     @property
     def score_name(self) -> str:
-        return self.detector.score_name
+        """The detector's score; ``target(W, <score>)`` for a target-aware model."""
+        inner = self.detector.score_name
+        return inner if self.target is None else f"target({self.target.target}, {inner})"
 
     @property
     def is_ensemble(self) -> bool:
@@ -66,12 +81,19 @@ class TrainedModel:
         score = np.full(X.shape[0], np.nan, dtype=np.float32)
         spread = np.full(X.shape[0], np.nan, dtype=np.float32) if self.is_ensemble else None
         if valid.any():
-            Z = self.transform.transform(X if valid.all() else X[valid])
+            cells = X if valid.all() else X[valid]
+            Z = self.transform.transform(self._detector_columns(cells))
             if spread is None:
-                score[valid] = self.detector.decision_function(Z)
+                s = self.detector.decision_function(Z)
             else:
-                score[valid], spread[valid] = self.detector.score_with_spread(Z)
+                s, spread[valid] = self.detector.score_with_spread(Z)
+            score[valid] = s if self.target is None else self.target.score(cells, s)
         return score, spread
+
+    def _detector_columns(self, X: np.ndarray) -> np.ndarray:
+        """What the transform takes: the raw cells, or a target-aware model's suite corrected
+        for the matrix (:meth:`geogan.targeting.TargetScorer.corrected`)."""
+        return X if self.target is None else self.target.corrected(X)
 
     def check_min_elements(self, min_elements: int | None) -> None:
         """Refuse a ``min_elements`` this model cannot honour (before any output is made)."""
@@ -104,7 +126,8 @@ class TrainedModel:
 
     def score_transformed(self, Z) -> np.ndarray:
         """Scores of already transformed features (``self.transform.transform(X_raw)``), higher =
-        more anomalous (the detector's ``decision_function``)."""
+        more anomalous (the detector's ``decision_function``; for a target-aware model, the
+        suite's anomaly, before it is fused with the target)."""
         return self.detector.decision_function(Z)
 
     def score(self, X_raw, *, min_elements: int | None = None) -> np.ndarray:
@@ -118,7 +141,7 @@ class TrainedModel:
 
     def __repr__(self) -> str:
         return (f"TrainedModel({str(self.model_dir)!r}, detector={self.detector_name!r}, score={self.score_name!r}, "
-                f"elements={self.elements!r})")
+                f"elements={self.elements!r}" + (f", target={self.target_element!r})" if self.target else ")"))
 
 
 def load_model(model_dir, *, networks: bool = True) -> TrainedModel:
@@ -150,8 +173,17 @@ def load_model(model_dir, *, networks: bool = True) -> TrainedModel:
         transform = Transform.from_dict(config.get("transform"))
     except ModelError as exc:  # name the file
         raise ModelError(exc.message, path=where) from None
-    if transform.elements != elements:
+    detector_elements = config.get("detector_elements", elements)
+    if not isinstance(detector_elements, list) or not detector_elements or \
+            any(e not in elements for e in detector_elements):
+        raise ModelError("config 'detector_elements' must be a non-empty list of the model's elements", path=where)
+    if transform.elements != detector_elements:
         raise ModelError("the transform's elements differ from the model's", path=where)
+    target = None
+    if config.get("target") is not None:
+        target = TargetScorer.from_dict(config["target"], where=where)
+        if target.elements != elements or target.detector_elements != detector_elements:
+            raise ModelError("the target section's elements differ from the model's", path=where)
     if networks:
         detector = detector_from_config(model_dir, config["detector"], where=where)
     else:
@@ -166,7 +198,8 @@ def load_model(model_dir, *, networks: bool = True) -> TrainedModel:
         imputer = GaussianImputer.from_dict(config["imputer"], where=where)
         if imputer.mean_.size != len(elements):
             raise ModelError("the imputer's elements differ from the model's", path=where)
-    return TrainedModel(model_dir=model_dir, config=config, detector=detector, transform=transform, imputer=imputer)
+    return TrainedModel(model_dir=model_dir, config=config, detector=detector, transform=transform, imputer=imputer,
+                        target=target)
 
 
 __all__ = ["TrainedModel", "load_model"]

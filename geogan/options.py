@@ -228,6 +228,12 @@ class TrainOptions(Options):
 
     ``None`` fields take the detector's own default. ``params`` holds further detector
     parameters (e.g. ``{"score": "l1_high"}``), overriding the others.
+
+    What is looked for (:mod:`geogan.targeting`): ``target`` (a commodity element) and/or
+    ``deposit_type`` (a key of the pathfinder catalogue, :mod:`geogan.pathfinders`;
+    ``catalogue`` names a file extending it) make the model target-aware; ``alteration``
+    adds the type's alteration elements to its suite; ``matrix_correction`` regresses the
+    target on the grid's matrix elements; ``target_weight`` is the target's share of the score.
     """
 
     detector: str = option("alad", "str")
@@ -246,6 +252,12 @@ class TrainOptions(Options):
     checkpoint_every: int | None = option(None, "int", low=0)
     mixed_precision: bool = option(False, "bool")
     params: dict | None = option(None, "table")
+    target: str | None = option(None, "str")
+    deposit_type: str | None = option(None, "str")
+    catalogue: str | None = option(None, "str")
+    alteration: bool = option(False, "bool")
+    matrix_correction: bool = option(True, "bool")
+    target_weight: float = option(0.5, "num", low=0, high=1)
 
 
 @dataclass(frozen=True)

@@ -141,6 +141,8 @@ def load_spec(path: str | os.PathLike, *, overrides: dict | None = None) -> Pipe
         _check_keys(table, "train", f"train.{name}", path)
         if "detector" not in table:
             raise ConfigError(f"[train.{name}] needs detector = \"...\"", path=path)
+        if isinstance(table.get("catalogue"), str):  # a pathfinder catalogue file, relative to the spec
+            table["catalogue"] = resolve(table["catalogue"])
     _check_keys(raw.get("score", {}), "score", "score", path)
     score = dict(raw.get("score", {}))
     _check_keys(raw.get("cluster", {}), "cluster", "cluster", path)
@@ -149,6 +151,19 @@ def load_spec(path: str | os.PathLike, *, overrides: dict | None = None) -> Pipe
         {"grid": grid, "score": score, "cluster": cluster, "survey": survey}[section].update(values)
     return PipelineSpec(path=path, output=Path(resolve(out["dir"])), survey=survey, grid=grid, train=train,
                         score=score, cluster=cluster)
+
+
+def _target_of(model_dir: Path) -> dict | None:
+    """What a trained model looks for (its config's target section), for the summary and report."""
+    try:
+        target = json.loads((model_dir / "config.json").read_text()).get("target")
+    except (OSError, ValueError):
+        return None
+    if not isinstance(target, dict):
+        return None
+    info = target.get("info") or {}
+    return {"element": target.get("target"), "deposit_type": info.get("deposit_type"), "suite": info.get("suite"),
+            "predictors": target.get("predictors"), "weight": target.get("weight")}
 
 
 def _stamp(*parts) -> str:
@@ -355,7 +370,8 @@ def _run(spec: PipelineSpec, state: _State, *, force: bool, progress: bool) -> d
         t = dict(table)
         detector = t.pop("detector")
         params = t.pop("params", None)
-        stamp_train = _stamp("train", stamp_grid, detector, t, params)
+        stamp_train = _stamp("train", stamp_grid, detector, t, params,
+                             file_sha256(t["catalogue"]) if t.get("catalogue") else None)
         if force or not state.fresh(f"train.{name}", stamp_train, model_dir):
             log.info(f"== train {name} ({detector}) → {model_dir}")
             with timer(f"train.{name}"):
@@ -379,6 +395,9 @@ def _run(spec: PipelineSpec, state: _State, *, force: bool, progress: bool) -> d
         else:
             log.info(f"== score {name}: up to date ({score_dir})")
         summary["detectors"][name] = {"model": str(model_dir), "cog": str(score_dir / "anomaly.tif")}
+        target = _target_of(model_dir)
+        if target:
+            summary["detectors"][name]["target"] = target
         if deposits is not None:
             da = open_scores(score_dir / SCORES_STORE)
             if res is None:  # the score stage was up to date: evaluate its scores again
@@ -391,6 +410,16 @@ def _run(spec: PipelineSpec, state: _State, *, force: bool, progress: bool) -> d
                 tops[res.name] = read_top_anomalies(score_dir)  # keyed like the results
             summary["detectors"][name]["metrics"] = res.metrics
     if results:
+        for element in sorted({d["target"]["element"] for d in summary["detectors"].values() if "target" in d}):
+            from geogan.store import open_grid
+
+            # a target-aware map is judged beside its target element's own map
+            da = open_grid(grid_path)["concentration"].sel(element=element).drop_vars("element", errors="ignore")
+            da.attrs = {"score": f"{element} concentration", "detector": f"{element} alone"}
+            res = evaluate_scores(da, deposits, evaluation=evaluation, name=f"{element} alone")
+            results.append(res)
+            scores[res.name] = da
+            summary["detectors"][res.name] = {"metrics": res.metrics, "element": element}
         report_dir = out / "report"
         with timer("report"):
             write_report(report_dir, results, scores=scores, deposits=deposits,

@@ -64,6 +64,7 @@ class ScoreResult:
     qml: Path | None = None  # anomaly.qml, the QGIS style of anomaly.tif
     polygons: Path | None = None  # anomaly_polygons.gpkg
     class_breaks: dict | None = None  # {"P50": score, …, "P99": score} of the valid cells
+    target_alone: dict | None = None  # a target-aware model's target element evaluated alone (its metrics)
 
 
 def _create_scores_store(path: Path, spec: GridSpec, attrs: dict, *, spread: bool = False,
@@ -157,6 +158,10 @@ def _cog_tags(model, model_dir: str, model_token: str, run_key: dict, *, label: 
             "grid": str(run_key["grid"]), "grid_created": str(run_key.get("grid_created") or "")}
     if model.is_ensemble:
         tags["ensemble_members"] = str(getattr(model.detector, "n_members", ""))
+    if model.target is not None:
+        tags["target"] = model.target.target
+        tags["deposit_type"] = str(model.target.info.get("deposit_type") or "")
+        tags["target_score"] = model.target.describe()
     return tags
 
 
@@ -166,6 +171,26 @@ def _detector_label(model) -> str:
     if model.is_ensemble:
         return str(getattr(model.detector, "detector", None) or model.detector_name)
     return model.detector_name
+
+
+def _evaluate(scores_path: Path, ds, model, deps, report_path: Path, evaluation: EvalOptions, *, name: str, top):
+    """The report of a score stage: the map alone, or for a target-aware model the map beside
+    its target element's own grid (what the map adds over the element alone, side by side).
+    Returns the map's result and the target element's (None for a plain model)."""
+    from geogan.evaluate import evaluate, evaluate_many
+
+    if model.target is None:
+        return evaluate(scores_path, deps, report_path, evaluation=evaluation, overwrite=True, name=name,
+                        **({"top_anomalies": top} if top else {})), None
+    target = model.target.target
+    element = ds["concentration"].sel(element=target).drop_vars("element", errors="ignore")
+    element.attrs = {"score": f"{target} concentration", "detector": f"{target} alone"}
+    kind = model.target.info.get("deposit_type")
+    title = (f"target-aware map ({target}" + (f", {kind}" if kind else "") + f") beside {target} alone")
+    alone = f"{target} alone" if name != f"{target} alone" else f"{target} concentration"
+    results = evaluate_many({name: scores_path, alone: element}, deps, report_path, evaluation,
+                            overwrite=True, title=title, top_anomalies={name: top} if top else None)
+    return results[name], results[alone]
 
 
 def open_scores_store(path: str | os.PathLike):
@@ -301,6 +326,9 @@ def score_grid(
         attrs = {"run_key": run_key, "model": {"dir": model_dir, "detector": model.detector_name, "score": model.score_name,
                            "elements": model.elements},
                  "grid_source": str(grid_path)}
+        if model.target is not None:
+            attrs["target"] = {"element": model.target.target, "deposit_type": model.target.info.get("deposit_type"),
+                               "suite": model.target.info.get("suite"), "description": model.target.describe()}
         staging.start(run_key)
         if contributions:  # created first: a scores store in the staging folder implies this one
             _create_contributions_store(contrib_stage, spec, model.elements, attrs)
@@ -371,16 +399,14 @@ def score_grid(
     else:
         log.info(f"wrote {qml_path} (QGIS style: the report's percentile classes) and {polygons_path} "
              f"(cells ≥ P95, ≥ P99)")
-    metrics = result = report = top = None
+    metrics = result = report = top = alone = None
     if contributions:
         from geogan.contributions import read_top_anomalies
 
         top = read_top_anomalies(out_dir, n=10)
     if deposits is not None:
-        from geogan.evaluate import evaluate
-
-        result = evaluate(scores_path, deps, report_path, evaluation=evaluation, overwrite=True,
-                          name=name or _detector_label(model), **({"top_anomalies": top} if contributions else {}))
+        result, alone = _evaluate(scores_path, ds, model, deps, report_path, evaluation,
+                                  name=name or _detector_label(model), top=top if contributions else None)
         metrics = result.metrics
         report = report_path
     seconds = time.perf_counter() - t0
@@ -388,4 +414,5 @@ def score_grid(
                        n_cells_scored=n_scored, seconds=seconds, metrics=metrics, evaluation=result,
                        contributions=contrib_path if contributions else None, top_anomalies=top,
                        spread=spread_cog if "spread" in scores_ds else None, qml=qml_path, polygons=polygons_path,
-                       class_breaks=breaks)
+                       class_breaks=breaks, target_alone=None if alone is None else {"name": alone.name,
+                                                                                     **alone.metrics})

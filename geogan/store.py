@@ -393,6 +393,13 @@ def describe(ds: xr.Dataset, path: str | os.PathLike | None = None) -> str:
     if isinstance(src, dict) and src.get("path"):
         lines.append(f"source     {src.get('path')} (sha256 {str(src.get('sha256'))[:12]}…, "
                      f"{src.get('n_samples', '?')} samples)")
+    model = ds.attrs.get("model")
+    if isinstance(model, dict) and model.get("detector"):
+        lines.append(f"model      {model.get('detector')} (score {model.get('score')}) on "
+                     f"{', '.join(model.get('elements') or [])}")
+    target = ds.attrs.get("target")
+    if isinstance(target, dict) and target.get("description"):
+        lines.append(f"target     {target['description']}")
     return "\n".join(lines)
 
 

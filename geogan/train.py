@@ -52,6 +52,7 @@ from geogan.impute import GaussianImputer
 from geogan.options import TrainOptions, split_options
 from geogan.sampling import CellSample, deposit_cells, sample_cells
 from geogan.staging import partial_path
+from geogan.targeting import TargetPlan, TargetScorer, check_target_options, plan_target
 from geogan.trainrun import (CHECKPOINTS, Fitter, check_work_folder, finish_work_folder, make_run_key,
                              start_work_folder, tune_cpu_threads)
 from geogan.transform import KINDS, Transform
@@ -89,10 +90,15 @@ class TrainResult:
     history: list[dict] = field(default_factory=list, repr=False)
     steps: int | None = None
     ensemble: int = 1
+    target: str | None = None  # TargetScorer.describe() of a target-aware model
+    detector_elements: list[str] | None = None  # a target-aware model's suite (elements: + matrix predictors)
 
     def __str__(self) -> str:
+        n_det = len(self.detector_elements or self.elements)
+        extra = len(self.elements) - n_det
         text = (f"model written to {self.model_dir}: {self.detector} (score {self.score_name}) on "
-                f"{len(self.elements)} elements, {self.n_train:,} training / {self.n_test:,} test cells "
+                f"{n_det} elements" + (f" (+ {extra} matrix predictor{'s' if extra > 1 else ''})" if extra else "")
+                + f", {self.n_train:,} training / {self.n_test:,} test cells "
                 f"of {self.n_valid_cells:,} valid, "
                 + (f"{self.steps:,} steps ({self.epochs} epochs)" if self.steps else f"{self.epochs} epoch(s)")
                 + (f" × {self.ensemble} models" if self.ensemble > 1 else "")
@@ -102,6 +108,8 @@ class TrainResult:
             text += f" (resumed after epoch {self.resumed_from_epoch})"
         if self.label_informed_test_auc is not None:
             text += f"; label-informed test AUC {self.label_informed_test_auc:.3f} (not used for training)"
+        if self.target:
+            text += f"; {self.target}"
         return text
 
 
@@ -136,6 +144,8 @@ def check_train_options(options: TrainOptions) -> tuple[Detector, int, bool]:
     detector, transform, enrichment_only, ensemble, seed = (options.detector, options.transform,
                                                             options.enrichment_only, options.ensemble, options.seed)
 
+    check_target_options(target=options.target, deposit_type=options.deposit_type, catalogue_path=options.catalogue,
+                         alteration=options.alteration)
     cls = detector_class(detector)
     if cls is Ensemble:
         raise ConfigError("train an ensemble with ensemble=N (--ensemble N) and the members' detector")
@@ -231,6 +241,22 @@ def train_model(
     params, detector_params
         Further detector parameters (e.g. ``{"score": "l1_high"}``); they override the above.
         (``detector_params`` is the keyword spelling of the ``params`` field.)
+    target, deposit_type
+        What is looked for: a commodity element (``"Au"``) and/or a deposit type of the
+        pathfinder catalogue (``"orogenic-au"``; :mod:`geogan.pathfinders`). Either makes the
+        model **target-aware** (:mod:`geogan.targeting`): the detector is trained on the
+        type's pathfinders present in the grid (unless ``elements`` is given), and a cell's
+        score fuses the target's own percentile (corrected for the matrix elements, with
+        ``matrix_correction``) with the suite's anomaly, ``target_weight`` : ``1 - target_weight``.
+        Default: neither, a plain anomaly model.
+    catalogue
+        A TOML file of deposit types extending the built-in catalogue.
+    alteration
+        Add the deposit type's alteration elements (K, Na, ...) to the suite (False).
+    matrix_correction
+        Correct the suite for the grid's matrix elements outside it (robust regression; True).
+    target_weight
+        The target's share of a target-aware score (0.5).
     """
     t_start = time.perf_counter()
     grid_path, final = (grid_path if is_url(grid_path) else Path(grid_path)), Path(out_dir)
@@ -243,12 +269,22 @@ def train_model(
     det, ensemble, enrichment_only = check_train_options(options)
     neural = isinstance(det, NeuralDetector)
     ds, elements = _open_grid(grid_path, options.elements)
+    plan = None
+    if options.target is not None or options.deposit_type is not None:
+        plan = plan_target([str(e) for e in ds["element"].values], target=options.target,
+                           deposit_type=options.deposit_type, catalogue_path=options.catalogue,
+                           alteration=options.alteration, matrix_correction=options.matrix_correction,
+                           elements=options.elements)
+        elements = plan.elements
     run_key = make_run_key(grid_path, options, det, elements, enrichment_only=enrichment_only, ensemble=ensemble,
                            deposits=deposits)
+    if plan is not None:  # absent for plain models: their run keys stay as before
+        run_key["target"] = {**plan.spec.to_dict(), "predictors": plan.predictors,
+                             "weight": float(options.target_weight)}
     progress_found = check_work_folder(work, final, run_key, resume=resume, overwrite=overwrite, neural=neural)
     # -- data (before the work folder exists: a refusal here leaves nothing behind) ----------------
     data = _sample(ds, grid_path, elements, options, enrichment_only, deposits, work=work,
-                   resuming=resume and progress_found)
+                   resuming=resume and progress_found, plan=plan)
     start_work_folder(work, run_key, resume=resume, progress_found=progress_found)
     tuned = tune_cpu_threads() if neural else False
     # -- training -----------------------------------------------------------------------------------
@@ -256,9 +292,10 @@ def train_model(
                     checkpoint_every=options.checkpoint_every, progress=progress, detector=options.detector,
                     ensemble=ensemble)
     det = _fit_members(det, ensemble, options, work, fitter)
+    scorer = None if plan is None else _fit_target(det, data)
     # -- the model directory ------------------------------------------------------------------------
     return _write_model_dir(det, ensemble, options, data, fitter, ds, grid_path, run_key, work, final,
-                            deposits=deposits, neural=neural, tuned=tuned, t_start=t_start)
+                            deposits=deposits, neural=neural, tuned=tuned, t_start=t_start, scorer=scorer)
 
 
 # -- the phases of train_model ------------------------------------------------------------------------
@@ -267,7 +304,8 @@ class _Sample:
     """The sampled cells, split (test cells first) and transformed; ``labels`` are the
     transformed deposit cells and the test cells on no deposit (with ``deposits``)."""
 
-    elements: list[str]
+    elements: list[str]          # the model's elements (raw columns of cells.values)
+    detector_elements: list[str]  # the detector's (transform's) elements: all, or a target model's suite
     cells: CellSample
     n_test: int
     train_raw: np.ndarray
@@ -275,6 +313,14 @@ class _Sample:
     X_train: np.ndarray
     X_test: np.ndarray
     labels: tuple[np.ndarray, np.ndarray] | None
+    scorer: TargetScorer | None = None  # a target-aware model's (matrix correction fitted)
+
+
+def _fit_target(det: Detector, data: _Sample) -> TargetScorer:
+    """Fit the target-aware score's reference distributions on the training cells."""
+    scorer = data.scorer.fit_scores(data.train_raw, det.decision_function(data.X_train))
+    log.info(scorer.describe())
+    return scorer
 
 
 def _open_grid(grid_path, elements: list[str] | None) -> tuple:
@@ -292,7 +338,7 @@ def _open_grid(grid_path, elements: list[str] | None) -> tuple:
 
 
 def _sample(ds, grid_path, elements: list[str], options: TrainOptions, enrichment_only: bool, deposits, *,
-            work: Path, resuming: bool) -> _Sample:
+            work: Path, resuming: bool, plan: TargetPlan | None = None) -> _Sample:
     """Draw the cells, split them, fit the transform on the training cells, read the deposits."""
     transform = options.transform
     t0 = time.perf_counter()
@@ -307,8 +353,21 @@ def _sample(ds, grid_path, elements: list[str], options: TrainOptions, enrichmen
     if n - n_test < 2 or n_test < 1:
         raise InputError(f"only {n} valid cells: too few to split into training and test cells", path=grid_path)
     train_raw, test_raw = cells.values[n_test:], cells.values[:n_test]
-    tr = Transform(transform, elements=elements, enrichment_only=enrichment_only).fit(train_raw)
-    X_train, X_test = tr.transform(train_raw), tr.transform(test_raw)
+    det_elements, scorer, signs = elements, None, None
+    if plan is not None:
+        det_elements = plan.detector_elements
+        signs = {e: plan.spec.directions.get(e, 1) for e in det_elements}
+        info = {**plan.spec.to_dict(), "detector_elements": det_elements}
+        scorer = TargetScorer(target=plan.spec.target, elements=elements, detector_elements=det_elements,
+                              predictors=plan.predictors, weight=float(options.target_weight), info=info)
+        scorer.fit_correction(train_raw, seed=int(options.seed))
+
+    def detector_input(raw):  # what the transform sees: the suite, corrected for the matrix
+        return raw if scorer is None else scorer.corrected(raw)
+
+    tr = Transform(transform, elements=det_elements, enrichment_only=enrichment_only, signs=signs).fit(
+        detector_input(train_raw))
+    X_train, X_test = tr.transform(detector_input(train_raw)), tr.transform(detector_input(test_raw))
     if tr.constant_:
         # stacklevel 4: past train_model and holds_output_lock's wrapper, to train_model's caller
         warnings.warn(f"{', '.join(tr.constant_)} ha{'s' if len(tr.constant_) == 1 else 've'} one value in every "
@@ -327,10 +386,10 @@ def _sample(ds, grid_path, elements: list[str], options: TrainOptions, enrichmen
         dep_raw, dep_rows, dep_cols = deposit_cells(ds, deposits, elements)
         dep_cells = set(zip(dep_rows.tolist(), dep_cols.tolist()))
         negative = np.array([(r, c) not in dep_cells for r, c in zip(cells.rows[:n_test], cells.cols[:n_test])])
-        labels = (tr.transform(dep_raw), X_test[negative])
+        labels = (tr.transform(detector_input(dep_raw)), X_test[negative])
         log.info(f"label-informed monitoring: {len(dep_cells)} deposit cell(s) vs {int(negative.sum()):,} test "
                  f"cells (recorded in the history only)")
-    return _Sample(elements, cells, n_test, train_raw, tr, X_train, X_test, labels)
+    return _Sample(elements, det_elements, cells, n_test, train_raw, tr, X_train, X_test, labels, scorer)
 
 
 def _fit_members(det: Detector, ensemble: int, options: TrainOptions, work: Path, fitter: Fitter) -> Detector:
@@ -351,13 +410,15 @@ def _fit_members(det: Detector, ensemble: int, options: TrainOptions, work: Path
 
 def _write_model_dir(det: Detector, ensemble: int, options: TrainOptions, data: _Sample, fitter: Fitter, ds,
                      grid_path, run_key: dict, work: Path, final: Path, *, deposits, neural: bool, tuned: bool,
-                     t_start: float) -> TrainResult:
+                     t_start: float, scorer: TargetScorer | None = None) -> TrainResult:
     """Write the model files, config and history into ``work`` and move it to ``final``."""
     from geogan.store import grid_spec, location, units_of
 
     o, X_train, X_test, labels = options, data.X_train, data.X_test, data.labels
     elements, n, n_test = data.elements, data.cells.values.shape[0], data.n_test
     test_scores = det.decision_function(X_test)
+    if scorer is not None:
+        test_scores = scorer.score(data.cells.values[:n_test], test_scores)
     q = np.percentile(test_scores, [50, 90, 95, 99]).tolist()
     seconds = time.perf_counter() - t_start
     spec = grid_spec(ds)
@@ -384,6 +445,9 @@ def _write_model_dir(det: Detector, ensemble: int, options: TrainOptions, data: 
         "data": {"test_score_mean": float(np.mean(test_scores)),
                  "test_score_quantiles": dict(zip(["50", "90", "95", "99"], q))},
     }
+    if scorer is not None:
+        metadata["detector_elements"] = list(data.detector_elements)
+        metadata["target"] = scorer.to_dict()
     if labels is not None:
         metadata["label_informed"] = {
             "deposits": str(deposits), "n_deposit_cells": int(labels[0].shape[0]), "test_auc": fitter.label_auc,
@@ -396,7 +460,9 @@ def _write_model_dir(det: Detector, ensemble: int, options: TrainOptions, data: 
                        n_valid_cells=data.cells.n_valid, n_train=int(X_train.shape[0]), n_test=n_test,
                        epochs=n_epochs, seconds=seconds, test_score_mean=float(np.mean(test_scores)),
                        resumed_from_epoch=fitter.resumed_from, label_informed_test_auc=fitter.label_auc,
-                       history=fitter.history, steps=n_steps, ensemble=int(ensemble))
+                       history=fitter.history, steps=n_steps, ensemble=int(ensemble),
+                       target=None if scorer is None else scorer.describe(),
+                       detector_elements=list(data.detector_elements))
 
 
 __all__ = ["TrainResult", "check_train_options", "train_model"]

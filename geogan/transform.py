@@ -35,7 +35,7 @@ KINDS = ("clr", "ilr", "log", "none")
 _FORMAT = "geogan-transform"
 _FORMAT_VERSION = 1
 _DICT_KEYS = {"format", "format_version", "kind", "elements", "scale", "enrichment_only", "center", "iqr",
-              "features"}
+              "features", "signs"}
 
 
 def ilr_basis(n_parts: int) -> np.ndarray:
@@ -79,6 +79,11 @@ class Transform:
         Mineralisation raises concentrations; depletions (a different lithology, leaching,
         a laboratory's low batch) rank barren ground high under a two-sided score. Needs
         ``scale`` (the median must be 0) and a per-element kind (not ``ilr``).
+    signs
+        Direction that matters per element, ``{element: -1}`` for an element whose
+        *depletion* marks what is looked for (the deposit model's "-" elements, see
+        :mod:`geogan.pathfinders`): its standardised feature is negated before clipping, so
+        a depletion counts as an enrichment does. Default: +1 for every element.
 
     Attributes
     ----------
@@ -92,11 +97,14 @@ class Transform:
     """
 
     def __init__(self, kind: str = "clr", *, elements: Sequence[str] | None = None, scale: bool = True,
-                 enrichment_only: bool = False):
+                 enrichment_only: bool = False, signs: dict[str, int] | None = None):
         self.kind = kind
         self.elements = None if elements is None else list(elements)
         self.scale = scale
         self.enrichment_only = bool(enrichment_only)
+        if signs is not None and not isinstance(signs, dict):
+            raise InputError(f"signs must map element names to +1 or -1, got {signs!r}")
+        self.signs = {str(k): int(v) for k, v in (signs or {}).items() if int(v) != 1}
 
     # -- validation ------------------------------------------------------------------------
     def _check_kind(self) -> None:
@@ -105,6 +113,21 @@ class Transform:
         if self.enrichment_only and (self.kind == "ilr" or not self.scale):
             raise InputError("enrichment_only needs one feature per element centred on its median: use the clr, "
                              "log or none transform with scaling (ilr balances mix elements)")
+        if self.signs:
+            if self.kind == "ilr" or not self.scale:
+                raise InputError("element directions (signs) need one feature per element centred on its median: "
+                                 "use the clr, log or none transform with scaling")
+            bad = {k: v for k, v in self.signs.items() if v not in (-1, 1) or (self.elements is not None
+                                                                                and k not in self.elements)}
+            if bad:
+                raise InputError(f"signs must map elements of the transform to +1 or -1, got {bad}")
+
+    def sign_vector(self) -> np.ndarray:
+        """+1 / -1 per feature (see ``signs``)."""
+        names = self.elements or []
+        if self.kind == "ilr" or not names:
+            return np.ones(len(getattr(self, "center_", [])) or len(names))
+        return np.array([self.signs.get(n, 1) for n in names], dtype=np.float64)
 
     def _check_X(self, X) -> np.ndarray:
         X = np.asarray(X, dtype=np.float64)
@@ -186,6 +209,8 @@ class Transform:
             raise InputError(f"expected {self.n_elements_} columns, got {X.shape[1]}")
         with np.errstate(invalid="ignore", divide="ignore"):
             Z = (self._raw(X) - self.center_) / self.iqr_
+        if self.signs:
+            Z = Z * self.sign_vector()
         if self.enrichment_only:
             Z = np.where(Z < 0, 0.0, Z)  # NaN stays NaN
         return Z.astype(np.float32)
@@ -212,6 +237,7 @@ class Transform:
             "center": [float(v) for v in self.center_],
             "iqr": [float(v) for v in self.iqr_],
             "features": list(self.features_),
+            **({"signs": dict(self.signs)} if self.signs else {}),
         }
 
     @classmethod
@@ -231,7 +257,7 @@ class Transform:
                              f"(this geogan reads {_FORMAT_VERSION})")
         try:
             t = cls(state["kind"], elements=state["elements"], scale=bool(state["scale"]),
-                    enrichment_only=bool(state.get("enrichment_only", False)))
+                    enrichment_only=bool(state.get("enrichment_only", False)), signs=state.get("signs"))
             t._check_kind()
             center = np.asarray(state["center"], dtype=np.float64)
             iqr = np.asarray(state["iqr"], dtype=np.float64)
@@ -253,5 +279,6 @@ class Transform:
         return t
 
     def __repr__(self) -> str:
-        extra = ", enrichment_only=True" if self.enrichment_only else ""
+        extra = (", enrichment_only=True" if self.enrichment_only else "") + (f", signs={self.signs!r}" if self.signs
+                                                                             else "")
         return f"Transform({self.kind!r}, elements={self.elements!r}, scale={self.scale!r}{extra})"

@@ -8,7 +8,7 @@ import pytest
 
 from geogan.detectors import ALAD
 from geogan.detectors.alad import bce, discriminator_losses, generator_encoder_losses
-from geogan.errors import ModelError
+from geogan.errors import ConfigError, ModelError
 
 TINY = dict(latent_dim=3, encoder_units=[16, 8], generator_units=[8, 16], dxz_units=[8, 16], dxx_units=[16, 8],
             dzz_units=[8, 4], batch_size=32, learning_rate=1e-3, ema_decay=0.999, score="fm")
@@ -274,11 +274,11 @@ def test_mixed_precision_trains_on_cpu():
     assert s.dtype == np.float32 and np.isfinite(s).all()
 
 
-def test_defaults_latent_score_live_weights_and_steps():
+def test_defaults_auto_score_live_weights_and_steps():
     """The label-free defaults (README, "Detection quality"): training length in optimiser
-    steps, no EMA (live weights), and the latent score ‖E(x)‖₂."""
+    steps, no EMA (live weights), and the score chosen from the data (``auto``)."""
     det = ALAD()
-    assert (det.score, det.ema_decay, det.steps, det.epochs) == ("latent", None, 5000, None)
+    assert (det.score, det.ema_decay, det.steps, det.epochs) == ("auto", None, 5000, None)
     X = _data(n=400)
     det = ALAD(steps=120, random_state=0, **{**TINY, "ema_decay": None, "score": "latent"}).fit(X)
     # 400 rows at batch 32 = 12 steps a pass; an epoch in steps mode is ≥ 50 steps (5 passes)
@@ -300,3 +300,29 @@ def test_latent_score_ranks_co_enrichment_extremes_high():
     extreme = (3.5 * np.ones((20, 5)) + 0.3 * rng.normal(size=(20, 5))).astype(np.float32)
     s_typical, s_extreme = det.decision_function(X), det.decision_function(extreme)
     assert np.median(s_extreme) > np.quantile(s_typical, 0.95)
+
+
+def test_auto_score_is_latent_on_one_sided_inputs_and_l1_otherwise(tmp_path):
+    """``score="auto"``: the latent distance where every feature is one-sided (the
+    enrichment-only transform's output), the reconstruction error ``l1`` elsewhere, where an
+    anomaly may sit at the centre of the latent space. The choice is made in ``fit`` from the
+    training rows alone, kept in ``score_`` and in the saved model."""
+    from geogan.detectors.alad import one_sided, resolve_score
+
+    X = _data(n=300)
+    clipped = np.maximum(X - np.median(X, axis=0), 0.0)  # what the enrichment-only transform makes
+    assert not one_sided(X) and one_sided(clipped)
+    assert resolve_score("auto", X) == "l1" and resolve_score("auto", clipped) == "latent"
+    assert resolve_score("fm", clipped) == "fm"  # an explicit score is kept
+    two = ALAD(steps=60, random_state=0, **{**TINY, "score": "auto"}).fit(X)
+    one = ALAD(steps=60, random_state=0, **{**TINY, "score": "auto"}).fit(clipped)
+    assert (two.score, two.score_name, one.score_name) == ("auto", "l1", "latent")
+    # the resolved score is what decision_function computes
+    rx = two.reconstruct(X)
+    np.testing.assert_allclose(two.decision_function(X), np.abs(X - rx).sum(1), rtol=1e-5)
+    one.save(tmp_path / "m")
+    again = ALAD.load(tmp_path / "m")
+    assert again.score == "auto" and again.score_name == "latent"
+    np.testing.assert_array_equal(again.decision_function(clipped), one.decision_function(clipped))
+    with pytest.raises(ConfigError, match="unknown ALAD score"):
+        ALAD(**{**TINY, "score": "median"}).fit(X)

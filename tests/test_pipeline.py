@@ -60,9 +60,11 @@ def test_demo_spec_is_valid():
 
     spec = load_spec(Path(__file__).resolve().parents[1] / "pipelines" / "demo.toml")
     assert spec.survey["synth"] == "demo"
-    assert {t["detector"] for t in spec.train.values()} >= {"alad", "vae"}
-    # the paper's workflow: the five pathfinders chosen by geology
-    assert all(t["elements"] == ["Ag", "Bi", "Mo", "Sn", "W"] for t in spec.train.values())
+    assert {t["detector"] for t in spec.train.values()} >= {"alad", "iforest", "mahalanobis"}
+    # the paper's workflow: the five pathfinders chosen by geology; beside it, the target-aware map
+    plain = {k: t for k, t in spec.train.items() if "target" not in t}
+    assert all(t["elements"] == ["Ag", "Bi", "Mo", "Sn", "W"] for t in plain.values())
+    assert spec.train["alad_w"] == {"detector": "alad", "target": "W", "sample": 40000, "seed": 0}
 
 
 @pytest.mark.parametrize("name", ["demo", "national", "gswa-soil1", "gswa-rock2", "gtk-lapland-till"])
@@ -100,6 +102,7 @@ sample = 2000
 detector = "iforest"
 sample = 2000
 seed = 1
+target = "W"
 [score]
 runs = 3
 [cluster]
@@ -110,7 +113,11 @@ workers = 1
     metrics = json.loads((report / "metrics.json").read_text())
     # table names, not detector names, label the results: two tables may share a detector
     names = {"gan", "forest_a", "forest_b"}
-    assert set(summary["detectors"]) == names and set(metrics["detectors"]) == names
+    # a target-aware table (forest_b: target W) brings its target element's own map beside it
+    assert set(summary["detectors"]) == names | {"W alone"} and set(metrics["detectors"]) == names | {"W alone"}
+    assert summary["detectors"]["forest_b"]["target"]["element"] == "W"
+    assert summary["detectors"]["forest_b"]["target"]["deposit_type"] == "w-sn-granite"
+    assert metrics["detectors"]["W alone"]["score_name"] == "W concentration"
     assert metrics["detectors"]["forest_a"]["roc_auc"] != metrics["detectors"]["forest_b"]["roc_auc"]
     html = (report / "index.html").read_text()
     assert all(name in html for name in names)

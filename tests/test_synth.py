@@ -41,7 +41,7 @@ def numeric(column: pd.Series) -> np.ndarray:
 
 
 def element_columns(table: pd.DataFrame) -> list[str]:
-    return [c for c in table.columns if c not in ("sample_id", "x", "y")]
+    return [c for c in table.columns if c not in ("sample_id", "x", "y", "lab")]
 
 
 def halo_bound(truth: dict, x: np.ndarray, y: np.ndarray, symbol: str) -> np.ndarray:
@@ -76,7 +76,7 @@ def test_demo_preset_is_a_district():
     assert demo.n_samples == 5_000
     assert demo.crs == "EPSG:32650"
     assert demo.extent_m == (400_000.0, 2_700_000.0, 500_000.0, 2_800_000.0)
-    assert 10 <= len(demo.elements) <= 14
+    assert 10 <= len(demo.elements) <= 16
     assert set(demo.elements) >= {"W", "Sn", "Mo", "Bi", "Ag"}
     assert any(synth.ELEMENTS[s].unit == "pct" for s in demo.elements)
     assert 15 <= demo.n_deposits <= 25
@@ -173,8 +173,11 @@ def test_backgrounds_are_lognormal_with_realistic_medians(demo):
         "Ag_ppb": (50, 200), "Cu_ppm": (10, 45), "Pb_ppm": (15, 50), "Zn_ppm": (40, 120),
         "As_ppm": (4, 25), "Cr_ppm": (25, 120), "Fe2O3_pct": (2.5, 7), "K2O_pct": (1.5, 3.5),
     }
+    # the background: without the second laboratory's biased sheets and the spiked samples
+    spiked = {s["sample_id"] for s in demo.truth["traps"]["spikes"]}
+    background = demo.table[(demo.table["lab"] == "A") & ~demo.table["sample_id"].isin(spiked)]
     for column, (lo, hi) in realistic.items():
-        values = numeric(demo.table[column])
+        values = numeric(background[column])
         values = values[~np.isnan(values)]
         assert lo <= np.median(values) <= hi, column
         assert pd.Series(values).skew() > 0.8, column  # right-skewed
@@ -252,7 +255,7 @@ def test_truth_describes_the_world(demo):
     truth = demo.truth
     assert truth["preset"] == "demo" and truth["seed"] == 0 and truth["crs"] == "EPSG:32650"
     kinds = {d["kind"] for d in truth["domains"]}
-    assert kinds == {"granite", "mafic"}
+    assert kinds == {"granite", "mafic", "shale"}
     known = [h for h in truth["halos"] if h["known"]]
     hidden = [h for h in truth["halos"] if not h["known"]]
     assert len(known) == len(demo.deposits) and len(hidden) == PRESETS["demo"].n_hidden_deposits
@@ -276,8 +279,8 @@ def test_same_seed_same_survey_other_seed_other_survey(demo):
 
 def test_element_subset_has_the_same_values(demo):
     subset = make_survey("demo", elements=["Sn_ppm", "w"], seed=0)
-    assert list(subset.table.columns) == ["sample_id", "x", "y", "Sn_ppm", "W_ppm"]
-    for column in ("sample_id", "x", "y", "Sn_ppm", "W_ppm"):
+    assert list(subset.table.columns) == ["sample_id", "x", "y", "Sn_ppm", "W_ppm", "lab"]
+    for column in ("sample_id", "x", "y", "Sn_ppm", "W_ppm", "lab"):
         pd.testing.assert_series_equal(subset.table[column], demo.table[column])
     pd.testing.assert_frame_equal(subset.deposits, demo.deposits)
     # elements outside the preset's default set are allowed
@@ -380,3 +383,89 @@ def test_bad_format_is_refused_before_writing(tmp_path):
     with pytest.raises(ConfigError, match="unknown survey format 'xlsx'"):
         write_synthetic_survey(tmp_path / "out", n_samples=100, fmt="xlsx")
     assert not (tmp_path / "out").exists()
+
+
+# ----------------------------------------------------------------------------- the demo's traps
+
+
+def _inside(table: pd.DataFrame, domains: list[dict], kind: str, frac: float = 0.6) -> np.ndarray:
+    """Samples well inside the ``kind`` domains (within ``frac`` of the mean radius)."""
+    x, y = table["x"].to_numpy(), table["y"].to_numpy()
+    out = np.zeros(len(table), dtype=bool)
+    for d in domains:
+        if d["kind"] == kind:
+            out |= np.hypot(x - d["x"], y - d["y"]) < frac * d["radius_m"]
+    return out
+
+
+def _far_from(table: pd.DataFrame, domains: list[dict], km: float = 15.0) -> np.ndarray:
+    x, y = table["x"].to_numpy(), table["y"].to_numpy()
+    out = np.ones(len(table), dtype=bool)
+    for d in domains:
+        out &= np.hypot(x - d["x"], y - d["y"]) > d["radius_m"] + km * 1000
+    return out
+
+
+def test_demo_black_shales_raise_mo_and_ag_without_w(demo):
+    table, truth = demo.table, demo.truth
+    shale = _inside(table, truth["domains"], "shale")
+    elsewhere = _far_from(table, truth["domains"], km=2.0) & (table["lab"] == "A").to_numpy()
+    assert shale.sum() >= 30
+    ratio = {c: np.nanmedian(numeric(table[c])[shale & (table["lab"] == "A").to_numpy()])
+             / np.nanmedian(numeric(table[c])[elsewhere]) for c in ("Mo_ppm", "Ag_ppb", "W_ppm")}
+    assert ratio["Mo_ppm"] > 3.0 and ratio["Ag_ppb"] > 1.8  # the trap ...
+    assert 0.6 < ratio["W_ppm"] < 1.6  # ... with no W in it
+    assert truth["traps"]["shale_factors"]["Mo"] == 6.0
+
+
+def test_demo_second_laboratory_reads_its_sheets_high(demo):
+    table, truth = demo.table, demo.truth
+    lab = truth["traps"]["laboratories"]
+    assert lab["column"] == "lab" and set(table["lab"]) == {"A", "B"}
+    b = (table["lab"] == "B").to_numpy()
+    sheet = lab["B"]["sheet_m"]
+    cols = np.floor((table["x"].to_numpy() - 400_000) / sheet).astype(int)
+    rows = np.floor((table["y"].to_numpy() - 2_700_000) / sheet).astype(int)
+    in_sheets = np.zeros(len(table), dtype=bool)
+    for c, r in lab["B"]["sheets"]:
+        in_sheets |= (cols == c) & (rows == r)
+    assert np.array_equal(b, in_sheets)  # a laboratory analysed whole map sheets
+    # across the sheets' edges the background is continuous: the jump there is the bias
+    x, y = table["x"].to_numpy(), table["y"].to_numpy()
+    edge = np.zeros(len(table), dtype=bool)
+    for c, r in lab["B"]["sheets"]:
+        x0, y0 = 400_000 + c * sheet, 2_700_000 + r * sheet
+        outside_by = np.maximum(np.maximum(x0 - x, x - x0 - sheet), np.maximum(y0 - y, y - y0 - sheet))
+        edge |= np.abs(outside_by) < 4_000
+    jump = {col: np.nanmedian(numeric(table[col])[edge & b]) / np.nanmedian(numeric(table[col])[edge & ~b])
+            for col in ("Ag_ppb", "Cu_ppm")}
+    assert 1.5 < jump["Ag_ppb"] < 3.2  # bias 2.2
+    assert 0.65 < jump["Cu_ppm"] < 1.5  # Cu: no bias
+
+
+def test_demo_spikes_are_single_sample_highs(demo):
+    from scipy.spatial import cKDTree
+
+    table, spikes = demo.table, demo.truth["traps"]["spikes"]
+    assert 10 <= len(spikes) <= 60
+    assert all(s["element"] in PRESETS["demo"].elements for s in spikes)
+    assert all(demo.truth["elements"][0]["unit"] != "pct" for _ in spikes)
+    xy = table[["x", "y"]].to_numpy()
+    tree = cKDTree(xy)
+    index = {sid: i for i, sid in enumerate(table["sample_id"])}
+    higher = 0
+    for s in spikes:
+        i = index[s["sample_id"]]
+        column = synth.ELEMENTS[s["element"]].column
+        values = numeric(table[column])
+        _, near = tree.query(xy[i], k=9)
+        neighbours = values[[j for j in near if j != i]]
+        higher += values[i] > 5 * np.nanmedian(neighbours)
+    assert higher >= 0.8 * len(spikes)  # a spike stands out of its neighbourhood (a few sit in halos)
+
+
+def test_presets_without_traps_keep_their_world(national_slice):
+    assert "lab" not in national_slice.table.columns
+    traps = national_slice.truth["traps"]
+    assert traps == {"shale_factors": {}, "laboratories": {}, "spikes": []}
+    assert {d["kind"] for d in national_slice.truth["domains"]} == {"granite", "mafic"}

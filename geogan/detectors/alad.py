@@ -49,7 +49,46 @@ from geogan.detectors.modelfile import check_width, check_widths
 from geogan.detectors.neural import DEFAULT_STEPS, NeuralDetector
 from geogan.errors import ConfigError, ModelError
 
-SCORES = ("latent", "fm", "l1", "logit", "l1_high")
+SCORES = ("auto", "latent", "fm", "l1", "logit", "l1_high")
+
+
+#: share of a column's rows at its minimum that makes it one-sided (a floor; the enrichment-only
+#: transform puts half of the training rows there, continuous two-sided data almost none)
+ONE_SIDED_SHARE = 0.4
+
+
+def one_sided(X) -> bool:
+    """Whether every column of ``X`` is one-sided: at least :data:`ONE_SIDED_SHARE` of its rows
+    sit at its minimum, a floor (what :class:`geogan.transform.Transform` makes with
+    ``enrichment_only``: standardised values clipped at the training median, 0, for half the
+    training rows).
+
+    >>> import numpy as np
+    >>> one_sided(np.maximum(np.random.default_rng(0).normal(size=(100, 3)), 0))  # clipped at the median
+    True
+    >>> one_sided(np.random.default_rng(0).normal(size=(100, 3)))
+    False
+    """
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2 or X.shape[0] == 0:
+        return False
+    at_floor = (X <= X.min(axis=0)).mean(axis=0)
+    return bool(np.all(at_floor >= ONE_SIDED_SHARE))
+
+
+def resolve_score(score: str, X) -> str:
+    """The score ``"auto"`` stands for on training rows ``X``; any other name is itself.
+
+    ``auto`` is ``latent`` (‖E(x)‖₂) when every feature is one-sided (:func:`one_sided`: the
+    enrichment-only transform, where every anomaly is a large positive excursion from a
+    floor the background shares, so the encoder puts anomalies far from the prior's centre),
+    and ``l1`` (‖x − G(E(x))‖₁, the ALAD paper's reconstruction score) otherwise: on
+    two-sided data an anomaly may sit anywhere, the centre of the latent space included
+    (KDD Cup 99: ``latent`` AUROC 0.22, ``l1`` 0.99; README "A default score valid everywhere").
+    """
+    if score != "auto":
+        return score
+    return "latent" if one_sided(X) else "l1"
 _SPECTRAL = ("encoder", "dis_xz", "dis_xx", "dis_zz")
 
 
@@ -126,7 +165,9 @@ class ALAD(NeuralDetector):
         ``tf.train.ExponentialMovingAverage(num_updates=t)``; without it a short run scores
         with weights close to their random initialisation.
     score
-        ``"fm"`` (default), ``"l1"``, ``"logit"`` or ``"l1_high"`` (see the module docs).
+        ``"auto"`` (default: ``"latent"`` on one-sided inputs such as the enrichment-only
+        transform's, ``"l1"`` otherwise; see :func:`resolve_score`), ``"latent"``, ``"fm"``,
+        ``"l1"``, ``"logit"`` or ``"l1_high"`` (see the module docs).
     mixed_precision
         float16 compute on a GPU (bfloat16 on CPU), float32 variables and EMA copies.
     jit_compile
@@ -178,7 +219,7 @@ class ALAD(NeuralDetector):
         spectral_norm: bool = True,
         ema_decay: float | None = None,
         ema_warmup: bool = True,
-        score: str = "latent",
+        score: str = "auto",
         mixed_precision: bool = False,
         jit_compile: bool | None = None,
         score_batch_size: int = 16384,
@@ -246,6 +287,26 @@ class ALAD(NeuralDetector):
         if self.score not in SCORES:
             raise ConfigError(f"unknown ALAD score {self.score!r}; choose one of {', '.join(SCORES)}")
 
+    @property
+    def score_name(self) -> str:
+        """The score ``decision_function`` computes: ``score``, or what ``"auto"`` resolved
+        to in ``fit`` (``score_``)."""
+        if self.score == "auto":
+            return getattr(self, "score_", None) or "auto"
+        return self.score
+
+    def fit(self, X, y=None, **kwargs) -> ALAD:
+        """Train (see :meth:`NeuralDetector.fit`); ``score="auto"`` is resolved on ``X`` first
+        (``score_``, :func:`resolve_score`)."""
+        self.score_ = resolve_score(self.score, self._check_X(X, fitting=True))
+        return super().fit(X, y, **kwargs)
+
+    def _state_from_disk(self, path, state: dict, section: dict) -> None:
+        super()._state_from_disk(path, state, section)
+        # what "auto" resolved to when the model was trained (the section's score);
+        # models saved before "auto" existed carry their score in params
+        resolved = section.get("score")
+        self.score_ = resolved if resolved in SCORES and resolved != "auto" else resolve_score(self.score, [[-1.0]])
     # -- networks ----------------------------------------------------------------------------------
     def _build_networks(self, n_features: int, *, dtype, seed: int) -> dict:
         import keras
@@ -379,16 +440,17 @@ class ALAD(NeuralDetector):
     def _score_graph(self, x, nets: dict):
         import tensorflow as tf
 
-        if self.score == "latent":
+        score = self.score_name
+        if score == "latent":
             z = tf.cast(nets["encoder"](x, training=False), tf.float32)
             return tf.sqrt(tf.reduce_sum(tf.square(z), axis=1))
         rx = tf.cast(nets["generator"](nets["encoder"](x, training=False), training=False), tf.float32)
-        if self.score == "l1":
+        if score == "l1":
             return tf.reduce_sum(tf.abs(x - rx), axis=1)
-        if self.score == "l1_high":
+        if score == "l1_high":
             return tf.reduce_sum(tf.nn.relu(x - rx), axis=1)
         logit_fake, f_fake = nets["dis_xx"]([x, rx], training=False)
-        if self.score == "logit":
+        if score == "logit":
             # BCE(D_xx(x, G(E(x))), 1): how un-"real" the reconstruction pair looks
             return tf.nn.softplus(-tf.cast(logit_fake[:, 0], tf.float32))
         _, f_real = nets["dis_xx"]([x, x], training=False)

@@ -7,15 +7,21 @@ and the national-scale benchmark need no download:
   coarse lattice, interpolated to the samples); a few shared latent factor fields (felsic,
   ferromagnesian/scavenging, carbonate, chalcophile) are mixed into the elements so that the
   elements correlate the way real ones do;
-* lithological domains: granite bodies (raise W, Sn, Bi, Be, Li, U, Th, K2O, ...) and mafic
-  bodies (raise Cr, Ni, Co, V, MgO, ...) as smooth blobs that shift element levels;
+* lithological domains: granite bodies (raise W, Sn, Bi, Be, Li, U, Th, K2O, ...), mafic
+  bodies (raise Cr, Ni, Co, V, MgO, ...) and, in the demo, black-shale bodies (raise Mo, Ag,
+  V, Ni, U, Zn, ...) as smooth blobs that shift element levels;
 * deposits with multiplicative multi-element halos decaying over a few km (Gaussian) (default a
   W-polymetallic model: W, Sn, Mo, Bi, Ag strongly enriched), preferentially at granite
   contacts; half of them small so that some are subtle; a few halos belong to undiscovered
   deposits (in the truth, not in ``deposits.csv``), as in every real survey;
 * nugget and analytical noise, drainage-like clustered sample locations plus a uniform
   component, values rounded to 3 significant figures, censoring written as ``<DL`` text,
-  missing cells and a few field duplicates (exact same location, re-sampled).
+  missing cells and a few field duplicates (exact same location, re-sampled);
+* in the demo, anomalies unrelated to its W deposits, the traps a target-aware map must
+  resist: the mafic bodies' Ni-Co-Cr highs, the black shales' Mo-Ag highs, a second
+  laboratory (``lab`` = ``B``) whose map sheets read Ag, Bi, Sn, Mo and Au high, and
+  single-sample spikes (1 % of samples, one trace element × 20-200); ``truth.json``'s
+  ``traps`` records them.
 
 Everything derives from ``seed`` through independent random streams (one per component,
 element and chunk), so the same seed gives byte-identical files, and a subset of elements
@@ -30,7 +36,7 @@ This module only re-exports their public API; it holds no code.
 
 >>> survey = make_survey("demo", n_samples=300, elements=["W", "Cu"], seed=1)
 >>> list(survey.table.columns)
-['sample_id', 'x', 'y', 'W_ppm', 'Cu_ppm']
+['sample_id', 'x', 'y', 'W_ppm', 'Cu_ppm', 'lab']
 >>> survey.truth["crs"]
 'EPSG:32650'
 """

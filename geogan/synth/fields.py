@@ -34,6 +34,8 @@ STREAM_ELEMENT_FIELD = 4
 STREAM_HALO_AMPLITUDE = 5
 STREAM_LOCATIONS = 6
 STREAM_VALUES = 7
+STREAM_LABS = 8
+STREAM_SPIKES = 9
 
 
 def random_stream(seed: int, *key: int) -> np.random.Generator:
@@ -117,13 +119,16 @@ def _blob_radius(domain: Mapping[str, Any], theta: np.ndarray) -> np.ndarray:
 
 
 def make_domains(preset: SynthPreset, seed: int) -> list[dict[str, Any]]:
-    """Granite and mafic bodies: id, kind, centre, mean radius and outline harmonics each."""
+    """Granite, mafic and black-shale bodies: id, kind, centre, mean radius and outline
+    harmonics each (the shales are drawn last, so a preset without them has the same
+    granites and mafic bodies)."""
     rng = random_stream(seed, STREAM_DOMAINS)
     xmin, ymin, xmax, ymax = preset.extent_m
     domains = []
     for kind, count, (r_lo, r_hi), prefix in (
         ("granite", preset.n_granites, preset.granite_radius_m, "G"),
         ("mafic", preset.n_mafic, preset.mafic_radius_m, "M"),
+        ("shale", preset.n_shale, preset.shale_radius_m, "S"),
     ):
         width = len(str(count))
         for i in range(count):

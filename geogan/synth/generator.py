@@ -25,7 +25,9 @@ from geogan.synth.elements import ELEMENT_INDEX, ELEMENTS, FACTOR_NAMES, Element
 from geogan.synth.fields import (
     STREAM_ELEMENT_FIELD,
     STREAM_FACTOR_FIELD,
+    STREAM_LABS,
     STREAM_LOCATIONS,
+    STREAM_SPIKES,
     STREAM_VALUES,
     Lattice,
     gaussian_field,
@@ -35,7 +37,7 @@ from geogan.synth.fields import (
     random_stream,
     rasterise_domains,
 )
-from geogan.synth.presets import DEPOSIT_SIZES, SynthPreset
+from geogan.synth.presets import DEPOSIT_SIZES, SHALE_FACTORS, SynthPreset
 
 # Variance shares of an element's background log-sd: shared factors, its own spatial field,
 # and the spatially uncorrelated sampling "nugget". Real stream sediments carry a large nugget,
@@ -86,6 +88,10 @@ class SynthGenerator:
                                           preset.domain_edge_m)
         self.mafic = rasterise_domains(self.domains, "mafic", self.lattice,
                                         preset.domain_edge_m)
+        self.shale = rasterise_domains(self.domains, "shale", self.lattice,
+                                        preset.domain_edge_m) if preset.n_shale else None
+        self.lab_sheets = self._lab_sheets()
+        self.spikes: list[dict[str, Any]] = []
         self.factors = np.stack([
             gaussian_field(random_stream(seed, STREAM_FACTOR_FIELD, k), self.lattice, corr)
             for k, corr in enumerate(preset.factor_corr_m)
@@ -110,7 +116,29 @@ class SynthGenerator:
             [("sample_id", pa.string()), ("x", pa.float64()), ("y", pa.float64())]
             + [(e.column, pa.string() if text else pa.float64())
                for e, text in zip(elements, self.text_columns)]
+            + ([("lab", pa.string())] if self.lab_sheets else [])
         )
+
+    def _lab_sheets(self) -> list[tuple[int, int]]:
+        """The map sheets ``(column, row)`` of ``sheet_m`` squares a second laboratory analysed."""
+        preset = self.preset
+        if not preset.lab_sheets:
+            return []
+        xmin, ymin, xmax, ymax = preset.extent_m
+        nx = max(1, math.ceil((xmax - xmin) / preset.sheet_m))
+        ny = max(1, math.ceil((ymax - ymin) / preset.sheet_m))
+        picked = random_stream(self.seed, STREAM_LABS).choice(nx * ny, size=min(preset.lab_sheets, nx * ny),
+                                                              replace=False)
+        return sorted((int(k % nx), int(k // nx)) for k in picked)
+
+    def _in_lab_sheets(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        xmin, ymin, _, _ = self.preset.extent_m
+        col = np.floor((x - xmin) / self.preset.sheet_m).astype(np.int64)
+        row = np.floor((y - ymin) / self.preset.sheet_m).astype(np.int64)
+        out = np.zeros(len(x), dtype=bool)
+        for c, r in self.lab_sheets:
+            out |= (col == c) & (row == r)
+        return out
 
     @property
     def n_chunks(self) -> int:
@@ -216,6 +244,10 @@ class SynthGenerator:
         own = self.lattice.sample(self.own_fields, x, y).astype(np.float64)
         granite = self.lattice.sample(self.granite, x, y).astype(np.float64)
         mafic = self.lattice.sample(self.mafic, x, y).astype(np.float64)
+        shale = (self.lattice.sample(self.shale, x, y).astype(np.float64) if self.shale is not None
+                 else np.zeros(n))
+        lab_b = self._in_lab_sheets(x, y) if self.lab_sheets else np.zeros(n, dtype=bool)
+        spike_element, spike_log = self._spikes(chunk, start, n)
         enrichment = self._halo_enrichment(x, y)
         columns: list[pa.Array] = [
             pa.array([f"S{i:0{self.id_width}d}" for i in range(start + 1, start + n + 1)],
@@ -239,6 +271,9 @@ class SynthGenerator:
                 + spec.log_sd * (spatial + math.sqrt(_SHARE_NUGGET) * nugget)
                 + granite * math.log(spec.granite_factor)
                 + mafic * math.log(spec.mafic_factor)
+                + shale * math.log(SHALE_FACTORS.get(spec.symbol, 1.0))
+                + lab_b * math.log(self.preset.lab_bias.get(spec.symbol, 1.0))
+                + np.where(spike_element == e, spike_log, 0.0)
                 + spec.analytical_rsd * analytical
             )
             value = np.exp(log_value) * (1.0 + enrichment[e])
@@ -254,7 +289,35 @@ class SynthGenerator:
                 columns.append(pc.if_else(pa.array(censored), dl_text, text))
             else:
                 columns.append(pa.array(value, mask=missing))
+        if self.lab_sheets:
+            columns.append(pa.array(np.where(lab_b, "B", "A")))
         return pa.Table.from_arrays(columns, schema=self.schema)
+
+    def _spikes(self, chunk: int, start: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Single-sample highs: per sample, the spiked element's index (-1: none) and the log
+        of its factor; recorded for :meth:`truth`."""
+        element = np.full(n, -1, dtype=np.int64)
+        log_factor = np.zeros(n)
+        if not self.preset.spike_fraction:
+            return element, log_factor
+        rng = random_stream(self.seed, STREAM_SPIKES, chunk)
+        hit = np.flatnonzero(rng.random(n) < self.preset.spike_fraction)
+        lo, hi = self.preset.spike_factor
+        # the spiked element is drawn from the whole catalogue's trace elements (ppm, ppb: a
+        # major oxide is not contaminated 20-fold), so a subset of elements keeps the same
+        # spikes (and a spike on an element not generated is simply not seen)
+        symbols = [s for s, spec in ELEMENTS.items() if spec.unit != "pct"]
+        drawn = rng.integers(0, len(symbols), size=hit.size)
+        factors = np.exp(rng.uniform(math.log(lo), math.log(hi), size=hit.size))
+        chosen = {spec.symbol: e for e, spec in enumerate(self.elements)}
+        for i, k, f in zip(hit, drawn, factors):
+            e = chosen.get(symbols[k])
+            if e is None:
+                continue
+            element[i], log_factor[i] = e, math.log(f)
+            self.spikes.append({"sample_id": f"S{start + i + 1:0{self.id_width}d}", "element": symbols[k],
+                                "factor": round(float(f), 1)})
+        return element, log_factor
 
     # -- truth
 
@@ -347,6 +410,14 @@ class SynthGenerator:
             },
             "domains": self.domains,
             "halos": halo_list,
+            "traps": {
+                "shale_factors": dict(SHALE_FACTORS) if self.shale is not None else {},
+                "laboratories": ({"column": "lab", "B": {"sheets": [list(s) for s in self.lab_sheets],
+                                                         "sheet_m": self.preset.sheet_m,
+                                                         "bias": dict(self.preset.lab_bias)}}
+                                 if self.lab_sheets else {}),
+                "spikes": list(self.spikes),
+            },
         }
 
 

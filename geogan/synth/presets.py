@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 import numpy as np
@@ -28,8 +28,16 @@ NATIONAL_ELEMENTS = (
 )
 
 _DEMO_ELEMENTS = (
-    "W", "Sn", "Mo", "Bi", "Ag", "Au", "Cu", "Pb", "Zn", "As", "Cr", "Fe2O3", "K2O",
+    "W", "Sn", "Mo", "Bi", "Ag", "Au", "Cu", "Pb", "Zn", "As", "Cr", "Fe2O3", "K2O", "Ni", "Co",
 )
+
+#: Multiplicative shift of the background inside black-shale domains (carbonaceous, sulphidic
+#: shales such as the Lower Cambrian Ni-Mo-V black shales of South China): a lithological
+#: high in Mo and Ag, two of the W-polymetallic pathfinders, with no deposit under it.
+SHALE_FACTORS: Mapping[str, float] = MappingProxyType({
+    "Mo": 6.0, "Ag": 3.0, "V": 2.5, "Ni": 2.5, "U": 3.0, "Zn": 2.0, "Cd": 2.5, "Cu": 1.6,
+    "Ba": 1.5, "Sb": 1.5, "As": 1.5,
+})
 
 
 @dataclass(frozen=True)
@@ -166,6 +174,15 @@ class SynthPreset:
         Samples per generated chunk (one Parquet row group each).
     fmt
         Default output format, ``"csv"`` or ``"parquet"``.
+    n_shale, shale_radius_m
+        Number of black-shale bodies (:data:`SHALE_FACTORS`) and the range of their mean radii.
+    lab_sheets, sheet_m, lab_bias
+        Map sheets (squares of ``sheet_m``) whose samples a second laboratory analysed, and
+        its multiplicative bias per element; 0 sheets: one laboratory, no ``lab`` column.
+    spike_fraction, spike_factor
+        Share of samples with one trace element (ppm, ppb) multiplied by a factor drawn
+        log-uniformly from ``spike_factor`` (contamination, a nugget, a transcription error):
+        single-sample highs.
     """
 
     name: str
@@ -189,6 +206,13 @@ class SynthPreset:
     duplicate_fraction: float
     chunk_samples: int
     fmt: str
+    n_shale: int = 0
+    shale_radius_m: tuple[float, float] = (5_000.0, 10_000.0)
+    lab_sheets: int = 0
+    sheet_m: float = 25_000.0
+    lab_bias: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    spike_fraction: float = 0.0
+    spike_factor: tuple[float, float] = (20.0, 200.0)
 
     @property
     def area_km2(self) -> float:
@@ -206,7 +230,8 @@ PRESETS: Mapping[str, SynthPreset] = MappingProxyType({
     "demo": SynthPreset(
         name="demo",
         description="W-polymetallic district, south Jiangxi style: ~5,000 samples, "
-        "100 x 100 km, 13 elements",
+        "100 x 100 km, 15 elements, with anomalies unrelated to W (mafic Ni-Co-Cr, black "
+        "shale Mo-Ag-Ni, a laboratory's biased batch, single-sample spikes)",
         n_samples=5_000,
         # UTM 50N, around 114.0-115.0 E, 24.4-25.3 N (Gannan W district)
         extent_m=(400_000.0, 2_700_000.0, 500_000.0, 2_800_000.0),
@@ -227,6 +252,12 @@ PRESETS: Mapping[str, SynthPreset] = MappingProxyType({
         duplicate_fraction=0.004,
         chunk_samples=100_000,
         fmt="csv",
+        # the traps: anomalies a W explorer must not chase
+        n_shale=2,
+        shale_radius_m=(5_000.0, 9_000.0),
+        lab_sheets=2,
+        lab_bias=MappingProxyType({"Ag": 2.2, "Bi": 1.8, "Sn": 1.6, "Mo": 1.5, "Au": 1.5}),
+        spike_fraction=0.01,
     ),
     "national": SynthPreset(
         name="national",
