@@ -23,7 +23,7 @@ the pathfinder catalogue (``geogan.pathfinders``). Detectors (rows):
   and the same with the other detectors (``*_target``);
 - ablations, each one way of using the target, measured to decide the defaults:
   ``alad_suite_single`` (element selection only), ``alad_target_nomatrix_single`` (no matrix
-  correction), ``alad_target_ctx`` and ``element_ctx`` (spatial context: each cell's score
+  correction), ``alad_target_matrix_single`` (matrix correction forced on), ``alad_target_ctx`` and ``element_ctx`` (spatial context: each cell's score
   replaced by the mean over its 3 × 3 neighbourhood), ``alad_share`` (the plain ALAD map
   weighted by the suite's share of its per-element contributions);
 - the published figures of the benchmark (soil1, rock2), as rows.
@@ -237,6 +237,7 @@ CONFIGS: dict[str, dict] = {
     "alad_suite_single": {"detector": "alad", "target": True, "ensemble": 1, "target_weight": 0.0,
                           "matrix_correction": False},
     "alad_target_nomatrix_single": {"detector": "alad", "target": True, "ensemble": 1, "matrix_correction": False},
+    "alad_target_matrix_single": {"detector": "alad", "target": True, "ensemble": 1, "matrix_correction": True},
     "alad_target_ctx": {"base": "alad_target", "context": 1},
     "element_ctx": {"base": "element", "context": 1},
     "alad_share": {"base": "alad", "share": True},

@@ -302,7 +302,7 @@ def train(
     deposit_type: Annotated[Optional[str], typer.Option(help="Target-aware map for a deposit type of the pathfinder catalogue (e.g. orogenic-au, porphyry-cu-mo-au; 'geogan pathfinders' lists them).")] = None,
     catalogue: Annotated[Optional[str], typer.Option(help="A TOML file of deposit types extending the built-in pathfinder catalogue.")] = None,
     alteration: Annotated[bool, typer.Option(help="Add the deposit type's alteration elements (K, Na, ...) to its suite.")] = _default(TrainOptions, "alteration"),
-    matrix_correction: Annotated[bool, typer.Option("--matrix-correction/--no-matrix-correction", help="Correct the target for the grid's matrix elements (robust regression).")] = _default(TrainOptions, "matrix_correction"),
+    matrix_correction: Annotated[Optional[bool], typer.Option("--matrix-correction/--no-matrix-correction", help="Correct the suite for the grid's matrix elements (robust regression). Default: on unless the deposit type has a host rock of its own (granite-related, magmatic sulphide, IOCG).", show_default=False)] = _default(TrainOptions, "matrix_correction"),
     target_weight: Annotated[float, typer.Option(help="The target element's share of a target-aware score.")] = _default(TrainOptions, "target_weight"),
     overwrite: Annotated[bool, typer.Option(help="Replace an existing model directory.")] = False,
 ):

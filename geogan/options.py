@@ -233,7 +233,9 @@ class TrainOptions(Options):
     ``deposit_type`` (a key of the pathfinder catalogue, :mod:`geogan.pathfinders`;
     ``catalogue`` names a file extending it) make the model target-aware; ``alteration``
     adds the type's alteration elements to its suite; ``matrix_correction`` regresses the
-    target on the grid's matrix elements; ``target_weight`` is the target's share of the score.
+    suite on the grid's matrix elements (``None``: when the deposit type has no host rock of
+    its own, :func:`geogan.targeting.plan_target`); ``target_weight`` is the target's share
+    of the score.
     """
 
     detector: str = option("alad", "str")
@@ -256,7 +258,7 @@ class TrainOptions(Options):
     deposit_type: str | None = option(None, "str")
     catalogue: str | None = option(None, "str")
     alteration: bool = option(False, "bool")
-    matrix_correction: bool = option(True, "bool")
+    matrix_correction: bool | None = option(None, "bool")
     target_weight: float = option(0.5, "num", low=0, high=1)
 
 

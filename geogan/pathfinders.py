@@ -32,9 +32,17 @@ from pathlib import Path
 from geogan.elements import ELEMENT_SYMBOLS, _oxide_metal
 from geogan.errors import ConfigError
 
-__all__ = ["DepositType", "TargetSpec", "catalogue", "resolve_target", "element_of", "describe"]
+__all__ = ["DepositType", "TargetSpec", "HOST_ROCKS", "catalogue", "catalogue_digest", "resolve_target", "element_of", "describe"]
 
 DIRECTIONS = {"+": 1, "-": -1}
+#: Host rocks a deposit type's mineral system belongs to (``host`` in the catalogue) and the
+#: matrix elements that rock raises: a target-aware model never corrects the target for them
+#: (:func:`geogan.targeting.plan_target`), because for a granite-related or a magmatic sulphide
+#: deposit the intrusion is part of the deposit model, not a background to remove.
+HOST_ROCKS = {
+    "felsic": ("Si", "K", "Rb", "Th", "Zr", "Hf", "Y", "La", "Ce"),
+    "mafic": ("Mg", "Fe", "Ti", "Ca", "Cr", "Ni", "Co", "V", "Sc"),
+}
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,7 @@ class DepositType:
     alteration: dict[str, int] = field(default_factory=dict)
     caveat: str = ""
     references: tuple[str, ...] = ()
+    host: tuple[str, ...] = ()             # keys of HOST_ROCKS: rocks that are part of the deposit model
 
 
 @dataclass(frozen=True)
@@ -120,7 +129,7 @@ def _parse(doc: dict, source: str) -> tuple[dict[str, DepositType], dict[str, st
         where = f"{source}: [types.{key}]"
         if not isinstance(t, dict):
             raise ConfigError(f"{where} must be a table")
-        unknown = set(t) - {"name", "commodities", "pathfinders", "alteration", "caveat", "references"}
+        unknown = set(t) - {"name", "commodities", "pathfinders", "alteration", "caveat", "references", "host"}
         if unknown:
             raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
         pathfinders = _directions(t.get("pathfinders"), where=f"{where} pathfinders")
@@ -130,10 +139,14 @@ def _parse(doc: dict, source: str) -> tuple[dict[str, DepositType], dict[str, st
         bad = [c for c in commodities if c not in ELEMENT_SYMBOLS]
         if not commodities or bad:
             raise ConfigError(f"{where}: commodities must be element symbols, got {list(commodities)}")
+        host = t.get("host") or []
+        if not isinstance(host, list) or any(h not in HOST_ROCKS for h in host):
+            raise ConfigError(f"{where}: host = {host!r}; a list of {', '.join(repr(h) for h in HOST_ROCKS)}")
         types[key] = DepositType(key=key, name=str(t.get("name") or key), commodities=commodities,
                                  pathfinders=pathfinders,
                                  alteration=_directions(t.get("alteration") or {}, where=f"{where} alteration"),
-                                 caveat=str(t.get("caveat") or ""), references=tuple(t.get("references") or ()))
+                                 caveat=str(t.get("caveat") or ""), references=tuple(t.get("references") or ()),
+                                 host=tuple(host))
     commodities = {}
     for el, key in dict(doc.get("commodities") or {}).items():
         if el not in ELEMENT_SYMBOLS or not isinstance(key, str):
@@ -154,6 +167,20 @@ def _read(path: str | None) -> tuple[dict, str]:
         raise ConfigError(f"{p}: catalogue file not found") from None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{p}: not a readable TOML catalogue ({exc})") from None
+
+
+def catalogue_digest(extra: str | Path | None = None) -> str:
+    """A digest of the catalogue ``extra`` resolves to (the built-in file and ``extra``'s bytes):
+    what a pipeline's stamp records, so a changed catalogue retrains the target-aware models."""
+    import hashlib
+
+    h = hashlib.sha256(resources.files("geogan").joinpath("data/pathfinders.toml").read_bytes())
+    if extra is not None:
+        try:
+            h.update(Path(extra).read_bytes())
+        except OSError as exc:
+            raise ConfigError(f"{extra}: catalogue file not readable ({exc.strerror or exc})") from None
+    return h.hexdigest()[:20]
 
 
 def catalogue(extra: str | Path | None = None) -> Catalogue:
@@ -254,6 +281,8 @@ def describe(deposit_type: str | None = None, *, catalogue_path: str | Path | No
              "  pathfinders: " + " ".join(f"{el}{signs[v]}" for el, v in t.pathfinders.items())]
     if t.alteration:
         lines.append("  alteration (with --alteration): " + " ".join(f"{el}{signs[v]}" for el, v in t.alteration.items()))
+    if t.host:
+        lines.append(f"  host (part of the deposit model; never corrected for): {', '.join(t.host)}")
     if t.caveat:
         lines.append(f"  caveat: {t.caveat}")
     lines += [f"  reference: {r}" for r in t.references]

@@ -33,6 +33,7 @@ from geogan._io import check_disjoint, file_sha256, output_lock
 from geogan.errors import ConfigError, GeoganError, OutputExistsError
 from geogan.idw import IDWParams
 from geogan.options import (EvalOptions, GridOptions, Key, Options, ScoreOptions, SurveyOptions, TrainOptions)
+from geogan.pathfinders import catalogue_digest
 from geogan.urls import filesystem, is_url
 
 SECTIONS = {"output", "survey", "grid", "train", "score"}
@@ -370,8 +371,9 @@ def _run(spec: PipelineSpec, state: _State, *, force: bool, progress: bool) -> d
         t = dict(table)
         detector = t.pop("detector")
         params = t.pop("params", None)
+        targeted = t.get("target") is not None or t.get("deposit_type") is not None
         stamp_train = _stamp("train", stamp_grid, detector, t, params,
-                             file_sha256(t["catalogue"]) if t.get("catalogue") else None)
+                             catalogue_digest(t.get("catalogue")) if targeted else None)
         if force or not state.fresh(f"train.{name}", stamp_train, model_dir):
             log.info(f"== train {name} ({detector}) → {model_dir}")
             with timer(f"train.{name}"):

@@ -16,8 +16,9 @@ elements and the Fe-Mn oxide scavengers, outside the deposit type's suite) predi
 by a robust (Huber) linear regression fitted on the training cells: the background
 regression of exploration geochemistry (Rose, Dahlberg & Keith 1970, Economic Geology 65;
 Carranza 2010, Geochemistry: Exploration, Environment, Analysis 10). A high that the host
-rock explains (Au with Ni-Co over mafic rocks, W over a granite) is discounted. The
-corrected concentration is ``x · exp(-b·p)``, with ``p`` the standardised log predictors
+rock explains (Au with Ni-Co over mafic rocks) is discounted; the rocks a deposit type's
+mineral system belongs to (its catalogue ``host``: the granite of a W-Sn or LCT deposit, the
+mafic magmatism of a Ni-Cu-PGE one) are never corrected for. The corrected concentration is ``x · exp(-b·p)``, with ``p`` the standardised log predictors
 (0 at their training mean), so at an average host it is the measured value, in its unit;
 with no matrix element in the grid nothing is corrected.
 
@@ -46,14 +47,14 @@ True
 
 from __future__ import annotations
 
-import numpy as np
-
 import logging
 from dataclasses import dataclass
 
+import numpy as np
+
 from geogan.detectors.ensemble import calibrate, to_percentile
 from geogan.errors import ConfigError, ModelError
-from geogan.pathfinders import TargetSpec, catalogue, element_of, resolve_target
+from geogan.pathfinders import HOST_ROCKS, TargetSpec, catalogue, element_of, resolve_target
 
 log = logging.getLogger(__name__)
 
@@ -119,15 +120,25 @@ class TargetPlan:
 
 
 def plan_target(grid_elements, *, target: str | None, deposit_type: str | None, catalogue_path=None,
-                alteration: bool = False, matrix_correction: bool = True, elements=None) -> TargetPlan:
+                alteration: bool = False, matrix_correction: bool | None = None, elements=None) -> TargetPlan:
     """Resolve a target on a grid's elements (:func:`geogan.pathfinders.resolve_target`): the
     detector's elements (the suite present, or ``elements`` when given, which must hold the
     target) and the matrix predictors (with ``matrix_correction``: the grid's
-    :data:`MATRIX_ELEMENTS` outside the suite and the type's pathfinders and alteration).
+    :data:`MATRIX_ELEMENTS` outside the suite, the type's pathfinders and alteration, and the
+    elements of its host rocks, :data:`geogan.pathfinders.HOST_ROCKS`).
+
+    ``matrix_correction=None`` (the default) corrects only for a deposit type without a
+    ``host``: where the deposit belongs to a rock (a granite, a mafic intrusion), every
+    matrix element is a proxy of that rock, and regressing the target on them discounts the
+    deposits themselves (README "Target-aware maps": national window, GTK till).
 
     >>> plan = plan_target(["Au", "As", "Ni", "Co", "K2O"], target="Au", deposit_type=None)
     >>> plan.detector_elements, plan.predictors
     (['Au', 'As'], ['Ni', 'Co'])
+    >>> plan_target(["W", "Sn", "Cr", "K2O"], target="W", deposit_type=None).predictors   # a granite-related type
+    []
+    >>> plan_target(["W", "Sn", "Cr", "K2O"], target="W", deposit_type=None, matrix_correction=True).predictors
+    ['Cr']
     """
     grid_elements = [str(e) for e in grid_elements]
     spec = resolve_target(target, deposit_type, grid_elements, catalogue_path=catalogue_path, alteration=alteration)
@@ -138,16 +149,22 @@ def plan_target(grid_elements, *, target: str | None, deposit_type: str | None, 
         if spec.target not in detector_elements:
             raise ConfigError(f"the target {spec.target} must be among the elements ({', '.join(detector_elements)})")
     predictors = []
+    dtype = catalogue(catalogue_path).types[spec.deposit_type] if spec.deposit_type is not None else None
+    if matrix_correction is None:
+        matrix_correction = dtype is None or not dtype.host
     if matrix_correction:
         exclude = set(spec.suite) | set(detector_elements)
-        if spec.deposit_type is not None:
-            dtype = catalogue(catalogue_path).types[spec.deposit_type]
+        if dtype is not None:
             exclude |= set(dtype.pathfinders) | set(dtype.alteration)
+            exclude |= {el for rock in dtype.host for el in HOST_ROCKS[rock]}  # the deposit model's own rocks
         predictors = matrix_predictors(grid_elements, exclude)
     log.info(f"target {spec.target}" + (f" ({spec.deposit_type}: {spec.name})" if spec.deposit_type else
                                          " (no deposit type in the catalogue: the target alone is its suite)")
              + f"; detector elements {', '.join(detector_elements)}"
-             + (f"; matrix predictors {', '.join(predictors)}" if predictors else "")
+             + (f"; matrix predictors {', '.join(predictors)}" if predictors else
+                "; no matrix correction" + (f" ({dtype.key} belongs to {' and '.join(dtype.host)} rocks)"
+                                            if dtype is not None and dtype.host and matrix_correction is False
+                                            else ""))
              + (f"; left out: {', '.join(e for e in spec.others if e not in predictors)}" if spec.others else ""))
     return TargetPlan(spec, detector_elements, predictors)
 

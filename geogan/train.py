@@ -254,7 +254,11 @@ def train_model(
     alteration
         Add the deposit type's alteration elements (K, Na, ...) to the suite (False).
     matrix_correction
-        Correct the suite for the grid's matrix elements outside it (robust regression; True).
+        Correct the suite for the grid's matrix elements outside it (robust regression).
+        Default ``None``: on when the deposit type has no ``host`` in the catalogue (orogenic
+        gold, epithermal, VMS, SEDEX, a target without a type), off when it has one (W–Sn
+        granite, LCT pegmatite, porphyry, Ni–Cu–PGE, IOCG: every matrix element is then a
+        proxy of the rock the deposit belongs to).
     target_weight
         The target's share of a target-aware score (0.5).
     """

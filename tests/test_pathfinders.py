@@ -4,7 +4,7 @@ import pytest
 
 from conftest import assert_user_error, cli
 from geogan.errors import ConfigError
-from geogan.pathfinders import catalogue, describe, element_of, resolve_target
+from geogan.pathfinders import catalogue, catalogue_digest, describe, element_of, resolve_target
 
 REQUIRED = ("orogenic-au", "porphyry-cu-mo-au", "w-sn-granite", "ni-cu-pge-sulphide", "lct-pegmatite", "vms", "iocg",
             "sedex-zn-pb")
@@ -87,6 +87,8 @@ def test_a_users_file_extends_and_overrides_the_catalogue(tmp_path):
     ('[types.x]\ncommodities = ["Au"]\npathfinders = { Au = "+" }\ncolour = "red"\n', "unknown key(s) colour"),
     ('[types.x]\npathfinders = { Au = "+" }\n', "commodities must be element symbols"),
     ('[commodities]\nAu = "nowhere"\n', "names no deposit type"),
+    ('[types.x]\ncommodities = ["Au"]\npathfinders = { Au = "+" }\nhost = ["granite"]\n',
+     "host = ['granite']; a list of 'felsic', 'mafic'"),
     ('[types.x\n', "not a readable TOML catalogue"),
 ])
 def test_a_bad_catalogue_file_is_named(tmp_path, body, message):
@@ -106,3 +108,15 @@ def test_the_cli_lists_the_catalogue_and_refuses_unknown_types():
     assert res.exit_code == 0 and "Sillitoe" in res.stdout and "Na-" in res.stdout
     assert_user_error(cli("pathfinders", "nope"), "unknown deposit type 'nope'")
     assert describe("iocg").startswith("iocg: Iron oxide")
+
+
+def test_the_catalogue_digest_follows_the_users_file(tmp_path):
+    # a pipeline stamps its target-aware tables with it: a changed catalogue retrains them
+    mine = tmp_path / "mine.toml"
+    mine.write_text('[types.x]\ncommodities = ["Au"]\npathfinders = { Au = "+" }\n')
+    first = catalogue_digest(mine)
+    assert first != catalogue_digest(None) and catalogue_digest(None) == catalogue_digest(None)
+    mine.write_text('[types.x]\ncommodities = ["Au"]\npathfinders = { Au = "+", As = "+" }\n')
+    assert catalogue_digest(mine) != first
+    with pytest.raises(ConfigError, match="gone.toml: catalogue file not readable"):
+        catalogue_digest(tmp_path / "gone.toml")

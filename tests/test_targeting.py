@@ -16,7 +16,8 @@ from conftest import assert_user_error, cli
 from geogan.errors import ConfigError, ModelError
 from geogan.model import load_model
 from geogan.score import score_grid
-from geogan.targeting import TargetScorer, matrix_predictors
+from geogan.pathfinders import describe
+from geogan.targeting import TargetScorer, matrix_predictors, plan_target
 from geogan.train import train_model
 
 ELEMENTS = ["Au", "As", "Ag", "Ni", "Co", "Cr"]
@@ -105,6 +106,26 @@ def test_the_model_reads_its_suite_and_corrects_the_target_for_the_matrix(grid, 
     # scores are percentiles of the training cells: about 0-100
     s = grid_scores(model, grid[3])
     assert 0 <= np.nanmin(s) and np.nanpercentile(s, 99) <= 100.5
+
+
+def test_the_deposit_types_own_host_rocks_are_never_corrected_for():
+    grid = ["W", "Sn", "Au", "As", "Cu", "Ni", "Cr", "Co", "K2O", "Rb", "Zr", "Al2O3", "MnO"]
+    # by default a type with a host rock of its own is not corrected at all (every matrix
+    # element is a proxy of its granite or mafic intrusion); orogenic gold is (K and Rb are its
+    # alteration elements: never predictors)
+    assert plan_target(grid, target="Au", deposit_type=None).predictors == ["Ni", "Cr", "Co", "Zr", "Al2O3", "MnO"]
+    for kw in (dict(target="W", deposit_type=None), dict(target=None, deposit_type="ni-cu-pge-sulphide"),
+               dict(target="Cu", deposit_type="iocg"), dict(target="Cu", deposit_type=None)):  # Cu: porphyry
+        assert plan_target(grid, **kw).predictors == [], kw
+    # asked for, the correction still leaves out the host's own elements: the granite's for a
+    # granite-related type, the mafic rocks' for a magmatic sulphide, both for IOCG
+    on = dict(matrix_correction=True)
+    assert plan_target(grid, target="W", deposit_type=None, **on).predictors == ["Ni", "Cr", "Co", "Al2O3", "MnO"]
+    assert plan_target(grid, target=None, deposit_type="ni-cu-pge-sulphide", **on).predictors == [
+        "K2O", "Rb", "Zr", "Al2O3", "MnO"]
+    assert plan_target(grid, target=None, deposit_type="iocg", **on).predictors == ["Al2O3", "MnO"]
+    assert plan_target(grid, target="Au", deposit_type=None, matrix_correction=False).predictors == []
+    assert "host (part of the deposit model; never corrected for): felsic" in describe("w-sn-granite")
 
 
 def test_the_target_weight_moves_the_map_between_the_target_and_its_suite(grid):

@@ -89,6 +89,8 @@ def resolve_score(score: str, X) -> str:
     if score != "auto":
         return score
     return "latent" if one_sided(X) else "l1"
+
+
 _SPECTRAL = ("encoder", "dis_xz", "dis_xx", "dis_zz")
 
 
