@@ -32,13 +32,15 @@ from pathlib import Path
 from geogan.elements import ELEMENT_SYMBOLS, _oxide_metal
 from geogan.errors import ConfigError
 
-__all__ = ["DepositType", "TargetSpec", "HOST_ROCKS", "catalogue", "catalogue_digest", "resolve_target", "element_of", "describe"]
+__all__ = ["DepositType", "TargetSpec", "HOST_ROCKS", "catalogue", "catalogue_digest", "resolve_target", "element_of",
+           "describe"]
 
 DIRECTIONS = {"+": 1, "-": -1}
 #: Host rocks a deposit type's mineral system belongs to (``host`` in the catalogue) and the
-#: matrix elements that rock raises: a target-aware model never corrects the target for them
-#: (:func:`geogan.targeting.plan_target`), because for a granite-related or a magmatic sulphide
-#: deposit the intrusion is part of the deposit model, not a background to remove.
+#: matrix elements that rock raises. A type with a host gets no matrix correction by default,
+#: and when one is forced these elements are left out of it (:func:`geogan.targeting.plan_target`):
+#: for a granite-related or a magmatic sulphide deposit the intrusion is part of the deposit
+#: model, not a background to remove.
 HOST_ROCKS = {
     "felsic": ("Si", "K", "Rb", "Th", "Zr", "Hf", "Y", "La", "Ce"),
     "mafic": ("Mg", "Fe", "Ti", "Ca", "Cr", "Ni", "Co", "V", "Sc"),
@@ -282,7 +284,7 @@ def describe(deposit_type: str | None = None, *, catalogue_path: str | Path | No
     if t.alteration:
         lines.append("  alteration (with --alteration): " + " ".join(f"{el}{signs[v]}" for el, v in t.alteration.items()))
     if t.host:
-        lines.append(f"  host (part of the deposit model; never corrected for): {', '.join(t.host)}")
+        lines.append(f"  host (part of the deposit model: no matrix correction by default): {', '.join(t.host)}")
     if t.caveat:
         lines.append(f"  caveat: {t.caveat}")
     lines += [f"  reference: {r}" for r in t.references]

@@ -16,11 +16,12 @@ elements and the Fe-Mn oxide scavengers, outside the deposit type's suite) predi
 by a robust (Huber) linear regression fitted on the training cells: the background
 regression of exploration geochemistry (Rose, Dahlberg & Keith 1970, Economic Geology 65;
 Carranza 2010, Geochemistry: Exploration, Environment, Analysis 10). A high that the host
-rock explains (Au with Ni-Co over mafic rocks) is discounted; the rocks a deposit type's
-mineral system belongs to (its catalogue ``host``: the granite of a W-Sn or LCT deposit, the
-mafic magmatism of a Ni-Cu-PGE one) are never corrected for. The corrected concentration is ``x · exp(-b·p)``, with ``p`` the standardised log predictors
-(0 at their training mean), so at an average host it is the measured value, in its unit;
-with no matrix element in the grid nothing is corrected.
+rock explains (Au with Ni-Co over mafic rocks) is discounted. A deposit type whose mineral
+system belongs to a rock (its catalogue ``host``: the granite of a W-Sn or LCT deposit, the
+mafic magmatism of a Ni-Cu-PGE one) is not corrected by default: every matrix element is a
+proxy of that rock. The corrected concentration is ``x · exp(-b·p)``, with ``p`` the
+standardised log predictors (0 at their training mean), so at an average host it is the
+measured value, in its unit; with no matrix element in the grid nothing is corrected.
 
 The cell's score is ``100 × (w · P_target + (1 − w) · P_suite)`` with ``w = 0.5`` (the
 commodity counts as much as its whole suite). Percentiles are computed against 1,025 stored

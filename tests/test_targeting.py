@@ -125,7 +125,7 @@ def test_the_deposit_types_own_host_rocks_are_never_corrected_for():
         "K2O", "Rb", "Zr", "Al2O3", "MnO"]
     assert plan_target(grid, target=None, deposit_type="iocg", **on).predictors == ["Al2O3", "MnO"]
     assert plan_target(grid, target="Au", deposit_type=None, matrix_correction=False).predictors == []
-    assert "host (part of the deposit model; never corrected for): felsic" in describe("w-sn-granite")
+    assert "host (part of the deposit model: no matrix correction by default): felsic" in describe("w-sn-granite")
 
 
 def test_the_target_weight_moves_the_map_between_the_target_and_its_suite(grid):
