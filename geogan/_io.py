@@ -115,15 +115,26 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 
 def _resolved(p) -> Path | None:
-    if p is None or is_url(p):
+    """The real local path of ``p`` (symlinks and ``..`` resolved; a ``file://`` URL is a local
+    path too); None for ``None`` and remote URLs."""
+    if p is None:
         return None
+    if is_url(p):
+        from urllib.parse import unquote, urlsplit
+        from urllib.request import url2pathname
+
+        parts = urlsplit(p)
+        if parts.scheme.lower() != "file" or parts.netloc not in ("", "localhost"):
+            return None
+        p = url2pathname(unquote(parts.path))
     return Path(p).expanduser().resolve()
 
 
 def check_disjoint(outputs: Iterable, inputs: Iterable, *, what: str = "output") -> None:
     """Refuse when an output path equals, contains or lies inside an input path.
 
-    URLs and ``None`` entries are ignored (remote inputs cannot be deleted by a local write).
+    Remote URLs and ``None`` entries are ignored (remote inputs cannot be deleted by a local
+    write); ``file://`` URLs are compared as the local paths they name.
 
     >>> check_disjoint(["/tmp/out"], ["/tmp/survey.csv"])
     >>> check_disjoint(["/tmp"], ["/tmp/survey.csv"])  # doctest: +ELLIPSIS
@@ -146,8 +157,8 @@ def check_disjoint(outputs: Iterable, inputs: Iterable, *, what: str = "output")
                 how = "lies inside the input"
             else:
                 continue
-            raise OutputExistsError(f"{what} {how} {in_raw}; writing it could destroy the input: choose an "
-                                    f"{what} path apart from the inputs", path=out_raw)
+            raise OutputExistsError(f"{what} {how} {in_raw}; writing it could destroy the input: choose a "
+                                    f"path for the {what} apart from the inputs", path=out_raw)
 
 
 def lock_path(output: str | os.PathLike) -> Path:

@@ -253,6 +253,9 @@ def run_pipeline(spec: PipelineSpec | str | os.PathLike, *, force: bool = False,
             raise ConfigError(f"[train.{name}]: {exc}", path=spec.path) from None
     inputs = [spec.survey.get("path"), spec.survey.get("deposits")]
     check_disjoint([out], [p for p in inputs if p], what="[output] dir")
+    # the spec and its catalogues are inputs too: no stage may replace the folder they lie in
+    catalogues = [t["catalogue"] for t in spec.train.values() if t.get("catalogue")]
+    check_disjoint([p for _, p in _outputs(spec)], [spec.path, *catalogues], what="pipeline output")
     if out.exists() and not out.is_dir():
         raise ConfigError(f"[output] dir {out} is a file, not a directory", path=spec.path)
     out.mkdir(parents=True, exist_ok=True)

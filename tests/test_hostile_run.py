@@ -349,3 +349,48 @@ def test_state_from_before_ownership_owns_its_stages_outputs(tmp_path):
     state.claim([("grid", out / "grid.zarr"), ("report", out / "report")], overwrite=False)
     with pytest.raises(OutputExistsError, match="mine exists and was not written by this pipeline"):
         state.claim([("train.x", out / "mine")], overwrite=False)
+
+
+# -- issue 24: inputs named as file:// URLs, and the spec itself, are inputs too ----------------------
+def test_a_file_url_survey_inside_the_grid_output_is_refused_even_with_overwrite(tmp_path, survey):
+    d = tmp_path / "d"
+    d.mkdir()
+    mine = d / "thesis.txt"
+    mine.write_text("years of work")
+    inside = d / "survey.csv"
+    inside.write_text(SURVEY)
+    before = tree(tmp_path)
+    for out in (d, tmp_path):
+        assert_user_error(cli("grid", inside.as_uri(), "--out", out, "--crs", "EPSG:32650", "--input-crs",
+                              "EPSG:32650", "--cell-size", "1000", "--overwrite"), "grid store", "the input",
+                          "survey.csv")
+    assert tree(tmp_path) == before
+
+
+def test_a_file_url_survey_inside_the_pipeline_output_is_refused(tmp_path):
+    survey = tmp_path / "out" / "report" / "survey.csv"
+    survey.parent.mkdir(parents=True)
+    survey.write_text(SURVEY)
+    spec = spec_file(tmp_path, survey=survey.as_uri())
+    before = tree(tmp_path)
+    assert_user_error(cli("run", spec, "--overwrite"), "[output] dir", "contains the input", "survey.csv")
+    assert tree(tmp_path) == before
+
+
+def test_run_overwrite_never_replaces_the_folder_holding_its_own_spec(tmp_path, survey):
+    report = tmp_path / "out" / "report"
+    report.mkdir(parents=True)
+    (tmp_path / "deposits.csv").write_text("x,y\n405000,2702000\n")
+    spec = report / "spec.toml"
+    spec.write_text(SPEC.format(out="..", survey="../../survey.csv", name="pca").replace(
+        'input_crs = "EPSG:32650"', 'input_crs = "EPSG:32650"\ndeposits = "../../deposits.csv"'))
+    before = tree(tmp_path)
+    assert_user_error(cli("run", spec, "--overwrite"), "pipeline output", "contains the input", "spec.toml")
+    assert tree(tmp_path) == before
+    # beside its outputs (not inside one) the spec is fine
+    beside = tmp_path / "out" / "spec.toml"
+    beside.write_text(spec.read_text().replace('dir = ".."', 'dir = "."').replace('"../../', '"../'))
+    spec.unlink()
+    res = cli("run", beside, "--overwrite")
+    assert res.exit_code == 0, res.output
+    assert beside.is_file() and (report / "index.html").is_file()
