@@ -128,7 +128,7 @@ def main(argv=None) -> dict:
     names = ["demo"] if args.quick else args.surveys.split(",")
     seeds = range(1 if args.quick else args.seeds)
     checks = [200, 400] if args.quick else [int(v) for v in args.steps.split(",")]
-    surveys = quality._surveys(args.cache)
+    surveys = quality._surveys()
     args.out.mkdir(parents=True, exist_ok=True)
     results = {}
     for name in names:

@@ -69,7 +69,7 @@ def run(case, detector: str, seed: int, workdir: Path, sample: int) -> list[dict
     model = load_model(out)
     full = model.score(case.values)
     west = case.cols < np.median(case.cols)
-    fig_full = figures(case, full, min_dist_m=1000.0)
+    fig_full = figures(case, case.flat(full))
     rows = []
     for scenario in ("third", "target"):
         hide = hidden_elements(case, scenario, seed)
@@ -82,7 +82,7 @@ def run(case, detector: str, seed: int, workdir: Path, sample: int) -> list[dict
         top_full = full >= np.quantile(full, 0.95)
         top_gap = gapped >= np.nanquantile(gapped, 0.95)
         keep = float((top_full & top_gap)[west].sum() / max(top_full[west].sum(), 1))
-        fig_gap = figures(case, gapped, min_dist_m=1000.0)
+        fig_gap = figures(case, case.flat(gapped))
         rows.append({"survey": case.survey.name, "detector": detector, "seed": seed, "scenario": scenario,
                      "hidden": hide, "n_elements": len(case.elements), "n_west": int(west.sum()),
                      "scored_west": float(np.isfinite(b).mean()), "spearman": float(spearmanr(a, b).statistic),
@@ -102,7 +102,7 @@ def main(argv=None) -> dict:
     a = p.parse_args(argv)
     if a.quick:
         a.surveys, a.detectors, a.seeds = "demo", "mahalanobis,pca", 1
-    surveys = _surveys(a.cache)
+    surveys = _surveys()
     workdir = a.cache / "gaps-models"
     rows, t0 = [], time.perf_counter()
     for name in a.surveys.split(","):

@@ -51,6 +51,7 @@ so an interrupted run continues; ``--fresh`` recomputes. The last stdout line is
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import os
@@ -160,6 +161,30 @@ class Case:
         """(n_cells, len(names)) raw values of every cell, row-major."""
         idx = [self.all_elements.index(n) for n in names]
         return self.conc[idx].reshape(len(idx), -1).T
+
+    # the cells holding every one of :attr:`elements` (what bench/gaps.py and
+    # bench/alad_diagnostics.py score), as flat indices, raw values and (row, col)
+    @functools.cached_property
+    def valid(self) -> np.ndarray:
+        return np.flatnonzero(np.isfinite(self.columns(self.elements)).all(axis=1))
+
+    @property
+    def values(self) -> np.ndarray:
+        return self.columns(self.elements)[self.valid]
+
+    @property
+    def rows(self) -> np.ndarray:
+        return self.valid // self.template.shape[1]
+
+    @property
+    def cols(self) -> np.ndarray:
+        return self.valid % self.template.shape[1]
+
+    def flat(self, valid_scores: np.ndarray) -> np.ndarray:
+        """Scores of the :attr:`valid` cells spread onto every cell (NaN elsewhere), for :func:`figures`."""
+        out = np.full(int(np.prod(self.template.shape)), np.nan, dtype=np.float32)
+        out[self.valid] = valid_scores
+        return out
 
 
 def _synth_dir(cache: Path, preset: str) -> Path:
