@@ -177,7 +177,11 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _read_lock(path: Path) -> dict:
+    """A lock file's JSON; ``{}`` for anything else (a FIFO or a device is never opened: reading
+    one would block)."""
     try:
+        if not path.is_file() or path.stat().st_size > 65536:
+            return {}
         data = json.loads(path.read_text())
         return data if isinstance(data, dict) else {}
     except (OSError, ValueError):
@@ -205,7 +209,8 @@ def output_lock(output: str | os.PathLike, *, overwrite: bool = False, lock: Pat
         except FileExistsError:
             held = _read_lock(lock)
             pid, host = held.get("pid"), held.get("host")
-            owner = f"pid {pid} on {host or 'an unknown host'}" + (f" since {held['since']}" if held.get("since") else "")
+            owner = (f"pid {pid} on {host or 'an unknown host'}" + (f" since {held['since']}" if held.get("since") else "")
+                     if held else "something that is not a geogan lock")
             local = host == me["host"] and isinstance(pid, int)
             if local and pid != me["pid"] and _pid_alive(pid):
                 raise OutputExistsError(f"another geogan process ({owner}) is writing {output}; wait for it to "

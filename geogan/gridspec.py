@@ -67,6 +67,13 @@ def _check_degrees(cell: float, bounds: tuple[float, float, float, float]) -> No
                         f"geographic; check --input-crs or use a projected grid CRS")
 
 
+def _clip_tile(tile, width: int, height: int) -> int:
+    """A new grid's tile: never more than its longer side (``--tile 20000`` on a 50 × 50 grid
+    would otherwise allocate 20,000² cells per chunk). Stored grids keep the tile they have."""
+    tile = int(tile)
+    return min(tile, max(width, height, 1)) if tile >= 1 else tile
+
+
 @dataclass(frozen=True)
 class GridSpec:
     """A north-up raster grid.
@@ -149,7 +156,8 @@ class GridSpec:
         y1 = max(math.ceil(ymax / c) * c, y0 + c)
         width = int(round((x1 - x0) / c))
         height = int(round((y1 - y0) / c))
-        return cls(crs=crs.to_wkt(), cell_size_m=c, xmin=x0, ymax=y1, width=width, height=height, tile=int(tile))
+        return cls(crs=crs.to_wkt(), cell_size_m=c, xmin=x0, ymax=y1, width=width, height=height,
+                   tile=_clip_tile(tile, width, height))
 
     @classmethod
     def from_points(cls, x, y, *, crs, cell_size_m: float = 500.0, tile: int = 512,
@@ -170,8 +178,8 @@ class GridSpec:
             raise GridError(f"only north-up grids (no rotation, x increasing, y decreasing) are supported, got "
                             f"transform {tuple(transform)[:6]}")
         return cls(crs=parse_crs(crs).to_wkt(), cell_size_m=float(transform.a), xmin=float(transform.c),
-                   ymax=float(transform.f), width=int(width), height=int(height), tile=int(tile),
-                   cell_size_y_m=float(-transform.e))
+                   ymax=float(transform.f), width=int(width), height=int(height),
+                   tile=_clip_tile(tile, int(width), int(height)), cell_size_y_m=float(-transform.e))
 
     # -- derived ----------------------------------------------------------------------
     @property

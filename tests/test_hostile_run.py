@@ -394,3 +394,25 @@ def test_run_overwrite_never_replaces_the_folder_holding_its_own_spec(tmp_path, 
     res = cli("run", beside, "--overwrite")
     assert res.exit_code == 0, res.output
     assert beside.is_file() and (report / "index.html").is_file()
+
+
+def test_a_tile_larger_than_the_grid_is_clipped_to_it(tmp_path, survey):
+    spec = GridSpec.from_bounds((0, 0, 50_000, 20_000), crs="EPSG:32650", cell_size_m=1000, tile=20_000)
+    assert spec.shape == (20, 50) and spec.tile == 50 and spec.n_tiles == 1
+    out = tmp_path / "g.zarr"
+    res = cli("grid", survey, "--out", out, "--crs", "EPSG:32650", "--input-crs", "EPSG:32650", "--cell-size",
+              "1000", "--tile", "20000")
+    assert res.exit_code == 0, res.output
+    import zarr
+    arr = zarr.open_group(str(out), mode="r")["concentration"]
+    assert max(arr.chunks[1:]) <= max(arr.shape[1:])  # no 20,000-cell chunk
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
+def test_a_fifo_in_place_of_the_lock_file_is_refused_not_waited_on(tmp_path, survey):
+    out = tmp_path / "g.zarr"
+    os.mkfifo(tmp_path / "g.zarr.lock")
+    args = ("grid", survey, "--out", out, "--crs", "EPSG:32650", "--input-crs", "EPSG:32650", "--cell-size", "1000")
+    assert_user_error(cli(*args), "g.zarr.lock", "not a geogan lock", "--overwrite")
+    assert not out.exists()
+    assert cli(*args, "--overwrite").exit_code == 0 and out.is_dir()
