@@ -57,10 +57,15 @@ class Key:
         if self.choices is not None and value not in self.choices:
             return f"must be one of {', '.join(self.choices)}"
         if self.low is not None and (value <= self.low if self.low_open else value < self.low):
-            return f"must be {'>' if self.low_open else '≥'} {self.low:g}"
+            return f"must be {'>' if self.low_open else '≥'} {_bound(self.low)}"
         if self.high is not None and value > self.high:
-            return f"must be ≤ {self.high:g}"
+            return f"must be ≤ {_bound(self.high)}"
         return None
+
+
+def _bound(x: float) -> str:
+    """A range bound as people write it: ``10,000``, ``0.5``."""
+    return f"{int(x):,}" if float(x).is_integer() and abs(x) >= 1000 else f"{x:g}"
 
 
 def _is_int(v) -> bool:
@@ -243,8 +248,8 @@ class TrainOptions(Options):
     elements: list[str] | None = option(None, "strs")
     sample: int = option(200_000, "int", low=10)
     test_fraction: float = option(0.3, "num", low=0, high=1, low_open=True)
-    steps: int | None = option(None, "int", low=1)
-    epochs: int | None = option(None, "int", low=1)
+    steps: int | None = option(None, "int", low=1, high=10_000_000)
+    epochs: int | None = option(None, "int", low=1, high=1_000_000)
     ensemble: int | None = option(None, "int", low=1, high=100)
     enrichment_only: bool | None = option(None, "bool")
     batch_size: int | None = option(None, "int", low=1)
@@ -286,5 +291,5 @@ class EvalOptions(Options):
     """
 
     min_dist_km: float = option(5.0, "num", low=0)
-    runs: int = option(20, "int", low=1)
+    runs: int = option(20, "int", low=1, high=10_000)
     seed: int = option(0, "int", low=0)

@@ -279,6 +279,7 @@ def test_element_entirely_below_detection_warns_at_grid_and_fails_train_alone(tm
     ('[cluster]\nworkers = "two"\n', "[cluster] workers must be an integer, got 'two'"),
     ('[score]\nmin_dist_km = -1\n', "[score] min_dist_km must be ≥ 0"),
     ('[score]\ncontributions = "yes"\n', "contributions must be true or false"),
+    ('[score]\nruns = 1000000000\n', "[score] runs must be ≤ 10,000, got 1000000000"),  # issue 24: bounded work
 ])
 def test_spec_types_and_ranges_are_checked_up_front(tmp_path, survey, extra, expected):
     spec = spec_file(tmp_path, extra=extra)
@@ -295,6 +296,12 @@ def test_spec_types_and_ranges_are_checked_up_front(tmp_path, survey, extra, exp
     ('sample = 20', 'sample = 20\nparams = {score = "bogus"}', "[train.pca]"),
     ('detector = "pca"', 'detector = "svm"', "unknown detector"),
     ('sample = 20', 'sample = 20\nensemble = 0', "[train.pca] ensemble must be ≥ 1"),
+    # issue 24: numbers that become time or memory are bounded before any stage runs
+    ('detector = "pca"', 'detector = "iforest"\nparams = {n_estimators = 100000000}',
+     "[train.pca]: n_estimators must be an integer from 1 to 10,000"),
+    ('sample = 20', 'sample = 20\nparams = {n_components = 1000000000}',
+     "[train.pca]: n_components must be an integer from 1 to 10,000"),
+    ('sample = 20', 'sample = 20\nsteps = 1000000000000', "[train.pca] steps must be ≤ 10,000,000"),
 ])
 def test_bad_train_or_grid_tables_fail_before_any_stage(tmp_path, survey, old, new, expected):
     spec = spec_file(tmp_path)

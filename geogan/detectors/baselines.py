@@ -28,6 +28,10 @@ from geogan.detectors.base import DEFAULT_CONTAMINATION, DataError, Detector
 from geogan.errors import ConfigError, ModelError
 
 _ARRAYS = "arrays.npz"
+#: upper bounds on parameters that become time or memory (checked before any data is read):
+#: a forest of 10,000 trees or 10,000 principal axes is far beyond what a survey's elements need
+MAX_ESTIMATORS = 10_000
+MAX_COMPONENTS = 10_000
 
 
 def _average_path_length(n) -> np.ndarray:
@@ -107,8 +111,9 @@ class IsolationForest(_ArrayDetector):
 
     def _validate_params(self) -> None:
         super()._validate_params()
-        if not isinstance(self.n_estimators, (int, np.integer)) or self.n_estimators < 1:
-            raise ConfigError(f"n_estimators must be a positive integer, got {self.n_estimators!r}")
+        if not isinstance(self.n_estimators, (int, np.integer)) or not 1 <= self.n_estimators <= MAX_ESTIMATORS:
+            raise ConfigError(f"n_estimators must be an integer from 1 to {MAX_ESTIMATORS:,} (scikit-learn's default "
+                              f"is 100), got {self.n_estimators!r}")
 
     def fit(self, X, y=None) -> IsolationForest:
         """Fit the forest on ``X`` (``y`` ignored); sets ``threshold_`` (see :class:`Detector`)."""
@@ -316,9 +321,10 @@ class PCAReconstruction(_ArrayDetector):
     def _validate_params(self) -> None:
         super()._validate_params()
         n = self.n_components
-        ok = (isinstance(n, (int, np.integer)) and n >= 1) or (isinstance(n, float) and 0.0 < n < 1.0)
+        ok = (isinstance(n, (int, np.integer)) and 1 <= n <= MAX_COMPONENTS) or (isinstance(n, float) and 0.0 < n < 1.0)
         if not ok:
-            raise ConfigError(f"n_components must be an integer ≥ 1 or a fraction in (0, 1), got {n!r}")
+            raise ConfigError(f"n_components must be an integer from 1 to {MAX_COMPONENTS:,} or a fraction in (0, 1), "
+                              f"got {n!r}")
 
     def fit(self, X, y=None) -> PCAReconstruction:
         """Fit the principal axes on ``X`` (``y`` ignored); sets ``threshold_``."""
