@@ -263,6 +263,7 @@ def import_rasters_cmd(
     resample: Annotated[Optional[str], typer.Option(help="Resample rasters on other grids onto the reference: nearest, bilinear, average, ... (default: refuse them).")] = None,
     nodata: Annotated[Optional[float], typer.Option(help="No-data value for files that declare none (e.g. -9999).")] = None,
     nonpositive: Annotated[str, typer.Option(help="Values <= 0: error (default), nan, half-min or keep.")] = "error",
+    max_cells: Annotated[int, typer.Option("--max-cells", help="Refuse reference grids of more cells.")] = _default(GridOptions, "max_cells"),
     overwrite: Annotated[bool, typer.Option(help="Replace an existing store.")] = False,
 ):
     """Stack existing single-band element GeoTIFFs into a grid store (cells may be rectangular)."""
@@ -270,7 +271,8 @@ def import_rasters_cmd(
     from geogan.store import describe, open_grid
 
     path = import_rasters(rasters, out, elements=_split(elements), units=_units_map(units), tile=tile, like=like,
-                          resampling=resample, nodata=nodata, nonpositive=nonpositive, overwrite=overwrite)
+                          resampling=resample, nodata=nodata, nonpositive=nonpositive, max_cells=max_cells,
+                          overwrite=overwrite)
     echo(describe(open_grid(path), path))
 
 

@@ -17,7 +17,7 @@ from geogan import store
 from geogan._io import check_disjoint, check_output, file_sha256, holds_output_lock
 from geogan.coverage import grid_coverage
 from geogan.errors import GeoganWarning, InputError
-from geogan.gridspec import GridSpec
+from geogan.gridspec import MAX_CELLS, GridSpec
 from geogan.staging import Staging, partial_path
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ def _same_grid(a: dict, b: dict) -> bool:
 def import_rasters(paths: list[str | os.PathLike], out: str | os.PathLike, *, elements: list[str] | None = None,
                    units: dict[str, str] | None = None, tile: int = 512, like: str | os.PathLike | None = None,
                    resampling: str | None = None, nodata: float | None = None, nonpositive: str = "error",
-                   overwrite: bool = False) -> Path:
+                   max_cells: int | None = MAX_CELLS, overwrite: bool = False) -> Path:
     """Stack single-band GeoTIFFs (one element each) into a grid store.
 
     Rasters come as GIS software writes them:
@@ -83,6 +83,9 @@ def import_rasters(paths: list[str | os.PathLike], out: str | os.PathLike, *, el
       missing), ``half-min`` (half the element's smallest positive value, as for below
       detection) or ``keep``. What was substituted is logged and kept in the store's
       ``source`` attribute.
+
+    A reference grid of more than ``max_cells`` cells (``None``: no limit) is refused before
+    anything is read or allocated.
 
     The store's ``distance`` variable is NaN (unknown: there are no samples).
     """
@@ -134,6 +137,10 @@ def import_rasters(paths: list[str | os.PathLike], out: str | os.PathLike, *, el
                              f" pass --resample nearest|bilinear|average (to resample it onto {ref_path.name}'s "
                              f"grid), or give rasters on one grid", path=p)
         warp.append(not same)
+    n_cells = int(ref["shape"][0]) * int(ref["shape"][1])
+    if max_cells is not None and n_cells > max_cells:
+        raise InputError(f"its grid is {ref['shape'][1]:,} x {ref['shape'][0]:,} = {n_cells:,} cells, more than "
+                         f"--max-cells {max_cells:,}; raise the limit if the grid is meant", path=ref_path)
     spec = GridSpec.from_transform(ref["transform"], width=ref["shape"][1], height=ref["shape"][0],
                                    crs=ref["crs"].to_wkt(), tile=tile)
     for p, w in zip(paths, warp):

@@ -153,3 +153,18 @@ def test_nonpositive_values_are_reported_and_substituted_explicitly(tmp_path, po
     assert (np.isnan(got) if np.isnan(expected) else got == expected)
     assert lines and lines[0].startswith("Au: 1 cells ≤ 0 (min 0)")
     assert open_grid(out).attrs["nonpositive_cells"] == {"Au": 1}
+
+
+def test_a_reference_grid_over_max_cells_is_refused_before_anything_is_read(rasters, tmp_path):
+    # issue 24: two sparse 100,000 x 100,000 rasters used to run until killed; the grid size is
+    # checked from the header alone (here a limit below the test rasters' cell count)
+    folder = rasters[0]
+    tifs = [folder / "Idw_Au.tif", folder / "Cu_ppm.tif"]
+    out = tmp_path / "g.zarr"
+    with pytest.raises(InputError, match=r"50 x 30 = 1,500 cells, more than --max-cells 10"):
+        import_rasters(tifs, out, max_cells=10)
+    assert not out.exists() and not partial_path(out).exists()
+    from conftest import assert_user_error, cli
+    assert_user_error(cli("import-rasters", *tifs, "--out", out, "--max-cells", "10"), "--max-cells 10",
+                      "Idw_Au.tif")
+    assert not out.exists()
