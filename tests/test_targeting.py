@@ -75,12 +75,10 @@ def test_the_target_aware_map_ranks_the_deposits_above_the_mafic_trap(grid, mode
     means = {}
     for name in ("plain", "target"):
         s = grid_scores(models[name], conc)
-        deposit = np.nanmean([s[r, c] for r, c in DEPOSITS])
         ranks = np.argsort(np.argsort(s[np.isfinite(s)]))  # percentile ranks of the valid cells
         pct = np.full(s.shape, np.nan)
         pct[np.isfinite(s)] = ranks / ranks.size
         means[name] = (np.nanmean([pct[r, c] for r, c in DEPOSITS]), np.nanmean(pct[MAFIC]))
-        del deposit
     plain_dep, plain_mafic = means["plain"]
     target_dep, target_mafic = means["target"]
     assert plain_mafic > 0.75  # the trap is real: the plain map ranks the mafic body high
