@@ -83,7 +83,11 @@ def open_scores(path: str | PathLike, *, variable: str = "anomaly") -> xr.DataAr
         from geogan.store import decode_attrs
 
         ds.attrs = decode_attrs(ds.attrs)  # geogan stores keep nested attributes as JSON strings
-        if ds.attrs.get("geogan_kind") == "scores":
+        kind = ds.attrs.get("geogan_kind")
+        if kind is not None and kind != "scores":  # a grid store's 'distance' is not a score
+            raise InputError(f"is a geogan {kind} store, not a score grid: give the scores.zarr or anomaly.tif "
+                             f"of 'geogan score'", path=path)
+        if kind == "scores":
             from geogan.store import open_store
 
             # a geogan score store is validated as the score stage's own reads are: complete,

@@ -423,3 +423,15 @@ def test_a_fifo_in_place_of_the_lock_file_is_refused_not_waited_on(tmp_path, sur
     assert_user_error(cli(*args), "g.zarr.lock", "not a geogan lock", "--overwrite")
     assert not out.exists()
     assert cli(*args, "--overwrite").exit_code == 0 and out.is_dir()
+
+
+def test_evaluate_refuses_a_grid_store_instead_of_scores(tmp_path):
+    # issue 24: it used to score the grid's 'distance' variable and exit 0
+    from conftest import make_grid
+
+    grid = make_grid(tmp_path / "grid.zarr")[0]
+    (tmp_path / "deposits.csv").write_text("x,y\n500250,2700250\n")
+    report = tmp_path / "report"
+    assert_user_error(cli("evaluate", grid, "--deposits", tmp_path / "deposits.csv", "--out", report),
+                      "grid store, not a score grid", "scores.zarr")
+    assert not report.exists()
