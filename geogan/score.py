@@ -31,7 +31,7 @@ from geogan.cluster import dask_client, run_tasks
 from geogan.cog import export_cog
 from geogan._io import check_disjoint, holds_output_lock, replace_path
 from geogan.deposits import Deposits, read_deposits
-from geogan.errors import ModelError, OutputExistsError, StoreError
+from geogan.errors import InputError, ModelError, OutputExistsError, StoreError
 from geogan.gridspec import GridSpec
 from geogan.inference import CONTRIBUTIONS_STORE, model_token, score_tile
 from geogan.options import EvalOptions, ScoreOptions, split_options
@@ -193,6 +193,21 @@ def _evaluate(scores_path: Path, ds, model, deps, report_path: Path, evaluation:
     return results[name], results[alone]
 
 
+def _refuse_if_nothing_scored(staging: Staging, model, min_elements: int | None, grid_path) -> None:
+    """A run that scored no cell is a user error (every cell lacks an element the model reads),
+    not an all-NaN map: the staging folder goes, whatever the output held before stays."""
+    import xarray as xr
+
+    staged = xr.open_zarr(staging.store, consolidated=False)["anomaly"]
+    if bool(staged.notnull().any().compute()):
+        return
+    staging.remove()
+    need = (f"at least {min_elements} of" if min_elements is not None else "every one of")
+    raise InputError(f"no cell could be scored: none holds {need} the model's elements "
+                     f"({', '.join(model.elements)}); check the grid's elements (geogan info), or lower "
+                     f"--min-elements", path=grid_path)
+
+
 def open_scores_store(path: str | os.PathLike):
     """Open ``scores.zarr`` as a Dataset (validated)."""
     return store.open_store(path, kind="scores")
@@ -351,6 +366,7 @@ def score_grid(
                        for i, j in pending]
             run_tasks(client, futures, description="scoring tiles", progress=progress)
     if not scores_done:
+        _refuse_if_nothing_scored(staging, model, min_elements, grid_path)
         if contributions:
             _finalize_contributions(contrib_stage, contrib_path, run_key)
         elif contrib_path.exists():  # from an earlier run with contributions (--overwrite): stale now

@@ -435,3 +435,22 @@ def test_evaluate_refuses_a_grid_store_instead_of_scores(tmp_path):
     assert_user_error(cli("evaluate", grid, "--deposits", tmp_path / "deposits.csv", "--out", report),
                       "grid store, not a score grid", "scores.zarr")
     assert not report.exists()
+
+
+def test_a_score_run_that_scores_no_cell_fails_and_leaves_nothing(tmp_path):
+    # issue 24: a grid whose cells all lack an element the model reads used to give an all-NaN map, exit 0
+    from conftest import make_grid
+
+    from geogan.store import write_region
+
+    grid, spec, conc, _ = make_grid(tmp_path / "grid.zarr")
+    model = tmp_path / "model"
+    assert cli("train", grid, "--out", model, "--detector", "pca", "--sample", "500").exit_code == 0
+    gone = conc.copy()
+    gone[0] = np.nan  # the first element is missing everywhere now
+    write_region(grid, "concentration", gone, (slice(None), slice(0, spec.height), slice(0, spec.width)))
+    out = tmp_path / "scores"
+    assert_user_error(cli("--quiet", "score", grid, "--model", model, "--out", out), "no cell could be scored",
+                      "grid.zarr", "--min-elements")
+    assert not out.exists() or not any(out.iterdir()), sorted(out.rglob("*"))  # no map, no staging, no lock
+    assert not partial_path(out / "scores.zarr").exists()
