@@ -57,6 +57,31 @@ def check_output(path: str | os.PathLike, *, overwrite: bool) -> Path:
     return path
 
 
+def check_only_ours(path: str | os.PathLike, ours: Iterable[str], *, what: str = "output") -> None:
+    """Refuse to replace the directory ``path`` when it holds an entry geogan does not write
+    there (``ours``: the names it does write): ``--overwrite`` replaces geogan's outputs, never
+    what a user keeps beside them (a ``thesis.txt``, a ``photos/`` folder).
+
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> (d / "index.html").write_text("old report"); (d / "notes.txt").write_text("mine")
+    10
+    4
+    >>> check_only_ours(d, {"index.html"}, what="report directory")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    geogan.errors.OutputExistsError: ...: report directory holds notes.txt, which geogan did not write; ...
+    """
+    p = Path(path)
+    if p.is_symlink() or not p.is_dir():
+        return
+    ours = set(ours)
+    foreign = sorted(e.name for e in p.iterdir() if e.name not in ours)
+    if foreign:
+        more = f" (and {len(foreign) - 1} more)" if len(foreign) > 1 else ""
+        raise OutputExistsError(f"{what} holds {foreign[0]}{more}, which geogan did not write; --overwrite replaces "
+                                f"only geogan's own outputs: move it elsewhere first", path=p)
+
+
 def replace_path(src: str | os.PathLike, dst: str | os.PathLike) -> None:
     """Move a finished ``src`` (file or directory) to ``dst``, replacing ``dst`` only then.
 

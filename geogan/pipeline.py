@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from geogan._io import check_disjoint, file_sha256, output_lock
+from geogan._io import check_disjoint, check_only_ours, file_sha256, output_lock
 from geogan.errors import ConfigError, GeoganError, OutputExistsError
 from geogan.idw import IDWParams
 from geogan.options import (EvalOptions, GridOptions, Key, Options, ScoreOptions, SurveyOptions, TrainOptions)
@@ -200,17 +200,22 @@ class _State:
 
     def claim(self, outputs: list[tuple[str, Path]], *, overwrite: bool) -> None:
         """Make each ``(stage, path)`` output the pipeline's to replace, or refuse (claiming none)."""
+        from geogan.report import REPORT_FILES
+        from geogan.synth.writer import SYNTH_FILES
+
         owned = self.data.get("owned", [])
         new = []
         for stage, path in outputs:
             rel = path.relative_to(self.out).as_posix()
-            if rel in owned:
-                continue
-            if path.exists() and not overwrite:
+            if rel not in owned and path.exists() and not overwrite:
                 raise OutputExistsError(f"{path} exists and was not written by this pipeline (it is not in "
                                         f"{self.file.name}); move it away, or pass --overwrite to let the run "
                                         f"replace it")
-            new.append(rel)
+            if stage in ("report", "synth"):  # replaced whole: refuse up front if a user keeps files in it
+                check_only_ours(path, REPORT_FILES if stage == "report" else SYNTH_FILES,
+                                what=f"{rel}/ (the {stage} output)")
+            if rel not in owned:
+                new.append(rel)
         if new:
             self.data["owned"] = owned + new
             self._save()

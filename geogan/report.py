@@ -27,7 +27,7 @@ from pathlib import Path
 import xarray as xr
 
 import geogan
-from geogan._io import check_output, replace_path
+from geogan._io import check_only_ours, check_output, replace_path
 from geogan.deposits import Deposits
 from geogan.errors import InputError, OutputExistsError
 from geogan.figures import plot_map, plot_pa, plot_roc, plot_success
@@ -175,6 +175,8 @@ def _top_tables(top: dict[str, list]) -> str:
 
 #: Rows of the HTML deposit table per detector (all of them are in metrics.json).
 _MAX_DEPOSIT_ROWS = 1000
+#: everything a report directory holds: --overwrite replaces a report only when it holds nothing else
+REPORT_FILES = ("index.html", "metrics.json", "map.png", "roc.png", "pa.png", "success.png")
 
 
 def _deposit_tables(results) -> str:
@@ -310,10 +312,12 @@ def check_report_dir(out_dir: str | PathLike, *, overwrite: bool) -> Path:
         ``out_dir`` exists and ``overwrite`` is false.
     """
     try:
-        return check_output(out_dir, overwrite=overwrite)
+        path = check_output(out_dir, overwrite=overwrite)
     except OutputExistsError:
         raise OutputExistsError("report directory exists; pass overwrite=True (--overwrite) to replace it",
                                 path=out_dir) from None
+    check_only_ours(path, REPORT_FILES, what="report directory")
+    return path
 
 
 def write_report(
@@ -391,6 +395,7 @@ def write_report(
             payload["top_anomalies"] = top
         (tmp / "metrics.json").write_text(json.dumps(to_jsonable(payload), indent=1, allow_nan=False))
         (tmp / "index.html").write_text(_html(title, results, deposits, files, generated, top), encoding="utf-8")
+        check_only_ours(out_dir, REPORT_FILES, what="report directory")  # a user may have written meanwhile
         replace_path(tmp, out_dir)  # the new report appears complete, in one rename
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

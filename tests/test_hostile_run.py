@@ -80,10 +80,15 @@ def test_run_refuses_output_dirs_it_does_not_own_and_overwrite_allows(tmp_path, 
     assert_user_error(cli("run", spec), str(notes.parent), "not written by this pipeline", "--overwrite")
     assert tree(tmp_path) == before  # nothing ran, nothing was written
     assert not (tmp_path / "out" / "grid.zarr").exists()
-    # a run it made itself is replaced freely (rerun with --force), the user's only with --overwrite
+    # issue 24: --overwrite replaces geogan's outputs, never a file the user keeps inside one
+    assert_user_error(cli("run", spec, "--overwrite"), "report/", "holds notes.txt", "did not write")
+    assert tree(tmp_path) == before
+    notes.unlink()
+    # an output dir of the user's with nothing else in it is replaced with --overwrite; a run it
+    # made itself is replaced freely (rerun with --force)
     res = cli("run", spec, "--overwrite")
     assert res.exit_code == 0, res.output
-    assert not notes.exists() and (tmp_path / "out" / "report" / "index.html").is_file()
+    assert (tmp_path / "out" / "report" / "index.html").is_file()
     assert cli("run", spec, "--force").exit_code == 0
 
 
@@ -454,3 +459,22 @@ def test_a_score_run_that_scores_no_cell_fails_and_leaves_nothing(tmp_path):
                       "grid.zarr", "--min-elements")
     assert not out.exists() or not any(out.iterdir()), sorted(out.rglob("*"))  # no map, no staging, no lock
     assert not partial_path(out / "scores.zarr").exists()
+
+
+def test_score_overwrite_never_deletes_a_file_the_user_keeps_in_its_report(tmp_path):
+    # issue 24: 'score --out so2 --overwrite' deleted so2/report/notes.txt
+    from conftest import make_grid
+
+    grid, spec, _, deposits = make_grid(tmp_path / "grid.zarr")
+    model = tmp_path / "model"
+    assert cli("train", grid, "--out", model, "--detector", "pca", "--sample", "500").exit_code == 0
+    dep = tmp_path / "deposits.csv"
+    xs, ys = spec.x_coords(), spec.y_coords()
+    dep.write_text("x,y\n" + "".join(f"{xs[c]},{ys[r]}\n" for r, c in deposits))
+    notes = tmp_path / "so2" / "report" / "notes.txt"
+    notes.parent.mkdir(parents=True)
+    notes.write_text("my field notes")
+    assert_user_error(cli("score", grid, "--model", model, "--out", tmp_path / "so2", "--deposits", dep,
+                          "--overwrite"), "report", "holds notes.txt", "did not write")
+    assert notes.read_text() == "my field notes"
+    assert not (tmp_path / "so2" / "anomaly.tif").exists()  # refused before anything was scored

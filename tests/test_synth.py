@@ -329,7 +329,15 @@ def test_refuses_a_non_empty_output_unless_overwrite(tmp_path):
         write_synthetic_survey(out, n_samples=100)
     assert str(out) in str(info.value)
     assert (out / "keep.txt").read_text() == "precious"
-    result = write_synthetic_survey(out, n_samples=100, overwrite=True)
+    # issue 24: --overwrite replaces a synthetic survey, never a file the user keeps in its folder
+    (out / "photos").mkdir()
+    with pytest.raises(OutputExistsError, match="holds keep.txt \\(and 1 more\\), which geogan did not write"):
+        write_synthetic_survey(out, n_samples=100, overwrite=True)
+    assert (out / "keep.txt").read_text() == "precious" and (out / "photos").is_dir()
+    (out / "keep.txt").unlink()
+    (out / "photos").rmdir()
+    result = write_synthetic_survey(out, n_samples=100)  # an emptied folder is fine
+    result = write_synthetic_survey(out, n_samples=100, overwrite=True)  # and geogan's own survey is replaced
     assert sorted(p.name for p in out.iterdir()) == ["deposits.csv", "survey.csv",
                                                      "truth.json"]
     assert result.n_samples == 100

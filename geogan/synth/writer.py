@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from geogan._io import check_output, holds_output_lock, replace_path
+from geogan._io import check_only_ours, check_output, holds_output_lock, replace_path
 from geogan.errors import ConfigError
 from geogan.synth.generator import SynthGenerator
 from geogan.synth.presets import (
@@ -34,6 +34,8 @@ from geogan.synth.presets import (
 )
 
 _FORMATS = ("csv", "parquet")
+#: everything a synthetic survey directory holds: --overwrite replaces one only when it holds nothing else
+SYNTH_FILES = tuple(f"survey.{f}" for f in _FORMATS) + ("deposits.csv", "truth.json")
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,7 @@ def write_synthetic_survey(out_dir: str | os.PathLike, preset: str | SynthPreset
         raise ConfigError(f"unknown survey format {fmt!r}; choose csv or parquet")
     out = Path(out_dir)
     check_output(out, overwrite=overwrite or _is_empty_dir(out))
+    check_only_ours(out, SYNTH_FILES, what="synthetic survey directory")
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.parent / f".{out.name}.partial-{os.getpid()}"
     if partial.exists():
@@ -146,6 +149,7 @@ def write_synthetic_survey(out_dir: str | os.PathLike, preset: str | SynthPreset
                                             encoding="utf-8")
         # someone may have written meanwhile
         check_output(out, overwrite=overwrite or _is_empty_dir(out))
+        check_only_ours(out, SYNTH_FILES, what="synthetic survey directory")
         if out.is_symlink():  # replace the link, never delete what it points to
             out.unlink()
         replace_path(partial, out)
