@@ -23,7 +23,7 @@ from geogan.errors import ConfigError, SurveyError
 if TYPE_CHECKING:
     from geogan.tables import Table
 
-__all__ = ["ELEMENT_SYMBOLS", "UNITS", "ElementColumns", "normalise_symbol", "parse_column_name"]
+__all__ = ["ELEMENT_SYMBOLS", "UNITS", "ElementColumns", "element_of", "normalise_symbol", "parse_column_name"]
 
 # fmt: off
 ELEMENT_SYMBOLS = frozenset("""
@@ -64,6 +64,17 @@ def _oxide_metal(species: str) -> str | None:
     if m and m["metal"] in ELEMENT_SYMBOLS and m["metal"] != "O":
         return m["metal"]
     return None
+
+
+def element_of(name: str) -> str:
+    """The chemical element a grid element names: ``"Fe2O3"`` → ``"Fe"``, ``"Au"`` → ``"Au"``.
+
+    >>> element_of("K2O"), element_of("W"), element_of("LOI")
+    ('K', 'W', 'LOI')
+    """
+    if name in ELEMENT_SYMBOLS:
+        return name
+    return _oxide_metal(name) or name
 
 
 def parse_column_name(name: str) -> tuple[str, str | None, str] | None:

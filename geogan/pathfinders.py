@@ -29,7 +29,7 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
-from geogan.elements import ELEMENT_SYMBOLS, _oxide_metal
+from geogan.elements import ELEMENT_SYMBOLS, element_of
 from geogan.errors import ConfigError
 
 __all__ = ["DepositType", "TargetSpec", "HOST_ROCKS", "catalogue", "catalogue_digest", "resolve_target", "element_of",
@@ -99,17 +99,6 @@ class TargetSpec:
                    directions={str(k): int(v) for k, v in dict(d.get("directions") or {}).items()},
                    others=list(d.get("others") or []), name=str(d.get("name") or ""),
                    references=tuple(d.get("references") or ()), caveat=str(d.get("caveat") or ""))
-
-
-def element_of(name: str) -> str:
-    """The chemical element a grid element names: ``"Fe2O3"`` → ``"Fe"``, ``"Au"`` → ``"Au"``.
-
-    >>> element_of("K2O"), element_of("W"), element_of("LOI")
-    ('K', 'W', 'LOI')
-    """
-    if name in ELEMENT_SYMBOLS:
-        return name
-    return _oxide_metal(name) or name
 
 
 def _directions(table, *, where: str) -> dict[str, int]:

@@ -54,8 +54,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from geogan.detectors.ensemble import calibrate, to_percentile
+from geogan.elements import element_of
 from geogan.errors import ConfigError, ModelError
-from geogan.pathfinders import HOST_ROCKS, TargetSpec, catalogue, element_of, resolve_target
+from geogan.pathfinders import HOST_ROCKS, TargetSpec, catalogue, resolve_target
 
 log = logging.getLogger(__name__)
 
