@@ -175,8 +175,10 @@ def _top_tables(top: dict[str, list]) -> str:
 
 #: Rows of the HTML deposit table per detector (all of them are in metrics.json).
 _MAX_DEPOSIT_ROWS = 1000
+#: the report's figures (``<name>.png``)
+_FIGURES = ("map", "roc", "pa", "success")
 #: everything a report directory holds: --overwrite replaces a report only when it holds nothing else
-REPORT_FILES = ("index.html", "metrics.json", "map.png", "roc.png", "pa.png", "success.png")
+REPORT_FILES = ("index.html", "metrics.json", *(f"{k}.png" for k in _FIGURES))
 
 
 def _deposit_tables(results) -> str:
@@ -357,13 +359,6 @@ def write_report(
     OutputExistsError
         ``out_dir`` exists and ``overwrite`` is false.
     """
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not overwrite:
-        raise OutputExistsError("report directory exists; pass overwrite=True (--overwrite) to replace it", path=out_dir)
-    results = _as_results(results)
-    grids = _as_scores(scores, list(results))
-    top = _as_top(top_anomalies, list(results))
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
     out_dir = check_report_dir(out_dir, overwrite=overwrite)
     results = _as_results(results)
     grids = _as_scores(scores, list(results))
@@ -372,7 +367,7 @@ def write_report(
     tmp = out_dir.parent / f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     try:
-        files = {k: tmp / f"{k}.png" for k in ("map", "roc", "pa", "success")}
+        files = {k: tmp / f"{k}.png" for k in _FIGURES}
         area_note = next(
             (r.metrics.get("area_metrics") for r in results.values() if r.metrics.get("area_metrics") != "computed"),
             None,

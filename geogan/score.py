@@ -29,7 +29,7 @@ import geogan
 from geogan import store
 from geogan.cluster import dask_client, run_tasks
 from geogan.cog import export_cog
-from geogan._io import check_disjoint, check_only_ours, holds_output_lock, replace_path
+from geogan._io import check_disjoint, holds_output_lock, replace_path
 from geogan.deposits import Deposits, read_deposits
 from geogan.errors import InputError, ModelError, OutputExistsError, StoreError
 from geogan.gridspec import GridSpec
@@ -274,9 +274,9 @@ def score_grid(
         raise OutputExistsError(f"{out_dir} is a file; the score output is a directory: choose another --out")
     scores_path, cog_path, report_path = out_dir / SCORES_STORE, out_dir / COG_NAME, out_dir / REPORT_DIR
     if deposits is not None:  # the report is replaced whole: refuse now, not after scoring, if a user keeps files in it
-        from geogan.report import REPORT_FILES
+        from geogan.report import check_report_dir
 
-        check_only_ours(report_path, REPORT_FILES, what="report directory")
+        check_report_dir(report_path, overwrite=True)
     ds = store.open_grid(grid_path)
     spec = store.grid_spec(ds)
     model_dir = str(Path(model_dir).resolve())
