@@ -287,7 +287,7 @@ def _run(spec: PipelineSpec, state: _State, *, force: bool, progress: bool) -> d
     from geogan.evaluate import evaluate_scores, open_scores
     from geogan.grid import grid_survey
     from geogan.report import write_report
-    from geogan.score import SCORES_STORE, score_grid
+    from geogan.score import SCORES_STORE, element_alone, score_grid
     from geogan.train import train_model
 
     out = spec.output
@@ -424,8 +424,7 @@ def _run(spec: PipelineSpec, state: _State, *, force: bool, progress: bool) -> d
             from geogan.store import open_grid
 
             # a target-aware map is judged beside its target element's own map
-            da = open_grid(grid_path)["concentration"].sel(element=element).drop_vars("element", errors="ignore")
-            da.attrs = {"score": f"{element} concentration", "detector": f"{element} alone"}
+            da = element_alone(open_grid(grid_path), element)
             res = evaluate_scores(da, deposits, evaluation=evaluation, name=f"{element} alone")
             results.append(res)
             scores[res.name] = da

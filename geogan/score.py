@@ -173,6 +173,13 @@ def _detector_label(model) -> str:
     return model.detector_name
 
 
+def element_alone(ds, element: str):
+    """A grid's ``element`` as a map to evaluate beside a target-aware one (named ``<element> alone``)."""
+    da = ds["concentration"].sel(element=element).drop_vars("element", errors="ignore")
+    da.attrs = {"score": f"{element} concentration", "detector": f"{element} alone"}
+    return da
+
+
 def _evaluate(scores_path: Path, ds, model, deps, report_path: Path, evaluation: EvalOptions, *, name: str, top):
     """The report of a score stage: the map alone, or for a target-aware model the map beside
     its target element's own grid (what the map adds over the element alone, side by side).
@@ -183,8 +190,7 @@ def _evaluate(scores_path: Path, ds, model, deps, report_path: Path, evaluation:
         return evaluate(scores_path, deps, report_path, evaluation=evaluation, overwrite=True, name=name,
                         **({"top_anomalies": top} if top else {})), None
     target = model.target.target
-    element = ds["concentration"].sel(element=target).drop_vars("element", errors="ignore")
-    element.attrs = {"score": f"{target} concentration", "detector": f"{target} alone"}
+    element = element_alone(ds, target)
     kind = model.target.info.get("deposit_type")
     title = (f"target-aware map ({target}" + (f", {kind}" if kind else "") + f") beside {target} alone")
     alone = f"{target} alone" if name != f"{target} alone" else f"{target} concentration"
