@@ -4,7 +4,9 @@ What lives here: rules about *where* and *how* a stage writes, used by ``grid``,
 ``score``, ``import-rasters``, ``synth``, ``report`` and ``run`` alike, written once. What
 does not: the formats written (see :mod:`geogan.store`, :mod:`geogan.detectors.modelfile`).
 
-* :func:`check_output` refuses an existing output unless ``overwrite``.
+* :func:`check_output` refuses an existing output unless ``overwrite``, and
+  :func:`check_replaceable` refuses, even then, one that geogan did not write: outputs carry a
+  marker (:data:`MARKER`, a store's attributes, a model's ``config.json``; :func:`ownership`).
 * :func:`replace_path` moves a finished file or directory into place atomically, replacing
   the old one only once the new one is complete (readers never see a half-written output).
 * :func:`staged_directory` is a directory to write an output into, put in place by
@@ -13,11 +15,9 @@ does not: the formats written (see :mod:`geogan.store`, :mod:`geogan.detectors.m
 
 * :func:`check_disjoint` refuses an output that is, contains or lies inside one of the
   stage's inputs, so that replacing the output can never delete an input.
-* :func:`output_lock` makes one process at a time the writer of an output: a lock file
-  ``<output>.lock`` beside it records the owner's pid, host and start time. A lock whose
-  process is gone (same host) is *stale*: it is reported and broken, so that rerunning a
-  killed command resumes it. A lock from another host (a shared filesystem), or one that
-  cannot be read, cannot be checked: it is broken only with ``overwrite=True``.
+* :func:`output_lock` makes one process at a time the writer of an output: the kernel's
+  ``flock`` on ``<output>.lock`` beside the output's resolved path, released by the kernel
+  when the holder ends (a killed command's rerun simply takes it).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import logging
 import os
 import shutil
 import socket
+import stat
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -42,8 +43,143 @@ from geogan.urls import is_url
 log = logging.getLogger(__name__)
 
 
-def check_output(path: str | os.PathLike, *, overwrite: bool) -> Path:
-    """Refuse to replace an existing output unless ``overwrite``; return it as a Path.
+#: the marker file geogan writes into each output directory it makes of several files (a
+#: synthetic survey, a report, a score directory): JSON with the kind and the entries geogan
+#: wrote there. Stores carry their own marker (the ``geogan_kind`` attribute), and so does a
+#: model directory (``config.json``'s ``format``).
+MARKER = ".geogan"
+
+#: what a model directory holds (:mod:`geogan.train`): anything else in one is the user's
+MODEL_ENTRIES = ("config.json", "history.csv", "arrays.npz", "weights", "members", "checkpoints")
+
+
+def write_marker(directory: str | os.PathLike, kind: str, entries: Iterable[str]) -> None:
+    """Mark ``directory`` as geogan's ``kind`` output whose entries ``entries`` geogan wrote
+    (added to those an earlier marker lists)."""
+    import geogan
+
+    path = Path(directory) / MARKER
+    before = read_marker(directory) or {}
+    listed = set(before.get("entries") or []) if before.get("kind") == kind else set()
+    data = {"kind": kind, "geogan_version": geogan.__version__, "entries": sorted(listed | set(entries))}
+    path.write_text(json.dumps(data, indent=1) + "\n")
+
+
+def _small_json(path: Path, limit: int = 64 << 20) -> dict | None:
+    """``path``'s JSON object, or None for anything else (never opening a FIFO or a device)."""
+    try:
+        if path.is_symlink() or not path.is_file() or path.stat().st_size > limit:
+            return None
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def read_marker(directory: str | os.PathLike) -> dict | None:
+    """The marker of a directory geogan wrote (see :data:`MARKER`); None when it has none."""
+    data = _small_json(Path(directory) / MARKER)
+    if not data or not isinstance(data.get("kind"), str) or not isinstance(data.get("entries", []), list):
+        return None
+    return data
+
+
+def ownership(path: str | os.PathLike) -> tuple[str, frozenset[str] | None] | None:
+    """What geogan output ``path`` is, and the entries geogan writes in it; None if it is not
+    one of geogan's outputs.
+
+    Returns ``(kind, entries)``: ``entries`` is None for a Zarr store (its entries are the
+    store's: ``zarr.json`` and arrays) and for a file. A file is geogan's when the marker of
+    its directory lists it, or, for a GeoTIFF, when its tags carry ``geogan_version``. An
+    empty directory is ``("empty", frozenset())``: nothing to lose.
+    """
+    p = Path(path)
+    if p.is_dir():
+        marker = read_marker(p)
+        if marker is not None:
+            return marker["kind"], frozenset([*marker.get("entries", []), MARKER])
+        kind = ((_small_json(p / "zarr.json") or {}).get("attributes") or {}).get("geogan_kind")
+        if isinstance(kind, str):
+            return kind, None
+        if (_small_json(p / "config.json") or {}).get("format") == "geogan-model":
+            return "model", frozenset(MODEL_ENTRIES)
+        if not any(p.iterdir()):
+            return "empty", frozenset()
+        return None
+    if not p.is_file():
+        return None
+    if p.name in ((read_marker(p.parent) or {}).get("entries") or []):
+        return "file", None
+    if p.suffix.lower() in (".tif", ".tiff"):
+        try:
+            import rasterio
+
+            with rasterio.open(p) as src:
+                return ("file", None) if "geogan_version" in src.tags() else None
+        except Exception:  # not a GeoTIFF rasterio can read: not geogan's
+            return None
+    return None
+
+
+def check_replaceable(path: str | os.PathLike, *, what: str = "output") -> None:
+    """Refuse (:class:`OutputExistsError`) to replace ``path`` unless geogan wrote it.
+
+    ``--overwrite`` replaces geogan's own outputs only (see :func:`ownership`): anything
+    without geogan's marker is refused, and so is a geogan output directory in which the user
+    keeps entries of their own (a ``thesis.txt``, a ``photos/`` folder). A path that does not
+    exist is fine.
+
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp()); _ = (d / "thesis.txt").write_text("mine")
+    >>> check_replaceable(d, what="model directory")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    geogan.errors.OutputExistsError: ...: model directory exists and geogan did not write it ...
+    """
+    p = Path(path)
+    if not os.path.lexists(p):
+        return
+    owned = ownership(p)
+    if owned is None:
+        raise OutputExistsError(f"{what} exists and geogan did not write it (it carries no geogan marker); "
+                                f"--overwrite replaces only geogan's own outputs: move it away or choose another "
+                                f"path", path=p)
+    kind, entries = owned
+    if kind == "empty":
+        return
+    if entries is None and p.is_dir():  # a store: zarr.json and arrays (directories with their own zarr.json)
+        entries = {e.name for e in p.iterdir() if e.name == "zarr.json" or (e / "zarr.json").is_file()}
+    if entries is not None:
+        check_only_ours(p, entries, what=what)
+
+
+#: the longest file or folder name most filesystems take (bytes)
+NAME_MAX = 255
+
+
+def named(path: str | os.PathLike) -> Path:
+    """``path`` as an output path: ``.`` and ``..`` made absolute so that it has a name of its
+    own, refused (:class:`OutputExistsError`) when it has none (the filesystem root) or when a
+    name in it is longer than a filesystem takes.
+
+    >>> named("/")
+    Traceback (most recent call last):
+    geogan.errors.OutputExistsError: / cannot be an output: name a file or folder to write
+    """
+    p = Path(path)
+    if p.name in ("", ".", ".."):
+        p = Path(os.path.abspath(p))
+        if not p.name:
+            raise OutputExistsError(f"{path} cannot be an output: name a file or folder to write", path=None)
+    long = next((part for part in p.parts if len(os.fsencode(part)) > NAME_MAX), None)
+    if long is not None:
+        raise OutputExistsError(f"{str(path)[:80]}…: the name {long[:40]}… is {len(os.fsencode(long))} bytes long; "
+                                f"filesystems take at most {NAME_MAX}", path=None)
+    return p
+
+
+def check_output(path: str | os.PathLike, *, overwrite: bool, what: str = "output") -> Path:
+    """Refuse to replace an existing output unless ``overwrite``, and even then unless geogan
+    wrote it (:func:`check_replaceable`); return it as a Path.
 
     >>> check_output("/nonexistent/out.zarr", overwrite=False)
     PosixPath('/nonexistent/out.zarr')
@@ -51,9 +187,14 @@ def check_output(path: str | os.PathLike, *, overwrite: bool) -> Path:
     Traceback (most recent call last):
     geogan.errors.OutputExistsError: / exists; pass --overwrite to replace it
     """
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise OutputExistsError(f"{path} exists; pass --overwrite to replace it", path=None)
+    if Path(path).name in (".", "..") or str(path).rstrip("/") in (".", ".."):
+        raise OutputExistsError(f"--out {path}: name the output itself (e.g. out/grid.zarr), not a folder you "
+                                f"are in", path=None)
+    path = named(path)
+    if os.path.lexists(path):
+        if not overwrite:
+            raise OutputExistsError(f"{path} exists; pass --overwrite to replace it", path=None)
+        check_replaceable(path, what=what)
     return path
 
 
@@ -187,83 +328,114 @@ def check_disjoint(outputs: Iterable, inputs: Iterable, *, what: str = "output")
 
 
 def lock_path(output: str | os.PathLike) -> Path:
-    output = Path(output)
+    """The lock file of ``output``: ``<output>.lock`` beside the output's real path (symlinks
+    and ``..`` resolved), so that two names of one output share one lock."""
+    output = named(_resolved(output) or output)
     return output.with_name(output.name + ".lock")
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by another user
-        return True
-    return True
+#: the locks this process holds (resolved lock paths): a second lock on one of them is a bug
+#: of the caller, reported as such rather than as "another process"
+_HELD: set[Path] = set()
 
 
-def _read_lock(path: Path) -> dict:
-    """A lock file's JSON; ``{}`` for anything else (a FIFO or a device is never opened: reading
-    one would block)."""
+def _describe_owner(fd: int) -> str:
+    """Who wrote the lock file open on ``fd`` (the JSON a holder writes into it), for messages."""
     try:
-        if not path.is_file() or path.stat().st_size > 65536:
-            return {}
-        data = json.loads(path.read_text())
-        return data if isinstance(data, dict) else {}
+        raw = os.pread(fd, 4096, 0)
+        held = json.loads(raw.decode())
     except (OSError, ValueError):
-        return {}
+        held = None
+    if not isinstance(held, dict):
+        return "a process that left no details"
+    pid, host, since = held.get("pid"), held.get("host"), held.get("since")
+    who = [f"pid {pid}" if isinstance(pid, int) and not isinstance(pid, bool) else "",
+           f"on {host}" if isinstance(host, str) and host else "",
+           f"since {since}" if isinstance(since, str) and since else ""]
+    return " ".join(w[:80] for w in who if w) or "a process that left no details"
+
+
+def _open_lock(lock: Path) -> int:
+    """Open (creating) the lock file without following a link or blocking on a FIFO."""
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | os.O_CLOEXEC
+    try:
+        fd = os.open(lock, flags, 0o644)
+    except OSError as exc:  # ELOOP: a symbolic link; EACCES, ENAMETOOLONG, ...
+        raise OutputExistsError(f"cannot open the lock file {lock} ({exc.strerror}); it must be a plain file geogan "
+                                f"can create: remove it if it is not a geogan lock", path=None) from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OutputExistsError(f"{lock} is not a regular file, so not a geogan lock: remove it", path=None)
+    return fd
 
 
 @contextmanager
-def output_lock(output: str | os.PathLike, *, overwrite: bool = False, lock: Path | None = None) -> Iterator[Path]:
+def output_lock(output: str | os.PathLike, *, lock: str | os.PathLike | None = None) -> Iterator[Path | None]:
     """Hold the writer's lock on ``output`` for the duration of the block.
 
-    Raises :class:`OutputExistsError` when another live process of this host holds it, or
-    when another host's lock is found and ``overwrite`` is false. Local paths only; a URL
-    output is not locked.
+    The lock is the kernel's: an exclusive :func:`fcntl.flock` on ``<output>.lock``
+    (:func:`lock_path`, keyed by the resolved path). The kernel grants it atomically to one
+    process and releases it when that process ends, killed or not, so there is no stale lock
+    to break and no race in breaking one. The holder writes its pid, host and start time into
+    the file for the message another writer gets, and removes the file when done.
+
+    Raises :class:`OutputExistsError` when another process holds it, or when this process
+    already does. Local paths only; a URL output is not locked.
+
+    Why not the ``filelock`` package: its Unix lock is this same ``flock``, but it opens the
+    path following links and FIFOs (a FIFO in place of the lock file would hang); these lines
+    add ``O_NOFOLLOW``, the regular-file check, the inode re-check and the holder's details.
     """
     if is_url(output):
         yield None
         return
-    lock = Path(lock) if lock is not None else lock_path(output)
+    import fcntl
+
+    lock = _resolved(lock) if lock is not None else lock_path(output)
+    if lock in _HELD:
+        raise OutputExistsError(f"this process is already writing {output} (lock {lock})", path=None)
     lock.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        fd = _open_lock(lock)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = _describe_owner(fd)
+            os.close(fd)
+            raise OutputExistsError(f"another geogan process ({owner}) is writing {output}; wait for it to finish",
+                                    path=None) from None
+        except OSError as exc:
+            os.close(fd)
+            raise OutputExistsError(f"cannot lock {lock} ({exc.strerror}): this filesystem does not support file "
+                                    f"locks; write the output to a local disk", path=None) from None
+        # the previous holder removes the file when done: if it did so between our open and our
+        # flock, we hold a lock on a file nobody else will open; start again on the path's file
+        try:
+            current = os.stat(lock, follow_symlinks=False).st_ino
+        except FileNotFoundError:
+            current = None
+        if current == os.fstat(fd).st_ino:
+            break
+        os.close(fd)
     me = {"pid": os.getpid(), "host": socket.gethostname(),
           "since": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
-    while True:
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            held = _read_lock(lock)
-            pid, host = held.get("pid"), held.get("host")
-            owner = (f"pid {pid} on {host or 'an unknown host'}" + (f" since {held['since']}" if held.get("since") else "")
-                     if held else "something that is not a geogan lock")
-            local = host == me["host"] and isinstance(pid, int)
-            if local and pid != me["pid"] and _pid_alive(pid):
-                raise OutputExistsError(f"another geogan process ({owner}) is writing {output}; wait for it to "
-                                        f"finish (if it is not a geogan process, remove {lock})", path=None) from None
-            if local and pid == me["pid"]:
-                raise OutputExistsError(f"this process is already writing {output} (lock {lock})") from None
-            if not local and not overwrite:  # another host's (or an unreadable) lock cannot be checked from here
-                raise OutputExistsError(f"{lock} is held by {owner}; if no geogan process is writing {output}, "
-                                        f"pass --overwrite to break the lock", path=None) from None
-            log.info(f"breaking the {'stale ' if local else ''}lock {lock} left by {owner}"
-                     + (" (no longer running)" if local else ""))
-            lock.unlink(missing_ok=True)
-            continue
-        with os.fdopen(fd, "w") as f:
-            json.dump(me, f)
-        break
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, json.dumps(me).encode(), 0)
+    _HELD.add(lock)
     try:
         yield lock
     finally:
-        if _read_lock(lock) == me:
-            lock.unlink(missing_ok=True)
+        _HELD.discard(lock)
+        try:
+            lock.unlink()  # while still holding it (see above)
+        except FileNotFoundError:
+            pass
+        os.close(fd)
 
 
 def holds_output_lock(param: str):
     """Decorate a stage so that it runs holding :func:`output_lock` on its argument ``param``.
 
-    The stage's own ``overwrite`` argument breaks a stale lock (reported on the ``geogan``
-    logger).
     """
 
     def decorate(fn):
@@ -274,7 +446,7 @@ def holds_output_lock(param: str):
             bound = signature.bind(*args, **kwargs)
             bound.apply_defaults()
             a = bound.arguments
-            with output_lock(a[param], overwrite=bool(a.get("overwrite"))):
+            with output_lock(a[param]):
                 return fn(*args, **kwargs)
 
         return wrapper

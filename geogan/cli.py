@@ -2,7 +2,8 @@
 
 Each command parses its options into the stage's option objects (:mod:`geogan.options`;
 the defaults shown are theirs), calls one library function and prints its summary.
-User mistakes (any :class:`geogan.errors.GeoganError`, or a file that cannot be opened)
+User mistakes (any :class:`geogan.errors.GeoganError`, a file that cannot be opened, a path
+too long, a full disk, a host that does not resolve)
 print one line ``error: ...`` and exit 1; ``--debug`` shows the traceback instead. The
 stages' status lines (the ``geogan`` logger) are printed unless ``--quiet``; their caveats
 (:class:`geogan.errors.GeoganWarning`) are printed on stderr as ``warning: ...`` lines.
@@ -11,9 +12,11 @@ stages' status lines (the ``geogan`` logger) are printed unless ``--quiet``; the
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import logging
 import os
+import socket
 import warnings
 from pathlib import Path
 from typing import Annotated, Optional
@@ -82,6 +85,16 @@ def _console():
         logger.level, logger.propagate = saved
 
 
+#: operating-system errors that are the user's to fix (a path, a disk, a host name), not bugs
+_USER_OS_ERRORS = (FileNotFoundError, FileExistsError, IsADirectoryError, PermissionError, NotADirectoryError,
+                   socket.gaierror)
+_USER_ERRNOS = {errno.ENAMETOOLONG, errno.ENOSPC, errno.EROFS, errno.ELOOP, errno.EDQUOT, errno.ENOTEMPTY}
+
+
+def _is_users(exc: OSError) -> bool:
+    return isinstance(exc, _USER_OS_ERRORS) or exc.errno in _USER_ERRNOS
+
+
 def _user_errors(fn):
     """Turn user mistakes into one line on stderr and exit code 1 (no traceback)."""
 
@@ -95,8 +108,8 @@ def _user_errors(fn):
                 raise
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from None
-        except (FileNotFoundError, FileExistsError, IsADirectoryError, PermissionError, NotADirectoryError) as exc:
-            if _STATE["debug"]:
+        except OSError as exc:
+            if _STATE["debug"] or not _is_users(exc):
                 raise
             where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
             typer.echo(f"error: {where}{exc.strerror or exc}", err=True)
@@ -287,7 +300,7 @@ def train(
     elements: Annotated[Optional[str], typer.Option(help="Comma-separated symbols (default: all in the grid).")] = None,
     sample: Annotated[int, typer.Option(help="Valid cells drawn at random for training + test.")] = _default(TrainOptions, "sample"),
     test_fraction: Annotated[float, typer.Option(help="Share of the sample held out for the test score.")] = _default(TrainOptions, "test_fraction"),
-    steps: Annotated[Optional[int], typer.Option(help="Training length in optimiser steps (neural detectors; default 5000).")] = None,
+    steps: Annotated[Optional[int], typer.Option(help="Training length in optimiser steps (neural detectors; default 5000), rounded up to whole epochs of at least 50 steps.")] = None,
     epochs: Annotated[Optional[int], typer.Option(help="Training length in epochs instead of --steps.")] = None,
     ensemble: Annotated[Optional[int], typer.Option(help="Train N models with seeds seed, seed+1000, ...; mean percentile + spread map (default: 5 for alad, else 1).")] = None,
     enrichment_only: Annotated[Optional[bool], typer.Option("--enrichment-only/--two-sided", help="Only enrichments count (values below the training median are set to it; the default except with ilr), or depletions too.", show_default=False)] = None,

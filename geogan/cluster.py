@@ -9,6 +9,7 @@ changes with the content, so it is built once per worker and never shipped in th
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import shutil
@@ -50,6 +51,15 @@ def scheduler_address(scheduler: str | None = None) -> str | None:
     return scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS") or None
 
 
+def check_workers(workers) -> int:
+    """The number of LocalCluster workers: ``workers``, or one per core when None
+    (:class:`InputError` for anything but a whole number >= 1: 0 never means "all cores")."""
+    n = (os.cpu_count() or 1) if workers is None else workers
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 4096:
+        raise InputError(f"--workers must be a whole number from 1 to 4096, got {workers!r}")
+    return n
+
+
 @contextlib.contextmanager
 def dask_client(scheduler: str | None = None, *, workers: int | None = None,
                 memory_limit: str | float | None = "auto") -> Iterator:
@@ -85,9 +95,7 @@ def dask_client(scheduler: str | None = None, *, workers: int | None = None,
         finally:
             client.close()
         return
-    n = workers or os.cpu_count() or 1
-    if n < 1:
-        raise InputError(f"--workers must be >= 1, got {workers}")
+    n = check_workers(workers)
     with dask.config.set({"distributed.worker.daemon": False, "distributed.admin.tick.limit": "10s"}):
         # ":0": a free port, so a second cluster on the machine never collides on 8787
         try:
@@ -99,12 +107,51 @@ def dask_client(scheduler: str | None = None, *, workers: int | None = None,
                 raise
             raise InputError(f"the local Dask workers failed to start ({exc}); {hint}") from None
         client = Client(cluster)
+        client.run(quiet_user_errors)  # the console shows a user error once, as one line
         _show_dashboard(client)
         try:
             yield client
         finally:
             client.close()
             cluster.close()
+
+
+class _UserErrorFilter(logging.Filter):
+    """Drop distributed's "Compute Failed … Traceback" record for a geogan user error: the
+    stage re-raises it in the client, where the CLI prints it as one line. Other errors keep
+    their worker traceback. Also dropped: the warning about each task still running when the
+    stage stops at that error ("… ended with CancelledError")."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not isinstance(record.msg, str):
+            return True
+        if "ended with CancelledError" in record.getMessage():
+            return False
+        if not record.msg.startswith("Compute Failed"):
+            return True
+        args = record.args if isinstance(record.args, tuple) else ()
+        text = str(args[3]) if len(args) > 3 else ""
+        return text.partition("(")[0] not in _user_error_names()
+
+
+@functools.cache
+def _user_error_names() -> frozenset[str]:
+    from geogan.errors import GeoganError
+
+    names, todo = set(), [GeoganError]
+    while todo:
+        cls = todo.pop()
+        names.add(cls.__name__)
+        todo.extend(cls.__subclasses__())
+    return frozenset(names)
+
+
+def quiet_user_errors() -> None:
+    """Install :class:`_UserErrorFilter` in this process (run on each local worker)."""
+    for name in ("distributed.worker", "distributed.worker.state_machine"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _UserErrorFilter) for f in logger.filters):
+            logger.addFilter(_UserErrorFilter())
 
 
 def _script_hint() -> str:

@@ -68,7 +68,7 @@ def export_cog(da: xr.DataArray, path: str | os.PathLike, *, overwrite: bool = F
     import rasterio.shutil
     from rasterio.windows import Window
 
-    path = check_output(path, overwrite=overwrite)
+    path = check_output(path, overwrite=overwrite, what="GeoTIFF")
     spec = GridSpec.from_dict(da.attrs["grid"]) if "grid" in da.attrs else None
     if spec is None:
         raise StoreError("the array carries no grid description (attrs['grid'])")

@@ -4,7 +4,9 @@ Compilations are patchworks (each campaign analysed its own element list), so th
 valid for *every* chosen element can be a small part of the grid. :func:`grid_coverage`
 counts, tile by tile, the cells valid per element, for all elements, and for all elements
 but one (what dropping that element would give back); :meth:`Coverage.warnings` names an
-element that cuts the all-element coverage by more than a third. ``geogan grid`` stores
+element that cuts the all-element coverage by more than a third, or, when none does alone
+(elements absent together), the least covered elements when the all-element coverage is
+below two thirds of the best covered element's. ``geogan grid`` stores
 the result in the grid's ``coverage`` attribute and prints it; ``geogan info``, ``train``
 and ``score`` print the part that concerns them.
 
@@ -95,6 +97,18 @@ class Coverage:
                            f"cells valid for all {len(self.elements)} elements are {100 * self.fraction_all:.0f} % "
                            f"of them; without {e}: {100 * without:.0f} % (drop it with --elements, or score "
                            f"with --min-elements)")
+        if out or len(self.elements) < 2:
+            return out
+        # elements absent together (Sb and Bi on the same samples): leaving out one gives nothing
+        # back, so the rule above is silent; compare with the best single element instead
+        best = max(self.fraction_valid(e) for e in self.elements)
+        if best > 0 and self.fraction_all < (1 - cut) * best:
+            worst = sorted(self.elements, key=self.fraction_valid)
+            low = [e for e in worst if self.fraction_valid(e) < (1 - cut) * best] or worst[:2]
+            out.append(f"the cells valid for all {len(self.elements)} elements are {100 * self.fraction_all:.0f} % of "
+                       f"the cells with data, against {100 * best:.0f} % for the best covered element; least "
+                       f"covered: " + ", ".join(f"{e} {100 * self.fraction_valid(e):.0f} %" for e in low[:5])
+                       + " (drop them with --elements, or score with --min-elements)")
         return out
 
     def describe(self) -> str:

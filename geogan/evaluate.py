@@ -32,7 +32,7 @@ import xarray as xr
 import geogan
 from geogan.deposits import Deposits, read_deposits
 from geogan.options import EvalOptions, split_options
-from geogan.errors import CRSError, EvaluationError, InputError
+from geogan.errors import CRSError, EvaluationError, InputError, StoreError
 from geogan.gis import class_breaks
 from geogan.locate import deposits_on_grid, scores_crs
 from geogan.metrics import (
@@ -182,12 +182,19 @@ def evaluate_scores(
     (evaluation,) = split_options("evaluate_scores", shortcuts, (EvalOptions, evaluation))
     min_dist_km = evaluation.min_dist_km
     crs = scores_crs(scores)
-    values = np.asarray(scores.data, dtype="float32")
+    source = scores.encoding.get("source") or scores.attrs.get("source")
+    try:
+        values = np.asarray(scores.data, dtype="float32")
+    except (MemoryError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # a damaged chunk: Zarr, Blosc and GDAL raise many kinds
+        raise StoreError(f"the scores cannot be read ({type(exc).__name__}: {exc}); a chunk is damaged: recreate "
+                         f"them with the command that made them", path=source) from None
     if values.ndim != 2:
-        raise EvaluationError(f"score grid must be 2-D (y, x); got shape {values.shape}")
+        raise EvaluationError(f"score grid must be 2-D (y, x); got shape {values.shape}", path=source)
     valid = values[~np.isnan(values)]
-    if valid.size == 0:
-        raise EvaluationError("score grid has no valid (non-NaN) cells")
+    if valid.size == 0 or not np.isfinite(valid).any():
+        raise EvaluationError("score grid has no valid (finite) cells", path=source)
     location = deposits_on_grid(scores, deposits, values=values)
     used = location.used
     n_used = int(used.sum())

@@ -20,7 +20,7 @@ import zarr
 
 from geogan import store
 from geogan._io import check_disjoint, check_output, holds_output_lock
-from geogan.cluster import dask_client, run_tasks, worker_cached
+from geogan.cluster import check_workers, dask_client, run_tasks, worker_cached
 from geogan.coverage import Coverage, grid_coverage
 from geogan.errors import CRSError, GeoganWarning, GridError
 from geogan.gridspec import GridSpec, check_grid_crs
@@ -126,9 +126,10 @@ def grid_survey(
     from geogan.survey import read_survey
 
     t0 = time.perf_counter()
+    check_workers(workers)
     survey_path = survey_path if is_url(survey_path) else Path(survey_path)
     check_disjoint([out, partial_path(out)], [survey_path], what="grid store")
-    out = check_output(out, overwrite=overwrite)
+    out = check_output(out, overwrite=overwrite, what="grid store")
     survey = read_survey(survey_path, x=so.x, y=so.y, input_crs=so.input_crs, elements=g.elements, units=so.units,
                          bdl_factor=so.bdl_factor, negative_is_bdl=so.negative_is_bdl, missing=so.missing,
                          level_by=so.level_by)

@@ -34,7 +34,9 @@ does not: reading score grids or deposit files, contribution stores, writing rep
 
 from __future__ import annotations
 
+import logging
 import math
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -47,6 +49,8 @@ from geogan.errors import EvaluationError
 from geogan.gis import class_labels, classify
 from geogan.gridspec import parse_crs
 from geogan.locate import DepositLocation, locate_deposits, scores_crs
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "EvaluationResult",
@@ -211,7 +215,11 @@ def negative_sampling_auc(
     pos = values[location.row[used], location.col[used]].astype("float64")
     rng = np.random.default_rng(seed)
     aucs, n_negatives = [], []
-    for _ in range(runs):
+    shown = time.monotonic()
+    for k in range(runs):
+        if time.monotonic() - shown > 30:  # a progress line for a long evaluation (up to 10,000 draws)
+            shown = time.monotonic()
+            log.info(f"negative sampling: {k:,} of {runs:,} draws done")
         rows, cols = sample_negative_cells(
             scores, deposits, pos.size, min_dist_km=min_dist_km, rng=rng, values=values
         )

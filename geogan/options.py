@@ -221,7 +221,7 @@ class GridOptions(Options):
     crs: Any = option(None, "crs")
     cell_size_m: float = option(500.0, "num", low=0, low_open=True)
     bounds: tuple[float, float, float, float] | None = option(None, "bounds")
-    tile: int = option(512, "int", low=1)
+    tile: int = option(512, "int", low=1, high=16_384)
     allow_geographic: bool = option(False, "bool")
     max_cells: int | None = option(MAX_CELLS, "int", low=1, nullable=True)
     elements: list[str] | None = option(None, "strs")
@@ -252,10 +252,10 @@ class TrainOptions(Options):
     epochs: int | None = option(None, "int", low=1, high=1_000_000)
     ensemble: int | None = option(None, "int", low=1, high=100)
     enrichment_only: bool | None = option(None, "bool")
-    batch_size: int | None = option(None, "int", low=1)
+    batch_size: int | None = option(None, "int", low=1, high=1_048_576)
     learning_rate: float | None = option(None, "num", low=0, low_open=True)
     latent_dim: int | None = option(None, "int", low=1)
-    seed: int = option(0, "int", low=0)
+    seed: int = option(0, "int", low=0, high=2**31 - 1)
     checkpoint_every: int | None = option(None, "int", low=0)
     mixed_precision: bool = option(False, "bool")
     params: dict | None = option(None, "table")
@@ -276,7 +276,7 @@ class ScoreOptions(Options):
     this many of the model's elements, imputing the others (default: every element).
     """
 
-    batch_size: int = option(16384, "int", low=1)
+    batch_size: int = option(16384, "int", low=1, high=1_048_576)
     contributions: bool = option(False, "bool")
     min_elements: int | None = option(None, "int", low=1)
 
@@ -292,4 +292,4 @@ class EvalOptions(Options):
 
     min_dist_km: float = option(5.0, "num", low=0)
     runs: int = option(20, "int", low=1, high=10_000)
-    seed: int = option(0, "int", low=0)
+    seed: int = option(0, "int", low=0, high=2**31 - 1)

@@ -29,8 +29,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from geogan._io import check_disjoint, check_only_ours, file_sha256, output_lock
-from geogan.errors import ConfigError, GeoganError, OutputExistsError
+from geogan._io import check_disjoint, check_replaceable, file_sha256, output_lock, ownership, write_marker
+from geogan.errors import ConfigError, GeoganError, InputError, OutputExistsError
 from geogan.idw import IDWParams
 from geogan.options import (EvalOptions, GridOptions, Key, Options, ScoreOptions, SurveyOptions, TrainOptions)
 from geogan.pathfinders import catalogue_digest
@@ -70,7 +70,7 @@ def _schema() -> dict[str, dict[str, Key]]:
 #: Every key a spec section takes, with its type and range, checked before any stage runs.
 SCHEMA: dict[str, dict[str, Key]] = _schema()
 #: ``[train.<name>]`` names become directory names: plain identifiers only.
-TABLE_NAME = re.compile(r"[A-Za-z0-9_-]+")
+TABLE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 @dataclass
@@ -104,8 +104,11 @@ def _check_keys(table, section: str, where: str, path: Path) -> None:
 def load_spec(path: str | os.PathLike, *, overrides: dict | None = None) -> PipelineSpec:
     """Read and validate a pipeline spec (TOML)."""
     path = Path(path).resolve()
+    if path.is_dir():
+        raise ConfigError("is a directory, not a pipeline spec (a .toml file)", path=path)
     if not path.is_file():
-        raise ConfigError("pipeline spec not found", path=path)
+        raise ConfigError("pipeline spec not found" if not path.exists() else "not a regular file: a pipeline spec "
+                          "is a .toml file", path=path)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -138,7 +141,7 @@ def load_spec(path: str | os.PathLike, *, overrides: dict | None = None) -> Pipe
     for name, table in train.items():
         if not TABLE_NAME.fullmatch(name):
             raise ConfigError(f"[train.{name!r}]: a table name becomes a directory name under {out['dir']}/models "
-                              f"and scores, so it must be letters, digits, _ or - only", path=path)
+                              f"and scores, so it must be 1 to 64 letters, digits, _ or - only", path=path)
         _check_keys(table, "train", f"train.{name}", path)
         if "detector" not in table:
             raise ConfigError(f"[train.{name}] needs detector = \"...\"", path=path)
@@ -194,26 +197,32 @@ class _State:
             owned = [stages.get(k) or k.replace("train.", "models/").replace("score.", "scores/")
                      for k in self.data if k in stages or k.startswith(("train.", "score."))]
             self.data["owned"] = owned + (["report"] if any(k.startswith("score.") for k in self.data) else [])
+        owned = self.data.get("owned", [])
+        if not isinstance(owned, list) or not all(isinstance(o, str) for o in owned):
+            raise ConfigError(f"'owned' must be a list of paths, got {json.dumps(owned)[:60]}; remove the file to "
+                              f"start afresh", path=self.file)
 
     def fresh(self, stage: str, stamp: str, *outputs: Path) -> bool:
         return self.data.get(stage) == stamp and all(p.exists() for p in outputs)
 
     def claim(self, outputs: list[tuple[str, Path]], *, overwrite: bool) -> None:
-        """Make each ``(stage, path)`` output the pipeline's to replace, or refuse (claiming none)."""
-        from geogan.report import REPORT_FILES
-        from geogan.synth.writer import SYNTH_FILES
+        """Make each ``(stage, path)`` output the pipeline's to replace, or refuse (claiming none).
 
+        An output this pipeline did not write needs ``overwrite``; with or without it, only an
+        output carrying geogan's marker is replaced, and never one holding files of the
+        user's (:func:`geogan._io.check_replaceable`)."""
         owned = self.data.get("owned", [])
         new = []
         for stage, path in outputs:
             rel = path.relative_to(self.out).as_posix()
-            if rel not in owned and path.exists() and not overwrite:
+            if rel in owned:
+                _adopt(stage, path)
+            elif path.exists() and not overwrite:
                 raise OutputExistsError(f"{path} exists and was not written by this pipeline (it is not in "
                                         f"{self.file.name}); move it away, or pass --overwrite to let the run "
                                         f"replace it")
-            if stage in ("report", "synth"):  # replaced whole: refuse up front if a user keeps files in it
-                check_only_ours(path, REPORT_FILES if stage == "report" else SYNTH_FILES,
-                                what=f"{rel}/ (the {stage} output)")
+            for replaced in _replaced_by(stage, path):
+                check_replaceable(replaced, what=f"{replaced.relative_to(self.out).as_posix()} (the {stage} output)")
             if rel not in owned:
                 new.append(rel)
         if new:
@@ -263,11 +272,33 @@ def run_pipeline(spec: PipelineSpec | str | os.PathLike, *, force: bool = False,
     check_disjoint([p for _, p in _outputs(spec)], [spec.path, *catalogues], what="pipeline output")
     if out.exists() and not out.is_dir():
         raise ConfigError(f"[output] dir {out} is a file, not a directory", path=spec.path)
+    survey_input = _survey_input(spec)
     out.mkdir(parents=True, exist_ok=True)
-    with output_lock(out, lock=out / "run.lock", overwrite=overwrite):
+    with output_lock(out, lock=out / "run.lock"):
         state = _State(out)
         state.claim(_outputs(spec), overwrite=overwrite)  # all refusals before any stage runs
-        return _run(spec, state, force=force, progress=progress)
+        return _run(spec, state, survey_input, force=force, progress=progress)
+
+
+def _replaced_by(stage: str, path: Path) -> list[Path]:
+    """What a stage replaces: its output, or, for a score directory, each of its outputs."""
+    from geogan.score import SCORE_OUTPUTS
+
+    return [path / name for name in SCORE_OUTPUTS] if stage.startswith("score.") else [path]
+
+
+def _adopt(stage: str, path: Path) -> None:
+    """Mark an output this pipeline wrote (``run-state.json`` says so) before geogan marked its
+    directories: its geogan files are listed, anything else in it stays the user's."""
+    from geogan.report import REPORT_FILES
+    from geogan.score import SCORE_OUTPUTS
+    from geogan.synth.writer import SYNTH_FILES
+
+    kind = stage.partition(".")[0]
+    known = {"synth": SYNTH_FILES, "report": REPORT_FILES, "score": SCORE_OUTPUTS}.get(kind)
+    if known is None or not path.is_dir() or path.is_symlink() or ownership(path) not in (None, ("empty", frozenset())):
+        return
+    write_marker(path, kind, [name for name in known if (path / name).exists()])
 
 
 def _outputs(spec: PipelineSpec) -> list[tuple[str, Path]]:
@@ -282,7 +313,30 @@ def _outputs(spec: PipelineSpec) -> list[tuple[str, Path]]:
     return stages
 
 
-def _run(spec: PipelineSpec, state: _State, *, force: bool, progress: bool) -> dict:
+def _survey_input(spec: PipelineSpec) -> tuple[str | Path, str] | None:
+    """The survey file a spec reads (none for a synthetic one) and the stamp of its content,
+    checked before the run writes anything: a missing or unreachable survey leaves nothing."""
+    sv = spec.survey
+    if "synth" in sv:
+        return None
+    if is_url(sv["path"]):  # the object's size and modification time or ETag stand for its bytes
+        survey_path = sv["path"]
+        try:
+            fs, remote = filesystem(survey_path)
+            info = fs.info(remote)
+        except FileNotFoundError:
+            raise ConfigError("survey file not found", path=survey_path) from None
+        except OSError as exc:  # DNS, network, permissions: not a missing file
+            raise ConfigError(f"cannot reach the survey file ({exc})", path=survey_path) from None
+        return survey_path, _stamp(survey_path, {k: info.get(k) for k in ("size", "mtime", "ETag", "etag", "md5Hash")})
+    survey_path = Path(sv["path"])
+    if not survey_path.is_file():
+        raise ConfigError("survey file not found" if not survey_path.exists() else "the survey is not a file",
+                          path=survey_path)
+    return survey_path, file_sha256(survey_path)
+
+
+def _run(spec: PipelineSpec, state: _State, survey_input, *, force: bool, progress: bool) -> dict:
     from geogan.deposits import read_deposits
     from geogan.evaluate import evaluate_scores, open_scores
     from geogan.grid import grid_survey
@@ -325,21 +379,7 @@ def _run(spec: PipelineSpec, state: _State, *, force: bool, progress: bool) -> d
         survey_crs = truth["crs"]
         survey_stamp = stamp
     else:
-        if is_url(sv["path"]):  # the object's size and modification time or ETag stand for its bytes
-            survey_path = sv["path"]
-            fs, remote = filesystem(survey_path)
-            try:
-                info = fs.info(remote)
-            except FileNotFoundError:
-                raise ConfigError("survey file not found", path=survey_path) from None
-            except OSError as exc:  # DNS, network, permissions: not a missing file
-                raise ConfigError(f"cannot reach the survey file ({exc})", path=survey_path) from None
-            survey_stamp = _stamp(survey_path, {k: info.get(k) for k in ("size", "mtime", "ETag", "etag", "md5Hash")})
-        else:
-            survey_path = Path(sv["path"])
-            if not survey_path.is_file():
-                raise ConfigError("survey file not found", path=survey_path)
-            survey_stamp = file_sha256(survey_path)
+        survey_path, survey_stamp = survey_input
         deposits_path = sv.get("deposits")
         survey_crs = sv.get("input_crs")
 
@@ -385,7 +425,12 @@ def _run(spec: PipelineSpec, state: _State, *, force: bool, progress: bool) -> d
         if force or not state.fresh(f"train.{name}", stamp_train, model_dir):
             log.info(f"== train {name} ({detector}) → {model_dir}")
             with timer(f"train.{name}"):
-                train_model(grid_path, model_dir, TrainOptions(**table), overwrite=True, progress=progress)
+                try:
+                    train_model(grid_path, model_dir, TrainOptions(**table), overwrite=True, progress=progress)
+                except InputError as exc:  # a setting that does not fit the data (n_components > elements)
+                    if exc.path is not None or isinstance(exc, OutputExistsError):
+                        raise
+                    raise ConfigError(f"[train.{name}]: {exc.message}", path=spec.path) from None
             state.record(f"train.{name}", stamp_train)
         else:
             log.info(f"== train {name}: up to date ({model_dir})")

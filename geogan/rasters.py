@@ -91,7 +91,7 @@ def import_rasters(paths: list[str | os.PathLike], out: str | os.PathLike, *, el
     """
     paths = [Path(p) for p in paths]
     check_disjoint([out, partial_path(out)], paths + ([Path(like)] if like else []), what="grid store")
-    out = check_output(out, overwrite=overwrite)
+    out = check_output(out, overwrite=overwrite, what="grid store")
     if not paths:
         raise InputError("give at least one GeoTIFF")
     if elements is not None and len(elements) != len(paths):

@@ -27,7 +27,7 @@ from pathlib import Path
 import xarray as xr
 
 import geogan
-from geogan._io import check_only_ours, check_output, replace_path
+from geogan._io import check_output, check_replaceable, replace_path, write_marker
 from geogan.deposits import Deposits
 from geogan.errors import InputError, OutputExistsError
 from geogan.figures import plot_map, plot_pa, plot_roc, plot_success
@@ -303,7 +303,9 @@ Deposits: {src}, {len(deposits)} rows{selection}, {crs_note}.</p>
 
 
 def check_report_dir(out_dir: str | PathLike, *, overwrite: bool) -> Path:
-    """Refuse an existing report directory unless ``overwrite``; return it as a Path.
+    """Refuse an existing report directory unless ``overwrite``, and even then one geogan did
+    not write or one holding files of the user's (:func:`geogan._io.check_replaceable`);
+    return it as a Path.
 
     :func:`geogan._io.check_output`, saying "report directory exists" (the words the
     ``evaluate`` command has always used).
@@ -314,12 +316,12 @@ def check_report_dir(out_dir: str | PathLike, *, overwrite: bool) -> Path:
         ``out_dir`` exists and ``overwrite`` is false.
     """
     try:
-        path = check_output(out_dir, overwrite=overwrite)
-    except OutputExistsError:
+        return check_output(out_dir, overwrite=overwrite, what="report directory")
+    except OutputExistsError as exc:
+        if overwrite:  # not geogan's, or holding the user's files
+            raise
         raise OutputExistsError("report directory exists; pass overwrite=True (--overwrite) to replace it",
                                 path=out_dir) from None
-    check_only_ours(path, REPORT_FILES, what="report directory")
-    return path
 
 
 def write_report(
@@ -390,7 +392,8 @@ def write_report(
             payload["top_anomalies"] = top
         (tmp / "metrics.json").write_text(json.dumps(to_jsonable(payload), indent=1, allow_nan=False))
         (tmp / "index.html").write_text(_html(title, results, deposits, files, generated, top), encoding="utf-8")
-        check_only_ours(out_dir, REPORT_FILES, what="report directory")  # a user may have written meanwhile
+        write_marker(tmp, "report", REPORT_FILES)
+        check_replaceable(out_dir, what="report directory")  # a user may have written meanwhile
         replace_path(tmp, out_dir)  # the new report appears complete, in one rename
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

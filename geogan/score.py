@@ -27,9 +27,9 @@ import numpy as np
 
 import geogan
 from geogan import store
-from geogan.cluster import dask_client, run_tasks
+from geogan.cluster import check_workers, dask_client, run_tasks
 from geogan.cog import export_cog
-from geogan._io import check_disjoint, holds_output_lock, replace_path
+from geogan._io import check_disjoint, check_replaceable, holds_output_lock, replace_path, write_marker
 from geogan.deposits import Deposits, read_deposits
 from geogan.errors import InputError, ModelError, OutputExistsError, StoreError
 from geogan.gridspec import GridSpec
@@ -46,6 +46,10 @@ USED_COG_NAME = "elements_used.tif"  # with min_elements only
 QML_NAME = "anomaly.qml"  # QGIS style of anomaly.tif (geogan.gis.write_qml)
 POLYGONS_NAME = "anomaly_polygons.gpkg"  # cells ≥ P95 / ≥ P99 as polygons (geogan.gis.anomaly_polygons)
 REPORT_DIR = "report"
+#: everything geogan writes in a score directory (listed in its marker, geogan._io.MARKER);
+#: the rest of the directory is the user's
+SCORE_OUTPUTS = (SCORES_STORE, CONTRIBUTIONS_STORE, COG_NAME, SPREAD_COG_NAME, USED_COG_NAME, QML_NAME, POLYGONS_NAME,
+                 REPORT_DIR)
 
 
 @dataclass
@@ -273,6 +277,7 @@ def score_grid(
     options, evaluation = split_options("score_grid", shortcuts, (ScoreOptions, options), (EvalOptions, evaluation))
     batch_size, contributions, min_elements = options.batch_size, options.contributions, options.min_elements
     t0 = time.perf_counter()
+    check_workers(workers)
     out_dir = Path(out_dir)
     deposits_path = deposits.path if isinstance(deposits, Deposits) else deposits
     check_disjoint([out_dir], [grid_path, model_dir, deposits_path], what="score directory")
@@ -337,6 +342,8 @@ def score_grid(
         blocking.insert(0, scores_path)
     if blocking and not overwrite:
         raise OutputExistsError(f"{blocking[0]} exists; pass --overwrite to replace the outputs in {out_dir}")
+    for output in SCORE_OUTPUTS:  # geogan's own outputs only, even with --overwrite
+        check_replaceable(out_dir / output, what=output)
     out_dir.mkdir(parents=True, exist_ok=True)
     resumed: set[tuple[int, int]] = set()
     if scores_done:
@@ -384,6 +391,7 @@ def score_grid(
 
             shutil.rmtree(contrib_path)
         staging.finalize()
+    write_marker(out_dir, "score", SCORE_OUTPUTS)  # before its first file: what geogan writes here is listed
     scores_ds = open_scores_store(scores_path)
     n_scored = int(scores_ds["anomaly"].notnull().sum().compute())
     cov = coverage_attr(ds)

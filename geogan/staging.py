@@ -19,7 +19,8 @@ import os
 import shutil
 from pathlib import Path
 
-from geogan._io import replace_path
+from geogan._io import named, replace_path
+from geogan.errors import OutputExistsError
 from geogan.store import finalize_metadata, now_iso
 
 
@@ -29,7 +30,7 @@ def partial_path(path: str | os.PathLike) -> Path:
     >>> partial_path("out/grid.zarr").as_posix()
     'out/grid.zarr.partial'
     """
-    path = Path(path)
+    path = named(path)
     return path.with_name(path.name + ".partial")
 
 
@@ -51,6 +52,11 @@ class Staging:
         return self.root.exists()
 
     def remove(self) -> None:
+        """Delete the staging folder: only one geogan made (``work/`` or ``store.zarr`` in it),
+        never a folder of the user's that happens to bear its name."""
+        if self.root.is_symlink() or (any(self.root.iterdir()) and not (self.work.is_dir() or self.store.is_dir())):
+            raise OutputExistsError(f"{self.root} is not a geogan staging folder (no work/ or store.zarr in it); "
+                                    f"geogan builds {self.final.name} there: move it away", path=None)
         shutil.rmtree(self.root)
 
     def start(self, params: dict) -> None:
@@ -74,7 +80,8 @@ class Staging:
         out = set()
         for p in self.done_dir.iterdir():
             i, _, j = p.name.partition("_")
-            out.add((int(i), int(j)))
+            if i.isdigit() and j.isdigit():  # anything else is not a marker of ours: ignored
+                out.add((int(i), int(j)))
         return out
 
     def finalize(self, *, extra_attrs: dict | None = None) -> Path:

@@ -390,9 +390,14 @@ def describe(ds: xr.Dataset, path: str | os.PathLike | None = None) -> str:
         lines.append(f"idw        k={p['neighbors']} power={p['power']} space={p['space']} "
                      f"max_distance={p['max_distance_m']:.0f} m")
     src = ds.attrs.get("source")
-    if isinstance(src, dict) and src.get("path"):
-        lines.append(f"source     {src.get('path')} (sha256 {str(src.get('sha256'))[:12]}…, "
-                     f"{src.get('n_samples', '?')} samples)")
+    if isinstance(src, dict) and isinstance(src.get("path"), list):  # imported rasters, one per element
+        paths = [str(p) for p in src["path"]]
+        shown = ", ".join(Path(p).name for p in paths[:4]) + (f" and {len(paths) - 4} more" if len(paths) > 4 else "")
+        lines.append(f"source     {len(paths)} raster(s) imported: {shown}")
+    elif isinstance(src, dict) and src.get("path"):
+        n = src.get("n_samples")
+        lines.append(f"source     {src.get('path')} (sha256 {str(src.get('sha256'))[:12]}…"
+                     + (f", {n:,} samples)" if isinstance(n, int) else ")"))
     model = ds.attrs.get("model")
     if isinstance(model, dict) and model.get("detector"):
         lines.append(f"model      {model.get('detector')} (score {model.get('score')}) on "

@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from geogan._io import check_disjoint, holds_output_lock, replace_path
+from geogan._io import check_disjoint, check_replaceable, holds_output_lock, replace_path
 from geogan.coverage import coverage_attr
 from geogan.detectors.base import Detector
 from geogan.detectors.modelfile import write_model_files
@@ -207,7 +207,8 @@ def train_model(
         Share of the sample held out; its mean score is recorded per epoch.
     steps, epochs
         Training length of the neural detectors: ``steps`` optimiser updates (default: the
-        detector's, 5000), or ``epochs`` passes over the training cells when given.
+        detector's, 5000; rounded up to whole epochs of at least 50 steps, so ``steps=10``
+        trains 50), or ``epochs`` passes over the training cells when given.
     batch_size, learning_rate, latent_dim, mixed_precision
         Passed to detectors that take them (default: the detector's own defaults).
     seed
@@ -459,6 +460,7 @@ def _write_model_dir(det: Detector, ensemble: int, options: TrainOptions, data: 
                     "epochs or settings"}
     write_model_files(work, det, metadata=metadata)
     finish_work_folder(work, fitter.history, ensemble=ensemble)
+    check_replaceable(final, what="model directory")  # a user may have written there meanwhile
     replace_path(work, final)
     return TrainResult(model_dir=final, detector=o.detector, score_name=det.score_name, elements=elements,
                        n_valid_cells=data.cells.n_valid, n_train=int(X_train.shape[0]), n_test=n_test,

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from geogan._io import check_replaceable
 from geogan._tf import tensorflow
 from geogan.detectors.base import Detector
 from geogan.detectors.modelfile import CONFIG_NAME, write_model_files
@@ -103,6 +104,7 @@ def check_work_folder(work: Path, final: Path, run_key: dict, *, resume: bool, o
     a finished model at ``final`` (:class:`OutputExistsError`). Returns whether ``work``
     holds progress to resume from (checkpoints or finished members; neural detectors only).
     """
+    _check_work_is_ours(work)
     progress_found = neural and _has_progress(work)
     if resume and work.exists():
         try:
@@ -118,7 +120,18 @@ def check_work_folder(work: Path, final: Path, run_key: dict, *, resume: bool, o
     if final.exists() and not overwrite and not (resume and work.exists()):
         hint = "; it is a finished model, nothing to resume" if resume else ""
         raise OutputExistsError(f"{final} exists{hint}; pass --overwrite to replace it")
+    check_replaceable(final, what="model directory")  # --overwrite replaces geogan's models only
     return progress_found
+
+
+def _check_work_is_ours(work: Path) -> None:
+    """Refuse a ``<model>.partial`` folder geogan did not make (it is deleted to start afresh)."""
+    if not os.path.lexists(work):
+        return
+    if work.is_symlink() or not work.is_dir() or (any(work.iterdir()) and not any(
+            (work / name).exists() for name in (RUN_FILE, CONFIG_NAME, CHECKPOINTS, "members"))):
+        raise OutputExistsError(f"{work} is not a geogan training folder (no {RUN_FILE} in it); geogan trains "
+                                f"{work.name.removesuffix('.partial')} there: move it away")
 
 
 def start_work_folder(work: Path, run_key: dict, *, resume: bool, progress_found: bool) -> None:
@@ -128,6 +141,7 @@ def start_work_folder(work: Path, run_key: dict, *, resume: bool, progress_found
         if work.exists():
             log.info(f"removing {work} left by an earlier run" if not resume else
                      f"no checkpoint in {work}: starting afresh")
+            _check_work_is_ours(work)
             shutil.rmtree(work)
         work.mkdir(parents=True)
         (work / RUN_FILE).write_text(json.dumps(run_key, indent=1))

@@ -34,6 +34,9 @@ from geogan.errors import InputError, ModelError
 KINDS = ("clr", "ilr", "log", "none")
 _FORMAT = "geogan-transform"
 _FORMAT_VERSION = 1
+#: the range a fitted feature's spread (IQR, else std, else 1) can take: a constant element's
+#: std is ~1e-15 (rounding), and below 1e-30 the standardised values overflow float32
+_SPREAD_RANGE = (1e-30, 1e30)
 _DICT_KEYS = {"format", "format_version", "kind", "elements", "scale", "enrichment_only", "center", "iqr",
               "features", "signs"}
 
@@ -270,6 +273,10 @@ class Transform:
         if center.ndim != 1 or iqr.shape != center.shape or len(features) != n_out or (
                 expected is not None and expected != n_out) or not np.all(np.isfinite(iqr) & (iqr > 0)):
             raise ModelError("invalid transform state: centre/IQR/feature lengths disagree or IQR is not positive")
+        if not np.all((iqr >= _SPREAD_RANGE[0]) & (iqr <= _SPREAD_RANGE[1])):  # 1e-300 would make every score inf
+            bad = int(np.flatnonzero((iqr < _SPREAD_RANGE[0]) | (iqr > _SPREAD_RANGE[1]))[0])
+            raise ModelError(f"invalid transform state: 'iqr' of feature {features[bad]!r} is {iqr[bad]:g}, outside "
+                             f"{_SPREAD_RANGE[0]:g}..{_SPREAD_RANGE[1]:g}: no fitted transform has it, and scores would be infinite")
         if not np.all(np.isfinite(center)):
             bad = features[int(np.flatnonzero(~np.isfinite(center))[0])]
             raise ModelError(f"invalid transform state: 'center' must be finite numbers, got {center.tolist()} "

@@ -36,6 +36,8 @@ def filesystem(url: str):
     except (ImportError, ValueError) as exc:
         raise InputError(f"cannot open this URL ({exc}); install the fsspec backend for its protocol "
                          f"(s3fs for s3://, gcsfs for gs://, adlfs for az://)", path=url) from None
+    except OSError as exc:  # a backend that connects at once (ftp://, sftp://): DNS, network, login
+        raise InputError(f"cannot reach it ({exc})", path=url) from None
 
 
 @contextmanager

@@ -331,15 +331,18 @@ def test_refuses_a_non_empty_output_unless_overwrite(tmp_path):
     assert (out / "keep.txt").read_text() == "precious"
     # issue 24: --overwrite replaces a synthetic survey, never a file the user keeps in its folder
     (out / "photos").mkdir()
-    with pytest.raises(OutputExistsError, match="holds keep.txt \\(and 1 more\\), which geogan did not write"):
+    with pytest.raises(OutputExistsError, match="exists and geogan did not write it"):
         write_synthetic_survey(out, n_samples=100, overwrite=True)
     assert (out / "keep.txt").read_text() == "precious" and (out / "photos").is_dir()
     (out / "keep.txt").unlink()
     (out / "photos").rmdir()
     result = write_synthetic_survey(out, n_samples=100)  # an emptied folder is fine
     result = write_synthetic_survey(out, n_samples=100, overwrite=True)  # and geogan's own survey is replaced
-    assert sorted(p.name for p in out.iterdir()) == ["deposits.csv", "survey.csv",
-                                                     "truth.json"]
+    assert sorted(p.name for p in out.iterdir()) == [".geogan", "deposits.csv", "survey.csv", "truth.json"]
+    (out / "keep.txt").write_text("precious")  # the user's file inside geogan's survey folder: kept
+    with pytest.raises(OutputExistsError, match="holds keep.txt, which geogan did not write"):
+        write_synthetic_survey(out, n_samples=100, overwrite=True)
+    assert (out / "keep.txt").read_text() == "precious"
     assert result.n_samples == 100
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -355,9 +358,13 @@ def test_overwriting_a_symlink_replaces_the_link_not_its_target(tmp_path):
     link.symlink_to(target, target_is_directory=True)
     with pytest.raises(OutputExistsError, match="overwrite"):
         write_synthetic_survey(link, n_samples=100)
+    # issue 24: a link is judged by what it points to: the user's folder is not replaced
+    with pytest.raises(OutputExistsError, match="geogan did not write it"):
+        write_synthetic_survey(link, n_samples=100, overwrite=True)
+    (target / "keep.txt").unlink()  # an empty folder: the link is replaced, never what it points to
     write_synthetic_survey(link, n_samples=100, overwrite=True)
     assert not link.is_symlink() and (link / "truth.json").is_file()
-    assert [p.name for p in target.iterdir()] == ["keep.txt"]
+    assert [p.name for p in target.iterdir()] == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["elsewhere", "survey"]
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from geogan.detectors.base import DEFAULT_CONTAMINATION, DataError, Detector
+from geogan.detectors.modelfile import model_file
 from geogan.errors import ConfigError, ModelError
 
 _ARRAYS = "arrays.npz"
@@ -62,9 +63,7 @@ class _ArrayDetector(Detector):
     def _state_from_disk(self, path: Path, state: dict, section: dict) -> None:
         if state.get("arrays") != _ARRAYS:
             raise ModelError(f"the detector state must name {_ARRAYS}", path=path)
-        file = path / _ARRAYS
-        if not file.is_file():
-            raise ModelError(f"{_ARRAYS} is missing", path=path)
+        file = model_file(path, _ARRAYS, what="array file")
         try:
             with np.load(file, allow_pickle=False) as npz:
                 self.arrays_ = {k: npz[k] for k in npz.files}

@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextvars
 import json
 import math
+import os
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -339,6 +340,20 @@ def data_fingerprint(X: np.ndarray) -> str:
     return h.hexdigest()[:32]
 
 
+def model_file(path: Path, rel: str, *, what: str) -> Path:
+    """The file ``rel`` of the model directory ``path``, refused (:class:`ModelError`) when it
+    is missing, not a regular file (a FIFO or a device would block or never end), or a link
+    out of the model directory."""
+    file = Path(path) / rel
+    if file.is_symlink() and Path(path).resolve() not in file.resolve().parents:
+        raise ModelError(f"{what} {rel} is a link out of the model directory", path=path)
+    if not os.path.lexists(file):
+        raise ModelError(f"{what} {rel} is missing", path=path)
+    if not file.is_file():
+        raise ModelError(f"{what} {rel} is not a regular file", path=path)
+    return file
+
+
 def check_weight_file(path: Path, rel, shapes: list[tuple[int, ...]], *, where) -> str:
     """Check the weight file entry ``rel`` under ``path``: a relative path inside the model
     directory to an HDF5 file whose arrays have exactly the ``shapes`` the architecture builds
@@ -347,9 +362,7 @@ def check_weight_file(path: Path, rel, shapes: list[tuple[int, ...]], *, where) 
 
     if not isinstance(rel, str) or ".." in Path(rel).parts or Path(rel).is_absolute():
         raise ModelError(f"invalid weight file entry {rel!r}", path=where)
-    file = path / rel
-    if not file.is_file():
-        raise ModelError(f"weight file {rel} is missing", path=path)
+    file = model_file(path, rel, what="weight file")
     expected = Counter(shapes)
     n_found = 0
 

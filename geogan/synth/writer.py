@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from geogan._io import check_only_ours, check_output, holds_output_lock, replace_path
+from geogan._io import check_output, holds_output_lock, replace_path, write_marker
 from geogan.errors import ConfigError
 from geogan.synth.generator import SynthGenerator
 from geogan.synth.presets import (
@@ -34,7 +34,7 @@ from geogan.synth.presets import (
 )
 
 _FORMATS = ("csv", "parquet")
-#: everything a synthetic survey directory holds: --overwrite replaces one only when it holds nothing else
+#: everything a synthetic survey directory holds (listed in its marker, geogan._io.MARKER)
 SYNTH_FILES = tuple(f"survey.{f}" for f in _FORMATS) + ("deposits.csv", "truth.json")
 
 
@@ -132,8 +132,7 @@ def write_synthetic_survey(out_dir: str | os.PathLike, preset: str | SynthPreset
     if fmt not in _FORMATS:
         raise ConfigError(f"unknown survey format {fmt!r}; choose csv or parquet")
     out = Path(out_dir)
-    check_output(out, overwrite=overwrite or _is_empty_dir(out))
-    check_only_ours(out, SYNTH_FILES, what="synthetic survey directory")
+    check_output(out, overwrite=overwrite or _is_empty_dir(out), what="synthetic survey directory")
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.parent / f".{out.name}.partial-{os.getpid()}"
     if partial.exists():
@@ -147,9 +146,9 @@ def write_synthetic_survey(out_dir: str | os.PathLike, preset: str | SynthPreset
         truth = generator.truth()
         (partial / "truth.json").write_text(json.dumps(truth, indent=1) + "\n",
                                             encoding="utf-8")
+        write_marker(partial, "synth", [survey_name, *SYNTH_FILES[len(_FORMATS):]])
         # someone may have written meanwhile
-        check_output(out, overwrite=overwrite or _is_empty_dir(out))
-        check_only_ours(out, SYNTH_FILES, what="synthetic survey directory")
+        check_output(out, overwrite=overwrite or _is_empty_dir(out), what="synthetic survey directory")
         if out.is_symlink():  # replace the link, never delete what it points to
             out.unlink()
         replace_path(partial, out)

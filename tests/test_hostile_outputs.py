@@ -1,0 +1,344 @@
+"""Issue 24: ``--overwrite`` replaces only what geogan wrote, and one writer per output.
+
+Every probe of the hostile review on ownership and locks, as a user meets it: exit 1, one line
+naming the path, no traceback, the user's files unchanged, nothing partial left behind.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from geogan._io import MARKER, check_replaceable, output_lock, ownership
+from geogan.errors import OutputExistsError
+from geogan.staging import partial_path
+
+from conftest import assert_user_error, cli, make_grid  # noqa: E402
+
+SURVEY = "sample_id,x,y,Cu_ppm,Zn_ppm\n" + "".join(
+    f"s{i},{400000 + 1000 * (i % 7)},{2700000 + 1000 * (i // 7)},{10 + i % 5},{20 + i % 3}\n" for i in range(49))
+GRID_ARGS = ("--crs", "EPSG:32650", "--input-crs", "EPSG:32650", "--cell-size", "1000")
+
+
+def tree(root):
+    return {p.relative_to(root).as_posix(): (p.read_bytes() if p.is_file() else None)
+            for p in sorted(root.rglob("*"))}
+
+
+@pytest.fixture
+def survey(tmp_path):
+    p = tmp_path / "survey.csv"
+    p.write_text(SURVEY)
+    return p
+
+
+@pytest.fixture
+def scored(tmp_path):
+    """A grid, a pca model on it and its score directory."""
+    grid = make_grid(tmp_path / "grid.zarr")[0]
+    model = tmp_path / "model"
+    assert cli("train", grid, "--out", model, "--detector", "pca", "--sample", "500").exit_code == 0
+    out = tmp_path / "scores"
+    res = cli("--quiet", "score", grid, "--model", model, "--out", out)
+    assert res.exit_code == 0, res.output
+    return grid, model, out
+
+
+# -- ownership: --overwrite replaces geogan's outputs only ----------------------------------------------
+def user_dir(path):
+    path.mkdir(parents=True)
+    (path / "thesis.txt").write_text("chapter 1")
+    (path / "photos").mkdir()
+    (path / "photos" / "outcrop.jpg").write_bytes(b"\xff\xd8jpeg")
+    return path
+
+
+def test_grid_overwrite_refuses_a_directory_geogan_did_not_write(tmp_path, survey):
+    mine = user_dir(tmp_path / "mine")
+    before = tree(tmp_path)
+    assert_user_error(cli("grid", survey, "--out", mine, *GRID_ARGS, "--overwrite"), str(mine),
+                      "geogan did not write it", "no geogan marker")
+    assert tree(tmp_path) == before and not partial_path(mine).exists()
+    # a plain Zarr store of the user's is not geogan's either
+    import zarr
+
+    theirs = tmp_path / "theirs.zarr"
+    zarr.open_group(str(theirs), mode="w").attrs["owner"] = "someone"
+    assert_user_error(cli("grid", survey, "--out", theirs, *GRID_ARGS, "--overwrite"), "theirs.zarr",
+                      "geogan did not write it")
+    assert zarr.open_group(str(theirs), mode="r").attrs["owner"] == "someone"
+    # a file of the user's
+    notes = tmp_path / "notes.zarr"
+    notes.write_text("not a store")
+    assert_user_error(cli("grid", survey, "--out", notes, *GRID_ARGS, "--overwrite"), "notes.zarr")
+    assert notes.read_text() == "not a store"
+
+
+def test_grid_overwrite_replaces_its_own_store_but_not_a_file_kept_inside(tmp_path, survey):
+    out = tmp_path / "g.zarr"
+    assert cli("grid", survey, "--out", out, *GRID_ARGS).exit_code == 0
+    assert ownership(out)[0] == "grid"
+    assert cli("grid", survey, "--out", out, *GRID_ARGS, "--overwrite").exit_code == 0
+    (out / "README.txt").write_text("what this grid is for")
+    assert_user_error(cli("grid", survey, "--out", out, *GRID_ARGS, "--overwrite"), "holds README.txt",
+                      "did not write")
+    assert (out / "README.txt").read_text() == "what this grid is for"
+
+
+def test_import_rasters_overwrite_refuses_a_user_directory(tmp_path):
+    import rasterio
+    from rasterio.transform import from_origin
+
+    tif = tmp_path / "Cu.tif"
+    with rasterio.open(tif, "w", driver="GTiff", width=8, height=6, count=1, dtype="float32", crs="EPSG:32650",
+                       transform=from_origin(500000, 2700000, 500, 500)) as dst:
+        dst.write(np.ones((1, 6, 8), np.float32))
+    mine = user_dir(tmp_path / "mine")
+    before = tree(mine)
+    assert_user_error(cli("import-rasters", tif, "--out", mine, "--overwrite"), "geogan did not write it")
+    assert tree(mine) == before
+
+
+def test_train_overwrite_refuses_a_user_directory_and_a_model_holding_user_files(tmp_path):
+    grid = make_grid(tmp_path / "grid.zarr")[0]
+    mine = user_dir(tmp_path / "Documents")
+    before = tree(mine)
+    args = ("train", grid, "--detector", "pca", "--sample", "500", "--overwrite")
+    assert_user_error(cli(*args, "--out", mine), "Documents", "model directory exists and geogan did not write it")
+    assert tree(mine) == before and not partial_path(mine).exists()
+    model = tmp_path / "model"
+    assert cli(*args, "--out", model).exit_code == 0
+    assert ownership(model)[0] == "model"
+    assert cli(*args, "--out", model).exit_code == 0  # geogan's own model is replaced
+    (model / "notes.txt").write_text("trained for the 2026 field season")
+    assert_user_error(cli(*args, "--out", model), "holds notes.txt")
+    assert (model / "notes.txt").is_file() and (model / "config.json").is_file()
+
+
+def test_detector_save_never_replaces_a_user_directory(tmp_path):
+    from geogan.detectors.baselines import PCAReconstruction
+
+    det = PCAReconstruction(n_components=2).fit(np.random.default_rng(0).normal(size=(200, 3)))
+    mine = user_dir(tmp_path / "mine")
+    with pytest.raises(OutputExistsError, match="geogan did not write it"):
+        det.save(mine, overwrite=True)
+    assert (mine / "thesis.txt").is_file()
+    det.save(tmp_path / "m")
+    det.save(tmp_path / "m", overwrite=True)
+
+
+def test_score_overwrite_replaces_its_outputs_keeps_the_users_and_refuses_a_foreign_map(tmp_path, scored):
+    grid, model, out = scored
+    assert ownership(out / "anomaly.tif") == ("file", None) and json.loads((out / MARKER).read_text())["kind"] == "score"
+    (out / "notes.txt").write_text("mine")  # beside the outputs, never inside one: kept
+    res = cli("--quiet", "score", grid, "--model", model, "--out", out, "--overwrite")
+    assert res.exit_code == 0, res.output
+    assert (out / "notes.txt").read_text() == "mine"
+    # a directory of the user's holding a map of the same name: refused, even with --overwrite
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "anomaly.tif").write_bytes(b"their own map")
+    assert_user_error(cli("--quiet", "score", grid, "--model", model, "--out", theirs, "--overwrite"),
+                      "anomaly.tif", "geogan did not write it")
+    assert (theirs / "anomaly.tif").read_bytes() == b"their own map"
+    assert sorted(p.name for p in theirs.iterdir()) == ["anomaly.tif"]
+
+
+def test_a_geotiff_carrying_geogan_tags_is_geogans_without_a_marker(tmp_path, scored):
+    _, _, out = scored
+    (out / MARKER).unlink()  # a score directory from before markers
+    assert ownership(out / "anomaly.tif") == ("file", None)
+    assert ownership(out / "anomaly.qml") is None
+    with pytest.raises(OutputExistsError, match="anomaly.qml exists and geogan did not write it"):
+        check_replaceable(out / "anomaly.qml", what="anomaly.qml")
+
+
+def test_an_empty_directory_is_replaceable_and_a_link_is_judged_by_its_target(tmp_path, survey):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    check_replaceable(empty)
+    mine = user_dir(tmp_path / "mine")
+    link = tmp_path / "link.zarr"
+    link.symlink_to(mine)
+    assert_user_error(cli("grid", survey, "--out", link, *GRID_ARGS, "--overwrite"), "geogan did not write it")
+    assert (mine / "thesis.txt").is_file()
+
+
+def test_pipeline_adopts_outputs_it_wrote_before_markers(tmp_path):
+    spec = tmp_path / "spec.toml"
+    spec.write_text('[output]\ndir = "out"\n[survey]\nsynth = "demo"\nsamples = 400\n[grid]\ncell_size_m = 2000\n'
+                    '[train.p]\ndetector = "pca"\nsample = 300\n')
+    assert cli("--quiet", "run", spec).exit_code == 0
+    out = tmp_path / "out"
+    for d in (out / "survey", out / "report", out / "scores" / "p"):  # as an older geogan left them
+        (d / MARKER).unlink()
+    res = cli("--quiet", "run", spec, "--force")
+    assert res.exit_code == 0, res.output
+    assert json.loads((out / "report" / MARKER).read_text())["kind"] == "report"
+    assert "index.html" in json.loads((out / "report" / MARKER).read_text())["entries"]
+
+
+def test_a_user_folder_bearing_a_staging_name_is_never_deleted(tmp_path, survey):
+    out = tmp_path / "g.zarr"
+    mine = user_dir(partial_path(out))  # the user's folder happens to be called g.zarr.partial
+    before = tree(mine)
+    assert_user_error(cli("grid", survey, "--out", out, *GRID_ARGS), "g.zarr.partial", "not a geogan staging folder")
+    assert tree(mine) == before and not out.exists()
+    grid = make_grid(tmp_path / "grid.zarr")[0]
+    model = tmp_path / "model"
+    mine = user_dir(partial_path(model))
+    before = tree(mine)
+    assert_user_error(cli("train", grid, "--out", model, "--detector", "pca", "--sample", "500", "--overwrite"),
+                      "model.partial", "not a geogan training folder")
+    assert tree(mine) == before and not model.exists()
+
+
+# -- locks: the kernel's, keyed by the resolved path ---------------------------------------------------
+HOLDER = textwrap.dedent("""
+    import sys, time
+    from geogan._io import output_lock
+    with output_lock(sys.argv[1]):
+        print("held", flush=True)
+        time.sleep(120)
+""")
+
+
+@pytest.fixture
+def holder():
+    """Start a process holding the lock on a path; killed (-9) at the end."""
+    procs = []
+
+    def start(path):
+        proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(path)], stdout=subprocess.PIPE, text=True)
+        procs.append(proc)
+        assert proc.stdout.readline().strip() == "held"
+        return proc
+
+    yield start
+    for p in procs:
+        p.kill()
+        p.wait()
+
+
+def test_a_live_writer_is_never_broken_into(tmp_path, survey, holder):
+    out = tmp_path / "g.zarr"
+    proc = holder(out)
+    for extra in ([], ["--overwrite"]):
+        assert_user_error(cli("grid", survey, "--out", out, *GRID_ARGS, *extra), "another geogan process",
+                          f"pid {proc.pid}", "g.zarr")
+    assert not out.exists() and not partial_path(out).exists()
+
+
+def test_a_killed_writers_lock_is_taken_by_the_rerun(tmp_path, survey, holder):
+    out = tmp_path / "g.zarr"
+    proc = holder(out)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    lock = tmp_path / "g.zarr.lock"
+    assert lock.exists()  # left behind by kill -9, and released by the kernel
+    res = cli("grid", survey, "--out", out, *GRID_ARGS)
+    assert res.exit_code == 0, res.output
+    assert out.is_dir() and not lock.exists()
+
+
+def test_a_symlinked_output_shares_the_lock_of_its_target(tmp_path, survey, holder):
+    real = tmp_path / "real"
+    real.mkdir()
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    holder(real / "g.zarr")
+    assert_user_error(cli("grid", survey, "--out", link / "g.zarr", *GRID_ARGS), "another geogan process")
+    assert sorted(p.name for p in real.iterdir()) == ["g.zarr.lock"]
+
+
+def test_lock_is_released_on_error_and_reentry_refused(tmp_path):
+    target = tmp_path / "thing"
+    with pytest.raises(ValueError):
+        with output_lock(target):
+            assert json.loads((tmp_path / "thing.lock").read_text())["pid"] == os.getpid()
+            raise ValueError
+    assert not (tmp_path / "thing.lock").exists()
+    with output_lock(target):
+        with pytest.raises(OutputExistsError, match="already writing"):
+            with output_lock(tmp_path / "." / "thing"):  # the same output by another name
+                pass
+
+
+RACER = textwrap.dedent("""
+    import os, sys, time
+    from geogan._io import output_lock
+    from geogan.errors import OutputExistsError
+    target, inside, tries = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    held = clashes = 0
+    for _ in range(tries):
+        try:
+            with output_lock(target):
+                try:
+                    fd = os.open(inside, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+                except FileExistsError:
+                    clashes += 1
+                    continue
+                held += 1
+                time.sleep(0.002)
+                os.close(fd)
+                os.unlink(inside)
+        except OutputExistsError:
+            pass
+    print(held, clashes)
+""")
+
+
+def test_four_processes_racing_for_one_lock_never_hold_it_together(tmp_path):
+    # issue 24: breaking a stale lock raced (more than one holder in 4 of 30 trials)
+    args = [str(tmp_path / "out"), str(tmp_path / "inside"), "150"]
+    procs = [subprocess.Popen([sys.executable, "-c", RACER, *args], stdout=subprocess.PIPE, text=True)
+             for _ in range(4)]
+    results = [tuple(map(int, p.communicate(timeout=120)[0].split())) for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert sum(c for _, c in results) == 0, results  # never two holders at once
+    assert sum(h for h, _ in results) > 0
+    assert not (tmp_path / "out.lock").exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
+def test_a_fifo_or_a_link_in_place_of_the_lock_file_is_refused_not_followed(tmp_path, survey):
+    out = tmp_path / "g.zarr"
+    lock = tmp_path / "g.zarr.lock"
+    os.mkfifo(lock)
+    for extra in ([], ["--overwrite"]):
+        assert_user_error(cli("grid", survey, "--out", out, *GRID_ARGS, *extra), "g.zarr.lock",
+                          "not a regular file", "remove it")
+    lock.unlink()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    lock.symlink_to(victim)
+    assert_user_error(cli("grid", survey, "--out", out, *GRID_ARGS), "g.zarr.lock", "cannot open the lock file")
+    assert victim.read_text() == "keep me" and not out.exists()
+    lock.unlink()
+    assert cli("grid", survey, "--out", out, *GRID_ARGS).exit_code == 0 and out.is_dir()
+
+
+def test_a_garbage_lock_file_nobody_holds_is_simply_taken(tmp_path, survey):
+    out = tmp_path / "g.zarr"
+    for garbage in ('{"pid": 1237940039285380274899124224, "host": 5}', "\x00\x01not json", '{"pid": 0}'):
+        (tmp_path / "g.zarr.lock").write_text(garbage)
+        res = cli("grid", survey, "--out", out, *GRID_ARGS, "--overwrite")
+        assert res.exit_code == 0, res.output
+        assert not (tmp_path / "g.zarr.lock").exists()
+
+
+def test_the_holder_is_named_even_when_its_details_are_garbage(tmp_path, holder):
+    target = tmp_path / "thing"
+    holder(target)
+    (tmp_path / "thing.lock").write_text('{"pid": true, "host": ""}')  # the holder's file, scribbled over
+    t0 = time.time()
+    with pytest.raises(OutputExistsError, match=r"another geogan process \(a process that left no details\)"):
+        with output_lock(target):
+            pass
+    assert time.time() - t0 < 5
