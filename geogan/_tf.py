@@ -82,6 +82,9 @@ def tensorflow(configure: Callable[[Any], None] | None = None):
                 with filtered_stderr():
                     import tensorflow as tf
 
+                    # its Python warnings ("... triggered tf.function retracing") are for TF's
+                    # developers, not a geochemist's console
+                    tf.get_logger().setLevel("ERROR")
                     tf.config.list_physical_devices("GPU")
                     if configure is not None:
                         configure(tf)

@@ -113,7 +113,15 @@ def dask_client(scheduler: str | None = None, *, workers: int | None = None,
             yield client
         finally:
             client.close()
-            cluster.close()
+            # "Worker process still alive after 4 seconds, killing": the nanny ending a worker that
+            # is slow to exit (TensorFlow's threads) is how a local cluster closes, not news
+            nanny = logging.getLogger("distributed.nanny")
+            level = nanny.level
+            nanny.setLevel(logging.ERROR)
+            try:
+                cluster.close()
+            finally:
+                nanny.setLevel(level)
 
 
 class _UserErrorFilter(logging.Filter):

@@ -21,7 +21,7 @@ from geogan.censoring import parse_numbers
 from geogan.errors import ConfigError, CRSError
 from geogan.tables import Table
 
-__all__ = ["coordinate_columns", "crs_name", "read_coordinates"]
+__all__ = ["coordinate_columns", "crs_name", "outside_area_of_use", "read_coordinates"]
 
 
 def coordinate_columns(table: Table, x: str | None, y: str | None) -> tuple[str | None, str | None]:
@@ -168,6 +168,38 @@ def crs_name(crs: pyproj.CRS) -> str:
     """
     authority = crs.to_authority()
     return f"{authority[0]}:{authority[1]}" if authority else crs.name
+
+
+def outside_area_of_use(crs: pyproj.CRS, x, y, *, margin_deg: float = 3.0) -> str | None:
+    """A warning when the points' median position lies outside the area of use of ``crs``
+    (widened by ``margin_deg``: UTM is used somewhat beyond its zone), else None. Catches a
+    wrong UTM zone, which reprojects the samples far off without any other error.
+
+    >>> zone50 = pyproj.CRS.from_epsg(32650)
+    >>> outside_area_of_use(zone50, [400_000.0], [2_750_000.0]) is None
+    True
+    >>> outside_area_of_use(pyproj.CRS.from_epsg(32651), [-200_000.0], [2_760_000.0])[:39]
+    'the samples lie around lon 116.09°, lat'
+    """
+    area = crs.area_of_use
+    x, y = np.asarray(x, dtype="float64"), np.asarray(y, dtype="float64")
+    if area is None or crs.geodetic_crs is None or crs.is_geographic or not (np.isfinite(x).any() and np.isfinite(y).any()):
+        return None
+    try:
+        lon, lat = pyproj.Transformer.from_crs(crs, crs.geodetic_crs, always_xy=True).transform(
+            float(np.nanmedian(x)), float(np.nanmedian(y)))
+    except pyproj.exceptions.ProjError:
+        return None
+    if not (math.isfinite(lon) and math.isfinite(lat)):
+        return None
+    w, s, e, n = area.bounds
+    m = margin_deg
+    in_lon = (w - m <= lon <= e + m) if w <= e else (lon >= w - m or lon <= e + m)  # w > e: across 180°
+    if in_lon and s - m <= lat <= n + m:
+        return None
+    return (f"the samples lie around lon {lon:.2f}°, lat {lat:.2f}°, outside the area of use of the grid CRS "
+            f"{crs_name(crs)} (lon {w:g}° to {e:g}°, lat {s:g}° to {n:g}°); a wrong UTM zone, or a wrong "
+            f"--input-crs? The grid is made as asked")
 
 
 def _crs_bounds(crs: pyproj.CRS) -> tuple[float, float, float, float] | None:

@@ -22,6 +22,7 @@ from geogan import store
 from geogan._io import check_disjoint, check_output, holds_output_lock
 from geogan.cluster import check_workers, dask_client, run_tasks, worker_cached
 from geogan.coverage import Coverage, grid_coverage
+from geogan.coordinates import outside_area_of_use
 from geogan.errors import CRSError, GeoganWarning, GridError
 from geogan.gridspec import GridSpec, check_grid_crs
 from geogan.idw import IDWParams, SampleIndex, idw, median_spacing
@@ -130,6 +131,8 @@ def grid_survey(
     survey_path = survey_path if is_url(survey_path) else Path(survey_path)
     check_disjoint([out, partial_path(out)], [survey_path], what="grid store")
     out = check_output(out, overwrite=overwrite, what="grid store")
+    if g.crs is not None:  # a bad --crs is refused before the survey is read
+        check_grid_crs(g.crs, allow_geographic=g.allow_geographic)
     survey = read_survey(survey_path, x=so.x, y=so.y, input_crs=so.input_crs, elements=g.elements, units=so.units,
                          bdl_factor=so.bdl_factor, negative_is_bdl=so.negative_is_bdl, missing=so.missing,
                          level_by=so.level_by)
@@ -146,6 +149,9 @@ def grid_survey(
         log.info("note: the survey has no CRS (no --input-crs); its coordinates are taken as grid CRS coordinates")
     else:
         survey = survey.to_crs(grid_crs)
+    far = outside_area_of_use(grid_crs, survey.x, survey.y)
+    if far:
+        warnings.warn(far, GeoganWarning, stacklevel=3)
     geometry = dict(crs=grid_crs, cell_size_m=g.cell_size_m, tile=g.tile, allow_geographic=g.allow_geographic,
                     max_cells=g.max_cells)
     if g.bounds is not None:

@@ -212,3 +212,24 @@ def test_finalize_drops_chunk_files_a_killed_writer_left_half_written(tmp_path):
     import zarr
 
     assert zarr.open_group(str(final), mode="r").attrs["complete"] is True
+
+
+def test_a_wrong_utm_zone_is_warned_about_and_a_bad_crs_refused_before_reading(tmp_path, monkeypatch):
+    # issue 23: EPSG:32651 for zone-50 data gridded silently, far east of the samples' zone
+    from geogan.errors import GeoganWarning
+
+    survey = tmp_path / "s.csv"
+    survey.write_text("sample_id,x,y,Cu_ppm\n" + "".join(
+        f"s{i},{400000 + 1000 * (i % 7)},{2700000 + 1000 * (i // 7)},{10 + i % 5}\n" for i in range(49)))
+    kw = dict(input_crs="EPSG:32650", cell_size_m=1000, workers=1, progress=False)
+    with pytest.warns(GeoganWarning, match=r"outside the area of use of the grid CRS EPSG:32651 .*wrong UTM zone"):
+        grid_survey(survey, tmp_path / "z51.zarr", crs="EPSG:32651", **kw)
+    grid_survey(survey, tmp_path / "z50.zarr", crs="EPSG:32650", **kw)  # the right zone: no warning (errors here)
+    import geogan.grid
+
+    def never(*a, **k):
+        raise AssertionError("the survey was read before the CRS was checked")
+
+    monkeypatch.setattr("geogan.survey.read_survey", never)
+    with pytest.raises(CRSError, match="EPSG:99999"):
+        geogan.grid.grid_survey(survey, tmp_path / "bad.zarr", crs="EPSG:99999", **kw)
