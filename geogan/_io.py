@@ -4,9 +4,8 @@ What lives here: rules about *where* and *how* a stage writes, used by ``grid``,
 ``score``, ``import-rasters``, ``synth``, ``report`` and ``run`` alike, written once. What
 does not: the formats written (see :mod:`geogan.store`, :mod:`geogan.detectors.modelfile`).
 
-* :func:`check_output` refuses an existing output unless ``overwrite``, and
-  :func:`check_replaceable` refuses, even then, one that geogan did not write: outputs carry a
-  marker (:data:`MARKER`, a store's attributes, a model's ``config.json``; :func:`ownership`).
+* :func:`check_output` refuses an existing output unless ``overwrite``, and, even then, one
+  that geogan did not write (:func:`geogan.ownership.check_replaceable`).
 * :func:`replace_path` moves a finished file or directory into place atomically, replacing
   the old one only once the new one is complete (readers never see a half-written output).
 * :func:`staged_directory` is a directory to write an output into, put in place by
@@ -37,119 +36,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from geogan.errors import OutputExistsError
+from geogan.ownership import check_replaceable
 from geogan.urls import is_url
 
 
 log = logging.getLogger(__name__)
-
-
-#: the marker file geogan writes into each output directory it makes of several files (a
-#: synthetic survey, a report, a score directory): JSON with the kind and the entries geogan
-#: wrote there. Stores carry their own marker (the ``geogan_kind`` attribute), and so does a
-#: model directory (``config.json``'s ``format``).
-MARKER = ".geogan"
-
-#: what a model directory holds (:mod:`geogan.train`): anything else in one is the user's
-MODEL_ENTRIES = ("config.json", "history.csv", "arrays.npz", "weights", "members", "checkpoints")
-
-
-def write_marker(directory: str | os.PathLike, kind: str, entries: Iterable[str]) -> None:
-    """Mark ``directory`` as geogan's ``kind`` output whose entries ``entries`` geogan wrote
-    (added to those an earlier marker lists)."""
-    import geogan
-
-    path = Path(directory) / MARKER
-    before = read_marker(directory) or {}
-    listed = set(before.get("entries") or []) if before.get("kind") == kind else set()
-    data = {"kind": kind, "geogan_version": geogan.__version__, "entries": sorted(listed | set(entries))}
-    path.write_text(json.dumps(data, indent=1) + "\n")
-
-
-def _small_json(path: Path, limit: int = 64 << 20) -> dict | None:
-    """``path``'s JSON object, or None for anything else (never opening a FIFO or a device)."""
-    try:
-        if path.is_symlink() or not path.is_file() or path.stat().st_size > limit:
-            return None
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def read_marker(directory: str | os.PathLike) -> dict | None:
-    """The marker of a directory geogan wrote (see :data:`MARKER`); None when it has none."""
-    data = _small_json(Path(directory) / MARKER)
-    if not data or not isinstance(data.get("kind"), str) or not isinstance(data.get("entries", []), list):
-        return None
-    return data
-
-
-def ownership(path: str | os.PathLike) -> tuple[str, frozenset[str] | None] | None:
-    """What geogan output ``path`` is, and the entries geogan writes in it; None if it is not
-    one of geogan's outputs.
-
-    Returns ``(kind, entries)``: ``entries`` is None for a Zarr store (its entries are the
-    store's: ``zarr.json`` and arrays) and for a file. A file is geogan's when the marker of
-    its directory lists it, or, for a GeoTIFF, when its tags carry ``geogan_version``. An
-    empty directory is ``("empty", frozenset())``: nothing to lose.
-    """
-    p = Path(path)
-    if p.is_dir():
-        marker = read_marker(p)
-        if marker is not None:
-            return marker["kind"], frozenset([*marker.get("entries", []), MARKER])
-        kind = ((_small_json(p / "zarr.json") or {}).get("attributes") or {}).get("geogan_kind")
-        if isinstance(kind, str):
-            return kind, None
-        if (_small_json(p / "config.json") or {}).get("format") == "geogan-model":
-            return "model", frozenset(MODEL_ENTRIES)
-        if not any(p.iterdir()):
-            return "empty", frozenset()
-        return None
-    if not p.is_file():
-        return None
-    if p.name in ((read_marker(p.parent) or {}).get("entries") or []):
-        return "file", None
-    if p.suffix.lower() in (".tif", ".tiff"):
-        try:
-            import rasterio
-
-            with rasterio.open(p) as src:
-                return ("file", None) if "geogan_version" in src.tags() else None
-        except Exception:  # not a GeoTIFF rasterio can read: not geogan's
-            return None
-    return None
-
-
-def check_replaceable(path: str | os.PathLike, *, what: str = "output") -> None:
-    """Refuse (:class:`OutputExistsError`) to replace ``path`` unless geogan wrote it.
-
-    ``--overwrite`` replaces geogan's own outputs only (see :func:`ownership`): anything
-    without geogan's marker is refused, and so is a geogan output directory in which the user
-    keeps entries of their own (a ``thesis.txt``, a ``photos/`` folder). A path that does not
-    exist is fine.
-
-    >>> import tempfile, pathlib
-    >>> d = pathlib.Path(tempfile.mkdtemp()); _ = (d / "thesis.txt").write_text("mine")
-    >>> check_replaceable(d, what="model directory")  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    geogan.errors.OutputExistsError: ...: model directory exists and geogan did not write it ...
-    """
-    p = Path(path)
-    if not os.path.lexists(p):
-        return
-    owned = ownership(p)
-    if owned is None:
-        raise OutputExistsError(f"{what} exists and geogan did not write it (it carries no geogan marker); "
-                                f"--overwrite replaces only geogan's own outputs: move it away or choose another "
-                                f"path", path=p)
-    kind, entries = owned
-    if kind == "empty":
-        return
-    if entries is None and p.is_dir():  # a store: zarr.json and arrays (directories with their own zarr.json)
-        entries = {e.name for e in p.iterdir() if e.name == "zarr.json" or (e / "zarr.json").is_file()}
-    if entries is not None:
-        check_only_ours(p, entries, what=what)
 
 
 #: the longest file or folder name most filesystems take (bytes)
@@ -177,15 +68,15 @@ def named(path: str | os.PathLike) -> Path:
     return p
 
 
-def check_output(path: str | os.PathLike, *, overwrite: bool, what: str = "output") -> Path:
+def check_output(path: str | os.PathLike, *, overwrite: bool, what: str = "output", kind: str | None = None) -> Path:
     """Refuse to replace an existing output unless ``overwrite``, and even then unless geogan
     wrote it (:func:`check_replaceable`); return it as a Path.
 
     >>> check_output("/nonexistent/out.zarr", overwrite=False)
     PosixPath('/nonexistent/out.zarr')
-    >>> check_output("/", overwrite=False)
+    >>> check_output("/tmp", overwrite=False)
     Traceback (most recent call last):
-    geogan.errors.OutputExistsError: / exists; pass --overwrite to replace it
+    geogan.errors.OutputExistsError: /tmp exists; pass --overwrite to replace it
     """
     if Path(path).name in (".", "..") or str(path).rstrip("/") in (".", ".."):
         raise OutputExistsError(f"--out {path}: name the output itself (e.g. out/grid.zarr), not a folder you "
@@ -194,33 +85,8 @@ def check_output(path: str | os.PathLike, *, overwrite: bool, what: str = "outpu
     if os.path.lexists(path):
         if not overwrite:
             raise OutputExistsError(f"{path} exists; pass --overwrite to replace it", path=None)
-        check_replaceable(path, what=what)
+        check_replaceable(path, what=what, kind=kind)
     return path
-
-
-def check_only_ours(path: str | os.PathLike, ours: Iterable[str], *, what: str = "output") -> None:
-    """Refuse to replace the directory ``path`` when it holds an entry geogan does not write
-    there (``ours``: the names it does write): ``--overwrite`` replaces geogan's outputs, never
-    what a user keeps beside them (a ``thesis.txt``, a ``photos/`` folder).
-
-    >>> import tempfile, pathlib
-    >>> d = pathlib.Path(tempfile.mkdtemp())
-    >>> (d / "index.html").write_text("old report"); (d / "notes.txt").write_text("mine")
-    10
-    4
-    >>> check_only_ours(d, {"index.html"}, what="report directory")  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    geogan.errors.OutputExistsError: ...: report directory holds notes.txt, which geogan did not write; ...
-    """
-    p = Path(path)
-    if p.is_symlink() or not p.is_dir():
-        return
-    ours = set(ours)
-    foreign = sorted(e.name for e in p.iterdir() if e.name not in ours)
-    if foreign:
-        more = f" (and {len(foreign) - 1} more)" if len(foreign) > 1 else ""
-        raise OutputExistsError(f"{what} holds {foreign[0]}{more}, which geogan did not write; --overwrite replaces "
-                                f"only geogan's own outputs: move it elsewhere first", path=p)
 
 
 def replace_path(src: str | os.PathLike, dst: str | os.PathLike) -> None:
@@ -293,7 +159,7 @@ def _resolved(p) -> Path | None:
         if parts.scheme.lower() != "file" or parts.netloc not in ("", "localhost"):
             return None
         p = url2pathname(unquote(parts.path))
-    return Path(p).expanduser().resolve()
+    return Path(p).resolve()  # no ~ expansion: the shell does it, and a folder may be named "~"
 
 
 def check_disjoint(outputs: Iterable, inputs: Iterable, *, what: str = "output") -> None:
@@ -363,10 +229,25 @@ def _open_lock(lock: Path) -> int:
     except OSError as exc:  # ELOOP: a symbolic link; EACCES, ENAMETOOLONG, ...
         raise OutputExistsError(f"cannot open the lock file {lock} ({exc.strerror}); it must be a plain file geogan "
                                 f"can create: remove it if it is not a geogan lock", path=None) from None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
         os.close(fd)
         raise OutputExistsError(f"{lock} is not a regular file, so not a geogan lock: remove it", path=None)
+    if st.st_nlink > 1 or (st.st_size and not _is_lock_text(fd)):  # a file of the user's: never emptied
+        os.close(fd)
+        raise OutputExistsError(f"{lock} exists and is not a geogan lock; geogan locks its output there: move it "
+                                f"away", path=None)
     return fd
+
+
+def _is_lock_text(fd: int) -> bool:
+    """Whether the file open on ``fd`` holds what a geogan lock holder writes (or nothing)."""
+    try:
+        raw = os.pread(fd, 4097, 0)
+        data = json.loads(raw.decode()) if len(raw) <= 4096 else None
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and set(data) <= {"pid", "host", "since"} and "pid" in data
 
 
 @contextmanager
@@ -391,7 +272,11 @@ def output_lock(output: str | os.PathLike, *, lock: str | os.PathLike | None = N
         return
     import fcntl
 
-    lock = _resolved(lock) if lock is not None else lock_path(output)
+    if lock is not None:  # its folder resolved, never the lock file itself (a link there is refused)
+        lock = Path(lock)
+        lock = _resolved(lock.parent) / lock.name
+    else:
+        lock = lock_path(output)
     if lock in _HELD:
         raise OutputExistsError(f"this process is already writing {output} (lock {lock})", path=None)
     lock.parent.mkdir(parents=True, exist_ok=True)

@@ -349,6 +349,11 @@ def evaluate_many(
     (evaluation,) = split_options("evaluate_many", shortcuts, (EvalOptions, evaluation))
     if not scores_paths:
         raise InputError("no score grids given")
+    if out_dir is not None:  # the report never replaces one of its inputs (a score folder, the deposits)
+        from geogan._io import check_disjoint
+
+        check_disjoint([out_dir], [p for p in scores_paths.values() if not isinstance(p, xr.DataArray)]
+                       + ([] if isinstance(deposits, Deposits) else [deposits]), what="report directory")
     out = None if out_dir is None else check_report_dir(out_dir, overwrite=overwrite)
     grids = {name: p if isinstance(p, xr.DataArray) else open_scores(p) for name, p in scores_paths.items()}
     first = next(iter(grids.values()))
@@ -371,10 +376,13 @@ def evaluate_many(
             add_deposit_drivers(results[name], contrib)
         _add_elements_used(results[name], path)
     if out is not None:
+        from geogan._io import output_lock
+
         kwargs = {"title": title} if title else {}
         if top_anomalies:
             kwargs["top_anomalies"] = top_anomalies
-        write_report(out, results, scores=grids, deposits=deposits, overwrite=overwrite, **kwargs)
+        with output_lock(out):  # one writer per report
+            write_report(out, results, scores=grids, deposits=deposits, overwrite=overwrite, **kwargs)
     return results
 
 

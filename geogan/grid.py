@@ -130,7 +130,7 @@ def grid_survey(
     check_workers(workers)
     survey_path = survey_path if is_url(survey_path) else Path(survey_path)
     check_disjoint([out, partial_path(out)], [survey_path], what="grid store")
-    out = check_output(out, overwrite=overwrite, what="grid store")
+    out = check_output(out, overwrite=overwrite, what="grid store", kind="grid")
     if g.crs is not None:  # a bad --crs is refused before the survey is read
         check_grid_crs(g.crs, allow_geographic=g.allow_geographic)
     survey = read_survey(survey_path, x=so.x, y=so.y, input_crs=so.input_crs, elements=g.elements, units=so.units,

@@ -219,7 +219,7 @@ class GridOptions(Options):
     error: ClassVar[type[GeoganError]] = GridError
 
     crs: Any = option(None, "crs")
-    cell_size_m: float = option(500.0, "num", low=0, low_open=True)
+    cell_size_m: float = option(500.0, "num", low=0, low_open=True, high=1_000_000)
     bounds: tuple[float, float, float, float] | None = option(None, "bounds")
     tile: int = option(512, "int", low=1, high=16_384)
     allow_geographic: bool = option(False, "bool")

@@ -29,7 +29,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from geogan._io import check_disjoint, check_replaceable, file_sha256, output_lock, ownership, write_marker
+from geogan._io import check_disjoint, file_sha256, output_lock
+from geogan.ownership import check_replaceable, geotiff_is_ours, ownership, small_json, write_file, write_marker
 from geogan.errors import ConfigError, GeoganError, InputError, OutputExistsError
 from geogan.idw import IDWParams
 from geogan.options import (EvalOptions, GridOptions, Key, Options, ScoreOptions, SurveyOptions, TrainOptions)
@@ -185,6 +186,8 @@ class _State:
     def __init__(self, out: Path):
         self.out = out
         self.file = out / "run-state.json"
+        if os.path.lexists(self.file) and not self.file.is_file():
+            raise ConfigError("is not a file; remove it to start afresh", path=self.file)
         try:
             self.data = json.loads(self.file.read_text()) if self.file.is_file() else {}
         except (OSError, ValueError) as exc:
@@ -216,13 +219,14 @@ class _State:
         for stage, path in outputs:
             rel = path.relative_to(self.out).as_posix()
             if rel in owned:
-                _adopt(stage, path)
+                _adopt(stage, path, self.out)
             elif path.exists() and not overwrite:
                 raise OutputExistsError(f"{path} exists and was not written by this pipeline (it is not in "
                                         f"{self.file.name}); move it away, or pass --overwrite to let the run "
                                         f"replace it")
-            for replaced in _replaced_by(stage, path):
-                check_replaceable(replaced, what=f"{replaced.relative_to(self.out).as_posix()} (the {stage} output)")
+            for replaced, kind in _replaced_by(stage, path):
+                check_replaceable(replaced, what=f"{replaced.relative_to(self.out).as_posix()} (the {stage} output)",
+                                  kind=kind)
             if rel not in owned:
                 new.append(rel)
         if new:
@@ -234,9 +238,7 @@ class _State:
         self._save()
 
     def _save(self) -> None:
-        tmp = self.file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.data, indent=2, sort_keys=True))
-        os.replace(tmp, self.file)
+        write_file(self.file, json.dumps(self.data, indent=2, sort_keys=True))
 
 
 def run_pipeline(spec: PipelineSpec | str | os.PathLike, *, force: bool = False, overwrite: bool = False,
@@ -280,25 +282,41 @@ def run_pipeline(spec: PipelineSpec | str | os.PathLike, *, force: bool = False,
         return _run(spec, state, survey_input, force=force, progress=progress)
 
 
-def _replaced_by(stage: str, path: Path) -> list[Path]:
-    """What a stage replaces: its output, or, for a score directory, each of its outputs."""
+#: the kind of output each stage replaces (geogan._io.check_replaceable)
+_KINDS = {"synth": "synth", "grid": "grid", "train": "model", "report": "report"}
+
+
+def _replaced_by(stage: str, path: Path) -> list[tuple[Path, str | None]]:
+    """What a stage replaces, and its kind: its output, or, for a score directory, each of
+    its outputs."""
     from geogan.score import SCORE_OUTPUTS
 
-    return [path / name for name in SCORE_OUTPUTS] if stage.startswith("score.") else [path]
+    if stage.startswith("score."):
+        return [(path / name, None) for name in SCORE_OUTPUTS]
+    return [(path, _KINDS[stage.partition(".")[0]])]
 
 
-def _adopt(stage: str, path: Path) -> None:
-    """Mark an output this pipeline wrote (``run-state.json`` says so) before geogan marked its
-    directories: its geogan files are listed, anything else in it stays the user's."""
+def _adopt(stage: str, path: Path, out: Path) -> None:
+    """Mark a folder this pipeline wrote before geogan marked its folders (``run-state.json``
+    says it owns it, and the folder itself shows it: a report's ``metrics.json`` names a geogan
+    version, a survey's ``truth.json`` its preset, a score folder's map carries geogan's tags).
+    Nothing is marked in a folder without that evidence, or reached through a link: it stays
+    the user's, and the check that follows refuses it."""
     from geogan.report import REPORT_FILES
-    from geogan.score import SCORE_OUTPUTS
+    from geogan.score import _FOLDERS, COG_NAME, SCORE_OUTPUTS
     from geogan.synth.writer import SYNTH_FILES
 
     kind = stage.partition(".")[0]
-    known = {"synth": SYNTH_FILES, "report": REPORT_FILES, "score": SCORE_OUTPUTS}.get(kind)
-    if known is None or not path.is_dir() or path.is_symlink() or ownership(path) not in (None, ("empty", frozenset())):
+    evidence = {"report": lambda: "geogan_version" in (small_json(path / "metrics.json") or {}),
+                "synth": lambda: {"preset", "halos"} <= set(small_json(path / "truth.json") or {}),
+                "score": lambda: (path / COG_NAME).is_file() and geotiff_is_ours(path / COG_NAME)}.get(kind)
+    known = {"synth": SYNTH_FILES, "report": REPORT_FILES, "score": SCORE_OUTPUTS}.get(kind, ())
+    if evidence is None or not path.is_dir() or path.resolve() != out.resolve() / path.relative_to(out) or \
+            ownership(path) is not None or not evidence():
         return
-    write_marker(path, kind, [name for name in known if (path / name).exists()])
+    write_marker(path, kind, [f"{n}/" if n in _FOLDERS else n for n in known if (path / n).exists()])
+    if kind == "score":  # its report, from the same geogan
+        _adopt("report", path / "report", out)
 
 
 def _outputs(spec: PipelineSpec) -> list[tuple[str, Path]]:

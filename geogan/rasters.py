@@ -18,6 +18,7 @@ from geogan._io import check_disjoint, check_output, file_sha256, holds_output_l
 from geogan.coverage import grid_coverage
 from geogan.errors import GeoganWarning, InputError
 from geogan.gridspec import MAX_CELLS, GridSpec
+from geogan.options import GridOptions
 from geogan.staging import Staging, partial_path
 
 log = logging.getLogger(__name__)
@@ -91,9 +92,10 @@ def import_rasters(paths: list[str | os.PathLike], out: str | os.PathLike, *, el
     """
     paths = [Path(p) for p in paths]
     check_disjoint([out, partial_path(out)], paths + ([Path(like)] if like else []), what="grid store")
-    out = check_output(out, overwrite=overwrite, what="grid store")
+    out = check_output(out, overwrite=overwrite, what="grid store", kind="grid")
     if not paths:
         raise InputError("give at least one GeoTIFF")
+    GridOptions(tile=tile)  # the bounds every grid's tile has (ConfigError: tile must be ≤ 16,384)
     if elements is not None and len(elements) != len(paths):
         raise InputError(f"--elements names {len(elements)} elements for {len(paths)} rasters")
     if resampling is not None and resampling not in RESAMPLING:

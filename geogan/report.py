@@ -27,7 +27,8 @@ from pathlib import Path
 import xarray as xr
 
 import geogan
-from geogan._io import check_output, check_replaceable, replace_path, write_marker
+from geogan._io import check_output, replace_path
+from geogan.ownership import check_replaceable, write_marker
 from geogan.deposits import Deposits
 from geogan.errors import InputError, OutputExistsError
 from geogan.figures import plot_map, plot_pa, plot_roc, plot_success
@@ -316,8 +317,8 @@ def check_report_dir(out_dir: str | PathLike, *, overwrite: bool) -> Path:
         ``out_dir`` exists and ``overwrite`` is false.
     """
     try:
-        return check_output(out_dir, overwrite=overwrite, what="report directory")
-    except OutputExistsError as exc:
+        return check_output(out_dir, overwrite=overwrite, what="report directory", kind="report")
+    except OutputExistsError:
         if overwrite:  # not geogan's, or holding the user's files
             raise
         raise OutputExistsError("report directory exists; pass overwrite=True (--overwrite) to replace it",
@@ -393,7 +394,7 @@ def write_report(
         (tmp / "metrics.json").write_text(json.dumps(to_jsonable(payload), indent=1, allow_nan=False))
         (tmp / "index.html").write_text(_html(title, results, deposits, files, generated, top), encoding="utf-8")
         write_marker(tmp, "report", REPORT_FILES)
-        check_replaceable(out_dir, what="report directory")  # a user may have written meanwhile
+        check_replaceable(out_dir, what="report directory", kind="report")  # a user may have written meanwhile
         replace_path(tmp, out_dir)  # the new report appears complete, in one rename
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -29,7 +29,8 @@ import geogan
 from geogan import store
 from geogan.cluster import check_workers, dask_client, run_tasks
 from geogan.cog import export_cog
-from geogan._io import check_disjoint, check_replaceable, holds_output_lock, replace_path, write_marker
+from geogan._io import check_disjoint, holds_output_lock, replace_path
+from geogan.ownership import check_replaceable, write_marker
 from geogan.deposits import Deposits, read_deposits
 from geogan.errors import InputError, ModelError, OutputExistsError, StoreError
 from geogan.gridspec import GridSpec
@@ -50,6 +51,13 @@ REPORT_DIR = "report"
 #: the rest of the directory is the user's
 SCORE_OUTPUTS = (SCORES_STORE, CONTRIBUTIONS_STORE, COG_NAME, SPREAD_COG_NAME, USED_COG_NAME, QML_NAME, POLYGONS_NAME,
                  REPORT_DIR)
+_FOLDERS = (SCORES_STORE, CONTRIBUTIONS_STORE, REPORT_DIR)
+
+
+def _mark(out_dir: Path, *names: str) -> None:
+    """List ``names`` in the score directory's marker, just before they are written: what
+    geogan writes there, and only that (a folder's name with a trailing ``/``)."""
+    write_marker(out_dir, "score", [f"{n}/" if n in _FOLDERS else n for n in names])
 
 
 @dataclass
@@ -391,7 +399,9 @@ def score_grid(
 
             shutil.rmtree(contrib_path)
         staging.finalize()
-    write_marker(out_dir, "score", SCORE_OUTPUTS)  # before its first file: what geogan writes here is listed
+    _mark(out_dir, SCORES_STORE, COG_NAME, QML_NAME, POLYGONS_NAME, *([CONTRIBUTIONS_STORE] if contributions else []),
+          *([USED_COG_NAME] if min_elements is not None else []), *([SPREAD_COG_NAME] if model.is_ensemble else []),
+          *([REPORT_DIR] if deposits is not None else []))  # before they are written
     scores_ds = open_scores_store(scores_path)
     n_scored = int(scores_ds["anomaly"].notnull().sum().compute())
     cov = coverage_attr(ds)

@@ -20,6 +20,7 @@ import shutil
 from pathlib import Path
 
 from geogan._io import named, replace_path
+from geogan.ownership import small_json
 from geogan.errors import OutputExistsError
 from geogan.store import finalize_metadata, now_iso
 
@@ -54,21 +55,21 @@ class Staging:
     def remove(self) -> None:
         """Delete the staging folder: only one geogan made (``work/`` or ``store.zarr`` in it),
         never a folder of the user's that happens to bear its name."""
-        if self.root.is_symlink() or (any(self.root.iterdir()) and not (self.work.is_dir() or self.store.is_dir())):
-            raise OutputExistsError(f"{self.root} is not a geogan staging folder (no work/ or store.zarr in it); "
-                                    f"geogan builds {self.final.name} there: move it away", path=None)
+        ours = not any(self.root.iterdir()) or isinstance(self.params(), dict) or isinstance(
+            ((small_json(self.store / "zarr.json") or {}).get("attributes") or {}).get("geogan_kind"), str)
+        if self.root.is_symlink() or not ours:
+            raise OutputExistsError(f"{self.root} is not a geogan staging folder (no work/params.json in it); geogan "
+                                    f"builds {self.final.name} there: move it away", path=None)
         shutil.rmtree(self.root)
 
     def start(self, params: dict) -> None:
         """Begin a fresh build (the store must be created next)."""
-        self.done_dir.mkdir(parents=True, exist_ok=True)
-        self.params_file.write_text(json.dumps(params, sort_keys=True, default=str))
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.params_file.write_text(json.dumps(params, sort_keys=True, default=str))  # first: marks the folder geogan's
+        self.done_dir.mkdir(exist_ok=True)
 
     def params(self) -> dict | None:
-        try:
-            return json.loads(self.params_file.read_text())
-        except (OSError, ValueError):
-            return None
+        return small_json(self.params_file)
 
     def mark(self, i: int, j: int) -> None:
         # written last, after the tile's chunks: a marker means the tile is complete

@@ -182,6 +182,20 @@ def metadata_fingerprint(path: str | os.PathLike) -> str:
 
 
 # -- opening ------------------------------------------------------------------------------------
+def _check_plain_files(path: Path) -> None:
+    """Refuse a store holding anything but folders and regular files: reading a FIFO or a
+    device in place of a chunk would block or never end (a few thousand entries: milliseconds)."""
+    stack = [path]
+    while stack:
+        with os.scandir(stack.pop()) as entries:
+            for e in entries:
+                if e.is_dir(follow_symlinks=False):
+                    stack.append(Path(e.path))
+                elif not e.is_file():
+                    raise StoreError(f"{Path(e.path).relative_to(path)} is not a regular file (a FIFO, a device or "
+                                     f"a broken link); recreate the store with the command that made it", path=path)
+
+
 def open_store(path: str | os.PathLike, *, kind: str) -> xr.Dataset:
     """Open a complete geogan store of ``kind`` ("grid" or "scores"), validating it.
 
@@ -209,6 +223,7 @@ def open_store(path: str | os.PathLike, *, kind: str) -> xr.Dataset:
         if not (path / "zarr.json").is_file():
             raise StoreError(f"{path} is not a Zarr v3 store (no zarr.json); geogan stores are made by "
                              f"'geogan grid' or 'geogan import-rasters'")
+        _check_plain_files(path)
     try:
         ds = xr.open_zarr(path, consolidated=False, decode_coords="all", zarr_format=3)
     except Exception as exc:  # zarr raises many kinds on corrupt metadata

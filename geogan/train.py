@@ -40,7 +40,8 @@ from pathlib import Path
 
 import numpy as np
 
-from geogan._io import check_disjoint, check_replaceable, holds_output_lock, replace_path
+from geogan._io import check_disjoint, holds_output_lock, replace_path
+from geogan.ownership import check_replaceable
 from geogan.coverage import coverage_attr
 from geogan.detectors.base import Detector
 from geogan.detectors.modelfile import write_model_files
@@ -53,7 +54,7 @@ from geogan.options import TrainOptions, split_options
 from geogan.sampling import CellSample, deposit_cells, sample_cells
 from geogan.staging import partial_path
 from geogan.targeting import TargetPlan, TargetScorer, check_target_options, plan_target
-from geogan.trainrun import (CHECKPOINTS, Fitter, check_work_folder, finish_work_folder, make_run_key,
+from geogan.trainrun import (CHECKPOINTS, Fitter, check_work_folder, finish_work_folder, has_progress, make_run_key,
                              start_work_folder, tune_cpu_threads)
 from geogan.transform import KINDS, Transform
 from geogan.urls import is_url
@@ -296,8 +297,13 @@ def train_model(
     fitter = Fitter(data.X_train, data.X_test[:MONITOR_CELLS], data.labels, resume=resume,
                     checkpoint_every=options.checkpoint_every, progress=progress, detector=options.detector,
                     ensemble=ensemble)
-    det = _fit_members(det, ensemble, options, work, fitter)
-    scorer = None if plan is None else _fit_target(det, data)
+    try:
+        det = _fit_members(det, ensemble, options, work, fitter)
+        scorer = None if plan is None else _fit_target(det, data)
+    except GeoganError:  # a setting the data refuse (n_components above the elements): nothing to resume
+        if not has_progress(work):
+            shutil.rmtree(work, ignore_errors=True)
+        raise
     # -- the model directory ------------------------------------------------------------------------
     return _write_model_dir(det, ensemble, options, data, fitter, ds, grid_path, run_key, work, final,
                             deposits=deposits, neural=neural, tuned=tuned, t_start=t_start, scorer=scorer)
@@ -460,7 +466,7 @@ def _write_model_dir(det: Detector, ensemble: int, options: TrainOptions, data: 
                     "epochs or settings"}
     write_model_files(work, det, metadata=metadata)
     finish_work_folder(work, fitter.history, ensemble=ensemble)
-    check_replaceable(final, what="model directory")  # a user may have written there meanwhile
+    check_replaceable(final, what="model directory", kind="model")  # a user may have written there meanwhile
     replace_path(work, final)
     return TrainResult(model_dir=final, detector=o.detector, score_name=det.score_name, elements=elements,
                        n_valid_cells=data.cells.n_valid, n_train=int(X_train.shape[0]), n_test=n_test,

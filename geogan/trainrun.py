@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from geogan._io import check_replaceable
+from geogan.ownership import check_replaceable
 from geogan._tf import tensorflow
 from geogan.detectors.base import Detector
 from geogan.detectors.modelfile import CONFIG_NAME, write_model_files
@@ -56,7 +56,7 @@ def _latest_checkpoint(ckpt_dir: Path) -> Path | None:
     return ckpts[-1] if ckpts else None
 
 
-def _has_progress(work: Path) -> bool:
+def has_progress(work: Path) -> bool:
     """Whether an unfinished run in ``work`` holds a checkpoint or a finished ensemble member."""
     return any((work / CHECKPOINTS).glob("**/checkpoint.json")) or any((work / "members").glob(f"*/{CONFIG_NAME}"))
 
@@ -105,7 +105,7 @@ def check_work_folder(work: Path, final: Path, run_key: dict, *, resume: bool, o
     holds progress to resume from (checkpoints or finished members; neural detectors only).
     """
     _check_work_is_ours(work)
-    progress_found = neural and _has_progress(work)
+    progress_found = neural and has_progress(work)
     if resume and work.exists():
         try:
             previous = json.loads((work / RUN_FILE).read_text())
@@ -120,16 +120,25 @@ def check_work_folder(work: Path, final: Path, run_key: dict, *, resume: bool, o
     if final.exists() and not overwrite and not (resume and work.exists()):
         hint = "; it is a finished model, nothing to resume" if resume else ""
         raise OutputExistsError(f"{final} exists{hint}; pass --overwrite to replace it")
-    check_replaceable(final, what="model directory")  # --overwrite replaces geogan's models only
+    check_replaceable(final, what="model directory", kind="model")  # --overwrite replaces geogan's models only
     return progress_found
+
+
+def _json_or_none(path: Path):
+    try:
+        return json.loads(path.read_text()) if path.is_file() and not path.is_symlink() else None
+    except (OSError, ValueError):
+        return None
 
 
 def _check_work_is_ours(work: Path) -> None:
     """Refuse a ``<model>.partial`` folder geogan did not make (it is deleted to start afresh)."""
     if not os.path.lexists(work):
         return
-    if work.is_symlink() or not work.is_dir() or (any(work.iterdir()) and not any(
-            (work / name).exists() for name in (RUN_FILE, CONFIG_NAME, CHECKPOINTS, "members"))):
+    ours = not work.is_symlink() and work.is_dir() and (
+        not any(work.iterdir()) or isinstance(_json_or_none(work / RUN_FILE), dict)
+        or (_json_or_none(work / CONFIG_NAME) or {}).get("format") == "geogan-model")
+    if not ours:
         raise OutputExistsError(f"{work} is not a geogan training folder (no {RUN_FILE} in it); geogan trains "
                                 f"{work.name.removesuffix('.partial')} there: move it away")
 

@@ -139,14 +139,16 @@ def test_an_unresolvable_host_is_one_line_and_run_leaves_nothing(tmp_path):
     assert not (tmp_path / "out").exists() and not (tmp_path / "g.zarr").exists()
 
 
-def test_a_stray_file_among_the_done_markers_does_not_stop_the_resume(tmp_path, survey):
-    out = tmp_path / "g.zarr"
-    done = partial_path(out) / "work" / "done"
-    done.mkdir(parents=True)
-    (done / "notes.txt").write_text("stray")
-    res = cli("--quiet", "grid", survey, "--out", out, *GRID_ARGS)
-    assert res.exit_code == 0, res.output
-    assert out.is_dir() and not partial_path(out).exists()
+def test_a_stray_file_among_the_done_markers_does_not_stop_the_resume(tmp_path):
+    from geogan.staging import Staging
+
+    staging = Staging(tmp_path / "g.zarr")
+    staging.start({"token": "t"})
+    staging.mark(0, 1)
+    (staging.done_dir / "notes.txt").write_text("stray")  # used to be int("notes.txt"): a traceback
+    assert staging.done() == {(0, 1)}
+    staging.remove()  # geogan's own staging folder (params.json): removable
+    assert not staging.root.exists()
 
 
 def test_a_damaged_score_chunk_given_to_evaluate_is_one_line(tmp_path, trained):

@@ -15,7 +15,8 @@ import time
 import numpy as np
 import pytest
 
-from geogan._io import MARKER, check_replaceable, output_lock, ownership
+from geogan._io import output_lock
+from geogan.ownership import MARKER, check_replaceable, ownership
 from geogan.errors import OutputExistsError
 from geogan.staging import partial_path
 
@@ -326,11 +327,15 @@ def test_a_fifo_or_a_link_in_place_of_the_lock_file_is_refused_not_followed(tmp_
 
 def test_a_garbage_lock_file_nobody_holds_is_simply_taken(tmp_path, survey):
     out = tmp_path / "g.zarr"
-    for garbage in ('{"pid": 1237940039285380274899124224, "host": 5}', "\x00\x01not json", '{"pid": 0}'):
+    for garbage in ('{"pid": 1237940039285380274899124224, "host": 5}', "", '{"pid": 0}', '{"pid": true}'):
         (tmp_path / "g.zarr.lock").write_text(garbage)
         res = cli("grid", survey, "--out", out, *GRID_ARGS, "--overwrite")
         assert res.exit_code == 0, res.output
         assert not (tmp_path / "g.zarr.lock").exists()
+    # anything else there is a file of somebody's: refused, never emptied
+    (tmp_path / "g.zarr.lock").write_text("\x00\x01not json")
+    assert_user_error(cli("grid", survey, "--out", out, *GRID_ARGS, "--overwrite"), "not a geogan lock")
+    assert (tmp_path / "g.zarr.lock").read_text() == "\x00\x01not json"
 
 
 def test_the_holder_is_named_even_when_its_details_are_garbage(tmp_path, holder):
@@ -342,3 +347,182 @@ def test_the_holder_is_named_even_when_its_details_are_garbage(tmp_path, holder)
         with output_lock(target):
             pass
     assert time.time() - t0 < 5
+
+
+# -- the second hostile pass (2026-12-07) --------------------------------------------------------------
+def test_a_file_of_the_users_at_the_lock_path_is_never_emptied_or_deleted(tmp_path, survey):
+    out = tmp_path / "g.zarr"
+    lock = tmp_path / "g.zarr.lock"
+    lock.write_text("precious")
+    assert_user_error(cli("grid", survey, "--out", out, *GRID_ARGS), "g.zarr.lock", "not a geogan lock")
+    assert lock.read_text() == "precious" and not out.exists()
+    lock.unlink()
+    victim = tmp_path / "victim.txt"
+    victim.write_text('{"pid": 1}')  # even lock-like content: a hard link is somebody else's file
+    os.link(victim, lock)
+    assert_user_error(cli("grid", survey, "--out", out, *GRID_ARGS), "not a geogan lock")
+    assert victim.read_text() == '{"pid": 1}'
+
+
+def test_a_link_at_the_run_lock_is_refused_not_followed(tmp_path):
+    victim = tmp_path / "important.txt"
+    victim.write_text("keep")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "run.lock").symlink_to(victim)
+    spec = tmp_path / "spec.toml"
+    spec.write_text('[output]\ndir = "out"\n[survey]\nsynth = "demo"\nsamples = 300\n[train.p]\ndetector = "pca"\n')
+    assert_user_error(cli("run", spec), "run.lock", "cannot open the lock file")
+    assert victim.read_text() == "keep"
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
+def test_markers_are_never_written_through_a_link_or_into_a_fifo(tmp_path):
+    grid = make_grid(tmp_path / "grid.zarr")[0]
+    model = tmp_path / "model"
+    assert cli("train", grid, "--out", model, "--detector", "pca", "--sample", "500").exit_code == 0
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep")
+    for kind in ("link", "hardlink", "fifo"):
+        out = tmp_path / f"so-{kind}"
+        out.mkdir()
+        {"link": lambda: (out / MARKER).symlink_to(victim), "hardlink": lambda: os.link(victim, out / MARKER),
+         "fifo": lambda: os.mkfifo(out / MARKER)}[kind]()
+        res = subprocess.run([sys.executable, "-c", "from geogan.cli import main; main()", "--quiet", "score",
+                              str(grid), "--model", str(model), "--out", str(out), "--workers", "1"],
+                             capture_output=True, text=True, timeout=300)
+        assert res.returncode == 0, res.stderr
+        assert victim.read_text() == "keep"
+        assert json.loads((out / MARKER).read_text())["kind"] == "score"
+
+
+def test_overwrite_looks_inside_geogans_outputs_at_every_depth(tmp_path, survey, scored):
+    grid, model, out = scored
+    (out / "report").mkdir(exist_ok=True)
+    nested = [out / "scores.zarr" / "anomaly" / "mynotes.txt"]
+    g = tmp_path / "g.zarr"
+    assert cli("grid", survey, "--out", g, *GRID_ARGS).exit_code == 0
+    nested.append(g / "concentration" / "mynotes.txt")
+    for path in nested:
+        path.write_text("mine")
+    assert_user_error(cli("--quiet", "score", grid, "--model", model, "--out", out, "--overwrite"),
+                      "scores.zarr", "holds anomaly/mynotes.txt", "did not write")
+    assert_user_error(cli("grid", survey, "--out", g, *GRID_ARGS, "--overwrite"), "concentration/mynotes.txt")
+    (model / "weights").mkdir()
+    (model / "weights" / "mynotes.txt").write_text("mine")
+    assert_user_error(cli("train", grid, "--out", model, "--detector", "pca", "--sample", "300", "--overwrite"),
+                      "weights/mynotes.txt")
+    assert all(p.read_text() == "mine" for p in [*nested, model / "weights" / "mynotes.txt"])
+
+
+def test_overwrite_never_replaces_an_output_of_another_kind(tmp_path, survey, scored):
+    grid, model, _ = scored
+    assert_user_error(cli("grid", survey, "--out", model, *GRID_ARGS, "--overwrite"), "geogan model output",
+                      "not a grid one")
+    assert_user_error(cli("train", grid, "--out", grid, "--detector", "pca", "--overwrite"), "grid.zarr")
+    assert (model / "config.json").is_file()
+
+
+def test_the_score_marker_lists_only_what_was_written_and_a_users_map_is_never_geogans(tmp_path, scored):
+    grid, model, out = scored
+    listed = json.loads((out / MARKER).read_text())["entries"]
+    assert "elements_used.tif" not in listed and "report/" not in listed and "scores.zarr/" in listed
+    import rasterio
+
+    with rasterio.open(out / "anomaly.tif") as src:
+        profile, data = src.profile, src.read()
+    profile = {k: profile[k] for k in ("width", "height", "count", "dtype", "crs", "transform")}
+    for name in ("elements_used.tif", "anomaly.tif"):
+        target = out / name
+        target.unlink(missing_ok=True)
+        with rasterio.open(target, "w", driver="GTiff", **profile) as dst:  # the user's own map: no geogan tags
+            dst.write(data)
+        before = target.read_bytes()
+        assert_user_error(cli("--quiet", "score", grid, "--model", model, "--out", out, "--overwrite"), name,
+                          "geogan did not write it")
+        assert target.read_bytes() == before
+        target.unlink()
+    (out / "contributions.zarr").write_text("a file of the user's")
+    assert_user_error(cli("--quiet", "score", grid, "--model", model, "--out", out, "--overwrite"),
+                      "contributions.zarr", "geogan did not write it")
+
+
+def test_evaluate_never_writes_its_report_over_its_inputs(tmp_path, scored):
+    grid, model, out = scored
+    (tmp_path / "deposits.csv").write_text("x,y\n505250,2705250\n")
+    assert_user_error(cli("evaluate", out / "anomaly.tif", "--deposits", tmp_path / "deposits.csv", "--out", out,
+                          "--overwrite"), "contains the input")
+    assert (out / "anomaly.tif").is_file()
+    assert_user_error(cli("evaluate", out / "anomaly.tif", "--deposits", tmp_path / "deposits.csv", "--out",
+                          tmp_path, "--overwrite"), "contains the input")
+
+
+def test_a_crafted_state_never_makes_a_users_folder_geogans(tmp_path):
+    out = tmp_path / "o2"
+    (out / "report").mkdir(parents=True)
+    (out / "report" / "index.html").write_text("my own page")
+    (out / "run-state.json").write_text(json.dumps({"score.p": "x"}))  # a state from before ownership
+    spec = tmp_path / "spec.toml"
+    spec.write_text('[output]\ndir = "o2"\n[survey]\nsynth = "demo"\nsamples = 300\n[train.p]\ndetector = "pca"\n')
+    assert_user_error(cli("--quiet", "run", spec), "o2/report", "geogan did not write it")
+    assert (out / "report" / "index.html").read_text() == "my own page"
+    assert sorted(p.name for p in (out / "report").iterdir()) == ["index.html"]  # no marker written into it
+
+
+def test_a_user_folder_with_a_staging_name_and_geogan_like_names_is_kept(tmp_path, survey):
+    out = tmp_path / "g2.zarr"
+    (partial_path(out) / "work").mkdir(parents=True)
+    (partial_path(out) / "work" / "thesis.tex").write_text("t")
+    assert_user_error(cli("grid", survey, "--out", out, *GRID_ARGS), "not a geogan staging folder")
+    assert (partial_path(out) / "work" / "thesis.tex").read_text() == "t"
+    grid = make_grid(tmp_path / "grid.zarr")[0]
+    m2 = tmp_path / "m2"
+    partial_path(m2).mkdir()
+    (partial_path(m2) / "config.json").write_text("{}")
+    (partial_path(m2) / "results.csv").write_text("d")
+    assert_user_error(cli("train", grid, "--out", m2, "--detector", "pca", "--sample", "300"),
+                      "not a geogan training folder")
+    assert (partial_path(m2) / "results.csv").read_text() == "d"
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
+def test_a_fifo_in_place_of_a_chunk_is_refused_not_read(tmp_path):
+    grid = make_grid(tmp_path / "grid.zarr")[0]
+    chunk = next(p for p in sorted((grid / "concentration" / "c").rglob("*")) if p.is_file())
+    chunk.unlink()
+    os.mkfifo(chunk)
+    t0 = time.time()
+    assert_user_error(cli("train", grid, "--out", tmp_path / "m", "--detector", "pca"), "not a regular file")
+    assert time.time() - t0 < 60
+
+
+def test_synth_bounds_and_a_killed_runs_partial_folder(tmp_path):
+    assert_user_error(cli("synth", tmp_path / "s", "--samples", "99999999999999999999"), "n_samples",
+                      "100,000,000")
+    stale = tmp_path / ".s.partial-999999"
+    stale.mkdir()
+    (stale / MARKER).write_text(json.dumps({"kind": "synth", "entries": []}))
+    (stale / "survey.csv").write_text("half")
+    assert cli("--quiet", "synth", tmp_path / "s", "--samples", "200").exit_code == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s"]
+
+
+def test_more_numbers_bounded(tmp_path, survey):
+    assert_user_error(cli("grid", survey, "--out", tmp_path / "g.zarr", "--crs", "EPSG:32650", "--input-crs",
+                          "EPSG:32650", "--cell-size", "1e300"), "cell_size_m must be ≤ 1,000,000")
+    import rasterio
+    from rasterio.transform import from_origin
+
+    tif = tmp_path / "Cu.tif"
+    with rasterio.open(tif, "w", driver="GTiff", width=8, height=6, count=1, dtype="float32", crs="EPSG:32650",
+                       transform=from_origin(500000, 2700000, 500, 500)) as dst:
+        dst.write(np.ones((1, 6, 8), np.float32))
+    assert_user_error(cli("import-rasters", tif, "--out", tmp_path / "r.zarr", "--tile", "1000000000000"),
+                      "tile must be ≤ 16,384")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["Cu.tif", "survey.csv"]
+
+
+def test_a_state_file_that_is_a_directory_is_one_line(tmp_path):
+    (tmp_path / "out" / "run-state.json").mkdir(parents=True)
+    spec = tmp_path / "spec.toml"
+    spec.write_text('[output]\ndir = "out"\n[survey]\nsynth = "demo"\nsamples = 300\n[train.p]\ndetector = "pca"\n')
+    assert_user_error(cli("run", spec), "run-state.json", "is not a file")

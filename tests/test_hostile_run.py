@@ -5,9 +5,6 @@ user's changed, nothing half-written left behind.
 """
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest

@@ -384,8 +384,8 @@ def test_a_failed_write_leaves_nothing(tmp_path, monkeypatch):
         ({"preset": "regional"}, "unknown synthetic preset 'regional'"),
         ({"elements": ["W", "Xx"]}, "unknown element 'Xx'"),
         ({"elements": []}, "no elements selected"),
-        ({"n_samples": 0}, "n_samples must be at least 1"),
-        ({"seed": -1}, "seed must be a non-negative integer"),
+        ({"n_samples": 0}, "n_samples must be from 1 to 100,000,000"),
+        ({"seed": -1}, "seed must be an integer from 0 to 2,147,483,647"),
         ({"n_samples": 2_000_000}, "use write_synthetic_survey"),
     ],
 )

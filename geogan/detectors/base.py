@@ -34,7 +34,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
 
-from geogan._io import check_replaceable, staged_directory
+from geogan._io import staged_directory
+from geogan.ownership import check_replaceable
 from geogan.detectors.modelfile import CONFIG_NAME, detector_from_config, read_config, write_model_files
 from geogan.errors import ConfigError, InputError, ModelError, OutputExistsError
 
@@ -248,7 +249,7 @@ class Detector(OutlierMixin, BaseEstimator):
         # the Python API's wording (geogan._io.check_output names the CLI's --overwrite)
         if path.exists() and not overwrite:
             raise OutputExistsError(f"{path} exists; pass overwrite=True to replace it")
-        check_replaceable(path, what="model directory")  # geogan's models only, even then
+        check_replaceable(path, what="model directory", kind="model")  # geogan's models only, even then
         with staged_directory(path) as tmp:
             write_model_files(tmp, self, metadata=metadata)
         return path

@@ -345,20 +345,25 @@ def resolve_elements(elements: Sequence[str] | str | None, preset: SynthPreset
     return tuple(ELEMENTS[s] for s in chosen)
 
 
+#: the most samples a synthetic survey may have: ~67 × the national preset, ~20 GB of CSV
+MAX_SAMPLES = 100_000_000
+
+
 def resolve_n_samples(n_samples: int | None, preset: SynthPreset) -> int:
     """``n_samples`` as an int (default: the preset's); :class:`ConfigError` unless >= 1."""
     if n_samples is None:
         return preset.n_samples
     if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)):
         raise ConfigError(f"n_samples must be an integer, got {n_samples!r}")
-    if n_samples < 1:
-        raise ConfigError(f"n_samples must be at least 1, got {n_samples}")
+    if not 1 <= n_samples <= MAX_SAMPLES:
+        raise ConfigError(f"n_samples must be from 1 to {MAX_SAMPLES:,} (the national preset has 1.5 M), "
+                          f"got {n_samples}")
     return int(n_samples)
 
 
 def resolve_seed(seed: int) -> int:
     """``seed`` as an int; :class:`ConfigError` unless a non-negative integer."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= 2**31 - 1:
+        raise ConfigError(f"seed must be an integer from 0 to 2,147,483,647, got {seed!r}")
     return int(seed)
 

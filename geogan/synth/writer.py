@@ -10,6 +10,7 @@ stage (:mod:`geogan._io`).
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import shutil
@@ -22,7 +23,8 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from geogan._io import check_output, holds_output_lock, replace_path, write_marker
+from geogan._io import check_output, holds_output_lock, replace_path
+from geogan.ownership import read_marker, write_marker
 from geogan.errors import ConfigError
 from geogan.synth.generator import SynthGenerator
 from geogan.synth.presets import (
@@ -132,12 +134,15 @@ def write_synthetic_survey(out_dir: str | os.PathLike, preset: str | SynthPreset
     if fmt not in _FORMATS:
         raise ConfigError(f"unknown survey format {fmt!r}; choose csv or parquet")
     out = Path(out_dir)
-    check_output(out, overwrite=overwrite or _is_empty_dir(out), what="synthetic survey directory")
+    check_output(out, overwrite=overwrite or _is_empty_dir(out), what="synthetic survey directory", kind="synth")
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.parent / f".{out.name}.partial-{os.getpid()}"
-    if partial.exists():
-        shutil.rmtree(partial)
+    # we hold the output's lock: a partial folder of geogan's beside it is a killed run's
+    for stale in [*out.parent.glob(f".{glob.escape(out.name)}.partial-*"), partial]:
+        if stale.is_dir() and not stale.is_symlink() and (read_marker(stale) or {}).get("kind") == "synth":
+            shutil.rmtree(stale)
     partial.mkdir()
+    write_marker(partial, "synth", [])  # first: the folder is geogan's from now on
     try:
         generator = SynthGenerator(spec, chosen, n, seed)
         survey_name = f"survey.{fmt}"
@@ -148,7 +153,7 @@ def write_synthetic_survey(out_dir: str | os.PathLike, preset: str | SynthPreset
                                             encoding="utf-8")
         write_marker(partial, "synth", [survey_name, *SYNTH_FILES[len(_FORMATS):]])
         # someone may have written meanwhile
-        check_output(out, overwrite=overwrite or _is_empty_dir(out), what="synthetic survey directory")
+        check_output(out, overwrite=overwrite or _is_empty_dir(out), what="synthetic survey directory", kind="synth")
         if out.is_symlink():  # replace the link, never delete what it points to
             out.unlink()
         replace_path(partial, out)
