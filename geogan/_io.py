@@ -98,7 +98,7 @@ def replace_path(src: str | os.PathLike, dst: str | os.PathLike) -> None:
     src, dst = Path(src), Path(dst)
     old = None
     if dst.exists():
-        old = dst.with_name(f"{dst.name}.old-{os.getpid()}")
+        old = dst.with_name(f".{dst.name}.old-{os.getpid()}-{os.urandom(4).hex()}")
         os.replace(dst, old)
     os.replace(src, dst)
     if old is not None:

@@ -72,8 +72,9 @@ def export_cog(da: xr.DataArray, path: str | os.PathLike, *, overwrite: bool = F
     spec = GridSpec.from_dict(da.attrs["grid"]) if "grid" in da.attrs else None
     if spec is None:
         raise StoreError("the array carries no grid description (attrs['grid'])")
-    tmp_tiled = path.with_name(f".{path.name}.tiled-{os.getpid()}.tif")
-    tmp_cog = path.with_name(f".{path.name}.cog-{os.getpid()}.tif")
+    token = f"{os.getpid()}-{os.urandom(4).hex()}"  # not a name anyone can place beforehand
+    tmp_tiled = path.with_name(f".{path.name}.tiled-{token}.tif")
+    tmp_cog = path.with_name(f".{path.name}.cog-{token}.tif")
     profile = dict(driver="GTiff", width=spec.width, height=spec.height, count=1, dtype="float32",
                    crs=spec.pyproj_crs.to_wkt(), transform=spec.transform, nodata=nodata, tiled=True,
                    blockxsize=blocksize, blockysize=blocksize, compress="deflate", predictor=1,

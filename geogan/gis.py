@@ -171,12 +171,9 @@ def write_qml(path: str | os.PathLike, breaks: Mapping[str, float], *, vmin: flo
     ET.SubElement(root, "blendMode").text = "0"
     ET.indent(root)
     text = _QML_DOCTYPE + "\n" + ET.tostring(root, encoding="unicode") + "\n"
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    from geogan.ownership import write_file
+
+    write_file(path, text)  # through a fresh file renamed into place, never through a link
     return path
 
 
@@ -300,7 +297,7 @@ def write_anomaly_polygons(path: str | os.PathLike, polygons: AnomalyPolygons) -
     from geogan._io import replace_path
 
     path = Path(path)
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.gpkg")
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}-{os.urandom(4).hex()}.gpkg")
     names = list(polygons.columns)
     try:
         pyogrio.raw.write(tmp, geometry=shapely.to_wkb(polygons.geometry), field_data=list(polygons.columns.values()),

@@ -177,7 +177,7 @@ def grid_survey(
     staging = Staging(out)
     resumed: set[tuple[int, int]] = set()
     if staging.exists():
-        if (staging.params() or {}).get("token") == token and _readable(staging.store):
+        if (staging.params() or {}).get("token") == token and staging.created() and _readable(staging.store):
             resumed = staging.done()
             log.info(f"resuming {staging.root}: {len(resumed)} of {spec.n_tiles} tiles already done")
         else:
@@ -196,6 +196,7 @@ def grid_survey(
         staging.start({"token": token, **run_params})
         np.savez(samples_path, x=survey.x, y=survey.y, values=survey.values, elements=np.array(survey.elements))
         store.create_grid_store(staging.store, spec, survey.elements, units=survey.units, attrs=attrs)
+        staging.mark_created()
     pending = [t for t in spec.tiles() if t not in resumed]
     if pending:
         with dask_client(scheduler, workers=workers) as client:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -30,6 +31,12 @@ MARKER = ".geogan"
 
 #: what a model directory holds (:mod:`geogan.train`): anything else in one is the user's
 MODEL_ENTRIES = ("config.json", "history.csv", "arrays.npz", "weights", "members", "checkpoints")
+# a model directory's files and folders, relative to it: an ensemble's members are models too
+_ONE_MODEL = r"(config\.json|history\.csv|arrays\.npz|weights/[^/]+\.weights\.h5)"
+_CHECKPOINT = r"checkpoints/(member_\d+/)?epoch_\d+/(state\.npz|checkpoint\.json)"
+_MODEL_FILE = re.compile(rf"{_ONE_MODEL}|members/\d+/{_ONE_MODEL}|members/\d+\.history\.json|{_CHECKPOINT}|run\.json")
+_MODEL_DIR = re.compile(r"weights|members|members/\d+|members/\d+/weights|checkpoints|checkpoints/member_\d+|"
+                        r"checkpoints/(member_\d+/)?epoch_\d+")
 
 
 def write_marker(directory: str | os.PathLike, kind: str, entries: Iterable[str]) -> None:
@@ -120,30 +127,26 @@ def ownership(path: str | os.PathLike) -> tuple[str, frozenset[str] | None] | No
     return ("file", None) if listed else None
 
 
-def _foreign(p: Path, kind: str, entries: frozenset[str] | None) -> str | None:
+def foreign_entry(p: Path, kind: str, entries: frozenset[str] | None) -> str | None:
     """The first entry inside the geogan output ``p`` (at any depth) that geogan did not
     write there, as a path relative to ``p``; None when there is none."""
-    if kind == "model":
-        for e in p.iterdir():
-            if e.name not in MODEL_ENTRIES:
-                return e.name
-            if e.is_dir() and not e.is_symlink():
-                for f in e.rglob("*"):
-                    if f.is_symlink() or (not f.is_dir() and f.suffix not in (".h5", ".json", ".npz", ".csv")):
-                        return f.relative_to(p).as_posix()
-            elif e.name in ("weights", "members", "checkpoints"):
-                return e.name
+    if kind == "model":  # the files train writes (geogan.train's layout), by name
+        for f in sorted(p.rglob("*")):
+            rel = f.relative_to(p).as_posix()
+            if f.is_symlink() or not (_MODEL_DIR.fullmatch(rel) if f.is_dir() else _MODEL_FILE.fullmatch(rel)):
+                return rel
         return None
-    if entries is None:  # a store: zarr.json at every level, chunks under each array's c/
-        for root, dirs, files in os.walk(p):
-            rel = Path(root).relative_to(p)
-            in_chunks = "c" in rel.parts
-            for name in files:
-                if name != "zarr.json" and not in_chunks:
-                    return (rel / name).as_posix()
-            for name in dirs:
-                if (Path(root) / name).is_symlink():
-                    return (rel / name).as_posix()
+    if entries is None:  # a store: zarr.json at every level; chunks c/<digits>/... in each array
+        for f in sorted(p.rglob("*")):
+            parts = f.relative_to(p).parts
+            if f.is_symlink():
+                return "/".join(parts)
+            if f.is_dir() or parts[-1] == "zarr.json":
+                continue
+            i = parts.index("c") if "c" in parts else -1
+            if i < 0 or not (p.joinpath(*parts[:i]) / "zarr.json").is_file() or \
+                    not all(part.isdigit() for part in parts[i + 1:]):
+                return "/".join(parts)
         return None
     for e in p.iterdir():
         if e.name in entries and not e.is_dir():
@@ -154,7 +157,7 @@ def _foreign(p: Path, kind: str, entries: frozenset[str] | None) -> str | None:
             inner = ownership(e)
             if inner is None:
                 return e.name
-            deeper = _foreign(e, *inner) if inner[0] != "empty" else None
+            deeper = foreign_entry(e, *inner) if inner[0] != "empty" else None
             if deeper is not None:
                 return f"{e.name}/{deeper}"
             continue
@@ -192,11 +195,11 @@ def check_replaceable(path: str | os.PathLike, *, what: str = "output", kind: st
         raise OutputExistsError(f"{what} exists and is a geogan {found} output, not a {kind} one; --overwrite "
                                 f"replaces an output with one of its kind: choose another path", path=p)
     if p.is_dir() and not p.is_symlink():
-        foreign = _foreign(p, found, entries)
+        foreign = foreign_entry(p, found, entries)
         if foreign is not None:
             raise OutputExistsError(f"{what} holds {foreign}, which geogan did not write; --overwrite replaces only "
                                     f"geogan's own outputs: move it elsewhere first", path=p)
 
 
-__all__ = ["MARKER", "MODEL_ENTRIES", "check_replaceable", "geotiff_is_ours", "ownership", "read_marker", "small_json",
-           "write_file", "write_marker"]
+__all__ = ["MARKER", "MODEL_ENTRIES", "check_replaceable", "foreign_entry", "geotiff_is_ours", "ownership", "read_marker",
+           "small_json", "write_file", "write_marker"]

@@ -218,6 +218,9 @@ class _State:
         new = []
         for stage, path in outputs:
             rel = path.relative_to(self.out).as_posix()
+            if os.path.lexists(path) and path.resolve() != self.out.resolve() / rel:
+                raise OutputExistsError(f"{path} is (or lies under) a symbolic link; geogan run writes its outputs "
+                                        f"inside {self.out} itself: remove the link", path=None)
             if rel in owned:
                 _adopt(stage, path, self.out)
             elif path.exists() and not overwrite:
@@ -289,10 +292,10 @@ _KINDS = {"synth": "synth", "grid": "grid", "train": "model", "report": "report"
 def _replaced_by(stage: str, path: Path) -> list[tuple[Path, str | None]]:
     """What a stage replaces, and its kind: its output, or, for a score directory, each of
     its outputs."""
-    from geogan.score import SCORE_OUTPUTS
+    from geogan.score import OUTPUT_KINDS, SCORE_OUTPUTS
 
     if stage.startswith("score."):
-        return [(path / name, None) for name in SCORE_OUTPUTS]
+        return [(path / name, OUTPUT_KINDS.get(name)) for name in SCORE_OUTPUTS]
     return [(path, _KINDS[stage.partition(".")[0]])]
 
 

@@ -52,6 +52,8 @@ REPORT_DIR = "report"
 SCORE_OUTPUTS = (SCORES_STORE, CONTRIBUTIONS_STORE, COG_NAME, SPREAD_COG_NAME, USED_COG_NAME, QML_NAME, POLYGONS_NAME,
                  REPORT_DIR)
 _FOLDERS = (SCORES_STORE, CONTRIBUTIONS_STORE, REPORT_DIR)
+#: the kind of each folder among them (geogan.ownership): --overwrite never puts one kind in another's place
+OUTPUT_KINDS = {SCORES_STORE: "scores", CONTRIBUTIONS_STORE: "contributions", REPORT_DIR: "report"}
 
 
 def _mark(out_dir: Path, *names: str) -> None:
@@ -351,13 +353,13 @@ def score_grid(
     if blocking and not overwrite:
         raise OutputExistsError(f"{blocking[0]} exists; pass --overwrite to replace the outputs in {out_dir}")
     for output in SCORE_OUTPUTS:  # geogan's own outputs only, even with --overwrite
-        check_replaceable(out_dir / output, what=output)
+        check_replaceable(out_dir / output, what=output, kind=OUTPUT_KINDS.get(output))
     out_dir.mkdir(parents=True, exist_ok=True)
     resumed: set[tuple[int, int]] = set()
     if scores_done:
         log.info(f"reusing {scores_path} (same grid and model)")
     elif staging.exists():
-        if staging.params() == run_key and staging.store.exists():
+        if staging.params() == run_key and staging.created():
             resumed = staging.done()
             log.info(f"resuming {staging.root}: {len(resumed)} of {spec.n_tiles} tiles already done")
         else:
@@ -374,6 +376,7 @@ def score_grid(
             _create_contributions_store(contrib_stage, spec, model.elements, attrs)
         _create_scores_store(staging.store, spec, attrs, spread=model.is_ensemble,
                              elements_used=min_elements is not None)
+        staging.mark_created()
     pending = [] if scores_done else [t for t in spec.tiles() if t not in resumed]
     log.info(f"scoring {spec.n_cells:,} cells in {len(pending)} tiles with {model.detector_name} "
          f"(score {model.score_name})")
@@ -394,10 +397,13 @@ def score_grid(
         _refuse_if_nothing_scored(staging, model, min_elements, grid_path)
         if contributions:
             _finalize_contributions(contrib_stage, contrib_path, run_key)
-        elif contrib_path.exists():  # from an earlier run with contributions (--overwrite): stale now
+        elif os.path.lexists(contrib_path):  # from an earlier run with contributions (--overwrite): stale now
             import shutil
 
-            shutil.rmtree(contrib_path)
+            if contrib_path.is_symlink():  # the link goes, never what it points to
+                contrib_path.unlink()
+            else:
+                shutil.rmtree(contrib_path)
         staging.finalize()
     _mark(out_dir, SCORES_STORE, COG_NAME, QML_NAME, POLYGONS_NAME, *([CONTRIBUTIONS_STORE] if contributions else []),
           *([USED_COG_NAME] if min_elements is not None else []), *([SPREAD_COG_NAME] if model.is_ensemble else []),

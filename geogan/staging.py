@@ -71,6 +71,14 @@ class Staging:
     def params(self) -> dict | None:
         return small_json(self.params_file)
 
+    def mark_created(self) -> None:
+        """Record that the staged store is complete in its metadata and coordinates (written
+        after creating it: a writer killed while creating it leaves a store not to resume)."""
+        (self.work / "created").touch()
+
+    def created(self) -> bool:
+        return (self.work / "created").is_file()
+
     def mark(self, i: int, j: int) -> None:
         # written last, after the tile's chunks: a marker means the tile is complete
         (self.done_dir / f"{i}_{j}").touch()

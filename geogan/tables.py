@@ -182,6 +182,8 @@ def open_table(path: str | PathLike, *, role: TableRole, centroids: bool = False
 def _open(path: Path, role: TableRole, *, centroids: bool) -> Table:
     if not path.exists():
         raise role.error(f"{role.what} file not found; check the path", path=path)
+    if not (path.is_file() or path.is_dir()):  # a FIFO or a device: reading it would block or never end
+        raise role.error(f"{role.what} file is not a regular file (a FIFO or a device)", path=path)
     suffixes = [s.lower() for s in path.suffixes]
     suffix = suffixes[-1] if suffixes else ""
     if path.is_dir() and suffix != ".gdb":

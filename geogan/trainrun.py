@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from geogan.ownership import check_replaceable
+from geogan.ownership import MODEL_ENTRIES, check_replaceable, foreign_entry, ownership
 from geogan._tf import tensorflow
 from geogan.detectors.base import Detector
 from geogan.detectors.modelfile import CONFIG_NAME, write_model_files
@@ -135,9 +135,9 @@ def _check_work_is_ours(work: Path) -> None:
     """Refuse a ``<model>.partial`` folder geogan did not make (it is deleted to start afresh)."""
     if not os.path.lexists(work):
         return
+    marked = isinstance(_json_or_none(work / RUN_FILE), dict) or ownership(work) == ("model", frozenset(MODEL_ENTRIES))
     ours = not work.is_symlink() and work.is_dir() and (
-        not any(work.iterdir()) or isinstance(_json_or_none(work / RUN_FILE), dict)
-        or (_json_or_none(work / CONFIG_NAME) or {}).get("format") == "geogan-model")
+        not any(work.iterdir()) or (marked and foreign_entry(work, "model", None) is None))
     if not ours:
         raise OutputExistsError(f"{work} is not a geogan training folder (no {RUN_FILE} in it); geogan trains "
                                 f"{work.name.removesuffix('.partial')} there: move it away")

@@ -500,7 +500,8 @@ def test_synth_bounds_and_a_killed_runs_partial_folder(tmp_path):
                       "100,000,000")
     stale = tmp_path / ".s.partial-999999"
     stale.mkdir()
-    (stale / MARKER).write_text(json.dumps({"kind": "synth", "entries": []}))
+    # as a killed synth leaves it: its marker, written first, lists what it was writing
+    (stale / MARKER).write_text(json.dumps({"kind": "synth", "entries": ["deposits.csv", "survey.csv", "truth.json"]}))
     (stale / "survey.csv").write_text("half")
     assert cli("--quiet", "synth", tmp_path / "s", "--samples", "200").exit_code == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s"]
@@ -526,3 +527,124 @@ def test_a_state_file_that_is_a_directory_is_one_line(tmp_path):
     spec = tmp_path / "spec.toml"
     spec.write_text('[output]\ndir = "out"\n[survey]\nsynth = "demo"\nsamples = 300\n[train.p]\ndetector = "pca"\n')
     assert_user_error(cli("run", spec), "run-state.json", "is not a file")
+
+
+# -- the third hostile pass (2026-12-07) ---------------------------------------------------------------
+def test_chunk_folders_and_model_subfolders_hold_only_geogans_files(tmp_path, survey, scored):
+    grid, model, _ = scored
+    g = tmp_path / "g.zarr"
+    assert cli("grid", survey, "--out", g, *GRID_ARGS).exit_code == 0
+    for user in (g / "concentration" / "c" / "notes.txt", g / "c" / "thesis.txt"):
+        user.parent.mkdir(exist_ok=True)
+        user.write_text("mine")
+        assert_user_error(cli("grid", survey, "--out", g, *GRID_ARGS, "--overwrite"), "did not write")
+        assert user.read_text() == "mine"
+        user.unlink()
+    (model / "weights").mkdir()
+    (model / "weights" / "notes.csv").write_text("mine")  # a geogan-like suffix, not a geogan name
+    assert_user_error(cli("train", grid, "--out", model, "--detector", "pca", "--sample", "300", "--overwrite"),
+                      "weights/notes.csv")
+
+
+def test_score_overwrite_never_puts_a_scores_store_in_place_of_a_grid(tmp_path, scored):
+    import shutil
+
+    grid, model, _ = scored
+    s1 = tmp_path / "S1"
+    s1.mkdir()
+    shutil.copytree(grid, s1 / "scores.zarr")
+    assert_user_error(cli("--quiet", "score", grid, "--model", model, "--out", s1, "--overwrite"), "scores.zarr",
+                      "geogan grid output, not a scores one")
+    assert json.loads((s1 / "scores.zarr" / "zarr.json").read_text())["attributes"]["geogan_kind"] == "grid"
+
+
+def test_a_score_killed_while_creating_its_store_is_rebuilt_not_finalized(tmp_path, scored):
+    from geogan.staging import Staging
+
+    grid, model, _ = scored
+    out = tmp_path / "sk"
+    staging = Staging(out / "scores.zarr")
+    import geogan.score as score_mod
+
+    # the state a kill -9 leaves between starting the staging folder and finishing the store
+    staging.start({"whatever": 1})
+    (staging.store).mkdir()
+    (staging.store / "zarr.json").write_text("{}")
+    res = cli("--quiet", "score", grid, "--model", model, "--out", out)
+    assert res.exit_code == 0, res.output
+    assert score_mod.open_scores_store(out / "scores.zarr")["anomaly"].notnull().any()
+
+
+def test_leftover_partial_folders_are_removed_only_when_wholly_geogans(tmp_path):
+    stale = tmp_path / ".sdx.partial-old"
+    stale.mkdir()
+    (stale / MARKER).write_text(json.dumps({"kind": "synth", "entries": ["survey.csv"]}))
+    (stale / "thesis.txt").write_text("mine")
+    assert cli("--quiet", "synth", tmp_path / "sdx", "--samples", "200").exit_code == 0
+    assert (stale / "thesis.txt").read_text() == "mine"
+    grid = make_grid(tmp_path / "grid.zarr")[0]
+    model = tmp_path / "mP"
+    assert cli("train", grid, "--out", model, "--detector", "pca", "--sample", "300").exit_code == 0
+    import shutil
+
+    shutil.copytree(model, partial_path(model))
+    (partial_path(model) / "notes.txt").write_text("mine")
+    assert_user_error(cli("train", grid, "--out", model, "--detector", "pca", "--sample", "300", "--overwrite"),
+                      "not a geogan training folder")
+    assert (partial_path(model) / "notes.txt").read_text() == "mine"
+
+
+# -- the fourth hostile pass (2026-12-07) --------------------------------------------------------------
+def test_the_qgis_style_is_never_written_through_a_link(tmp_path):
+    from geogan.gis import write_qml
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep")
+    style = tmp_path / "anomaly.qml"
+    style.symlink_to(victim)
+    write_qml(style, {"P50": 0.1, "P75": 0.2, "P90": 0.3, "P95": 0.4, "P99": 0.5}, vmin=0.0, vmax=1.0)
+    assert victim.read_text() == "keep" and not style.is_symlink() and "<qgis" in style.read_text()
+
+
+def test_run_refuses_an_output_reached_through_a_link(tmp_path):
+    spec = tmp_path / "spec.toml"
+    spec.write_text('[output]\ndir = "out"\n[survey]\nsynth = "demo"\nsamples = 300\n[grid]\ncell_size_m = 2000\n'
+                    '[train.p]\ndetector = "pca"\nsample = 300\n')
+    assert cli("--quiet", "run", spec).exit_code == 0
+    mine = tmp_path / "mine"
+    (tmp_path / "out" / "scores" / "p").rename(mine)
+    (tmp_path / "out" / "scores" / "p").symlink_to(mine)
+    before = tree(mine)
+    assert_user_error(cli("--quiet", "run", spec, "--force"), "scores/p", "symbolic link")
+    assert tree(mine) == before
+
+
+def test_a_linked_stale_contributions_store_is_unlinked_not_followed(tmp_path):
+    grid = make_grid(tmp_path / "grid.zarr")[0]
+    model = tmp_path / "model"
+    assert cli("train", grid, "--out", model, "--detector", "pca", "--sample", "500").exit_code == 0
+    out = tmp_path / "so"
+    assert cli("--quiet", "score", grid, "--model", model, "--out", out, "--contributions").exit_code == 0
+    kept = tmp_path / "mycontrib"
+    (out / "contributions.zarr").rename(kept)
+    (out / "contributions.zarr").symlink_to(kept)
+    res = cli("--quiet", "score", grid, "--model", model, "--out", out, "--overwrite")
+    assert res.exit_code == 0, res.output
+    assert (kept / "zarr.json").is_file() and not os.path.lexists(out / "contributions.zarr")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
+def test_a_fifo_given_as_deposits_is_refused_not_read(tmp_path, scored):
+    _, _, out = scored
+    os.mkfifo(tmp_path / "deposits.csv")
+    assert_user_error(cli("evaluate", out / "anomaly.tif", "--deposits", tmp_path / "deposits.csv", "--out",
+                          tmp_path / "rep"), "deposits.csv", "not a regular file")
+
+
+def test_a_backup_named_like_a_partial_folder_is_kept(tmp_path):
+    backup = tmp_path / ".sd3.partial-backup"
+    backup.mkdir()
+    (backup / MARKER).write_text(json.dumps({"kind": "synth", "entries": ["survey.csv"]}))
+    (backup / "survey.csv").write_text("edited")
+    assert cli("--quiet", "synth", tmp_path / "sd3", "--samples", "200").exit_code == 0
+    assert (backup / "survey.csv").read_text() == "edited"

@@ -24,7 +24,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from geogan._io import check_output, holds_output_lock, replace_path
-from geogan.ownership import read_marker, write_marker
+from geogan.ownership import foreign_entry, ownership, write_marker
 from geogan.errors import ConfigError
 from geogan.synth.generator import SynthGenerator
 from geogan.synth.presets import (
@@ -138,20 +138,22 @@ def write_synthetic_survey(out_dir: str | os.PathLike, preset: str | SynthPreset
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.parent / f".{out.name}.partial-{os.getpid()}"
     # we hold the output's lock: a partial folder of geogan's beside it is a killed run's
-    for stale in [*out.parent.glob(f".{glob.escape(out.name)}.partial-*"), partial]:
-        if stale.is_dir() and not stale.is_symlink() and (read_marker(stale) or {}).get("kind") == "synth":
+    for stale in [*out.parent.glob(f".{glob.escape(out.name)}.partial-[0-9]*"), partial]:
+        if not stale.name.rpartition("-")[2].isdigit():
+            continue
+        owned = ownership(stale) if stale.is_dir() and not stale.is_symlink() else None
+        if owned is not None and owned[0] == "synth" and foreign_entry(stale, *owned) is None:
             shutil.rmtree(stale)
     partial.mkdir()
-    write_marker(partial, "synth", [])  # first: the folder is geogan's from now on
+    survey_name = f"survey.{fmt}"
+    write_marker(partial, "synth", [survey_name, *SYNTH_FILES[len(_FORMATS):]])  # first: the folder is geogan's
     try:
         generator = SynthGenerator(spec, chosen, n, seed)
-        survey_name = f"survey.{fmt}"
         _write_survey(generator, partial / survey_name, fmt, progress=progress)
         _write_csv(generator.deposits_table(), partial / "deposits.csv")
         truth = generator.truth()
         (partial / "truth.json").write_text(json.dumps(truth, indent=1) + "\n",
                                             encoding="utf-8")
-        write_marker(partial, "synth", [survey_name, *SYNTH_FILES[len(_FORMATS):]])
         # someone may have written meanwhile
         check_output(out, overwrite=overwrite or _is_empty_dir(out), what="synthetic survey directory", kind="synth")
         if out.is_symlink():  # replace the link, never delete what it points to
