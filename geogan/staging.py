@@ -20,7 +20,7 @@ import shutil
 from pathlib import Path
 
 from geogan._io import named, replace_path
-from geogan.ownership import small_json
+from geogan.ownership import small_json, write_file
 from geogan.errors import OutputExistsError
 from geogan.store import finalize_metadata, now_iso
 
@@ -55,7 +55,9 @@ class Staging:
     def remove(self) -> None:
         """Delete the staging folder: only one geogan made (``work/`` or ``store.zarr`` in it),
         never a folder of the user's that happens to bear its name."""
-        ours = not any(self.root.iterdir()) or isinstance(self.params(), dict) or isinstance(
+        started = {e.name for e in self.root.iterdir()} <= {"work"} and (not self.work.is_dir() or all(
+            e.name.startswith(".params.json.") for e in self.work.iterdir()))  # killed before params.json
+        ours = started or isinstance(self.params(), dict) or isinstance(
             ((small_json(self.store / "zarr.json") or {}).get("attributes") or {}).get("geogan_kind"), str)
         if self.root.is_symlink() or not ours:
             raise OutputExistsError(f"{self.root} is not a geogan staging folder (no work/params.json in it); geogan "
@@ -65,7 +67,7 @@ class Staging:
     def start(self, params: dict) -> None:
         """Begin a fresh build (the store must be created next)."""
         self.work.mkdir(parents=True, exist_ok=True)
-        self.params_file.write_text(json.dumps(params, sort_keys=True, default=str))  # first: marks the folder geogan's
+        write_file(self.params_file, json.dumps(params, sort_keys=True, default=str))  # first: marks the folder geogan's
         self.done_dir.mkdir(exist_ok=True)
 
     def params(self) -> dict | None:
