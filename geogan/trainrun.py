@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from geogan.ownership import MODEL_ENTRIES, check_replaceable, foreign_entry, ownership
+from geogan.ownership import MODEL_ENTRIES, check_replaceable, foreign_entry, ownership, small_json
 from geogan._tf import tensorflow
 from geogan.detectors.base import Detector
 from geogan.detectors.modelfile import CONFIG_NAME, write_model_files
@@ -124,18 +124,11 @@ def check_work_folder(work: Path, final: Path, run_key: dict, *, resume: bool, o
     return progress_found
 
 
-def _json_or_none(path: Path):
-    try:
-        return json.loads(path.read_text()) if path.is_file() and not path.is_symlink() else None
-    except (OSError, ValueError):
-        return None
-
-
 def _check_work_is_ours(work: Path) -> None:
     """Refuse a ``<model>.partial`` folder geogan did not make (it is deleted to start afresh)."""
     if not os.path.lexists(work):
         return
-    marked = isinstance(_json_or_none(work / RUN_FILE), dict) or ownership(work) == ("model", frozenset(MODEL_ENTRIES))
+    marked = small_json(work / RUN_FILE) is not None or ownership(work) == ("model", frozenset(MODEL_ENTRIES))
     ours = not work.is_symlink() and work.is_dir() and (
         not any(work.iterdir()) or (marked and foreign_entry(work, "model", None) is None))
     if not ours:

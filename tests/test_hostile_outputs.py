@@ -576,12 +576,16 @@ def test_a_score_killed_while_creating_its_store_is_rebuilt_not_finalized(tmp_pa
 
 
 def test_leftover_partial_folders_are_removed_only_when_wholly_geogans(tmp_path):
-    stale = tmp_path / ".sdx.partial-old"
-    stale.mkdir()
-    (stale / MARKER).write_text(json.dumps({"kind": "synth", "entries": ["survey.csv"]}))
-    (stale / "thesis.txt").write_text("mine")
+    # a folder holding a file geogan did not write, and a backup named like a partial folder
+    # (not geogan's pid naming), each beside the synth output: both kept
+    kept = {tmp_path / ".sdx.partial-old" / "thesis.txt": "mine",
+            tmp_path / ".sdx.partial-backup" / "survey.csv": "edited"}
+    for path, text in kept.items():
+        path.parent.mkdir()
+        (path.parent / MARKER).write_text(json.dumps({"kind": "synth", "entries": ["survey.csv"]}))
+        path.write_text(text)
     assert cli("--quiet", "synth", tmp_path / "sdx", "--samples", "200").exit_code == 0
-    assert (stale / "thesis.txt").read_text() == "mine"
+    assert all(path.read_text() == text for path, text in kept.items())
     grid = make_grid(tmp_path / "grid.zarr")[0]
     model = tmp_path / "mP"
     assert cli("train", grid, "--out", model, "--detector", "pca", "--sample", "300").exit_code == 0
@@ -639,12 +643,3 @@ def test_a_fifo_given_as_deposits_is_refused_not_read(tmp_path, scored):
     os.mkfifo(tmp_path / "deposits.csv")
     assert_user_error(cli("evaluate", out / "anomaly.tif", "--deposits", tmp_path / "deposits.csv", "--out",
                           tmp_path / "rep"), "deposits.csv", "not a regular file")
-
-
-def test_a_backup_named_like_a_partial_folder_is_kept(tmp_path):
-    backup = tmp_path / ".sd3.partial-backup"
-    backup.mkdir()
-    (backup / MARKER).write_text(json.dumps({"kind": "synth", "entries": ["survey.csv"]}))
-    (backup / "survey.csv").write_text("edited")
-    assert cli("--quiet", "synth", tmp_path / "sd3", "--samples", "200").exit_code == 0
-    assert (backup / "survey.csv").read_text() == "edited"
