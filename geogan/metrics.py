@@ -475,6 +475,12 @@ def deposit_table(deposits: Deposits, location: DepositLocation, values: np.ndar
     lower = {str(c).lower(): c for c in deposits.attributes.columns}
     type_col = next((lower[c] for c in TYPE_COLUMNS if c in lower), None)
     ids = deposits.ids.tolist()
+    used = location.used
+    scores = np.zeros(len(deposits), dtype=valid_sorted.dtype)
+    scores[used] = values[location.row[used], location.col[used]]
+    # one search for every deposit, in the scores' own dtype (a float64 needle would make
+    # numpy cast the whole sorted grid, once per deposit: 90 s for 4,800 deposits on 30 M cells)
+    ranks = np.searchsorted(valid_sorted, scores, side="right")
     rows = []
     for k in range(len(deposits)):
         row = {"id": ids[k], "x": float(deposits.x[k]), "y": float(deposits.y[k]), "status": "used",
@@ -486,9 +492,9 @@ def deposit_table(deposits: Deposits, location: DepositLocation, values: np.ndar
         elif location.on_nodata[k]:
             row["status"] = "no data"
         else:
-            score = float(values[location.row[k], location.col[k]])
+            score = float(scores[k])
             row["score"] = score
-            row["percentile"] = float(100.0 * np.searchsorted(valid_sorted, score, side="right") / valid_sorted.size)
+            row["percentile"] = float(100.0 * ranks[k] / valid_sorted.size)
             row["class"] = labels[int(classify(np.array([score]), breaks)[0])]
         rows.append(row)
     return rows

@@ -211,14 +211,36 @@ class Fitter:
     def _label_informed(self, d) -> float:
         return _label_auc(d.decision_function(self.labels[0]), d.decision_function(self.labels[1]))
 
+    def _schedule(self, d: NeuralDetector) -> tuple[int, int]:
+        """Total epochs of ``d``'s fit and the checkpoint interval (default: about 10 per run)."""
+        total = d.total_epochs(len(self.X_train))
+        return total, self.checkpoint_every if self.checkpoint_every is not None else max(1, math.ceil(total / 10))
+
+    def _epoch_row(self, d: NeuralDetector, member: int | None, epoch: int, logs: dict, monitored: bool) -> dict:
+        """The history row of ``d``'s ``epoch``; with ``monitored``, the monitor cells' mean
+        score and the label-informed AUC (``d``'s weights must be current)."""
+        tag = {} if member is None else {"member": member}
+        row = {**tag, "epoch": epoch, "steps": epoch * d.batches_per_epoch(len(self.X_train)),
+               **{k: v for k, v in logs.items() if k != "seconds"}, "seconds": logs["seconds"]}
+        if monitored:
+            row["mean_test_score"] = float(np.mean(d.decision_function(self.monitor)))
+            if self.labels is not None:
+                row["label_informed_test_auc"] = self.label_auc = self._label_informed(d)
+        return row
+
+    @staticmethod
+    def _losses_info(d: NeuralDetector, logs: list[dict]) -> str:
+        shown = [k for k in ("dis", "gen", "enc") if k in logs[0]] or list(d._loss_names)
+        return " ".join(f"{k} {np.mean([lg[k] for lg in logs]):.3f}" for k in shown)
+
     def fit(self, d: Detector, ckpt_dir: Path, member: int | None) -> Detector:
         """Fit one detector (resuming from its latest checkpoint in ``ckpt_dir``)."""
         X_train, monitor, labels, history = self.X_train, self.monitor, self.labels, self.history
-        tag = {} if member is None else {"member": member}
         if not isinstance(d, NeuralDetector):
             t_fit = time.perf_counter()
             d.fit(X_train)
-            row = {**tag, "epoch": 1, "mean_test_score": float(np.mean(d.decision_function(monitor))),
+            row = {**({} if member is None else {"member": member}), "epoch": 1,
+                   "mean_test_score": float(np.mean(d.decision_function(monitor))),
                    "seconds": time.perf_counter() - t_fit}
             if labels is not None:
                 row["label_informed_test_auc"] = self.label_auc = self._label_informed(d)
@@ -231,26 +253,17 @@ class Fitter:
             self.resumed_from = d.epochs_done_ if member is None else f"member {member}, epoch {d.epochs_done_}"
             log.info(f"resuming {'' if member is None else f'member {member} '}from {checkpoint.name} "
                      f"(epoch {d.epochs_done_} of {d.total_epochs(len(X_train))})")
-        total = d.total_epochs(len(X_train))
-        every = self.checkpoint_every if self.checkpoint_every is not None else max(1, math.ceil(total / 10))
+        total, every = self._schedule(d)
         what = f"training {self.detector}" + ("" if member is None else f" {member + 1}/{self.ensemble}")
         bar = Progress(total, what, unit="epochs", enabled=self.progress)
         bar.update(d.epochs_done_ if checkpoint is not None else 0, "")
 
         def on_epoch(dd: NeuralDetector, epoch: int, logs: dict) -> None:
             last = epoch == total
-            row = {**tag, "epoch": epoch, "steps": epoch * dd.batches_per_epoch(len(X_train)),
-                   **{k: v for k, v in logs.items() if k != "seconds"}, "seconds": logs["seconds"]}
-            if (every and epoch % every == 0) or last:
-                row["mean_test_score"] = float(np.mean(dd.decision_function(monitor)))
-                if labels is not None:
-                    row["label_informed_test_auc"] = self.label_auc = self._label_informed(dd)
-            history.append(row)
+            history.append(self._epoch_row(dd, member, epoch, logs, (every and epoch % every == 0) or last))
             if every and epoch % every == 0 and not last:
                 dd.save_checkpoint(ckpt_dir / f"epoch_{epoch:04d}", extra={"history": history})
-            shown = [k for k in ("dis", "gen", "enc") if k in logs] or list(dd._loss_names)
-            info = " ".join(f"{k} {logs[k]:.3f}" for k in shown)
-            bar.update(epoch, info)
+            bar.update(epoch, self._losses_info(dd, [logs]))
 
         try:
             d.fit(X_train, callback=on_epoch, resume=checkpoint is not None)
@@ -259,27 +272,96 @@ class Fitter:
         return d
 
     def fit_ensemble(self, ens: Ensemble, work: Path) -> Ensemble:
-        """Fit the members of ``ens`` one after another, each kept in ``work/members/`` when
-        finished (with the history so far) so that a resume skips it; returns ``ens`` fitted."""
-        from geogan.detectors.ensemble import member_dir
+        """Fit the members of ``ens``; returns ``ens`` fitted.
 
+        ALAD members train side by side as one network (:meth:`fit_stacked`); others one after
+        another, each kept in ``work/members/`` when finished (with the history so far) so
+        that a resume skips it."""
+        from geogan.detectors.ensemble import member_dir
+        from geogan.detectors.stacked import stack_reason
+
+        members = [ens.make_member(k) for k in range(int(self.ensemble))]
+        if stack_reason(members) is None:
+            return ens.set_members(self.fit_stacked(members, work), self.X_train)
         history = self.history
-        members = []
         hist_files = sorted((work / "members").glob("*.history.json")) if self.resume else []
         if hist_files:
             history[:] = json.loads(hist_files[-1].read_text())
         for k in range(int(self.ensemble)):
             done = work / member_dir(k)
             if self.resume and (done / CONFIG_NAME).is_file():
-                members.append(Detector.load(done))
+                members[k] = Detector.load(done)
                 continue
-            member = self.fit(ens.make_member(k), work / CHECKPOINTS / f"member_{k:02d}", k)
-            done.mkdir(parents=True, exist_ok=True)
-            write_model_files(done, member)  # a finished member survives an interruption
-            done.with_name(f"{done.name}.history.json").write_text(json.dumps(history))
+            members[k] = self.fit(members[k], work / CHECKPOINTS / f"member_{k:02d}", k)
+            _keep_member(done, members[k], history)  # a finished member survives an interruption
             shutil.rmtree(work / CHECKPOINTS / f"member_{k:02d}", ignore_errors=True)
-            members.append(member)
         return ens.set_members(members, self.X_train)
+
+    def fit_stacked(self, members: list, work: Path) -> list:
+        """Train ALAD ``members`` side by side as one network
+        (:class:`~geogan.detectors.stacked.StackedALAD`), checkpointing every member at the
+        same epochs in ``work/checkpoints/member_NN/``; a resume continues from the latest
+        epoch every member has a checkpoint of."""
+        from geogan.detectors.alad import ALAD
+        from geogan.detectors.ensemble import member_dir
+        from geogan.detectors.stacked import StackedALAD
+
+        n, history, X_train = len(members), self.history, self.X_train
+        done = [work / member_dir(k) for k in range(n)]
+        if self.resume and all((d / CONFIG_NAME).is_file() for d in done):  # stopped as the model was written
+            history[:] = json.loads(done[-1].with_name(f"{done[-1].name}.history.json").read_text())
+            return [Detector.load(d) for d in done]
+        dirs = [work / CHECKPOINTS / f"member_{k:02d}" for k in range(n)]
+        epoch = _common_checkpoint(dirs) if self.resume else None
+        if epoch is not None:
+            restored = [ALAD.load_checkpoint(d / epoch) for d in dirs]
+            members = [m for m, _ in restored]
+            history[:] = list(restored[0][1].get("history", history))
+            self.resumed_from = members[0].epochs_done_
+            log.info(f"resuming the {n} members from {epoch} (of {members[0].total_epochs(len(X_train))})")
+            stack = StackedALAD(members)
+        else:
+            stack = StackedALAD.fresh(members, X_train)
+        total, every = self._schedule(members[0])
+        bar = Progress(total, f"training {self.detector} × {n}", unit="epochs", enabled=self.progress)
+        bar.update(members[0].epochs_done_, "")
+
+        def on_epoch(st: StackedALAD, epoch: int, logs: list[dict]) -> None:
+            last = epoch == total
+            monitored = bool(every and epoch % every == 0) or last
+            if monitored:
+                st.sync()
+            history.extend(self._epoch_row(m, k, epoch, lg, monitored)
+                           for k, (m, lg) in enumerate(zip(st.members, logs)))
+            if every and epoch % every == 0 and not last:
+                for m, d in zip(st.members, dirs):
+                    m.save_checkpoint(d / f"epoch_{epoch:04d}", extra={"history": history})
+            bar.update(epoch, self._losses_info(st.template, logs))
+
+        try:
+            members = stack.fit(X_train, callback=on_epoch)
+        finally:
+            bar.close()
+        for d, m in zip(done, members):  # every member first: the checkpoints go only once all are kept
+            _keep_member(d, m, history)
+        shutil.rmtree(work / CHECKPOINTS, ignore_errors=True)
+        return members
+
+
+def _keep_member(done: Path, member: Detector, history: list[dict]) -> None:
+    """Write a finished ensemble member to ``done`` (``work/members/NN``) with the history so far."""
+    done.mkdir(parents=True, exist_ok=True)
+    write_model_files(done, member)
+    done.with_name(f"{done.name}.history.json").write_text(json.dumps(history))
+
+
+def _common_checkpoint(dirs: list[Path]) -> str | None:
+    """The latest ``epoch_NNNN`` every one of ``dirs`` holds a finished checkpoint of."""
+    common = None
+    for d in dirs:
+        names = {p.name for p in d.glob("epoch_*") if (p / "checkpoint.json").is_file()}
+        common = names if common is None else common & names
+    return max(common) if common else None
 
 
 __all__ = ["CHECKPOINTS", "Fitter", "check_work_folder", "finish_work_folder", "make_run_key", "start_work_folder",

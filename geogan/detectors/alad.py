@@ -104,12 +104,13 @@ def bce(logits, label: float):
                                                                   logits=logits))
 
 
-def discriminator_losses(logits: dict) -> dict:
+def discriminator_losses(logits: dict, bce=bce) -> dict:
     """Discriminator losses from the logits of the six pairs.
 
     ``logits`` maps ``xz_real`` = D_xz(x, E(x)), ``xz_fake`` = D_xz(G(z), z), ``xx_real`` =
     D_xx(x, x), ``xx_fake`` = D_xx(x, G(E(x))), ``zz_real`` = D_zz(z, z), ``zz_fake`` =
-    D_zz(z, E(G(z))) (the ``zz`` pair is optional). Real pairs → 1, fake pairs → 0.
+    D_zz(z, E(G(z))) (the ``zz`` pair is optional). Real pairs → 1, fake pairs → 0. ``bce``
+    reduces each pair's cross-entropies (one mean; a stacked ensemble's: one per member).
     """
     out = {"dis_xz": bce(logits["xz_real"], 1.0) + bce(logits["xz_fake"], 0.0),
            "dis_xx": bce(logits["xx_real"], 1.0) + bce(logits["xx_fake"], 0.0)}
@@ -118,8 +119,9 @@ def discriminator_losses(logits: dict) -> dict:
     return out
 
 
-def generator_encoder_losses(logits: dict) -> dict:
-    """Generator and encoder losses: the discriminators' labels flipped on every pair."""
+def generator_encoder_losses(logits: dict, bce=bce) -> dict:
+    """Generator and encoder losses: the discriminators' labels flipped on every pair (``bce``
+    as in :func:`discriminator_losses`)."""
     out = {"gen_xz": bce(logits["xz_fake"], 1.0),
            "enc_xz": bce(logits["xz_real"], 0.0),
            "cost_x": bce(logits["xx_real"], 0.0) + bce(logits["xx_fake"], 1.0)}

@@ -34,6 +34,7 @@ from geogan.detectors.base import DEFAULT_CONTAMINATION, Detector
 from geogan.detectors.modelfile import detector_from_config
 from geogan.detectors.neural import NeuralDetector
 from geogan.detectors.registry import detector_class
+from geogan.detectors.stacked import StackedALAD, stack_reason, stacked_scorer
 from geogan.errors import ConfigError, ModelError
 
 _LEVELS = np.linspace(0.0, 1.0, 1025)
@@ -125,7 +126,8 @@ class Ensemble(Detector):
             raise ConfigError(f"random_state must be an integer or None, got {self.random_state!r}")
 
     def member_seed(self, k: int) -> int:
-        """``random_state + 1000 k``: member 0 is the single model of the same seed, and the
+        """``random_state + 1000 k``: member 0 is seeded as the single model of ``random_state``
+        (trained side by side, it differs from it only by its dropout masks), and the
         ensembles of seeds 0–999 share no member."""
         return (0 if self.random_state is None else int(self.random_state)) + 1000 * int(k)
 
@@ -142,14 +144,20 @@ class Ensemble(Detector):
     # -- fitting ---------------------------------------------------------------------------
     def fit(self, X, y=None, *, callback: Callable | None = None) -> Ensemble:
         """Fit every member on ``X`` (``callback(member_index, member)`` after each; ``y``
-        ignored), calibrate them and set ``threshold_``."""
+        ignored), calibrate them and set ``threshold_``.
+
+        ALAD members are trained side by side as one network
+        (:class:`~geogan.detectors.stacked.StackedALAD`); others one after another."""
         self._validate_params()
         X = self._check_X(X, fitting=True)
-        members = []
-        for k in range(int(self.n_members)):
-            members.append(self.make_member(k).fit(X))
-            if callback is not None:
-                callback(k, members[-1])
+        members = [self.make_member(k) for k in range(int(self.n_members))]
+        if stack_reason(members) is None:
+            StackedALAD.fresh(members, X).fit(X)
+        else:
+            members = [m.fit(X) for m in members]
+        if callback is not None:
+            for k, m in enumerate(members):
+                callback(k, m)
         return self.set_members(members, X)
 
     def set_members(self, members: Sequence[Detector], X) -> Ensemble:
@@ -160,17 +168,33 @@ class Ensemble(Detector):
             raise ConfigError(f"expected {self.n_members} members, got {len(members)}")
         X = self._check_X(X, fitting=True)
         self.members_ = list(members)
+        self._scorer = None
         self.n_features_ = int(X.shape[1])
-        scores = [m.decision_function(X) for m in self.members_]
+        scores = self.member_scores(X)
         self.quantiles_ = np.stack([calibrate(s) for s in scores])
         percentiles = np.stack([to_percentile(s, q) for s, q in zip(scores, self.quantiles_)])
         return self._set_threshold((100.0 * percentiles.mean(axis=0)).astype(np.float32))
 
     # -- scoring ---------------------------------------------------------------------------
+    def member_scores(self, X) -> np.ndarray:
+        """``(n_members, n)`` raw scores of each row under each member: ALAD members in one
+        pass (:class:`~geogan.detectors.stacked.StackedScorer`), others one by one."""
+        X = np.ascontiguousarray(X, dtype=np.float32)
+        if getattr(self, "_scorer", None) is None:
+            self._scorer = stacked_scorer(self.members_) or False
+        if self._scorer:
+            return self._scorer(X)
+        return np.stack([m.decision_function(X) for m in self.members_])
+
     def member_percentiles(self, X) -> np.ndarray:
         """``(n_members, n)`` percentiles of each row under each member."""
         X = self._check_X(X)
-        return np.stack([to_percentile(m.decision_function(X), q) for m, q in zip(self.members_, self.quantiles_)])
+        return np.stack([to_percentile(s, q) for s, q in zip(self.member_scores(X), self.quantiles_)])
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_scorer", None)  # a compiled TensorFlow function: rebuilt when next used
+        return state
 
     def decision_function(self, X) -> np.ndarray:
         """Mean percentile over the members ×100 (higher = more anomalous), float32."""
@@ -200,6 +224,7 @@ class Ensemble(Detector):
                 or len(quantiles) != len(members):
             raise ModelError(f"the ensemble state must list {self.n_members} members and their quantiles", path=where)
         self.members_ = []
+        self._scorer = None
         for k, entry in enumerate(members):
             if not isinstance(entry, dict) or entry.get("dir") != member_dir(k) or \
                     not isinstance(entry.get("detector"), dict):

@@ -181,17 +181,25 @@ class NeuralDetector(Detector):
     def _scaled(self, loss):
         return loss if self.loss_scale_ is None else loss * self.loss_scale_.scale
 
-    def _ema_update(self) -> None:
+    def _ema_decay_at(self, step):
+        """The EMA decay after optimiser step ``step`` (a tensor): ``ema_decay``, ramped up with
+        ``ema_warmup``."""
         import tensorflow as tf
 
-        if self.ema_decay is None:
-            return
-        t = tf.cast(self.step_, tf.float32)
+        t = tf.cast(step, tf.float32)
         decay = tf.constant(float(self.ema_decay))
         if self.ema_warmup:
             # as tf.train.ExponentialMovingAverage(num_updates=step): short runs (a few
             # hundred steps) would otherwise score with weights ~ their initialisation
             decay = tf.minimum(decay, (1.0 + t) / (10.0 + t))
+        return decay
+
+    def _ema_update(self) -> None:
+        import tensorflow as tf
+
+        if self.ema_decay is None:
+            return
+        decay = self._ema_decay_at(self.step_)
         for name, net in self.nets_.items():
             for e, v in zip(self.ema_nets_[name].weights, net.weights):
                 e.assign_sub((1.0 - decay) * (e - tf.cast(v, e.dtype)))

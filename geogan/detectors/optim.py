@@ -72,14 +72,18 @@ def spectral_project(kernel, u, *, iterations: int = 1) -> None:
     The same in-place normalisation ``keras.layers.SpectralNormalization`` performs on every
     training call; geogan applies it once after each optimiser update of the layer instead
     (kernels change only there), which keeps the train step free of per-call conditionals.
+    A 3-D ``kernel`` ``(members, in, out)`` with ``u`` ``(members, 1, out)`` is a stack of
+    kernels (a stacked ensemble's), each normalised by its own norm.
     """
     import tensorflow as tf
 
-    w = tf.reshape(tf.convert_to_tensor(kernel), [-1, kernel.shape[-1]])
+    w = tf.convert_to_tensor(kernel)
+    if w.shape.rank != 3:
+        w = tf.reshape(w, [-1, kernel.shape[-1]])
     u_hat = tf.convert_to_tensor(u)
     for _ in range(iterations):
-        v_hat = tf.math.l2_normalize(tf.matmul(u_hat, w, transpose_b=True))
-        u_hat = tf.math.l2_normalize(tf.matmul(v_hat, w))
+        v_hat = tf.math.l2_normalize(tf.matmul(u_hat, w, transpose_b=True), axis=-1)
+        u_hat = tf.math.l2_normalize(tf.matmul(v_hat, w), axis=-1)
     u_hat, v_hat = tf.stop_gradient(u_hat), tf.stop_gradient(v_hat)
     sigma = tf.matmul(tf.matmul(v_hat, w), u_hat, transpose_b=True)
     u.assign(u_hat)
