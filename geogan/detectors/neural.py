@@ -26,7 +26,7 @@ from geogan._tf import tensorflow
 from geogan.detectors.base import Detector
 from geogan.detectors.modelfile import (CONFIG_NAME, builds_networks, check_architecture, check_weight_file,
                                         data_fingerprint, load_weights, network_from_config, network_weight_shapes)
-from geogan.detectors.optim import FusedAdam, LossScale, gpu_available, spectral_project
+from geogan.detectors.optim import FusedAdam, LossScale, gpu_available, spectral_project, training_rows
 from geogan.errors import ConfigError, InputError, ModelError
 
 # default training length of the neural detectors, in optimiser steps (see bench/quality.py
@@ -305,11 +305,7 @@ class NeuralDetector(Detector):
         self.n_train_ = int(X.shape[0])
         if self._step_fn is None:
             self._step_fn = self._make_step_fn()
-        X_t = tf.constant(X)
-        if gpu_available():
-            # keep the training rows on the GPU: each step gathers its batches there
-            with tf.device("/GPU:0"):
-                X_t = tf.identity(X_t)
+        X_t = training_rows(X)
         self.n_epochs_ = self.total_epochs(X.shape[0])
         for epoch in range(self.epochs_done_, self.n_epochs_):
             t0 = time.perf_counter()

@@ -15,6 +15,18 @@ def gpu_available() -> bool:
     return bool(tensorflow().config.list_physical_devices("GPU"))
 
 
+def training_rows(X):
+    """The training rows as one constant tensor, on the GPU when there is one (each step then
+    gathers its batches there)."""
+    import tensorflow as tf
+
+    X_t = tf.constant(X)
+    if gpu_available():
+        with tf.device("/GPU:0"):
+            X_t = tf.identity(X_t)
+    return X_t
+
+
 class FusedAdam:
     """Adam (β₁, β₂, ε as ``tf.compat.v1.train.AdamOptimizer``) with one fused op per variable.
 

@@ -42,7 +42,7 @@ import numpy as np
 from geogan._tf import tensorflow
 from geogan.detectors.alad import ALAD, discriminator_losses, generator_encoder_losses, resolve_score
 from geogan.detectors.modelfile import data_fingerprint
-from geogan.detectors.optim import FusedAdam, gpu_available, spectral_project
+from geogan.detectors.optim import FusedAdam, gpu_available, spectral_project, training_rows
 from geogan.errors import ConfigError, ModelError
 
 _SLOPE = 0.2  # ALAD's LeakyReLU
@@ -354,10 +354,7 @@ class StackedALAD:
             m.data_fingerprint_, m.n_train_, m.n_epochs_ = fp, int(n), total
         if self._step_fn is None:
             self._step_fn = self._make_step_fn()
-        X_t = tf.constant(X)
-        if gpu_available():
-            with tf.device("/GPU:0"):
-                X_t = tf.identity(X_t)
+        X_t = training_rows(X)
         for epoch in range(t.epochs_done_, total):
             t0 = time.perf_counter()
             self.loss_sum.assign(tf.zeros_like(self.loss_sum))
