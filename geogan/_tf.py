@@ -9,6 +9,10 @@ one of those known notices: real errors still reach the console.
 
 Every geogan code path that needs TensorFlow calls :func:`tensorflow` first (in the client
 and in each Dask worker); later ``import tensorflow`` statements are then free and silent.
+
+GDAL (pyogrio's) is loaded before TensorFlow: TensorFlow carries its own SQLite, built without
+R-trees, and a GDAL loaded after it binds to that one, so GeoPackages written later in the
+process (``anomaly_polygons.gpkg``) would have no spatial index.
 """
 
 from __future__ import annotations
@@ -80,6 +84,7 @@ def tensorflow(configure: Callable[[Any], None] | None = None):
         with _LOCK:
             if _TF is None:
                 with filtered_stderr():
+                    import pyogrio  # noqa: F401  (GDAL's SQLite first: see the module's notes)
                     import tensorflow as tf
 
                     # its Python warnings ("... triggered tf.function retracing") are for TF's

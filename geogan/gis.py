@@ -47,6 +47,8 @@ __all__ = [
     "class_breaks",
     "classify",
     "write_qml",
+    "write_spread_qml",
+    "write_polygons_qml",
     "AnomalyPolygons",
     "anomaly_polygons",
     "write_anomaly_polygons",
@@ -142,9 +144,30 @@ def write_qml(path: str | os.PathLike, breaks: Mapping[str, float], *, vmin: flo
     band
         The raster band styled.
     """
-    path = Path(path)
     edges = [breaks[f"P{p}"] for p in PERCENTILE_CLASSES]
-    labels = class_labels()
+    lows = [float(vmin)] + edges
+    items = []
+    for k, (colour, label) in enumerate(zip(CLASS_COLOURS, class_labels(), strict=True)):
+        # each item is its class's upper bound; the top class runs to infinity
+        upper = "inf" if k == len(edges) else repr(_just_below(edges[k]))
+        span = f"≥ {lows[k]:.4g}" if k == len(edges) else f"{lows[k]:.4g} – {edges[k]:.4g}"
+        items.append((upper, colour, f"{label} ({span})"))
+    return _write_raster_style(path, items, "DISCRETE", vmin=vmin, vmax=vmax, band=band)
+
+
+def write_spread_qml(path: str | os.PathLike, *, vmax: float, band: int = 1) -> Path:
+    """Write a QGIS raster style for an ensemble's ``spread.tif`` (``spread.qml`` beside it):
+    a continuous ramp from white (the members agree, 0 percentage points) to dark purple at
+    ``vmax`` (e.g. the spread's 99th percentile), no-data transparent."""
+    vmax = max(float(vmax), 1e-6)
+    items = [(repr(0.0), "#ffffff", "0 (members agree)"), (repr(vmax / 2), "#9e9ac8", f"{vmax / 2:.3g}"),
+             (repr(vmax), "#3f007d", f"≥ {vmax:.3g} percentage points")]
+    return _write_raster_style(path, items, "INTERPOLATED", vmin=0.0, vmax=vmax, band=band)
+
+
+def _write_raster_style(path, items, ramp_type: str, *, vmin: float, vmax: float, band: int) -> Path:
+    """A single-band pseudocolour QGIS style with ``items`` ``(value, colour, label)``."""
+    path = Path(path)
     root = ET.Element("qgis", version="3.28.0", styleCategories="AllStyleCategories")
     pipe = ET.SubElement(root, "pipe")
     renderer = ET.SubElement(pipe, "rasterrenderer", type="singlebandpseudocolor", band=str(band), opacity="1",
@@ -156,24 +179,54 @@ def write_qml(path: str | os.PathLike, breaks: Mapping[str, float], *, vmin: flo
                       ("cumulativeCutLower", "0.02"), ("cumulativeCutUpper", "0.98"), ("stdDevFactor", "2")):
         ET.SubElement(minmax, tag).text = text
     shader = ET.SubElement(renderer, "rastershader")
-    ramp = ET.SubElement(shader, "colorrampshader", colorRampType="DISCRETE", classificationMode="3", clip="0",
+    ramp = ET.SubElement(shader, "colorrampshader", colorRampType=ramp_type, classificationMode="3", clip="0",
                          minimumValue=repr(float(vmin)), maximumValue=repr(float(vmax)), labelPrecision="4")
-    lows = [float(vmin)] + edges
-    for k, (colour, label) in enumerate(zip(CLASS_COLOURS, labels, strict=True)):
-        # each item is its class's upper bound; the top class runs to infinity
-        upper = "inf" if k == len(edges) else repr(_just_below(edges[k]))
-        span = f"≥ {lows[k]:.4g}" if k == len(edges) else f"{lows[k]:.4g} – {edges[k]:.4g}"
-        ET.SubElement(ramp, "item", value=upper, color=colour, alpha="255", label=f"{label} ({span})")
+    for value, colour, label in items:
+        ET.SubElement(ramp, "item", value=value, color=colour, alpha="255", label=label)
     ET.SubElement(pipe, "brightnesscontrast", brightness="0", contrast="0", gamma="1")
     ET.SubElement(pipe, "huesaturation", saturation="0", grayscaleMode="0", colorizeOn="0", colorizeRed="255",
                   colorizeGreen="128", colorizeBlue="128", colorizeStrength="100")
     ET.SubElement(pipe, "rasterresampler", maxOversampling="2")
     ET.SubElement(root, "blendMode").text = "0"
-    ET.indent(root)
-    text = _QML_DOCTYPE + "\n" + ET.tostring(root, encoding="unicode") + "\n"
+    return _write_style(path, root)
+
+
+#: outline colour and width (mm) of each polygon class: the anomaly, then its core
+POLYGON_OUTLINES = {"P95": ("#d95f0e", "0.4"), "P99": ("#7f0000", "0.8")}
+
+
+def write_polygons_qml(path: str | os.PathLike) -> Path:
+    """Write a QGIS vector style for ``anomaly_polygons.gpkg`` (``anomaly_polygons.qml``
+    beside it; QGIS applies it when it opens the layer): outlines only, categorised by
+    ``class`` (≥ P95 thin orange, ≥ P99 thick dark red), so the map beneath stays readable."""
+    root = ET.Element("qgis", version="3.28.0", styleCategories="Symbology")
+    renderer = ET.SubElement(root, "renderer-v2", type="categorizedSymbol", attr="class", symbollevels="0",
+                             enableorderby="0", forceraster="0")
+    categories = ET.SubElement(renderer, "categories")
+    symbols = ET.SubElement(renderer, "symbols")
+    for k, (cls, (colour, width)) in enumerate(POLYGON_OUTLINES.items()):
+        label = f"≥ {cls} ({'anomaly' if k == 0 else 'core'})"
+        ET.SubElement(categories, "category", render="true", symbol=str(k), value=cls, label=label)
+        symbol = ET.SubElement(symbols, "symbol", type="fill", name=str(k), alpha="1", clip_to_extent="1",
+                               force_rhr="0")
+        layer = ET.SubElement(symbol, "layer", {"class": "SimpleFill", "enabled": "1", "pass": "0", "locked": "0"})
+        rgb = ",".join(str(int(colour[i:i + 2], 16)) for i in (1, 3, 5)) + ",255"
+        props = {"color": "0,0,0,0", "style": "no", "outline_color": rgb, "outline_style": "solid",
+                 "outline_width": width, "outline_width_unit": "MM", "joinstyle": "round"}
+        options = ET.SubElement(layer, "Option", type="Map")
+        for key, value in props.items():  # QGIS ≥ 3.26 reads the Option map, earlier versions the props
+            ET.SubElement(options, "Option", name=key, type="QString", value=value)
+        for key, value in props.items():
+            ET.SubElement(layer, "prop", k=key, v=value)
+    ET.SubElement(root, "blendMode").text = "0"
+    return _write_style(Path(path), root)
+
+
+def _write_style(path: Path, root) -> Path:
     from geogan.ownership import write_file
 
-    write_file(path, text)  # through a fresh file renamed into place, never through a link
+    ET.indent(root)
+    write_file(path, _QML_DOCTYPE + "\n" + ET.tostring(root, encoding="unicode") + "\n")  # never through a link
     return path
 
 

@@ -45,12 +45,14 @@ COG_NAME = "anomaly.tif"
 SPREAD_COG_NAME = "spread.tif"  # ensembles only
 USED_COG_NAME = "elements_used.tif"  # with min_elements only
 QML_NAME = "anomaly.qml"  # QGIS style of anomaly.tif (geogan.gis.write_qml)
+SPREAD_QML_NAME = "spread.qml"  # QGIS style of spread.tif (geogan.gis.write_spread_qml)
 POLYGONS_NAME = "anomaly_polygons.gpkg"  # cells ≥ P95 / ≥ P99 as polygons (geogan.gis.anomaly_polygons)
+POLYGONS_QML_NAME = "anomaly_polygons.qml"  # their QGIS style (geogan.gis.write_polygons_qml)
 REPORT_DIR = "report"
 #: everything geogan writes in a score directory (listed in its marker, geogan._io.MARKER);
 #: the rest of the directory is the user's
-SCORE_OUTPUTS = (SCORES_STORE, CONTRIBUTIONS_STORE, COG_NAME, SPREAD_COG_NAME, USED_COG_NAME, QML_NAME, POLYGONS_NAME,
-                 REPORT_DIR)
+SCORE_OUTPUTS = (SCORES_STORE, CONTRIBUTIONS_STORE, COG_NAME, SPREAD_COG_NAME, USED_COG_NAME, QML_NAME, SPREAD_QML_NAME,
+                 POLYGONS_NAME, POLYGONS_QML_NAME, REPORT_DIR)
 _FOLDERS = (SCORES_STORE, CONTRIBUTIONS_STORE, REPORT_DIR)
 #: the kind of each folder among them (geogan.ownership): --overwrite never puts one kind in another's place
 OUTPUT_KINDS = {SCORES_STORE: "scores", CONTRIBUTIONS_STORE: "contributions", REPORT_DIR: "report"}
@@ -405,8 +407,9 @@ def score_grid(
             else:
                 shutil.rmtree(contrib_path)
         staging.finalize()
-    _mark(out_dir, SCORES_STORE, COG_NAME, QML_NAME, POLYGONS_NAME, *([CONTRIBUTIONS_STORE] if contributions else []),
-          *([USED_COG_NAME] if min_elements is not None else []), *([SPREAD_COG_NAME] if model.is_ensemble else []),
+    _mark(out_dir, SCORES_STORE, COG_NAME, QML_NAME, POLYGONS_NAME, POLYGONS_QML_NAME,
+          *([CONTRIBUTIONS_STORE] if contributions else []), *([USED_COG_NAME] if min_elements is not None else []),
+          *([SPREAD_COG_NAME, SPREAD_QML_NAME] if model.is_ensemble else []),
           *([REPORT_DIR] if deposits is not None else []))  # before they are written
     scores_ds = open_scores_store(scores_path)
     n_scored = int(scores_ds["anomaly"].notnull().sum().compute())
@@ -432,14 +435,18 @@ def score_grid(
                description=f"{tags['name']} anomaly score ({model.score_name}; higher = more anomalous)",
                tags={**tags, "variable": "anomaly"})
     log.info(f"wrote {cog_path} in {time.perf_counter() - t_cog:.1f} s")
+    from geogan.gis import export_classes, write_polygons_qml, write_spread_qml
+
     spread_cog = out_dir / SPREAD_COG_NAME
     if "spread" in scores_ds:
         export_cog(scores_ds["spread"].assign_attrs(grid=spec.to_dict()), spread_cog, overwrite=True,
                    description=f"{tags['name']} ensemble spread (standard deviation of the members' "
                                f"percentiles, percentage points)",
                    tags={**tags, "variable": "spread"})
-        log.info(f"wrote {spread_cog} (the ensemble members' disagreement, percentage points)")
-    from geogan.gis import export_classes
+        spread = np.asarray(scores_ds["spread"][::4, ::4].values)  # every 16th cell sets the ramp's top
+        write_spread_qml(out_dir / SPREAD_QML_NAME,
+                         vmax=float(np.nanpercentile(spread, 99)) if np.isfinite(spread).any() else 1.0)
+        log.info(f"wrote {spread_cog} (the ensemble members' disagreement, percentage points) and its QGIS style")
 
     qml_path, polygons_path = out_dir / QML_NAME, out_dir / POLYGONS_NAME
     breaks = export_classes(scores_ds["anomaly"], qml_path, polygons_path, deposits=deps)
@@ -447,8 +454,9 @@ def score_grid(
         qml_path = polygons_path = None
         log.info("no cell could be scored: no anomaly.qml or anomaly_polygons.gpkg")
     else:
+        write_polygons_qml(out_dir / POLYGONS_QML_NAME)
         log.info(f"wrote {qml_path} (QGIS style: the report's percentile classes) and {polygons_path} "
-             f"(cells ≥ P95, ≥ P99)")
+             f"(cells ≥ P95, ≥ P99, with its outline style)")
     metrics = result = report = top = alone = None
     if contributions:
         from geogan.contributions import read_top_anomalies

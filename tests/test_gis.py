@@ -126,6 +126,28 @@ def test_polygons_cover_exactly_the_cells_at_or_above_p95(tmp_path):
     assert all(p95.buffer(1e-6).contains(g) for g in geoms[cols["class"] == "P99"])
 
 
+def test_polygons_have_a_spatial_index_in_a_process_that_runs_tensorflow(tmp_path):
+    """TensorFlow carries an SQLite without R-trees; geogan loads GDAL first, so the GeoPackage
+    written after TensorFlow started (as `geogan score` does) still has its spatial index."""
+    code = textwrap.dedent(f"""
+        import sqlite3
+        import numpy as np
+        from affine import Affine
+        from geogan._tf import tensorflow
+        tensorflow()
+        from geogan.gis import anomaly_polygons, class_breaks, write_anomaly_polygons
+        values = np.random.default_rng(1).random((30, 30)).astype(np.float32)
+        polygons = anomaly_polygons(values, Affine(100.0, 0, 400_000.0, 0, -100.0, 2_800_000.0), "EPSG:32650",
+                                    class_breaks(values))
+        path = write_anomaly_polygons({str(tmp_path / "p.gpkg")!r}, polygons)
+        with sqlite3.connect(path) as db:
+            print(sorted(r[0] for r in db.execute("select name from sqlite_master where name like 'rtree_%'")))
+    """)
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert "'rtree_anomaly_polygons_geom'" in res.stdout.splitlines()[-1]
+
+
 def test_polygons_in_a_geographic_crs_have_geodesic_areas():
     values = np.zeros((10, 10), np.float32)
     values[4, 4] = 1.0
@@ -167,6 +189,13 @@ def test_score_writes_the_style_and_polygons_of_its_classes(scored):
     assert metrics["detectors"]["pca"]["class_breaks"] == pytest.approx(breaks)
     _, items = qml_items(res.qml)
     assert [float(i["value"]) for i in items[:-1]] == pytest.approx(list(breaks.values()), rel=1e-6)
+    # the polygons' style beside them: outlines only, one category per class
+    style = ET.parse(res.polygons.with_suffix(".qml")).getroot()
+    renderer = style.find("renderer-v2")
+    assert renderer.get("type") == "categorizedSymbol" and renderer.get("attr") == "class"
+    assert [c.get("value") for c in renderer.iter("category")] == ["P95", "P99"]
+    fills = [{o.get("name"): o.get("value") for o in layer.find("Option")} for layer in renderer.iter("layer")]
+    assert [f["style"] for f in fills] == ["no", "no"] and fills[1]["outline_width"] > fills[0]["outline_width"]
 
     crs, geoms, cols = read_polygons(res.polygons)
     with rasterio.open(res.cog) as src:

@@ -4,8 +4,10 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
 import threading
 import time
+import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
@@ -99,7 +101,54 @@ def test_ensemble_spread_is_a_second_layer_and_cog(demo, scored):
         assert src.crs == ref.crs and src.transform == ref.transform and src.shape == ref.shape
         assert "spread" in src.descriptions[0] and src.tags()["variable"] == "spread"
         np.testing.assert_array_equal(src.read(1), ds["spread"].values)
+    # its QGIS style: a continuous ramp from 0 (agreement) to the spread's 99th percentile
+    ramp = ET.parse(scored.out_dir / "spread.qml").getroot().find(".//colorrampshader")
+    assert ramp.get("colorRampType") == "INTERPOLATED" and float(ramp.get("minimumValue")) == 0.0
+    assert 0 < float(ramp.get("maximumValue")) <= float(spread.max())
 
+
+
+QGIS_PYTHON = "/usr/bin/python3"  # Debian's python3-qgis
+
+
+def _qgis_available() -> bool:
+    try:
+        return subprocess.run([QGIS_PYTHON, "-c", "import qgis.core"], capture_output=True, timeout=60).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@pytest.mark.skipif(not _qgis_available(), reason="QGIS is not installed (Debian's python3-qgis)")
+def test_qgis_opens_the_outputs_with_their_styles(scored, tmp_path):
+    """What a GIS user sees, in real QGIS (headless): the polygons outlined by class (no fill)
+    with a spatial index, spread.tif on its continuous ramp, anomaly.tif in discrete classes."""
+    code = textwrap.dedent("""
+        import sys
+        from qgis.core import QgsApplication, QgsFeatureSource, QgsRasterLayer, QgsVectorLayer
+        app = QgsApplication([], False)
+        app.initQgis()
+        out = sys.argv[1]
+        poly = QgsVectorLayer(out + "/anomaly_polygons.gpkg|layername=anomaly_polygons", "p", "ogr")
+        renderer = poly.renderer()
+        for cat in renderer.categories():
+            fill = cat.symbol().symbolLayer(0)
+            print("class", cat.value(), int(fill.brushStyle()), fill.strokeWidth(), flush=True)
+        print("index", poly.hasSpatialIndex() == QgsFeatureSource.SpatialIndexPresent, flush=True)
+        for name in ("spread", "anomaly"):
+            layer = QgsRasterLayer(out + "/" + name + ".tif", name)
+            raster = layer.renderer()
+            shader = raster.shader()
+            ramp = shader.rasterShaderFunction()
+            print(name, raster.type(), int(ramp.colorRampType()), len(ramp.colorRampItemList()), flush=True)
+    """)
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_RUNTIME_DIR": str(tmp_path), "HOME": str(tmp_path)}
+    res = subprocess.run([QGIS_PYTHON, "-c", code, str(scored.out_dir)], capture_output=True, text=True, timeout=300,
+                         env=env)
+    lines = [line.split() for line in res.stdout.splitlines()]
+    assert lines[:2] == [["class", "P95", "0", "0.4"], ["class", "P99", "0", "0.8"]], res.stdout + res.stderr
+    assert lines[2] == ["index", "True"]
+    assert lines[3] == ["spread", "singlebandpseudocolor", "0", "3"]  # 0: interpolated
+    assert lines[4] == ["anomaly", "singlebandpseudocolor", "1", "6"]  # 1: discrete, six classes
 
 def test_cog_of_a_larger_grid_has_overviews(demo, tmp_path):
     root, synth = demo
