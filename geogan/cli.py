@@ -19,13 +19,15 @@ import os
 import socket
 import warnings
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Literal, Optional
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import typer  # noqa: E402
 
 from geogan.errors import GeoganError, GeoganWarning, InputError  # noqa: E402
+from geogan.choices import (ALAD_SCORES, DETECTORS, IDW_SPACES, NONPOSITIVE, RESAMPLING, SURVEY_FORMATS,  # noqa: E402
+                            SYNTH_PRESETS, TRANSFORMS)
 from geogan.idw import IDWParams  # noqa: E402
 from geogan.options import EvalOptions, GridOptions, ScoreOptions, SurveyOptions, TrainOptions  # noqa: E402
 
@@ -49,6 +51,10 @@ def _progress() -> bool:
 def _default(cls, name: str):
     """The default of an option field: the CLI shows the library's, never a copy."""
     return cls.__dataclass_fields__[name].default
+
+
+# Options with a fixed set of values (geogan.choices) are annotated ``Literal[set]``: ``--help``
+# lists the values, and any other is refused before the command runs.
 
 
 class _Console(logging.Handler):
@@ -181,11 +187,11 @@ def _main(
 @_user_errors
 def synth(
     out: Annotated[Path, typer.Argument(help="Output directory (survey table, deposits.csv, truth.json).")],
-    preset: Annotated[str, typer.Option(help="demo (~5,000 samples) or national (1.5 M samples, 39 elements).")] = "demo",
+    preset: Annotated[Literal[SYNTH_PRESETS], typer.Option(help="demo (~5,000 samples) or national (1.5 M samples, 39 elements).")] = "demo",
     samples: Annotated[Optional[int], typer.Option("--samples", help="Number of samples (default: the preset's).")] = None,
     elements: Annotated[Optional[str], typer.Option(help="Comma-separated element symbols (default: the preset's).")] = None,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives identical files.")] = 0,
-    format: Annotated[Optional[str], typer.Option("--format", help="csv or parquet (default: csv for demo, parquet for national).")] = None,
+    format: Annotated[Optional[Literal[SURVEY_FORMATS]], typer.Option("--format", help="Survey file format (default: csv for demo, parquet for national).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output directory.")] = False,
 ):
     """Write a synthetic regional survey with known deposits (the embedded default)."""
@@ -213,7 +219,7 @@ def grid(
     neighbors: Annotated[int, typer.Option(help="IDW: number of nearest samples per cell.")] = _default(IDWParams, "neighbors"),
     power: Annotated[float, typer.Option(help="IDW: weights are 1/d^power.")] = _default(IDWParams, "power"),
     max_distance: Annotated[Optional[float], typer.Option("--max-distance", help="Cells farther than this (m) from the nearest sample are NaN (default: 3 x median sample spacing).")] = None,
-    space: Annotated[str, typer.Option(help="IDW averaging: log (weighted geometric mean) or linear.")] = _default(IDWParams, "space"),
+    space: Annotated[Literal[IDW_SPACES], typer.Option(help="IDW averaging: log (weighted geometric mean) or linear.")] = _default(IDWParams, "space"),
     bdl_factor: Annotated[float, typer.Option(help="Below-detection values become this x the detection limit.")] = _default(SurveyOptions, "bdl_factor"),
     negative_is_bdl: Annotated[bool, typer.Option("--negative-is-bdl", help="Negative values mean 'below |v|' (GSWA convention).")] = _default(SurveyOptions, "negative_is_bdl"),
     missing: Annotated[Optional[list[float]], typer.Option("--missing", help="Sentinel meaning missing (repeatable; default -9999).")] = None,
@@ -273,9 +279,9 @@ def import_rasters_cmd(
     units: Annotated[Optional[str], typer.Option(help="Units per element, e.g. Au=ppb (default: ppm, or from the file name).")] = None,
     tile: Annotated[int, typer.Option(help="Tile edge in cells (the Zarr chunk).")] = 512,
     like: Annotated[Optional[Path], typer.Option(help="Reference grid raster (default: the first raster).")] = None,
-    resample: Annotated[Optional[str], typer.Option(help="Resample rasters on other grids onto the reference: nearest, bilinear, average, ... (default: refuse them).")] = None,
+    resample: Annotated[Optional[Literal[RESAMPLING]], typer.Option(help="Resample rasters on other grids onto the reference (default: refuse them).")] = None,
     nodata: Annotated[Optional[float], typer.Option(help="No-data value for files that declare none (e.g. -9999).")] = None,
-    nonpositive: Annotated[str, typer.Option(help="Values <= 0: error (default), nan, half-min or keep.")] = "error",
+    nonpositive: Annotated[Literal[NONPOSITIVE], typer.Option(help="What values <= 0 become (error: refuse them).")] = "error",
     max_cells: Annotated[int, typer.Option("--max-cells", help="Refuse reference grids of more cells.")] = _default(GridOptions, "max_cells"),
     overwrite: Annotated[bool, typer.Option(help="Replace an existing store.")] = False,
 ):
@@ -295,8 +301,8 @@ def import_rasters_cmd(
 def train(
     grid_store: Annotated[str, typer.Argument(metavar="GRID.zarr", help="Grid store from 'geogan grid'.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Model directory to create.")],
-    detector: Annotated[str, typer.Option(help="alad, vae, autoencoder, iforest, mahalanobis or pca.")] = _default(TrainOptions, "detector"),
-    transform: Annotated[Optional[str], typer.Option(help="log (default), clr, ilr or none (then robust median/IQR scaling).")] = None,
+    detector: Annotated[Literal[DETECTORS], typer.Option(help="The detector (an ensemble: --ensemble N).")] = _default(TrainOptions, "detector"),
+    transform: Annotated[Optional[Literal[TRANSFORMS]], typer.Option(help="log (default), clr, ilr or none (then robust median/IQR scaling).")] = None,
     elements: Annotated[Optional[str], typer.Option(help="Comma-separated symbols (default: all in the grid).")] = None,
     sample: Annotated[int, typer.Option(help="Valid cells drawn at random for training + test.")] = _default(TrainOptions, "sample"),
     test_fraction: Annotated[float, typer.Option(help="Share of the sample held out for the test score.")] = _default(TrainOptions, "test_fraction"),
@@ -312,7 +318,7 @@ def train(
     resume: Annotated[bool, typer.Option(help="Continue from the last checkpoint in --out.")] = False,
     mixed_precision: Annotated[bool, typer.Option(help="float16 compute on GPU.")] = False,
     deposits: Annotated[Optional[str], typer.Option(help="Deposit points: adds a label-informed test AUC to the history (never used for selection).")] = None,
-    score: Annotated[Optional[str], typer.Option(help="ALAD score: auto (default: latent on enrichment-only inputs, else l1), latent, fm, l1, logit or l1_high.")] = None,
+    score: Annotated[Optional[Literal[ALAD_SCORES]], typer.Option(help="ALAD score (auto, the default: latent on enrichment-only inputs, else l1).")] = None,
     target: Annotated[Optional[str], typer.Option(help="Target-aware map: the commodity element looked for (e.g. Au); its deposit type's pathfinders are the detector's elements.")] = None,
     deposit_type: Annotated[Optional[str], typer.Option(help="Target-aware map for a deposit type of the pathfinder catalogue (e.g. orogenic-au, porphyry-cu-mo-au; 'geogan pathfinders' lists them).")] = None,
     catalogue: Annotated[Optional[str], typer.Option(help="A TOML file of deposit types extending the built-in pathfinder catalogue.")] = None,

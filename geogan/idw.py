@@ -20,10 +20,11 @@ import numpy as np
 import scipy.sparse
 from scipy.spatial import cKDTree
 
+from geogan.choices import IDW_SPACES
 from geogan.errors import GeoganError, GridError
 from geogan.options import Options, option
 
-SPACES = ("linear", "log")
+SPACES = IDW_SPACES
 
 
 @dataclass(frozen=True)

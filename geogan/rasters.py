@@ -15,6 +15,7 @@ from rasterio.windows import Window
 
 from geogan import store
 from geogan._io import check_disjoint, check_output, file_sha256, holds_output_lock
+from geogan.choices import NONPOSITIVE, RESAMPLING
 from geogan.coverage import grid_coverage
 from geogan.errors import GeoganWarning, InputError
 from geogan.gridspec import MAX_CELLS, GridSpec
@@ -39,8 +40,6 @@ def element_from_filename(path: str | os.PathLike) -> tuple[str, str | None]:
     return el, (m.group("unit") or None)
 
 
-RESAMPLING = ("nearest", "bilinear", "cubic", "average", "mode", "min", "max", "med")
-NONPOSITIVE = ("error", "nan", "half-min", "keep")
 
 
 def _describe_grid(meta: dict) -> str:

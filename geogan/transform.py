@@ -29,9 +29,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from geogan.choices import TRANSFORMS
 from geogan.errors import InputError, ModelError
 
-KINDS = ("clr", "ilr", "log", "none")
+KINDS = TRANSFORMS
 _FORMAT = "geogan-transform"
 _FORMAT_VERSION = 1
 #: the range a fitted feature's spread (IQR, else std, else 1) can take: a constant element's

@@ -101,6 +101,37 @@ def test_help_mentions_the_new_options(argv):
     assert ("--max-cells" in res.output) if argv[0] == "grid" else ("--overwrite" in res.output)
 
 
+@pytest.mark.parametrize("command, option, values", [
+    ("train", "--detector", "alad|vae|autoencoder|iforest|mahalanobis|pca"),
+    ("train", "--transform", "clr|ilr|log|none"),
+    ("train", "--score", "auto|latent|fm|l1|logit|l1_high"),
+    ("grid", "--space", "linear|log"),
+    ("synth", "--preset", "demo|national"),
+    ("synth", "--format", "csv|parquet"),
+    ("import-rasters", "--nonpositive", "error|nan|half-min|keep"),
+])
+def test_fixed_choices_are_listed_and_others_refused_before_running(command, option, values, tmp_path):
+    wide = {"COLUMNS": "250"}  # the help table on one line per option
+    help_text = runner.invoke(app, [command, "--help"], env=wide).output
+    assert f"<{values}>" in help_text
+    args = {"train": ["g.zarr", "--out", str(tmp_path / "m")], "grid": ["s.csv", "--out", str(tmp_path / "g.zarr")],
+            "synth": [str(tmp_path / "s")], "import-rasters": ["a.tif", "--out", str(tmp_path / "g.zarr")]}[command]
+    res = runner.invoke(app, [command, *args, option, "bogus"], env=wide)
+    assert res.exit_code == 2 and f"Invalid value for '{option}'" in res.output and "'bogus' is not one of" in res.output
+    assert not any(tmp_path.iterdir())  # refused before anything ran
+
+
+def test_the_choice_sets_are_the_stages_own():
+    from rasterio.enums import Resampling
+
+    from geogan import choices
+    from geogan.detectors.registry import DETECTORS
+    from geogan.synth.presets import PRESETS
+
+    assert tuple(d for d in DETECTORS if d != "ensemble") == choices.DETECTORS
+    assert tuple(PRESETS) == choices.SYNTH_PRESETS
+    assert all(hasattr(Resampling, name) for name in choices.RESAMPLING)
+
 def test_score_client_validates_a_neural_model_without_tensorflow(tmp_path):
     from geogan.model import load_model
     from geogan.train import train_model

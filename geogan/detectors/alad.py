@@ -44,12 +44,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from geogan.choices import ALAD_SCORES
 from geogan.detectors.base import DEFAULT_CONTAMINATION
 from geogan.detectors.modelfile import check_width, check_widths
 from geogan.detectors.neural import DEFAULT_STEPS, NeuralDetector
 from geogan.errors import ConfigError, ModelError
 
-SCORES = ("auto", "latent", "fm", "l1", "logit", "l1_high")
+SCORES = ALAD_SCORES
 
 
 #: share of a column's rows at its minimum that makes it one-sided (a floor; the enrichment-only

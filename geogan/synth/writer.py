@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 
 from geogan._io import check_output, holds_output_lock, replace_path
 from geogan.ownership import foreign_entry, ownership, write_marker
+from geogan.choices import SURVEY_FORMATS
 from geogan.errors import ConfigError
 from geogan.synth.generator import SynthGenerator
 from geogan.synth.presets import (
@@ -35,9 +36,9 @@ from geogan.synth.presets import (
     resolve_seed,
 )
 
-_FORMATS = ("csv", "parquet")
+FORMATS = SURVEY_FORMATS  # the survey file formats synth writes
 #: everything a synthetic survey directory holds (listed in its marker, geogan._io.MARKER)
-SYNTH_FILES = tuple(f"survey.{f}" for f in _FORMATS) + ("deposits.csv", "truth.json")
+SYNTH_FILES = tuple(f"survey.{f}" for f in FORMATS) + ("deposits.csv", "truth.json")
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,7 @@ def write_synthetic_survey(out_dir: str | os.PathLike, preset: str | SynthPreset
     chosen = resolve_elements(elements, spec)
     seed = resolve_seed(seed)
     fmt = spec.fmt if fmt is None else str(fmt).lower()
-    if fmt not in _FORMATS:
+    if fmt not in FORMATS:
         raise ConfigError(f"unknown survey format {fmt!r}; choose csv or parquet")
     out = Path(out_dir)
     check_output(out, overwrite=overwrite or _is_empty_dir(out), what="synthetic survey directory", kind="synth")
@@ -146,7 +147,7 @@ def write_synthetic_survey(out_dir: str | os.PathLike, preset: str | SynthPreset
             shutil.rmtree(stale)
     partial.mkdir()
     survey_name = f"survey.{fmt}"
-    write_marker(partial, "synth", [survey_name, *SYNTH_FILES[len(_FORMATS):]])  # first: the folder is geogan's
+    write_marker(partial, "synth", [survey_name, *SYNTH_FILES[len(FORMATS):]])  # first: the folder is geogan's
     try:
         generator = SynthGenerator(spec, chosen, n, seed)
         _write_survey(generator, partial / survey_name, fmt, progress=progress)
