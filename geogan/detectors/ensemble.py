@@ -143,8 +143,8 @@ class Ensemble(Detector):
 
     # -- fitting ---------------------------------------------------------------------------
     def fit(self, X, y=None, *, callback: Callable | None = None) -> Ensemble:
-        """Fit every member on ``X`` (``callback(member_index, member)`` after each; ``y``
-        ignored), calibrate them and set ``threshold_``.
+        """Fit every member on ``X`` (``callback(member_index, member)`` for each once the
+        members are fitted; ``y`` ignored), calibrate them and set ``threshold_``.
 
         ALAD members are trained side by side as one network
         (:class:`~geogan.detectors.stacked.StackedALAD`); others one after another."""
