@@ -447,6 +447,9 @@ def score_grid(
         write_spread_qml(out_dir / SPREAD_QML_NAME,
                          vmax=float(np.nanpercentile(spread, 99)) if np.isfinite(spread).any() else 1.0)
         log.info(f"wrote {spread_cog} (the ensemble members' disagreement, percentage points) and its QGIS style")
+    else:  # from an earlier ensemble's run (--overwrite): they would not describe this map
+        for stale in (spread_cog, out_dir / SPREAD_QML_NAME):
+            stale.unlink(missing_ok=True)
 
     qml_path, polygons_path = out_dir / QML_NAME, out_dir / POLYGONS_NAME
     breaks = export_classes(scores_ds["anomaly"], qml_path, polygons_path, deposits=deps)

@@ -108,6 +108,19 @@ def test_ensemble_spread_is_a_second_layer_and_cog(demo, scored):
 
 
 
+def test_rescoring_with_a_single_model_drops_the_ensembles_spread(demo, scored, tmp_path):
+    import shutil
+
+    root, _ = demo
+    out = tmp_path / "out"
+    shutil.copytree(scored.out_dir, out)
+    assert (out / "spread.tif").exists() and (out / "spread.qml").exists()
+    train_model(root / "grid.zarr", tmp_path / "pca", detector="pca", sample=2000, seed=0, progress=False)
+    res = score_grid(root / "grid.zarr", tmp_path / "pca", out, workers=1, overwrite=True, progress=False)
+    assert res.spread is None and not (out / "spread.tif").exists() and not (out / "spread.qml").exists()
+    assert (out / "anomaly.tif").exists() and (out / "anomaly_polygons.qml").exists()
+
+
 QGIS_PYTHON = "/usr/bin/python3"  # Debian's python3-qgis
 
 
