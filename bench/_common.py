@@ -119,3 +119,20 @@ def tf_cpu_threads(*, intra: int = 1, inter: int | None = None) -> None:
     """
     os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(intra))
     os.environ.setdefault("TF_NUM_INTEROP_THREADS", str(inter or os.cpu_count() or 1))
+
+
+def matmul_peak_gflops(a_shape: tuple, b_shape: tuple, *, seconds: float = 2.0) -> float:
+    """In-run matmul peak: GFLOP/s of ``tf.matmul`` on random float32 operands of these shapes
+    (batched when 3-D), repeated for ``seconds`` after one warm-up call."""
+    import tensorflow as tf
+
+    a, b = tf.random.normal(a_shape), tf.random.normal(b_shape)
+    fn = tf.function(lambda a, b: tf.reduce_sum(tf.matmul(a, b)))
+    fn(a, b).numpy()
+    batch = a_shape[0] if len(a_shape) == 3 else 1
+    flop = 2 * batch * a_shape[-2] * a_shape[-1] * b_shape[-1]
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        fn(a, b).numpy()
+        n += 1
+    return flop * n / (time.perf_counter() - t0) / 1e9

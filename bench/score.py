@@ -33,7 +33,7 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import PeakRSS, emit, load_average, machine  # noqa: E402
+from _common import PeakRSS, emit, load_average, machine, matmul_peak_gflops  # noqa: E402
 
 from geogan.grid import grid_survey  # noqa: E402
 from geogan.score import score_grid  # noqa: E402
@@ -56,6 +56,16 @@ def encoder_flops_per_cell(n: int, latent: int = 64) -> int:
     return 2 * (n * 256 + 256 * 128 + 128 * latent)
 
 
+def predict_cells_per_s(net, model, cells: np.ndarray) -> float:
+    """Cells/s of Keras ``net.predict`` (batch 4096) on ``model``'s transform of ``cells``,
+    after one warm-up batch."""
+    xt = model.transform.transform(cells).astype(np.float32)
+    net.predict(xt[:4096], batch_size=4096, verbose=0)
+    t = time.perf_counter()
+    net.predict(xt, batch_size=4096, verbose=0)
+    return len(xt) / (time.perf_counter() - t)
+
+
 def keras_ensemble_cells_per_s(model_dir: Path, cells: np.ndarray) -> float:
     """Keras predict of every member's ‖E(x)‖ (one model, all members' encoders)."""
     import keras
@@ -66,25 +76,7 @@ def keras_ensemble_cells_per_s(model_dir: Path, cells: np.ndarray) -> float:
                 for k, m in enumerate(model.detector.members_)]  # names must be unique in one model
     norms = [keras.ops.sqrt(keras.ops.sum(keras.ops.square(enc(x)), axis=1)) for enc in encoders]
     net = keras.Model(x, keras.ops.stack(norms, axis=0))
-    xt = model.transform.transform(cells).astype(np.float32)
-    net.predict(xt[:4096], batch_size=4096, verbose=0)
-    t = time.perf_counter()
-    net.predict(xt, batch_size=4096, verbose=0)
-    return len(xt) / (time.perf_counter() - t)
-
-
-def matmul_peak_gflops(seconds: float = 5.0) -> float:
-    import tensorflow as tf
-
-    a = tf.random.normal((2048, 2048))
-    b = tf.random.normal((2048, 2048))
-    f = tf.function(lambda a, b: tf.matmul(a, b))
-    f(a, b).numpy()
-    n, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < seconds:
-        f(a, b).numpy()
-        n += 1
-    return 2 * 2048**3 * n / (time.perf_counter() - t0) / 1e9
+    return predict_cells_per_s(net, model, cells)
 
 
 def keras_predict_cells_per_s(model_dir: Path, cells: np.ndarray) -> float:
@@ -98,11 +90,7 @@ def keras_predict_cells_per_s(model_dir: Path, cells: np.ndarray) -> float:
     _, f_fake = nets["dis_xx"]([x, rx])
     _, f_real = nets["dis_xx"]([x, x])
     net = keras.Model(x, keras.ops.sum(keras.ops.abs(f_real - f_fake), axis=1))
-    xt = model.transform.transform(cells).astype(np.float32)
-    net.predict(xt[:4096], batch_size=4096, verbose=0)
-    t = time.perf_counter()
-    net.predict(xt, batch_size=4096, verbose=0)
-    return len(xt) / (time.perf_counter() - t)
+    return predict_cells_per_s(net, model, cells)
 
 
 def main(argv=None):
@@ -145,7 +133,7 @@ def main(argv=None):
         x = ds["concentration"].sel(element=model.elements).values.reshape(len(model.elements), -1).T
         x = x[np.isfinite(x).all(axis=1)][:500_000]
         figures["keras_predict_cells_per_s"] = round(keras_predict_cells_per_s(tmp / "model", x))
-        peak = matmul_peak_gflops()
+        peak = matmul_peak_gflops((2048, 2048), (2048, 2048), seconds=5.0)
         fpc = flops_per_cell(len(model.elements))
         achieved = figures["large_cells_per_s"] * fpc / 1e9
         figures.update(flops_per_cell=fpc, matmul_peak_gflops=round(peak, 1), geogan_gflops=round(achieved, 1),

@@ -36,7 +36,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-from _common import emit, load_average, machine, peak_rss_mb, tf_cpu_threads  # noqa: E402
+from _common import emit, load_average, machine, matmul_peak_gflops, peak_rss_mb, tf_cpu_threads  # noqa: E402
 
 tf_cpu_threads()
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -101,20 +101,6 @@ def steady_step_ms(step_fn, X_t, idx, *, steps: int, sync) -> tuple[float, float
     return best
 
 
-def matmul_peak_gflops(members: int, batch: int, width: int = 256) -> float:
-    """In-run peak: GFLOP/s of one batched matmul (members, batch, width) @ (members, width, width)."""
-    import tensorflow as tf
-
-    a, b = tf.random.normal([members, batch, width]), tf.random.normal([members, width, width])
-    fn = tf.function(lambda a, b: tf.reduce_sum(tf.matmul(a, b)))
-    fn(a, b).numpy()
-    n = 200
-    t0 = time.perf_counter()
-    for _ in range(n):
-        fn(a, b).numpy()
-    return 2 * members * batch * width * width * n / (time.perf_counter() - t0) / 1e9
-
-
 def ensemble_figures(X: np.ndarray, *, members: int, batch_size: int, steps: int) -> dict:
     """One member's step against the stack of ``members`` (same shapes, steady state)."""
     import tensorflow as tf
@@ -136,7 +122,8 @@ def ensemble_figures(X: np.ndarray, *, members: int, batch_size: int, steps: int
     stack_ms = steady_step_ms(stack_fn, X_t, tf.constant(rng.integers(0, len(X), (members, 2, batch_size)), tf.int32),
                               steps=max(1, steps // members), sync=lambda: stack.step.numpy())
     gflop = step_gflop(one)
-    peak = matmul_peak_gflops(members, 2 * batch_size)
+    width = 256  # the step's largest layers
+    peak = matmul_peak_gflops((members, 2 * batch_size, width), (members, width, width))
     ratio = stack_ms[0] / one_ms[0]
     print(f"ensemble of {members}: {stack_ms[0]:.1f} ms/step side by side against {one_ms[0]:.1f} ms for one "
           f"member = {ratio:.2f}x one member (sequential: {members}x; target <= 1.6x); one member's step "

@@ -171,11 +171,17 @@ def test_an_empty_directory_is_replaceable_and_a_link_is_judged_by_its_target(tm
     assert (mine / "thesis.txt").is_file()
 
 
-def test_pipeline_adopts_outputs_it_wrote_before_markers(tmp_path):
+def _run_small_pipeline(tmp_path, *, samples: int):
+    """Run a small synth → grid → PCA → score spec into ``tmp_path/out``; returns the spec."""
     spec = tmp_path / "spec.toml"
-    spec.write_text('[output]\ndir = "out"\n[survey]\nsynth = "demo"\nsamples = 400\n[grid]\ncell_size_m = 2000\n'
-                    '[train.p]\ndetector = "pca"\nsample = 300\n')
+    spec.write_text(f'[output]\ndir = "out"\n[survey]\nsynth = "demo"\nsamples = {samples}\n[grid]\n'
+                    'cell_size_m = 2000\n[train.p]\ndetector = "pca"\nsample = 300\n')
     assert cli("--quiet", "run", spec).exit_code == 0
+    return spec
+
+
+def test_pipeline_adopts_outputs_it_wrote_before_markers(tmp_path):
+    spec = _run_small_pipeline(tmp_path, samples=400)
     out = tmp_path / "out"
     for d in (out / "survey", out / "report", out / "scores" / "p"):  # as an older geogan left them
         (d / MARKER).unlink()
@@ -611,10 +617,7 @@ def test_the_qgis_style_is_never_written_through_a_link(tmp_path):
 
 
 def test_run_refuses_an_output_reached_through_a_link(tmp_path):
-    spec = tmp_path / "spec.toml"
-    spec.write_text('[output]\ndir = "out"\n[survey]\nsynth = "demo"\nsamples = 300\n[grid]\ncell_size_m = 2000\n'
-                    '[train.p]\ndetector = "pca"\nsample = 300\n')
-    assert cli("--quiet", "run", spec).exit_code == 0
+    spec = _run_small_pipeline(tmp_path, samples=300)
     mine = tmp_path / "mine"
     (tmp_path / "out" / "scores" / "p").rename(mine)
     (tmp_path / "out" / "scores" / "p").symlink_to(mine)

@@ -232,12 +232,13 @@ class StackedALAD:
             self.ema[key] = self.live[key] if t.ema_decay is None else \
                 tuple(stacked(lambda m: m.ema_nets_, a, False) for a in ("kernel", "bias"))
         # optimiser moments: member variable i of each group is (key, kernel|bias)
-        self.optimizers, self._opt_slots = {}, {}
+        # and member k's own index of each slot, for writing the moments back (sync)
+        self.optimizers, self._opt_slots, self._member_index = {}, {}, {}
         for group, names in t._optimizer_groups().items():
             slots = [(key, a) for key in self.keys if key.split("/")[0] in names for a in (0, 1)]
             opt = FusedAdam([self.live[k][a] for k, a in slots], learning_rate=float(t.learning_rate),
                             beta_1=float(t.beta_1), beta_2=float(t.beta_2), name=f"stacked_{group}")
-            index = [self._member_slots(m, group) for m in members]
+            index = self._member_index[group] = [self._member_slots(m, group) for m in members]
             for j, slot in enumerate(slots):
                 opt.m[j].assign(np.stack([m.optimizers_[group].m[ix[slot]].numpy() for m, ix in zip(members, index)]))
                 opt.v[j].assign(np.stack([m.optimizers_[group].v[ix[slot]].numpy() for m, ix in zip(members, index)]))
@@ -260,10 +261,10 @@ class StackedALAD:
         reason = stack_reason(members)
         if reason is not None:
             raise ConfigError(f"cannot train these members as one network: {reason}")
+        n_features = members[0]._check_X(X, fitting=True).shape[1]
         for m in members:
             m._validate_params()
-            X = m._check_X(X, fitting=True)
-            m._init_state(X.shape[1], seed=m._draw_seed())
+            m._init_state(n_features, seed=m._draw_seed())
         return cls(members)
 
     @staticmethod
@@ -393,7 +394,7 @@ class StackedALAD:
                     if m.ema_decay is not None:
                         getattr(_layer(m.ema_nets_, key), attr).assign(ema[key][a][k])
             for group, (ms, vs, it) in moments.items():
-                index = self._member_slots(m, group)
+                index = self._member_index[group][k]
                 opt = m.optimizers_[group]
                 for j, slot in enumerate(self._opt_slots[group]):
                     opt.m[index[slot]].assign(ms[j][k])
