@@ -51,8 +51,8 @@ def scores_of(nets: dict, X: np.ndarray) -> dict[str, np.ndarray]:
 
 def run(case, seed: int, *, transform: str, enrichment_only: bool, checks: list[int]) -> dict:
     from geogan.detectors import ALAD
-    from geogan.evaluate import evaluate_scores
-    from geogan.transform import Transform
+    from geogan.evaluation.stage import evaluate_scores
+    from geogan.training.transform import Transform
 
     rng = np.random.default_rng(seed)
     idx = rng.permutation(len(case.values))[:28000]

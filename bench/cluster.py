@@ -27,11 +27,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine  # noqa: E402
 
 from geogan.cluster import ProcessCluster  # noqa: E402
-from geogan.grid import grid_survey  # noqa: E402
-from geogan.score import score_grid  # noqa: E402
-from geogan.store import open_grid  # noqa: E402
+from geogan.grid.stage import grid_survey  # noqa: E402
+from geogan.scoring.stage import score_grid  # noqa: E402
+from geogan.stores.store import open_grid  # noqa: E402
 from geogan.synth import write_synthetic_survey  # noqa: E402
-from geogan.train import train_model  # noqa: E402
+from geogan.training.stage import train_model  # noqa: E402
 
 
 
@@ -87,7 +87,7 @@ def main(argv=None):
 
 
 def open_grid_scores(out_dir: Path) -> np.ndarray:
-    from geogan.score import open_scores_store
+    from geogan.stores.scores import open_scores_store
 
     return open_scores_store(out_dir / "scores.zarr")["anomaly"].values
 

@@ -8,7 +8,7 @@ valid cell is scored twice:
 * **full**: with all its elements (the truth this benchmark compares against);
 * **gapped**: the western half of the cells (a "campaign") loses some elements, set to
   NaN, and the model scores it with ``min_elements`` = the elements left, imputing the
-  hidden ones from the present ones (:class:`geogan.impute.GaussianImputer`).
+  hidden ones from the present ones (:class:`geogan.training.impute.GaussianImputer`).
 
 Two scenarios: ``third`` hides a random third of the elements (seeded), ``target`` hides the
 survey's commodity element (the hardest case: the deposit's own element is gone). The
@@ -60,8 +60,8 @@ def hidden_elements(case, scenario: str, seed: int) -> list[str]:
 
 
 def run(case, detector: str, seed: int, workdir: Path, sample: int) -> list[dict]:
-    from geogan.model import load_model
-    from geogan.train import train_model
+    from geogan.training.model import load_model
+    from geogan.training.stage import train_model
 
     out = workdir / f"{case.survey.name}-{detector}-{seed}"
     train_model(case.grid_path, out, elements=case.elements, sample=sample, seed=seed, overwrite=True,

@@ -27,9 +27,9 @@ from scipy.spatial import cKDTree
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import PeakRSS, machine  # noqa: E402
 
-from geogan.grid import grid_survey  # noqa: E402
+from geogan.grid.stage import grid_survey  # noqa: E402
 from geogan.gridspec import GridSpec  # noqa: E402
-from geogan.survey import read_survey  # noqa: E402
+from geogan.survey.read import read_survey  # noqa: E402
 from geogan.synth import write_synthetic_survey  # noqa: E402
 
 

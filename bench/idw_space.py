@@ -21,7 +21,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 from scipy.stats import spearmanr
 
-from geogan.survey import read_survey
+from geogan.survey.read import read_survey
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SURVEYS = {

@@ -28,15 +28,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import PeakRSS, machine  # noqa: E402
 
-from geogan.score import COG_NAME, SCORES_STORE  # noqa: E402
-from geogan.store import grid_spec, open_grid  # noqa: E402
+from geogan.stores.scores import COG_NAME, SCORES_STORE  # noqa: E402
+from geogan.stores.store import grid_spec, open_grid  # noqa: E402
 from geogan.synth import write_synthetic_survey  # noqa: E402
 
 
 COG_EXPORT = """
 import sys
-from geogan.score import open_scores_store
-from geogan.cog import export_cog
+from geogan.stores.scores import open_scores_store
+from geogan.scoring.cog import export_cog
 ds = open_scores_store(sys.argv[1])
 export_cog(ds["anomaly"].assign_attrs(grid=ds.attrs["grid"]), sys.argv[2])
 """

@@ -7,13 +7,13 @@ shale Mo-Ag, a laboratory's biased sheets, single-sample spikes), a 300 × 300 k
 the synthetic ``national`` preset (39 elements, 7 deposit types, judged against its W
 deposits), and the ALAD paper's tabular benchmarks (``arrhythmia``, ``kddcup``: F1 at the
 protocol's percentile; see ``bench/_tabular.py``). Each survey is gridded once (cached) with
-``geogan.grid.grid_survey``; each configuration then goes through the public API a user gets:
-``geogan.train.train_model`` (its defaults unless the configuration says otherwise) →
+``geogan.grid.stage.grid_survey``; each configuration then goes through the public API a user gets:
+``geogan.training.stage.train_model`` (its defaults unless the configuration says otherwise) →
 ``load_model(...).score`` on every cell with data (missing elements imputed, as ``geogan score
 --min-elements 1``, so every map covers the same cells) → the metrics.
 
 Each survey names what is looked for: its deposits' commodity (``target``) and deposit type of
-the pathfinder catalogue (``geogan.pathfinders``). Detectors (rows):
+the pathfinder catalogue (``geogan.survey.pathfinders``). Detectors (rows):
 - baselines: the **target element alone** (its grid), the additive enrichment index of every
   element and of the deposit type's pathfinders (``enrichment_suite``: sum of robust z-scores
   of the log concentrations, a geochemist's own target-aware map), PCA, robust Mahalanobis,
@@ -30,7 +30,7 @@ the pathfinder catalogue (``geogan.pathfinders``). Detectors (rows):
 No configuration sees a deposit label; labels only compute the figures.
 
 Figures per (detector, survey), mean ± std over seeds:
-- ``bp``: the **benchmark protocol** (GeoChemAD / OpenGADBench, ``geogan.metrics.sample_benchmark_auc``):
+- ``bp``: the **benchmark protocol** (GeoChemAD / OpenGADBench, ``geogan.evaluation.metrics.sample_benchmark_auc``):
   the map read at every sample (not merged), each deposit scored by its nearest sample,
   negatives drawn with replacement from samples ≥ 5 km from every deposit (all samples where
   none is that far: soil1, rock2), 20 draws from seed 42; ``[±d]`` is the mean std over draws;
@@ -147,7 +147,7 @@ class Case:
     all_elements: list[str]
     conc: np.ndarray          # (element, y, x) raw concentrations, every grid element
     template: object          # xarray DataArray (y, x) with CRS, all NaN
-    deposits: object          # geogan.deposits.Deposits in the grid CRS
+    deposits: object          # geogan.evaluation.deposits.Deposits in the grid CRS
     sample_xy: np.ndarray     # (n, 2) every sample (not merged) inside the grid
     sample_rc: np.ndarray     # (n, 2) their cells
     extras: dict = field(default_factory=dict)
@@ -202,10 +202,10 @@ def _grid_path(cache: Path, s: Survey, source: Path) -> Path:
 
 def prepare(s: Survey, cache: Path) -> Case:
     """Grid the survey once (cached), load every element's grid, place the samples."""
-    from geogan.deposits import read_deposits
-    from geogan.grid import grid_survey
-    from geogan.store import grid_spec, open_grid
-    from geogan.survey import read_survey
+    from geogan.evaluation.deposits import read_deposits
+    from geogan.grid.stage import grid_survey
+    from geogan.stores.store import grid_spec, open_grid
+    from geogan.survey.read import read_survey
     from geogan.synth import write_synthetic_survey
 
     kw = dict(s.grid)
@@ -309,7 +309,7 @@ def _robust_z(logv: np.ndarray, fit_rows: np.ndarray) -> np.ndarray:
 
 def index_scores(cfg: dict, case: Case, seed: int, sample: int) -> np.ndarray:
     """The label-free index maps, fitted on a random 70 % of ``sample`` cells with data."""
-    from geogan.pathfinders import resolve_target
+    from geogan.survey.pathfinders import resolve_target
 
     s = case.survey
     if cfg["kind"] == "element":
@@ -325,8 +325,8 @@ def index_scores(cfg: dict, case: Case, seed: int, sample: int) -> np.ndarray:
 def run_model(case: Case, name: str, cfg: dict, seed: int, *, quick: bool, sample: int, workdir: Path) -> dict:
     """Train (on a sample of the valid cells) and score every cell with data; returns the
     flat score array and training facts."""
-    from geogan.model import load_model
-    from geogan.train import train_model
+    from geogan.training.model import load_model
+    from geogan.training.stage import train_model
 
     kw = _train_kwargs(cfg, case.survey, quick)
     target_aware = "target" in kw
@@ -371,8 +371,8 @@ def focal_mean(grid: np.ndarray, radius: int) -> np.ndarray:
 
 def suite_share(case: Case, model, scores: np.ndarray) -> np.ndarray:
     """``scores`` × the share of the deposit type's suite in each cell's positive contributions."""
-    from geogan.contributions import element_contributions
-    from geogan.pathfinders import resolve_target
+    from geogan.scoring.contributions import element_contributions
+    from geogan.survey.pathfinders import resolve_target
 
     s = case.survey
     suite = set(resolve_target(s.target, s.deposit_type, case.all_elements).suite)
@@ -400,8 +400,8 @@ def _percentile(x: np.ndarray) -> np.ndarray:
 # -- metrics ------------------------------------------------------------------------------------
 def figures(case: Case, flat_scores: np.ndarray) -> dict:
     """All-cells AUC, P-A figures and the benchmark protocol at the samples."""
-    from geogan.evaluate import evaluate_scores
-    from geogan.metrics import sample_benchmark_auc
+    from geogan.evaluation.stage import evaluate_scores
+    from geogan.evaluation.metrics import sample_benchmark_auc
 
     grid = flat_scores.reshape(case.template.shape).astype(np.float32)
     da = case.template.copy(data=grid)
@@ -433,7 +433,7 @@ def _near_samples(case: Case, km: float = 5.0) -> np.ndarray:
 def tabular_one(dataset: str, name: str, cfg: dict, seed: int, *, quick: bool, cache: Path) -> dict | None:
     """The ALAD paper's protocols (``bench/_tabular.py``): the detectors' defaults, F1 and ROC AUC."""
     from geogan.detectors import Ensemble, get_detector
-    from geogan.train import DEFAULT_ENSEMBLE
+    from geogan.training.stage import DEFAULT_ENSEMBLE
 
     split = _tabular.arrhythmia(seed) if dataset == "arrhythmia" else _tabular.kddcup(seed, cache)
     if split is None or "detector" not in cfg or cfg.get("target"):
@@ -632,7 +632,7 @@ def why(name: str, *, cache: Path, sample: int) -> dict:
     from scipy.spatial import cKDTree
     from scipy.stats import rankdata
 
-    from geogan.pathfinders import resolve_target
+    from geogan.survey.pathfinders import resolve_target
 
     s = _surveys()[name]
     case = prepare(s, cache)

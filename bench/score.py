@@ -35,12 +35,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import PeakRSS, emit, load_average, machine, matmul_peak_gflops  # noqa: E402
 
-from geogan.grid import grid_survey  # noqa: E402
-from geogan.score import score_grid  # noqa: E402
-from geogan.store import open_grid  # noqa: E402
+from geogan.grid.stage import grid_survey  # noqa: E402
+from geogan.scoring.stage import score_grid  # noqa: E402
+from geogan.stores.store import open_grid  # noqa: E402
 from geogan.synth import write_synthetic_survey  # noqa: E402
-from geogan.model import load_model  # noqa: E402
-from geogan.train import train_model  # noqa: E402
+from geogan.training.model import load_model  # noqa: E402
+from geogan.training.stage import train_model  # noqa: E402
 
 
 def flops_per_cell(n: int, latent: int = 64) -> int:

@@ -105,8 +105,8 @@ def trap_masks(run: Path, X: np.ndarray, Y: np.ndarray) -> dict[str, np.ndarray]
 
 
 def measure(run: Path) -> dict:
-    from geogan.evaluate import open_scores
-    from geogan.store import open_grid
+    from geogan.evaluation.stage import open_scores
+    from geogan.stores.store import open_grid
 
     grid = open_grid(run / "grid.zarr")
     X, Y = np.meshgrid(grid["x"].values, grid["y"].values)

@@ -28,7 +28,7 @@ import typer  # noqa: E402
 from geogan.errors import GeoganError, GeoganWarning, InputError  # noqa: E402
 from geogan.choices import (ALAD_SCORES, DETECTORS, IDW_SPACES, NONPOSITIVE, RESAMPLING, SURVEY_FORMATS,  # noqa: E402
                             SYNTH_PRESETS, TRANSFORMS)
-from geogan.idw import IDWParams  # noqa: E402
+from geogan.grid.idw import IDWParams  # noqa: E402
 from geogan.options import EvalOptions, GridOptions, ScoreOptions, SurveyOptions, TrainOptions  # noqa: E402
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -167,7 +167,7 @@ def _bounds(text: Optional[str]):
 
 def _version(value: bool) -> None:
     if value:
-        from geogan import __version__
+        from geogan._version import __version__
 
         typer.echo(f"geogan {__version__}")
         raise typer.Exit()
@@ -232,8 +232,8 @@ def grid(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing store.")] = False,
 ):
     """Interpolate survey samples to an IDW grid store (Zarr v3), tile by tile on Dask."""
-    from geogan.grid import grid_survey
-    from geogan.store import describe, open_grid
+    from geogan.grid.stage import grid_survey
+    from geogan.stores.store import describe, open_grid
 
     options = GridOptions(crs=crs, cell_size_m=cell_size, bounds=_bounds(bounds), tile=tile,
                           allow_geographic=allow_geographic, max_cells=max_cells, elements=_split(elements))
@@ -250,7 +250,7 @@ def grid(
 @_user_errors
 def info(store_path: Annotated[str, typer.Argument(metavar="STORE", help="A grid or scores store.")]):
     """Summarise a geogan store."""
-    from geogan.store import describe, open_store
+    from geogan.stores.store import describe, open_store
 
     import zarr
 
@@ -262,7 +262,7 @@ def info(store_path: Annotated[str, typer.Argument(metavar="STORE", help="A grid
     ds = open_store(store_path, kind=kind)
     echo(describe(ds, store_path))
     if kind == "grid":
-        from geogan.coverage import coverage_of
+        from geogan.grid.coverage import coverage_of
 
         cov = coverage_of(ds)
         echo(cov.describe())
@@ -286,8 +286,8 @@ def import_rasters_cmd(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing store.")] = False,
 ):
     """Stack existing single-band element GeoTIFFs into a grid store (cells may be rectangular)."""
-    from geogan.rasters import import_rasters
-    from geogan.store import describe, open_grid
+    from geogan.grid.rasters import import_rasters
+    from geogan.stores.store import describe, open_grid
 
     path = import_rasters(rasters, out, elements=_split(elements), units=_units_map(units), tile=tile, like=like,
                           resampling=resample, nodata=nodata, nonpositive=nonpositive, max_cells=max_cells,
@@ -328,7 +328,7 @@ def train(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing model directory.")] = False,
 ):
     """Train an anomaly detector on a random sample of grid cells (target-aware with --target / --deposit-type)."""
-    from geogan.train import train_model
+    from geogan.training.stage import train_model
 
     options = TrainOptions(detector=detector, transform=transform or _default(TrainOptions, "transform"),
                            elements=_split(elements), sample=sample, test_fraction=test_fraction, steps=steps,
@@ -349,7 +349,7 @@ def pathfinders(
     catalogue: Annotated[Optional[str], typer.Option(help="A TOML file of deposit types extending the built-in catalogue.")] = None,
 ):
     """The pathfinder catalogue that --target and --deposit-type use: deposit types, suites, references."""
-    from geogan.pathfinders import describe
+    from geogan.survey.pathfinders import describe
 
     echo(describe(deposit_type, catalogue_path=catalogue))
 
@@ -378,14 +378,14 @@ def score(
     overwrite: Annotated[bool, typer.Option(help="Replace existing outputs.")] = False,
 ):
     """Score every cell tile by tile on Dask → scores.zarr + anomaly.tif (COG) [+ contributions.zarr] [+ report/]."""
-    from geogan.score import score_grid
+    from geogan.scoring.stage import score_grid
 
     options = ScoreOptions(batch_size=batch_size, contributions=contributions, min_elements=min_elements)
     evaluation = EvalOptions(min_dist_km=min_dist_km, runs=runs, seed=seed)
     known = None
     if deposits is not None:
-        from geogan.deposits import read_deposits
-        from geogan.store import grid_spec, open_grid
+        from geogan.evaluation.deposits import read_deposits
+        from geogan.stores.store import grid_spec, open_grid
 
         known = read_deposits(deposits, crs=grid_spec(open_grid(grid_store)).crs, x=deposits_x, y=deposits_y,
                               input_crs=deposits_crs, deposit_type=deposit_type,
@@ -424,7 +424,7 @@ def evaluate(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing report directory.")] = False,
 ):
     """Evaluate anomaly maps against known deposits: ROC AUC, P-A plot, report."""
-    from geogan.evaluate import evaluate_many, score_label
+    from geogan.evaluation.stage import evaluate_many, score_label
 
     named = {}
     for k, p in enumerate(scores):

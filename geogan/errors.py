@@ -23,6 +23,28 @@ class GeoganError(Exception):
         1-based data row (header excluded) in ``path``, if any.
     column
         Column or element name, if any.
+
+    Raises
+    ------
+    GeoganError
+        Not raised as itself: every stage raises one of its subclasses for a user mistake
+        (:class:`InputError` and its subclasses :class:`SurveyError`, :class:`CRSError`,
+        :class:`GridError`, :class:`OutputExistsError`, :class:`ConfigError`; and
+        :class:`StoreError`, :class:`ModelError`, :class:`EvaluationError`), so catching
+        ``GeoganError`` catches them all.
+
+    Examples
+    --------
+    >>> from geogan.errors import GeoganError, SurveyError
+    >>> err = SurveyError("not a number: 'abc'", path="till.csv", row=12, column="Cu_ppm")
+    >>> str(err)
+    "till.csv:12: column 'Cu_ppm': not a number: 'abc'"
+    >>> from geogan import GridOptions
+    >>> try:
+    ...     GridOptions(cell_size_m=-1)
+    ... except GeoganError as exc:
+    ...     print(type(exc).__name__, "-", exc)
+    GridError - cell_size_m must be > 0, got -1
     """
 
     def __init__(

@@ -93,6 +93,29 @@ class GridSpec:
         Tile edge in cells: the unit of work and the Zarr chunk.
     cell_size_y_m
         Cell height (y) when it differs from the width; None for square cells.
+
+    Raises
+    ------
+    GridError
+        A cell size or height that is not a positive number, fewer than one row or column,
+        a tile under 1 cell; from :meth:`from_bounds`, bounds that are not four finite numbers
+        in order, or a grid of more than ``max_cells`` cells.
+    CRSError
+        From :meth:`from_bounds` and :meth:`from_points`: an invalid CRS, a geographic one
+        without ``allow_geographic``, or a projected one whose axes are not in metres.
+
+    Examples
+    --------
+    >>> from geogan import GridSpec
+    >>> spec = GridSpec.from_bounds((500_000, 2_700_000, 510_000, 2_705_000), crs="EPSG:32650",
+    ...                             cell_size_m=1000, tile=4)
+    >>> spec.width, spec.height, spec.n_tiles
+    (10, 5, 6)
+    >>> spec.bounds
+    (500000.0, 2700000.0, 510000.0, 2705000.0)
+    >>> GridSpec.from_bounds((0, 0, 1, 1), crs="EPSG:4326")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    geogan.errors.CRSError: grid CRS EPSG:4326 is geographic (degrees): cell sizes, distances and areas need ...
     """
 
     crs: str

@@ -2,12 +2,12 @@
 
 What lives here: the option classes a stage takes (:class:`SurveyOptions`,
 :class:`GridOptions`, :class:`TrainOptions`, :class:`ScoreOptions`, :class:`EvalOptions`;
-:class:`geogan.idw.IDWParams` is built the same way), the machinery they share (:func:`option`,
+:class:`geogan.grid.idw.IDWParams` is built the same way), the machinery they share (:func:`option`,
 :class:`Options`), and :func:`split_options`, which routes a stage's keyword shortcuts to
 them. A field's type, range and default are written once, here: the Python API, the CLI
 and the pipeline spec (whose section keys are these field names) all read them from here.
 What does not live here: what the stages do with them, and checks that need the data
-(a detector's own parameters are checked by :func:`geogan.train.check_train_options`).
+(a detector's own parameters are checked by :func:`geogan.training.stage.check_train_options`).
 
 >>> EvalOptions().min_dist_km
 5.0
@@ -185,7 +185,7 @@ def split_options(function: str, values: dict, *given: tuple[type[Options], Opti
 # -- the stages' options ---------------------------------------------------------------------
 @dataclass(frozen=True)
 class SurveyOptions(Options):
-    """How to read a survey table (see :func:`geogan.survey.read_survey`).
+    """How to read a survey table (see :func:`geogan.survey.read.read_survey`).
 
     ``x``/``y`` name the coordinate columns (default: detected), ``input_crs`` their CRS
     (default: from the file; EPSG:4326 for lon/lat columns), ``units`` the units of element
@@ -193,6 +193,41 @@ class SurveyOptions(Options):
     detection limit; ``negative_is_bdl`` reads a negative value ``-v`` as ``<v``; ``missing``
     lists sentinel values meaning no value; ``level_by`` names a batch column (lab, campaign)
     whose batches are levelled to the overall median.
+
+    Parameters
+    ----------
+    x, y
+        Names of the coordinate columns. Default ``None``: detected.
+    input_crs
+        CRS of the coordinates (``"EPSG:4326"``, an EPSG code, a :class:`pyproj.CRS`).
+        Default ``None``: from the file; EPSG:4326 for lon/lat columns.
+    units
+        Element symbol → unit, for element columns whose names carry none
+        (``{"Au": "ppb"}``). Default ``None``.
+    bdl_factor
+        Below-detection values become ``bdl_factor`` × the detection limit (0.5; at most 1,
+        and above 0 when the survey is read).
+    negative_is_bdl
+        Read a negative value ``-v`` as ``<v`` (False).
+    missing
+        Sentinel values meaning no value (``(-9999.0,)``); a list is stored as a tuple of floats.
+    level_by
+        Batch column (lab, campaign) whose batches are levelled to the overall median.
+        Default ``None``: no levelling.
+
+    Raises
+    ------
+    ConfigError
+        A field of the wrong type or out of range; the message names the field and the value.
+
+    Examples
+    --------
+    >>> from geogan import SurveyOptions
+    >>> SurveyOptions(input_crs="EPSG:4326", missing=[-9999, -1]).missing
+    (-9999.0, -1.0)
+    >>> SurveyOptions(bdl_factor=2)
+    Traceback (most recent call last):
+    geogan.errors.ConfigError: bdl_factor must be ≤ 1, got 2
     """
 
     x: str | None = option(None, "str")
@@ -207,13 +242,48 @@ class SurveyOptions(Options):
 
 @dataclass(frozen=True)
 class GridOptions(Options):
-    """The grid's geometry and contents (see :func:`geogan.grid.grid_survey`).
+    """The grid's geometry and contents (see :func:`geogan.grid.stage.grid_survey`).
 
     ``crs``: grid CRS, projected in metres (default: the survey's when projected);
     ``cell_size_m``: cell edge; ``bounds``: ``(xmin, ymin, xmax, ymax)`` (default: the
     samples' extent snapped outward to cells); ``tile``: tile edge in cells (the Zarr chunk);
     ``allow_geographic``: accept a geographic CRS (cell size in degrees); ``max_cells``: refuse
     larger grids (``None``: no limit); ``elements``: the symbols to grid (default: all).
+
+    Parameters
+    ----------
+    crs
+        Grid CRS, projected in metres (``"EPSG:32650"``). Default ``None``: the survey's,
+        when it is projected.
+    cell_size_m
+        Cell edge (500; above 0, at most 1,000,000).
+    bounds
+        ``(xmin, ymin, xmax, ymax)`` in the grid CRS; a list is stored as a tuple of floats.
+        Default ``None``: the samples' extent snapped outward to cells.
+    tile
+        Tile edge in cells, the Zarr chunk (512; 1 to 16,384).
+    allow_geographic
+        Accept a geographic CRS, the cell size then in degrees (False).
+    max_cells
+        Refuse grids of more cells (:data:`geogan.gridspec.MAX_CELLS`, 1,000,000,000;
+        ``None``: no limit).
+    elements
+        Element symbols to grid (a list; one string stands for one symbol). Default ``None``: all.
+
+    Raises
+    ------
+    GridError
+        A field of the wrong type or out of range (a :class:`~geogan.errors.InputError`,
+        like :class:`~geogan.errors.ConfigError`); the message names the field and the value.
+
+    Examples
+    --------
+    >>> from geogan import GridOptions
+    >>> GridOptions(crs="EPSG:32650", cell_size_m=1000).tile
+    512
+    >>> GridOptions(tile=0)
+    Traceback (most recent call last):
+    geogan.errors.GridError: tile must be ≥ 1, got 0
     """
 
     error: ClassVar[type[GeoganError]] = GridError
@@ -229,18 +299,80 @@ class GridOptions(Options):
 
 @dataclass(frozen=True)
 class TrainOptions(Options):
-    """What to train and how (see :func:`geogan.train.train_model` for each field).
+    """What to train and how (see :func:`geogan.training.stage.train_model` for each field).
 
     ``None`` fields take the detector's own default. ``params`` holds further detector
     parameters (e.g. ``{"score": "l1_high"}``), overriding the others.
 
-    What is looked for (:mod:`geogan.targeting`): ``target`` (a commodity element) and/or
-    ``deposit_type`` (a key of the pathfinder catalogue, :mod:`geogan.pathfinders`;
+    What is looked for (:mod:`geogan.training.targeting`): ``target`` (a commodity element) and/or
+    ``deposit_type`` (a key of the pathfinder catalogue, :mod:`geogan.survey.pathfinders`;
     ``catalogue`` names a file extending it) make the model target-aware; ``alteration``
     adds the type's alteration elements to its suite; ``matrix_correction`` regresses the
     suite on the grid's matrix elements (``None``: when the deposit type has no host rock of
-    its own, :func:`geogan.targeting.plan_target`); ``target_weight`` is the target's share
+    its own, :func:`geogan.training.targeting.plan_target`); ``target_weight`` is the target's share
     of the score.
+
+    Parameters
+    ----------
+    detector
+        Registry name of the detector (``"alad"``; see :data:`geogan.detectors.DETECTORS`).
+    transform
+        ``"log"`` (default), ``"clr"``, ``"ilr"`` or ``"none"``.
+    elements
+        Element symbols to use. Default ``None``: all in the grid.
+    sample
+        Valid cells drawn at random, training + test (200,000; at least 10).
+    test_fraction
+        Share of the sample held out (0.3; above 0, at most 1).
+    steps, epochs
+        Training length of the neural detectors in optimiser updates (1 to 10,000,000) or in
+        passes over the training cells (1 to 1,000,000). Default ``None``: the detector's.
+    ensemble
+        Number of seeds to train and average (1 to 100). Default ``None``: 5 for ALAD, 1 for
+        the others.
+    enrichment_only
+        Score enrichments only. Default ``None``: True, except under ``ilr``.
+    batch_size, learning_rate, latent_dim
+        Passed to detectors that take them (1 to 1,048,576 rows; above 0; at least 1).
+        Default ``None``: the detector's.
+    seed
+        Seed of the sample, the split and the detector (0; 0 to 2,147,483,647).
+    checkpoint_every
+        Checkpoint every N epochs (0: none). Default ``None``: about 10 per run.
+    mixed_precision
+        float16 (GPU) or bfloat16 (CPU) compute in the neural detectors (False).
+    params
+        Further detector parameters (``{"score": "l1_high"}``), overriding the others.
+    target
+        A commodity element (``"W"``) to look for. Default ``None``.
+    deposit_type
+        A deposit type of the pathfinder catalogue (``"orogenic-au"``). Default ``None``.
+    catalogue
+        A TOML file of deposit types extending the built-in catalogue. Default ``None``.
+    alteration
+        Add the deposit type's alteration elements to the suite (False).
+    matrix_correction
+        Correct the suite for the grid's matrix elements. Default ``None``: when the deposit
+        type has no host rock of its own.
+    target_weight
+        The target's share of a target-aware score (0.5; 0 to 1).
+
+    Raises
+    ------
+    ConfigError
+        A field of the wrong type or out of range; the message names the field and the value.
+        An unknown detector, transform or detector parameter is refused by
+        :func:`~geogan.training.stage.train_model` (and ``geogan run``) before any data is read.
+
+    Examples
+    --------
+    >>> from geogan import TrainOptions
+    >>> options = TrainOptions(detector="mahalanobis", elements=["Cu", "Zn"], sample=5000)
+    >>> options.transform, options.ensemble
+    ('log', None)
+    >>> TrainOptions(test_fraction=0)
+    Traceback (most recent call last):
+    geogan.errors.ConfigError: test_fraction must be > 0, got 0
     """
 
     detector: str = option("alad", "str")
@@ -269,11 +401,35 @@ class TrainOptions(Options):
 
 @dataclass(frozen=True)
 class ScoreOptions(Options):
-    """How to score (see :func:`geogan.score.score_grid`).
+    """How to score (see :func:`geogan.scoring.stage.score_grid`).
 
     ``batch_size``: cells per inference batch; ``contributions``: also write each element's
     contribution to every cell's score; ``min_elements``: also score cells holding at least
     this many of the model's elements, imputing the others (default: every element).
+
+    Parameters
+    ----------
+    batch_size
+        Cells per inference batch (16,384; 1 to 1,048,576).
+    contributions
+        Also write each element's contribution to every cell's score (False).
+    min_elements
+        Also score cells holding at least this many of the model's elements (at least 1).
+        Default ``None``: every element.
+
+    Raises
+    ------
+    ConfigError
+        A field of the wrong type or out of range; the message names the field and the value.
+
+    Examples
+    --------
+    >>> from geogan import ScoreOptions
+    >>> ScoreOptions(contributions=True).batch_size
+    16384
+    >>> ScoreOptions(min_elements=0)
+    Traceback (most recent call last):
+    geogan.errors.ConfigError: min_elements must be ≥ 1, got 0
     """
 
     batch_size: int = option(16384, "int", low=1, high=1_048_576)
@@ -283,11 +439,34 @@ class ScoreOptions(Options):
 
 @dataclass(frozen=True)
 class EvalOptions(Options):
-    """How to evaluate a map against deposits (see :mod:`geogan.metrics`).
+    """How to evaluate a map against deposits (see :mod:`geogan.evaluation.metrics`).
 
     ``min_dist_km``: negatives of the negative-sampling AUC lie at least this far from every
     deposit; ``runs``: its seeded draws; ``seed``: the first draw's seed (also the P-A
     random baseline's).
+
+    Parameters
+    ----------
+    min_dist_km
+        Least distance of a negative cell from every deposit (5.0; at least 0).
+    runs
+        Seeded draws of negatives (20; 1 to 10,000).
+    seed
+        Seed of the first draw (0; 0 to 2,147,483,647).
+
+    Raises
+    ------
+    ConfigError
+        A field of the wrong type or out of range; the message names the field and the value.
+
+    Examples
+    --------
+    >>> from geogan import EvalOptions
+    >>> EvalOptions(min_dist_km=2, runs=5)
+    EvalOptions(min_dist_km=2.0, runs=5, seed=0)
+    >>> EvalOptions(seed=-1)
+    Traceback (most recent call last):
+    geogan.errors.ConfigError: seed must be ≥ 0, got -1
     """
 
     min_dist_km: float = option(5.0, "num", low=0)

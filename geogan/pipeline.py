@@ -29,13 +29,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from geogan._io import check_disjoint, file_sha256, output_lock
-from geogan.ownership import check_replaceable, geotiff_is_ours, ownership, small_json, write_file, write_marker
+from geogan.stores.files import check_disjoint, file_sha256, output_lock
+from geogan.stores.ownership import check_replaceable, geotiff_is_ours, ownership, small_json, write_file, write_marker
 from geogan.errors import ConfigError, GeoganError, InputError, OutputExistsError
-from geogan.idw import IDWParams
+from geogan.grid.idw import IDWParams
 from geogan.options import (EvalOptions, GridOptions, Key, Options, ScoreOptions, SurveyOptions, TrainOptions)
-from geogan.pathfinders import catalogue_digest
-from geogan.urls import filesystem, is_url
+from geogan.survey.pathfinders import catalogue_digest
+from geogan.stores.urls import filesystem, is_url
 
 SECTIONS = {"output", "survey", "grid", "train", "score"}
 log = logging.getLogger(__name__)
@@ -213,7 +213,7 @@ class _State:
 
         An output this pipeline did not write needs ``overwrite``; with or without it, only an
         output carrying geogan's marker is replaced, and never one holding files of the
-        user's (:func:`geogan._io.check_replaceable`)."""
+        user's (:func:`geogan.stores.files.check_replaceable`)."""
         owned = self.data.get("owned", [])
         new = []
         for stage, path in outputs:
@@ -260,7 +260,7 @@ def run_pipeline(spec: PipelineSpec | str | os.PathLike, *, force: bool = False,
     Each stage's start and end are logged (``geogan`` logger); the stages' caveats are
     :class:`~geogan.errors.GeoganWarning`.
     """
-    from geogan.train import check_train_options
+    from geogan.training.stage import check_train_options
 
     if not isinstance(spec, PipelineSpec):
         spec = load_spec(spec)
@@ -285,14 +285,14 @@ def run_pipeline(spec: PipelineSpec | str | os.PathLike, *, force: bool = False,
         return _run(spec, state, survey_input, force=force, progress=progress)
 
 
-#: the kind of output each stage replaces (geogan._io.check_replaceable)
+#: the kind of output each stage replaces (geogan.stores.files.check_replaceable)
 _KINDS = {"synth": "synth", "grid": "grid", "train": "model", "report": "report"}
 
 
 def _replaced_by(stage: str, path: Path) -> list[tuple[Path, str | None]]:
     """What a stage replaces, and its kind: its output, or, for a score directory, each of
     its outputs."""
-    from geogan.score import OUTPUT_KINDS, SCORE_OUTPUTS
+    from geogan.stores.scores import OUTPUT_KINDS, SCORE_OUTPUTS
 
     if stage.startswith("score."):
         return [(path / name, OUTPUT_KINDS.get(name)) for name in SCORE_OUTPUTS]
@@ -305,8 +305,8 @@ def _adopt(stage: str, path: Path, out: Path) -> None:
     version, a survey's ``truth.json`` its preset, a score folder's map carries geogan's tags).
     Nothing is marked in a folder without that evidence, or reached through a link: it stays
     the user's, and the check that follows refuses it."""
-    from geogan.report import REPORT_FILES
-    from geogan.score import _FOLDERS, COG_NAME, SCORE_OUTPUTS
+    from geogan.evaluation.report import REPORT_FILES
+    from geogan.stores.scores import COG_NAME, FOLDERS, SCORE_OUTPUTS
     from geogan.synth.writer import SYNTH_FILES
 
     kind = stage.partition(".")[0]
@@ -317,7 +317,7 @@ def _adopt(stage: str, path: Path, out: Path) -> None:
     if evidence is None or not path.is_dir() or path.resolve() != out.resolve() / path.relative_to(out) or \
             ownership(path) is not None or not evidence():
         return
-    write_marker(path, kind, [f"{n}/" if n in _FOLDERS else n for n in known if (path / n).exists()])
+    write_marker(path, kind, [f"{n}/" if n in FOLDERS else n for n in known if (path / n).exists()])
     if kind == "score":  # its report, from the same geogan
         _adopt("report", path / "report", out)
 
@@ -358,12 +358,13 @@ def _survey_input(spec: PipelineSpec) -> tuple[str | Path, str] | None:
 
 
 def _run(spec: PipelineSpec, state: _State, survey_input, *, force: bool, progress: bool) -> dict:
-    from geogan.deposits import read_deposits
-    from geogan.evaluate import evaluate_scores, open_scores
-    from geogan.grid import grid_survey
-    from geogan.report import write_report
-    from geogan.score import SCORES_STORE, element_alone, score_grid
-    from geogan.train import train_model
+    from geogan.evaluation.deposits import read_deposits
+    from geogan.evaluation.stage import evaluate_scores, open_scores
+    from geogan.grid.stage import grid_survey
+    from geogan.evaluation.report import write_report
+    from geogan.scoring.stage import element_alone, score_grid
+    from geogan.stores.scores import SCORES_STORE
+    from geogan.training.stage import train_model
 
     out = spec.output
     sv = spec.survey
@@ -426,7 +427,7 @@ def _run(spec: PipelineSpec, state: _State, survey_input, *, force: bool, progre
     tops: dict[str, list] = {}  # top anomalies per detector, with [score] contributions = true
     deposits = None
     if deposits_path:
-        from geogan.store import grid_spec, open_grid
+        from geogan.stores.store import grid_spec, open_grid
 
         deposits = read_deposits(deposits_path, crs=grid_spec(open_grid(grid_path)).crs,
                                  x=sv.get("deposits_x"), y=sv.get("deposits_y"), input_crs=sv.get("deposits_crs")
@@ -481,13 +482,13 @@ def _run(spec: PipelineSpec, state: _State, survey_input, *, force: bool, progre
             results.append(res)
             scores[name] = da
             if sc.get("contributions"):
-                from geogan.contributions import read_top_anomalies
+                from geogan.evaluation.drivers import read_top_anomalies
 
                 tops[res.name] = read_top_anomalies(score_dir)  # keyed like the results
             summary["detectors"][name]["metrics"] = res.metrics
     if results:
         for element in sorted({d["target"]["element"] for d in summary["detectors"].values() if "target" in d}):
-            from geogan.store import open_grid
+            from geogan.stores.store import open_grid
 
             # a target-aware map is judged beside its target element's own map
             da = element_alone(open_grid(grid_path), element)

@@ -54,13 +54,13 @@ TINY_ALAD = dict(encoder_units=[16, 8], generator_units=[8, 16], dxz_units=[8, 1
 
 
 def make_grid(path, *, height=40, width=56, tile=16, seed=0):
-    """A complete grid store (the layout of geogan.store) with log-normal, correlated
+    """A complete grid store (the layout of geogan.stores.store) with log-normal, correlated
     concentrations, a NaN corner (invalid cells), one element missing in a strip, and a
     W-Sn-Bi enrichment around two "deposits". Returns the path and the deposit cells."""
     import zarr
 
     from geogan.gridspec import GridSpec
-    from geogan.store import create_grid_store, write_region
+    from geogan.stores.store import create_grid_store, write_region
 
     spec = GridSpec.from_bounds((500_000, 2_700_000, 500_000 + width * 500, 2_700_000 + height * 500),
                                 crs="EPSG:32650", cell_size_m=500, tile=tile)

@@ -84,7 +84,7 @@ def test_script_without_main_guard_gets_a_clear_error(tmp_path):
     survey.write_text("x,y,Au_ppb\n" + "".join(f"{400000 + 700 * i},{2700000 + 900 * (i % 7)},{1 + i % 5}\n"
                                                for i in range(30)))
     script = tmp_path / "make_grid.py"
-    script.write_text("from geogan.grid import grid_survey\n"
+    script.write_text("from geogan.grid.stage import grid_survey\n"
                       f"grid_survey({str(survey)!r}, {str(tmp_path / 'g.zarr')!r}, crs='EPSG:32650', "
                       "input_crs='EPSG:32650', cell_size_m=1000, workers=1, progress=False)\n")
     res = _run([sys.executable, script], tmp_path)
@@ -133,8 +133,8 @@ def test_the_choice_sets_are_the_stages_own():
     assert all(hasattr(Resampling, name) for name in choices.RESAMPLING)
 
 def test_score_client_validates_a_neural_model_without_tensorflow(tmp_path):
-    from geogan.model import load_model
-    from geogan.train import train_model
+    from geogan.training.model import load_model
+    from geogan.training.stage import train_model
 
     grid, *_ = make_grid(tmp_path / "grid.zarr")
     train_model(grid, tmp_path / "m", detector="alad", steps=20, ensemble=2, sample=500, latent_dim=4,
@@ -145,7 +145,7 @@ def test_score_client_validates_a_neural_model_without_tensorflow(tmp_path):
     script.write_text(
         "import sys\n"
         "if __name__ == '__main__':\n"
-        "    from geogan.score import score_grid\n"
+        "    from geogan.scoring.stage import score_grid\n"
         f"    res = score_grid({str(grid)!r}, {str(tmp_path / 'm')!r}, {str(tmp_path / 's')!r}, workers=1,\n"
         "                     progress=False)\n"
         "    print(res.n_cells_scored, 'tensorflow' in sys.modules, 'keras' in sys.modules)\n")

@@ -1,4 +1,4 @@
-"""Per-element contributions (geogan.contributions) and the score stage's --contributions."""
+"""Per-element contributions (geogan.scoring.contributions) and the score stage's --contributions."""
 
 import json
 from types import SimpleNamespace
@@ -9,13 +9,15 @@ import xarray as xr
 from typer.testing import CliRunner
 
 from geogan.cli import app
-from geogan.contributions import element_contributions, format_drivers, top_anomalies
+from geogan.evaluation.drivers import format_drivers, top_anomalies
+from geogan.scoring.contributions import element_contributions
 from geogan.errors import ConfigError, OutputExistsError
-from geogan.score import CONTRIBUTIONS_STORE, open_contributions_store, open_scores_store, score_grid
-from geogan.staging import Staging
-from geogan.store import open_grid
-from geogan.model import load_model
-from geogan.train import train_model
+from geogan.scoring.stage import score_grid
+from geogan.stores.scores import CONTRIBUTIONS_STORE, open_contributions_store, open_scores_store
+from geogan.stores.staging import Staging
+from geogan.stores.store import open_grid
+from geogan.training.model import load_model
+from geogan.training.stage import train_model
 
 from conftest import ELEMENTS, make_grid  # noqa: E402
 
@@ -68,8 +70,8 @@ def _hand_built(detector: str, kind: str, conc):
     from pathlib import Path
 
     from geogan.detectors.baselines import PCAReconstruction, RobustMahalanobis
-    from geogan.model import TrainedModel
-    from geogan.transform import Transform
+    from geogan.training.model import TrainedModel
+    from geogan.training.transform import Transform
 
     x = conc.reshape(conc.shape[0], -1).T
     x = x[np.isfinite(x).all(axis=1)]
@@ -143,7 +145,7 @@ def test_ilr_models_are_refused_with_a_clear_message(grid):
 
 def test_a_model_with_its_own_transformed_scorer_is_used():
     """Ensembles score transformed features with ``score_transformed``: contributions use it."""
-    from geogan.transform import Transform
+    from geogan.training.transform import Transform
 
     x = np.exp(np.random.default_rng(0).normal(size=(100, 3)))
     t = Transform("log", elements=["a", "b", "c"]).fit(x)
@@ -279,7 +281,7 @@ def test_report_shows_one_top_table_per_detector(tmp_path):
     from test_report import _two_detectors
 
     from geogan.errors import InputError
-    from geogan.report import write_report
+    from geogan.evaluation.report import write_report
 
     grids, deposits, results = _two_detectors()
     row = {"x": 401050.0, "y": 2798950.0, "row": 10, "col": 10, "score": 1.5, "percentile": 100.0,

@@ -6,8 +6,8 @@ import pytest
 from typer.testing import CliRunner
 
 from geogan.cli import app
-from geogan.coverage import Coverage, _tile_counts, coverage_attr, grid_coverage
-from geogan.store import open_grid
+from geogan.grid.coverage import Coverage, _tile_counts, coverage_attr, grid_coverage
+from geogan.stores.store import open_grid
 
 runner = CliRunner()
 
@@ -79,9 +79,9 @@ def test_train_says_which_part_of_the_grid_it_can_score(patchwork, tmp_path):
 def test_min_elements_scores_the_patchwork_and_says_what_each_cell_rests_on(patchwork, tmp_path, log_lines):
     import rasterio
 
-    from geogan.score import score_grid
-    from geogan.model import load_model
-    from geogan.train import train_model
+    from geogan.scoring.stage import score_grid
+    from geogan.training.model import load_model
+    from geogan.training.stage import train_model
 
     d, grid, _ = patchwork
     train_model(grid, tmp_path / "m", detector="mahalanobis", sample=500, progress=False)
@@ -118,8 +118,8 @@ def test_min_elements_scores_the_patchwork_and_says_what_each_cell_rests_on(patc
 def test_report_notes_cells_scored_on_fewer_elements(patchwork, tmp_path):
     import json
 
-    from geogan.score import score_grid
-    from geogan.train import train_model
+    from geogan.scoring.stage import score_grid
+    from geogan.training.stage import train_model
 
     d, grid, _ = patchwork
     deposits = tmp_path / "deposits.csv"

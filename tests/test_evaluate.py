@@ -1,4 +1,4 @@
-"""Tests for geogan.evaluate, geogan.metrics and geogan.locate: score grids, deposits and the metrics."""
+"""Tests for geogan.evaluation.stage, geogan.evaluation.metrics and geogan.evaluation.locate: score grids, deposits and the metrics."""
 
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ import xarray as xr
 from rasterio.transform import from_origin
 from sklearn.metrics import roc_auc_score
 
-from geogan.deposits import Deposits, read_deposits
+from geogan.evaluation.deposits import Deposits, read_deposits
 from geogan.errors import CRSError, EvaluationError, InputError
-from geogan.evaluate import evaluate_scores, open_scores
-from geogan.locate import locate_deposits
-from geogan.metrics import negative_sampling_auc, prediction_area, sample_negative_cells
+from geogan.evaluation.stage import evaluate_scores, open_scores
+from geogan.evaluation.locate import locate_deposits
+from geogan.evaluation.metrics import negative_sampling_auc, prediction_area, sample_negative_cells
 
 from _score_grids import CRS, X0, Y0, cell_xy, make_scores
 
@@ -335,7 +335,7 @@ def test_read_deposits_selects_a_deposit_type(tmp_path):
 
 
 def test_score_label_names_a_map_by_its_tags_or_band_description(tmp_path):
-    from geogan.evaluate import score_label
+    from geogan.evaluation.stage import score_label
 
     values = np.ones((3, 3), "float32")
     tif = tmp_path / "anomaly.tif"

@@ -1,4 +1,4 @@
-"""Hand-off to GIS software (geogan.gis and what the score stage writes for it): class breaks,
+"""Hand-off to GIS software (geogan.evaluation.gis and what the score stage writes for it): class breaks,
 the QGIS style, anomaly polygons, tagged COGs, and stores that plain xarray/rioxarray read."""
 
 import json
@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from geogan.cli import app
 from geogan.errors import InputError
-from geogan.gis import (
+from geogan.evaluation.gis import (
     CLASS_COLOURS,
     PERCENTILE_CLASSES,
     anomaly_polygons,
@@ -28,9 +28,10 @@ from geogan.gis import (
     write_anomaly_polygons,
     write_qml,
 )
-from geogan.score import open_scores_store, score_grid
-from geogan.store import open_grid
-from geogan.train import train_model
+from geogan.scoring.stage import score_grid
+from geogan.stores.scores import open_scores_store
+from geogan.stores.store import open_grid
+from geogan.training.stage import train_model
 
 from conftest import make_grid  # noqa: E402
 
@@ -135,7 +136,7 @@ def test_polygons_have_a_spatial_index_in_a_process_that_runs_tensorflow(tmp_pat
         from affine import Affine
         from geogan._tf import tensorflow
         tensorflow()
-        from geogan.gis import anomaly_polygons, class_breaks, write_anomaly_polygons
+        from geogan.evaluation.gis import anomaly_polygons, class_breaks, write_anomaly_polygons
         values = np.random.default_rng(1).random((30, 30)).astype(np.float32)
         polygons = anomaly_polygons(values, Affine(100.0, 0, 400_000.0, 0, -100.0, 2_800_000.0), "EPSG:32650",
                                     class_breaks(values))
@@ -282,7 +283,7 @@ PLAIN_XARRAY = textwrap.dedent('''
 def test_stores_open_with_plain_xarray_and_rioxarray(scored, tmp_path):
     """The grid, scores and contributions stores outside geogan: CRS, GeoTIFF export with the
     CRS, netCDF export, the geogan version, all without a warning."""
-    from geogan.rasters import import_rasters
+    from geogan.grid.rasters import import_rasters
 
     root, res, _ = scored
     # a grid store made by a real stage (import-rasters finalises it as 'geogan grid' does)
@@ -308,7 +309,7 @@ def test_stores_open_with_plain_xarray_and_rioxarray(scored, tmp_path):
 
 
 def test_unknown_deposit_type_or_missing_type_column_is_refused(tmp_path):
-    from geogan.deposits import read_deposits
+    from geogan.evaluation.deposits import read_deposits
 
     csv = tmp_path / "d.csv"
     csv.write_text("x,y\n400000,2800000\n")

@@ -13,10 +13,10 @@ import rioxarray  # noqa: F401  (registers .rio)
 import xarray as xr
 
 from geogan.errors import CRSError, OutputExistsError, StoreError
-from geogan.grid import grid_survey
-from geogan.idw import SampleIndex, idw
-from geogan.staging import Staging, partial_path
-from geogan.store import open_grid
+from geogan.grid.stage import grid_survey
+from geogan.grid.idw import SampleIndex, idw
+from geogan.stores.staging import Staging, partial_path
+from geogan.stores.store import open_grid
 
 
 
@@ -198,7 +198,7 @@ def test_finalize_drops_chunk_files_a_killed_writer_left_half_written(tmp_path):
     """Zarr writes a chunk as ``<chunk>.<id>.partial`` and renames it: a worker killed between
     the two leaves the temporary file, which must not reach the finished store."""
     from geogan.gridspec import GridSpec
-    from geogan.store import create_grid_store
+    from geogan.stores.store import create_grid_store
 
     spec = GridSpec.from_bounds((0, 0, 2000, 2000), crs="EPSG:32650", cell_size_m=500, tile=2)
     staging = Staging(tmp_path / "grid.zarr")
@@ -225,11 +225,11 @@ def test_a_wrong_utm_zone_is_warned_about_and_a_bad_crs_refused_before_reading(t
     with pytest.warns(GeoganWarning, match=r"outside the area of use of the grid CRS EPSG:32651 .*wrong UTM zone"):
         grid_survey(survey, tmp_path / "z51.zarr", crs="EPSG:32651", **kw)
     grid_survey(survey, tmp_path / "z50.zarr", crs="EPSG:32650", **kw)  # the right zone: no warning (errors here)
-    import geogan.grid
+    import geogan.grid.stage
 
     def never(*a, **k):
         raise AssertionError("the survey was read before the CRS was checked")
 
-    monkeypatch.setattr("geogan.survey.read_survey", never)
+    monkeypatch.setattr("geogan.survey.read.read_survey", never)
     with pytest.raises(CRSError, match="EPSG:99999"):
-        geogan.grid.grid_survey(survey, tmp_path / "bad.zarr", crs="EPSG:99999", **kw)
+        geogan.grid.stage.grid_survey(survey, tmp_path / "bad.zarr", crs="EPSG:99999", **kw)

@@ -7,9 +7,9 @@ import rioxarray  # noqa: F401
 import xarray as xr
 
 from geogan.errors import GeoganWarning
-from geogan.grid import grid_survey
-from geogan.store import decode_attrs
-from geogan.survey import read_survey
+from geogan.grid.stage import grid_survey
+from geogan.stores.store import decode_attrs
+from geogan.survey.read import read_survey
 
 from conftest import shared_data
 from test_idw import brute_force_idw

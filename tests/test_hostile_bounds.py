@@ -13,7 +13,7 @@ import sys
 import numpy as np
 import pytest
 
-from geogan.staging import partial_path
+from geogan.stores.staging import partial_path
 
 from conftest import assert_user_error, cli, make_grid  # noqa: E402
 
@@ -140,7 +140,7 @@ def test_an_unresolvable_host_is_one_line_and_run_leaves_nothing(tmp_path):
 
 
 def test_a_stray_file_among_the_done_markers_does_not_stop_the_resume(tmp_path):
-    from geogan.staging import Staging
+    from geogan.stores.staging import Staging
 
     staging = Staging(tmp_path / "g.zarr")
     staging.start({"token": "t"})

@@ -20,10 +20,10 @@ import pytest
 import zarr
 
 from geogan.errors import ConfigError, ModelError, StoreError
-from geogan.staging import partial_path
-from geogan.store import grid_spec, open_grid
-from geogan.model import load_model
-from geogan.train import train_model
+from geogan.stores.staging import partial_path
+from geogan.stores.store import grid_spec, open_grid
+from geogan.training.model import load_model
+from geogan.training.stage import train_model
 
 from conftest import ELEMENTS, TINY_ALAD, make_grid  # noqa: E402
 from test_reliability import assert_user_error, cli  # noqa: E402
@@ -169,7 +169,7 @@ def test_missing_chunk_is_refused_naming_the_tile(grid, iforest, tmp_path, chunk
 
 def test_all_empty_tiles_are_written_so_the_check_is_sound(tmp_path):
     from geogan.gridspec import GridSpec
-    from geogan.store import create_grid_store, write_region
+    from geogan.stores.store import create_grid_store, write_region
 
     spec = GridSpec.from_bounds((0, 0, 4000, 2000), crs="EPSG:32650", cell_size_m=500, tile=2)  # 2 x 4 tiles
     path = tmp_path / "sparse.zarr"
@@ -187,12 +187,12 @@ def test_all_empty_tiles_are_written_so_the_check_is_sound(tmp_path):
 
 
 def test_scores_store_with_a_missing_chunk_is_refused(grid, tmp_path):
-    from geogan import store
-    from geogan.score import _create_scores_store, open_scores_store
+    from geogan.stores import store
+    from geogan.stores.scores import create_scores_store, open_scores_store
 
     spec = grid[1]
     path = tmp_path / "scores.zarr"
-    _create_scores_store(path, spec, {})
+    create_scores_store(path, spec, {})
     for _, (rows, cols) in store.iter_regions(spec, spec.tiles()):
         store.write_region(path, "anomaly", np.ones((rows.stop - rows.start, cols.stop - cols.start), np.float32),
                            (rows, cols))
@@ -284,7 +284,7 @@ def _set_attr(key, value):
 
 def _set_grid(**changes):
     def fn(group):
-        from geogan.store import decode_attrs
+        from geogan.stores.store import decode_attrs
 
         grid = decode_attrs(group.attrs.asdict())["grid"]  # a JSON string in a finished store
         group.attrs["grid"] = {**grid, **changes}
@@ -338,7 +338,7 @@ def test_corrupt_chunk_is_a_store_error_naming_the_tile(grid, iforest, tmp_path)
                       "bad.zarr", "tile row 1, col 2")
     nothing_written(m)
     # the score stage's tile read, as a worker runs it
-    from geogan.inference import model_token, score_tile
+    from geogan.scoring.inference import model_token, score_tile
 
     ds = open_grid(bad)
     model = load_model(iforest)
@@ -409,7 +409,7 @@ def test_unknown_parameter_in_a_checkpoint_with_resume(grid, tmp_path, monkeypat
 
 
 def test_memory_error_is_one_line(grid, tmp_path, monkeypatch):
-    import geogan.train as train_mod
+    import geogan.training.stage as train_mod
 
     def oom(*args, **kwargs):
         raise MemoryError("Unable to allocate 1.00 TiB")

@@ -15,10 +15,10 @@ import time
 import numpy as np
 import pytest
 
-from geogan._io import output_lock
-from geogan.ownership import MARKER, check_replaceable, ownership
+from geogan.stores.files import output_lock
+from geogan.stores.ownership import MARKER, check_replaceable, ownership
 from geogan.errors import OutputExistsError
-from geogan.staging import partial_path
+from geogan.stores.staging import partial_path
 
 from conftest import assert_user_error, cli, make_grid  # noqa: E402
 
@@ -209,7 +209,7 @@ def test_a_user_folder_bearing_a_staging_name_is_never_deleted(tmp_path, survey)
 # -- locks: the kernel's, keyed by the resolved path ---------------------------------------------------
 HOLDER = textwrap.dedent("""
     import sys, time
-    from geogan._io import output_lock
+    from geogan.stores.files import output_lock
     with output_lock(sys.argv[1]):
         print("held", flush=True)
         time.sleep(120)
@@ -279,7 +279,7 @@ def test_lock_is_released_on_error_and_reentry_refused(tmp_path):
 
 RACER = textwrap.dedent("""
     import os, sys, time
-    from geogan._io import output_lock
+    from geogan.stores.files import output_lock
     from geogan.errors import OutputExistsError
     target, inside, tries = sys.argv[1], sys.argv[2], int(sys.argv[3])
     held = clashes = 0
@@ -565,12 +565,12 @@ def test_score_overwrite_never_puts_a_scores_store_in_place_of_a_grid(tmp_path, 
 
 
 def test_a_score_killed_while_creating_its_store_is_rebuilt_not_finalized(tmp_path, scored):
-    from geogan.staging import Staging
+    from geogan.stores.staging import Staging
 
     grid, model, _ = scored
     out = tmp_path / "sk"
     staging = Staging(out / "scores.zarr")
-    import geogan.score as score_mod
+    import geogan.scoring.stage as score_mod
 
     # the state a kill -9 leaves between starting the staging folder and finishing the store
     staging.start({"whatever": 1})
@@ -606,7 +606,7 @@ def test_leftover_partial_folders_are_removed_only_when_wholly_geogans(tmp_path)
 
 # -- the fourth hostile pass (2026-12-07) --------------------------------------------------------------
 def test_the_qgis_style_is_never_written_through_a_link(tmp_path):
-    from geogan.gis import write_qml
+    from geogan.evaluation.gis import write_qml
 
     victim = tmp_path / "victim.txt"
     victim.write_text("keep")

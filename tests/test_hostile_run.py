@@ -9,12 +9,12 @@ import json
 import numpy as np
 import pytest
 
-from geogan._io import check_disjoint
+from geogan.stores.files import check_disjoint
 from geogan.errors import ConfigError, GridError, InputError, OutputExistsError
 from geogan.gridspec import GridSpec
 from geogan.pipeline import load_spec, run_pipeline
-from geogan.staging import Staging, partial_path
-from geogan.transform import Transform
+from geogan.stores.staging import Staging, partial_path
+from geogan.training.transform import Transform
 
 from conftest import assert_user_error, cli  # noqa: E402
 
@@ -166,7 +166,7 @@ def test_allow_geographic_with_a_cell_size_in_metres_is_refused(tmp_path):
 def test_torn_staging_store_is_rebuilt_not_resumed_forever(tmp_path, survey, monkeypatch):
     import zarr
 
-    from geogan.grid import grid_survey
+    from geogan.grid.stage import grid_survey
 
     kw = dict(crs="EPSG:32650", input_crs="EPSG:32650", cell_size_m=1000, tile=8, workers=1, progress=False)
     reference = tmp_path / "ref.zarr"
@@ -381,7 +381,7 @@ def test_a_score_run_that_scores_no_cell_fails_and_leaves_nothing(tmp_path):
     # issue 24: a grid whose cells all lack an element the model reads used to give an all-NaN map, exit 0
     from conftest import make_grid
 
-    from geogan.store import write_region
+    from geogan.stores.store import write_region
 
     grid, spec, conc, _ = make_grid(tmp_path / "grid.zarr")
     model = tmp_path / "model"

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from geogan.errors import GridError
-from geogan.idw import IDWParams, SampleIndex, idw, median_spacing
+from geogan.grid.idw import IDWParams, SampleIndex, idw, median_spacing
 
 
 def brute_force_idw(sx, sy, vals, qx, qy, k, power, max_d, space):

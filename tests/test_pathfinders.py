@@ -4,7 +4,7 @@ import pytest
 
 from conftest import assert_user_error, cli
 from geogan.errors import ConfigError
-from geogan.pathfinders import catalogue, catalogue_digest, describe, element_of, resolve_target
+from geogan.survey.pathfinders import catalogue, catalogue_digest, describe, element_of, resolve_target
 
 REQUIRED = ("orogenic-au", "porphyry-cu-mo-au", "w-sn-granite", "ni-cu-pge-sulphide", "lct-pegmatite", "vms", "iocg",
             "sedex-zn-pb")

@@ -6,9 +6,9 @@ import rasterio
 from affine import Affine
 
 from geogan.errors import InputError
-from geogan.rasters import element_from_filename, import_rasters
-from geogan.staging import partial_path
-from geogan.store import open_grid
+from geogan.grid.rasters import element_from_filename, import_rasters
+from geogan.stores.staging import partial_path
+from geogan.stores.store import open_grid
 
 
 def write_tif(path, data, *, crs="EPSG:32650", transform=Affine(100, 0, 400000, 0, -100, 2710000), nodata=-9999.0):
@@ -73,9 +73,9 @@ RECT = Affine(4243.9, 0, 300000, 0, -4178.9, 2800000)  # a reprojected regional 
 
 def test_rectangular_cells_round_trip_import_train_score_cog(tmp_path):
     """import → train → score → the COG's georeferencing equals the inputs'."""
-    from geogan.score import score_grid
-    from geogan.store import grid_spec
-    from geogan.train import train_model
+    from geogan.scoring.stage import score_grid
+    from geogan.stores.store import grid_spec
+    from geogan.training.stage import train_model
 
     rng = np.random.default_rng(3)
     paths = []

@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 import zarr
 
-from geogan.staging import partial_path
-from geogan.model import load_model
-from geogan.train import train_model
+from geogan.stores.staging import partial_path
+from geogan.training.model import load_model
+from geogan.training.stage import train_model
 
 from conftest import TINY_ALAD, assert_user_error, cli, make_grid  # noqa: E402
 
@@ -265,7 +265,7 @@ def test_kill_9_during_train_then_resume_equals_uninterrupted(tmp_path):
 
 def test_score_a_grid_named_by_url_equals_by_path(fitted, tmp_path):
     """The grid store read through fsspec (file:// reaches the worker processes too)."""
-    from geogan.score import open_scores_store
+    from geogan.stores.scores import open_scores_store
 
     root, _ = fitted
     res = cli("score", (root / "grid.zarr").as_uri(), "--model", root / "model", "--out", tmp_path / "s",

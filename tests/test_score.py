@@ -14,13 +14,14 @@ import pytest
 import rasterio
 
 from geogan.errors import ModelError, OutputExistsError
-from geogan.grid import grid_survey
-from geogan.score import open_scores_store, score_grid
-from geogan.staging import Staging
-from geogan.store import open_grid
+from geogan.grid.stage import grid_survey
+from geogan.scoring.stage import score_grid
+from geogan.stores.scores import open_scores_store
+from geogan.stores.staging import Staging
+from geogan.stores.store import open_grid
 from geogan.synth import write_synthetic_survey
-from geogan.model import load_model
-from geogan.train import train_model
+from geogan.training.model import load_model
+from geogan.training.stage import train_model
 
 
 

@@ -1,4 +1,4 @@
-"""Tests for geogan.survey: formats, column conventions, BDL handling, levelling, errors."""
+"""Tests for geogan.survey.read: formats, column conventions, BDL handling, levelling, errors."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from geogan.elements import parse_column_name
+from geogan.survey.elements import parse_column_name
 from geogan.errors import ConfigError, CRSError, GeoganError, SurveyError
-from geogan.survey import Survey, read_survey
+from geogan.survey.read import Survey, read_survey
 
 from conftest import shared_data  # noqa: E402
 
@@ -508,7 +508,7 @@ def test_real_gswa_soil1_sentinels_negative_dl_and_levelling():
 
 
 def test_default_elements_take_an_oxide_only_when_its_metal_has_no_column(tmp_path):
-    from geogan.survey import read_survey as _read
+    from geogan.survey.read import read_survey as _read
 
     path = tmp_path / "ox.csv"
     path.write_text("x,y,Fe_ppm,Fe2O3_pct,K2O_pct,SiO2_pct,W_ppm\n0,0,1,2,3,4,5\n10,0,2,3,4,5,6\n")
@@ -518,7 +518,7 @@ def test_default_elements_take_an_oxide_only_when_its_metal_has_no_column(tmp_pa
 
 
 def test_missing_sentinel_is_not_applied_to_projected_coordinates(tmp_path):
-    from geogan.survey import read_survey as _read
+    from geogan.survey.read import read_survey as _read
 
     path = tmp_path / "albers.csv"
     path.write_text("x,y,W_ppm\n-9999,5000,1\n10000,-9999,-9999\n20000,0,3\n")

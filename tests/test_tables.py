@@ -1,15 +1,15 @@
-"""Tests for geogan.tables and geogan.coordinates: surveys and deposits read points alike."""
+"""Tests for geogan.survey.tables and geogan.survey.coordinates: surveys and deposits read points alike."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from geogan.coordinates import coordinate_columns
-from geogan.deposits import read_deposits
+from geogan.survey.coordinates import coordinate_columns
+from geogan.evaluation.deposits import read_deposits
 from geogan.errors import GeoganWarning, InputError, SurveyError
-from geogan.survey import read_survey
-from geogan.tables import TableRole, open_table
+from geogan.survey.read import read_survey
+from geogan.survey.tables import TableRole, open_table
 
 
 def test_deposits_detect_x_etrstm35fin_columns_like_surveys(tmp_path):

@@ -1,4 +1,4 @@
-"""Target-aware models (geogan.targeting): the scorer, training with --target, scoring, reports.
+"""Target-aware models (geogan.training.targeting): the scorer, training with --target, scoring, reports.
 
 The grid here holds the trap the target-aware map exists for: a mafic body where Ni, Co, Cr
 and (through the host rock) Au are high, beside two gold deposits where Au, As and Ag are
@@ -14,11 +14,11 @@ import zarr
 
 from conftest import assert_user_error, cli
 from geogan.errors import ConfigError, ModelError
-from geogan.model import load_model
-from geogan.score import score_grid
-from geogan.pathfinders import describe
-from geogan.targeting import TargetScorer, matrix_predictors, plan_target
-from geogan.train import train_model
+from geogan.training.model import load_model
+from geogan.scoring.stage import score_grid
+from geogan.survey.pathfinders import describe
+from geogan.training.targeting import TargetScorer, matrix_predictors, plan_target
+from geogan.training.stage import train_model
 
 ELEMENTS = ["Au", "As", "Ag", "Ni", "Co", "Cr"]
 DEPOSITS = [(8, 10), (30, 44)]
@@ -27,7 +27,7 @@ MAFIC = (slice(12, 30), slice(14, 34))
 
 def make_target_grid(path, *, height=40, width=56, tile=16, seed=0):
     from geogan.gridspec import GridSpec
-    from geogan.store import create_grid_store, write_region
+    from geogan.stores.store import create_grid_store, write_region
 
     spec = GridSpec.from_bounds((500_000, 2_700_000, 500_000 + width * 500, 2_700_000 + height * 500),
                                 crs="EPSG:32650", cell_size_m=500, tile=tile)
@@ -168,7 +168,7 @@ def test_scoring_the_grid_reports_the_map_beside_the_target_alone(grid, models):
 
 
 def test_contributions_of_a_matrix_predictor_say_its_direction(grid, models):
-    from geogan.contributions import element_contributions
+    from geogan.scoring.contributions import element_contributions
 
     model = models["target"]
     base = np.array([[1.0, 1.0, 1.0, 1.0, 1.0, 1.0]])

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from geogan.errors import ConfigError, GeoganWarning, InputError, ModelError, OutputExistsError
-from geogan.model import load_model
-from geogan.sampling import sample_cells
-from geogan.train import train_model
+from geogan.training.model import load_model
+from geogan.training.sampling import sample_cells
+from geogan.training.stage import train_model
 
 from conftest import ELEMENTS, TINY_ALAD, make_grid  # noqa: E402
 
@@ -26,7 +26,7 @@ def grid(tmp_path_factory):
 
 
 def test_sample_cells_uniform_valid_and_deterministic(grid):
-    from geogan.store import open_grid
+    from geogan.stores.store import open_grid
 
     path, conc, _ = grid
     ds = open_grid(path)
@@ -110,7 +110,7 @@ def test_baseline_with_overwrite_and_deposits(grid, tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="geogan")
     res = train_model(path, out, detector="iforest", transform="ilr", elements=["Ag", "Bi", "Sn", "W"], sample=800,
                       seed=1, deposits=dep_csv, overwrite=True, progress=False)
-    status = [r.getMessage() for r in caplog.records if r.name == "geogan.train"]
+    status = [r.getMessage() for r in caplog.records if r.name == "geogan.training.stage"]
     assert any(m.startswith("sampled 800 of ") for m in status), status
     assert any(m.startswith("label-informed monitoring: 2 deposit cell(s)") for m in status), status
     assert res.epochs == 1 and res.label_informed_test_auc > 0.8  # the planted enrichment stands out
@@ -156,7 +156,7 @@ def test_resume_equals_uninterrupted(grid, tmp_path, monkeypatch):
 
 
 def test_constant_element_warns_at_the_caller(tmp_path):
-    from geogan.store import write_region
+    from geogan.stores.store import write_region
 
     path, _, conc, _ = make_grid(tmp_path / "grid.zarr")
     conc[0] = np.where(np.isfinite(conc[0]), np.float32(0.25), np.nan)  # Ag: 100 % below detection

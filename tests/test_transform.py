@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from geogan.errors import InputError, ModelError
-from geogan.transform import Transform, ilr_basis
+from geogan.training.transform import Transform, ilr_basis
 
 
 def _compositions(n=400, d=4, seed=0):

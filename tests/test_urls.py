@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from geogan.errors import InputError, StoreError, SurveyError
-from geogan.deposits import read_deposits
-from geogan.grid import grid_survey
-from geogan.store import metadata_fingerprint, open_grid
-from geogan.survey import read_survey
+from geogan.evaluation.deposits import read_deposits
+from geogan.grid.stage import grid_survey
+from geogan.stores.store import metadata_fingerprint, open_grid
+from geogan.survey.read import read_survey
 
 SURVEY = "x,y,Au_ppb,Cu_ppm\n" + "".join(
     f"{400000 + 700 * i},{2700000 + 500 * (i % 7)},{1 + i % 5},{10 + i % 3}\n" for i in range(60))

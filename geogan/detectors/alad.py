@@ -60,7 +60,7 @@ ONE_SIDED_SHARE = 0.4
 
 def one_sided(X) -> bool:
     """Whether every column of ``X`` is one-sided: at least :data:`ONE_SIDED_SHARE` of its rows
-    sit at its minimum, a floor (what :class:`geogan.transform.Transform` makes with
+    sit at its minimum, a floor (what :class:`geogan.training.transform.Transform` makes with
     ``enrichment_only``: standardised values clipped at the training median, 0, for half the
     training rows).
 

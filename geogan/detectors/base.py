@@ -34,8 +34,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
 
-from geogan._io import staged_directory
-from geogan.ownership import check_replaceable
+from geogan.stores.files import staged_directory
+from geogan.stores.ownership import check_replaceable
 from geogan.detectors.modelfile import CONFIG_NAME, detector_from_config, read_config, write_model_files
 from geogan.errors import ConfigError, InputError, ModelError, OutputExistsError
 
@@ -246,7 +246,7 @@ class Detector(OutlierMixin, BaseEstimator):
         ``path`` first and renamed into place, so a crash never leaves half a model.
         """
         path = Path(path)
-        # the Python API's wording (geogan._io.check_output names the CLI's --overwrite)
+        # the Python API's wording (geogan.stores.files.check_output names the CLI's --overwrite)
         if path.exists() and not overwrite:
             raise OutputExistsError(f"{path} exists; pass overwrite=True to replace it")
         check_replaceable(path, what="model directory", kind="model")  # geogan's models only, even then

@@ -14,16 +14,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-import geogan
-from geogan._io import staged_directory
+from geogan._version import __version__
+from geogan.stores.files import staged_directory
 from geogan.detectors.modelfile import MAX_UNITS
-from geogan.detectors.neural import NeuralDetector
 from geogan.detectors.registry import DETECTORS
 from geogan.errors import ConfigError, ModelError
+
+if TYPE_CHECKING:
+    from geogan.detectors.neural import NeuralDetector
 
 CHECKPOINT_FORMAT = "geogan-checkpoint"
 
@@ -56,7 +58,7 @@ def write_checkpoint(det: NeuralDetector, path, *, extra: dict | None = None) ->
     with staged_directory(path) as tmp:
         arrays = {k: np.asarray(v.numpy()) for k, v in _state_variables(det).items()}
         np.savez(tmp / "state.npz", **arrays)
-        meta = {"format": CHECKPOINT_FORMAT, "geogan_version": geogan.__version__,
+        meta = {"format": CHECKPOINT_FORMAT, "geogan_version": __version__,
                 "detector": {"name": det.name, "params": det.get_params(), "n_features": int(det.n_features_)},
                 "epochs_done": int(det.epochs_done_), "seed": int(det.seed_), "dtype_policy": det.dtype_policy_,
                 "data_fingerprint": det.data_fingerprint_, "history": det.history_, "extra": extra or {}}
@@ -64,14 +66,15 @@ def write_checkpoint(det: NeuralDetector, path, *, extra: dict | None = None) ->
     return path
 
 
-def read_checkpoint(path, cls: type[NeuralDetector] = NeuralDetector) -> tuple[NeuralDetector, dict]:
+def read_checkpoint(path, cls: type[NeuralDetector], *, base: type[NeuralDetector]) -> tuple[NeuralDetector, dict]:
     """Restore a detector saved with :func:`write_checkpoint`; returns it and ``extra``.
 
     Continue training with ``det.fit(X, resume=True)`` on the same ``X``. The metadata is
     validated as a model's ``config.json`` is (known detector and parameters, widths within
     :data:`~geogan.detectors.modelfile.MAX_UNITS`) before anything is built: a bad checkpoint is
-    a :class:`ModelError`, as is one of another class than ``cls`` (unless ``cls`` is
-    :class:`NeuralDetector`: any neural detector).
+    a :class:`ModelError`, as is one of another class than ``cls`` (unless ``cls`` is ``base``,
+    the neural detectors' base class :class:`~geogan.detectors.neural.NeuralDetector`: then any
+    neural detector).
     """
     path = Path(path)
     try:
@@ -86,9 +89,9 @@ def read_checkpoint(path, cls: type[NeuralDetector] = NeuralDetector) -> tuple[N
         raise ModelError("the checkpoint's 'detector' must be an object with 'params'", path=path)
     name = det_meta.get("name")
     det_cls = DETECTORS[name] if name in DETECTORS else None
-    if det_cls is None or not issubclass(det_cls, NeuralDetector):
+    if det_cls is None or not issubclass(det_cls, base):
         raise ModelError(f"the checkpoint names detector {name!r}, not a neural detector", path=path)
-    if cls is not NeuralDetector and det_cls is not cls:
+    if cls is not base and det_cls is not cls:
         raise ModelError(f"checkpoint holds a {det_cls.__name__}, not a {cls.__name__}", path=path)
     unknown = sorted(set(det_meta["params"]) - set(det_cls._param_names()))
     if unknown:

@@ -3,7 +3,7 @@
 A model directory holds ``config.json`` (format, version, the ``detector`` section: name,
 parameters, fitted state, Keras architecture, threshold) and weight files; never pickles of
 code. Here: writing it (:func:`write_model_files`; atomically through
-:func:`geogan._io.staged_directory`), reading and
+:func:`geogan.stores.files.staged_directory`), reading and
 validating it (:func:`read_config`, :func:`detector_from_config`), the checks that run before
 TensorFlow builds anything (:data:`ALLOWED_KERAS_CLASSES`, :func:`check_architecture`,
 :func:`network_weight_shapes`, the limits :data:`MAX_UNITS`, :data:`MAX_PARAMETERS`,
@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-import geogan
+from geogan._version import __version__
 from geogan._tf import tensorflow
 from geogan.detectors.registry import DETECTORS
 from geogan.errors import ConfigError, ModelError
@@ -76,7 +76,7 @@ def check_widths(name: str, units, *, length: int | None = None) -> None:
 def write_model_files(path: Path, det: Detector, *, metadata: dict | None = None) -> dict:
     """Write ``config.json`` and the weight files of ``det`` into the existing dir ``path``."""
     config = {"format": MODEL_FORMAT, "format_version": MODEL_FORMAT_VERSION,
-              "geogan_version": geogan.__version__, "detector": det.to_config(path)}
+              "geogan_version": __version__, "detector": det.to_config(path)}
     for key, value in (metadata or {}).items():
         if key in config:
             raise ConfigError(f"metadata key {key!r} is reserved in config.json")

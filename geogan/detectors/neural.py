@@ -435,4 +435,4 @@ class NeuralDetector(Detector):
         """
         from geogan.detectors.checkpoint import read_checkpoint
 
-        return read_checkpoint(path, cls)
+        return read_checkpoint(path, cls, base=NeuralDetector)

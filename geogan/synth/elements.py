@@ -21,7 +21,10 @@ FACTOR_NAMES = ("felsic", "ferromagnesian", "carbonate", "chalcophile")
 class ElementSpec:
     """How one element is modelled.
 
-    Attributes
+    The generator's catalogue, :data:`ELEMENTS`, holds one per element it knows. Each
+    parameter is also an attribute of the same name; :attr:`column` is ``<symbol>_<unit>``.
+
+    Parameters
     ----------
     symbol
         Element or oxide symbol (``"W"``, ``"Fe2O3"``).
@@ -46,6 +49,22 @@ class ElementSpec:
         Probability that a cell is empty (not analysed, lost).
     max_value
         Physical cap in ``unit`` (oxide percentages), or ``None``.
+
+    Raises
+    ------
+    ConfigError
+        Not raised by the record, which checks nothing: :func:`~geogan.synth.make_survey` and
+        :func:`~geogan.synth.write_synthetic_survey` raise it for an element symbol that is
+        not in :data:`ELEMENTS`.
+
+    Examples
+    --------
+    >>> from geogan.synth import ELEMENTS
+    >>> w = ELEMENTS["W"]
+    >>> w.column, w.unit, w.detection_limit
+    ('W_ppm', 'ppm', 0.5)
+    >>> "Fe2O3" in ELEMENTS, "Kryptonite" in ELEMENTS
+    (True, False)
     """
 
     symbol: str

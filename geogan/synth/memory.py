@@ -27,9 +27,11 @@ from geogan.synth.presets import (
 
 @dataclass(frozen=True)
 class SynthSurvey:
-    """An in-memory synthetic survey.
+    """An in-memory synthetic survey, made by :func:`make_survey`.
 
-    Attributes
+    Each parameter is also an attribute of the same name; :attr:`crs` is ``truth["crs"]``.
+
+    Parameters
     ----------
     table
         The survey as written: ``sample_id``, ``x``, ``y`` (metres of ``truth["crs"]``) and
@@ -39,6 +41,22 @@ class SynthSurvey:
         Known deposits: ``deposit_id, x, y, type, size, setting``.
     truth
         Everything the generator used (see :func:`write_synthetic_survey`).
+
+    Raises
+    ------
+    ConfigError
+        Not raised by the record, which checks nothing: :func:`make_survey`, which makes it,
+        raises it for an unknown preset or element, a bad ``n_samples`` or ``seed``, or too
+        many samples.
+
+    Examples
+    --------
+    >>> from geogan import make_survey
+    >>> survey = make_survey("demo", n_samples=200, elements=["W", "Sn"], seed=3)
+    >>> survey.crs, survey.table.shape
+    ('EPSG:32650', (200, 6))
+    >>> list(survey.deposits.columns)
+    ['deposit_id', 'x', 'y', 'type', 'size', 'setting']
     """
 
     table: pd.DataFrame
@@ -78,6 +96,18 @@ def make_survey(preset: str | SynthPreset = "demo", *, n_samples: int | None = N
     ------
     ConfigError
         Unknown preset or element, bad ``n_samples`` or ``seed``, or too many samples.
+
+    Examples
+    --------
+    >>> from geogan import make_survey
+    >>> survey = make_survey("demo", n_samples=200, elements="W,Sn", seed=3)
+    >>> list(survey.table.columns)
+    ['sample_id', 'x', 'y', 'W_ppm', 'Sn_ppm', 'lab']
+    >>> len(survey.deposits), survey.truth["n_samples"]
+    (20, 200)
+    >>> make_survey("demo", elements=["Xx"])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    geogan.errors.ConfigError: unknown element 'Xx'; the generator knows Ag As Au ...
     """
     spec = resolve_preset(preset)
     n = resolve_n_samples(n_samples, spec)

@@ -44,7 +44,10 @@ SHALE_FACTORS: Mapping[str, float] = MappingProxyType({
 class DepositModel:
     """A deposit type: its halo and where it tends to sit.
 
-    Attributes
+    The generator's deposit types are :data:`DEPOSIT_MODELS`, keyed by ``name``. Each
+    parameter is also an attribute of the same name.
+
+    Parameters
     ----------
     name
         Type name written in ``deposits.csv``.
@@ -55,6 +58,22 @@ class DepositModel:
         Probability the deposit sits at a granite contact.
     p_mafic
         Probability it sits inside a mafic body (otherwise: anywhere).
+
+    Raises
+    ------
+    KeyError
+        The record checks nothing; the generator looks a preset's ``deposit_models`` up by
+        name in :data:`DEPOSIT_MODELS`, so a type not registered there fails with a
+        ``KeyError`` when a survey is generated.
+
+    Examples
+    --------
+    >>> from geogan.synth import DEPOSIT_MODELS
+    >>> list(DEPOSIT_MODELS)[:3]
+    ['W-polymetallic', 'Au-orogenic', 'Pb-Zn-Ag']
+    >>> model = DEPOSIT_MODELS["W-polymetallic"]
+    >>> model.amplitudes["W"], model.p_granite_contact, model.p_mafic
+    (60.0, 0.8, 0.0)
     """
 
     name: str
@@ -134,7 +153,11 @@ DEPOSIT_SIZES: Mapping[str, tuple[float, float, float]] = MappingProxyType({
 class SynthPreset:
     """Parameters of a synthetic survey.
 
-    Attributes
+    The built-in presets are :data:`PRESETS` (``demo``, ``national``); any preset can be
+    given to :func:`~geogan.synth.make_survey` and :func:`~geogan.synth.write_synthetic_survey`.
+    Each parameter is also an attribute of the same name.
+
+    Parameters
     ----------
     name
         Preset name.
@@ -183,6 +206,27 @@ class SynthPreset:
         Share of samples with one trace element (ppm, ppb) multiplied by a factor drawn
         log-uniformly from ``spike_factor`` (contamination, a nugget, a transcription error):
         single-sample highs.
+
+    Raises
+    ------
+    ConfigError
+        Not raised on construction (the fields are not checked): :func:`~geogan.synth.make_survey`
+        and :func:`~geogan.synth.write_synthetic_survey` raise it for a preset whose
+        ``elements`` are unknown, and the latter for a ``fmt`` other than csv or parquet.
+
+    Examples
+    --------
+    >>> import dataclasses
+    >>> from geogan.synth import PRESETS, make_survey
+    >>> demo = PRESETS["demo"]
+    >>> demo.n_samples, demo.crs, demo.area_km2, demo.grid_cells(1000)
+    (5000, 'EPSG:32650', 10000.0, 10000)
+    >>> small = dataclasses.replace(demo, name="small", n_deposits=5, n_hidden_deposits=0)
+    >>> len(make_survey(small, n_samples=200, elements=["W"]).deposits)
+    5
+    >>> make_survey(dataclasses.replace(demo, elements=("W", "Kryptonite")))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    geogan.errors.ConfigError: unknown element 'Kryptonite'; the generator knows ...
     """
 
     name: str

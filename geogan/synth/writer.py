@@ -5,7 +5,7 @@ the file formats it writes: the survey table as CSV (bare, like a laboratory's e
 Parquet (one row group per generated chunk), ``deposits.csv`` and ``truth.json``, built in a
 staging directory and moved into place only when complete. What does not: generating the
 values (:mod:`geogan.synth.generator`), output checks and atomic replacement shared by every
-stage (:mod:`geogan._io`).
+stage (:mod:`geogan.stores.files`).
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from geogan._io import check_output, holds_output_lock, replace_path
-from geogan.ownership import foreign_entry, ownership, write_marker
+from geogan.stores.files import check_output, holds_output_lock, replace_path
+from geogan.stores.ownership import foreign_entry, ownership, write_marker
 from geogan.choices import SURVEY_FORMATS
 from geogan.errors import ConfigError
 from geogan.synth.generator import SynthGenerator
@@ -37,7 +37,7 @@ from geogan.synth.presets import (
 )
 
 FORMATS = SURVEY_FORMATS  # the survey file formats synth writes
-#: everything a synthetic survey directory holds (listed in its marker, geogan._io.MARKER)
+#: everything a synthetic survey directory holds (listed in its marker, geogan.stores.files.MARKER)
 SYNTH_FILES = tuple(f"survey.{f}" for f in FORMATS) + ("deposits.csv", "truth.json")
 
 
@@ -45,7 +45,10 @@ SYNTH_FILES = tuple(f"survey.{f}" for f in FORMATS) + ("deposits.csv", "truth.js
 class SynthOutputs:
     """Paths written by :func:`write_synthetic_survey`.
 
-    Attributes
+    Each parameter is also an attribute of the same name; :meth:`describe` gives the lines
+    ``geogan synth`` prints.
+
+    Parameters
     ----------
     survey
         ``survey.csv`` or ``survey.parquet``.
@@ -59,6 +62,26 @@ class SynthOutputs:
         Rows in the survey table.
     elements
         Element columns written.
+
+    Raises
+    ------
+    OutputExistsError, ConfigError
+        Not raised by the record, which checks nothing: :func:`write_synthetic_survey`, which
+        makes it, raises them (see there).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from geogan import write_synthetic_survey
+    >>> out = write_synthetic_survey(os.path.join(tempfile.mkdtemp(), "synth"), n_samples=200,
+    ...                              elements=["W", "Sn"], seed=1)
+    >>> out.survey.name, out.n_samples, out.elements, out.crs
+    ('survey.csv', 200, ('W_ppm', 'Sn_ppm'), 'EPSG:32650')
+    >>> print(out.describe())  # doctest: +ELLIPSIS
+    survey:   ...synth/survey.csv (200 samples, 2 elements)
+    deposits: ...synth/deposits.csv
+    truth:    ...synth/truth.json
+    CRS:      EPSG:32650
     """
 
     survey: Path
@@ -126,6 +149,20 @@ def write_synthetic_survey(out_dir: str | os.PathLike, preset: str | SynthPreset
     parameters), ``domains`` (id, kind, centre, mean radius, outline harmonics) and
     ``halos`` (every halo, including undiscovered deposits with ``known: false``: centre,
     type, size, radius, azimuth, aspect, per-element peak amplitudes).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> out_dir = os.path.join(tempfile.mkdtemp(), "synth")
+    >>> out = write_synthetic_survey(out_dir, "demo", n_samples=200, elements="W,Sn", seed=1)
+    >>> sorted(p.name for p in out.survey.parent.iterdir() if not p.name.startswith("."))
+    ['deposits.csv', 'survey.csv', 'truth.json']
+    >>> write_synthetic_survey(out_dir, n_samples=200)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    geogan.errors.OutputExistsError: ...synth exists; pass --overwrite to replace it
+    >>> out = write_synthetic_survey(out_dir, n_samples=300, fmt="parquet", overwrite=True)
+    >>> out.survey.name, out.n_samples
+    ('survey.parquet', 300)
     """
     spec = resolve_preset(preset)
     n = resolve_n_samples(n_samples, spec)

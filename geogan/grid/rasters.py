@@ -1,0 +1,232 @@
+"""Import existing single-band element GeoTIFFs (maps from GIS software) into a grid store."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+import rasterio
+import xarray as xr
+from rasterio.windows import Window
+
+from geogan.stores import store
+from geogan.stores.files import check_disjoint, check_output, file_sha256, holds_output_lock
+from geogan.choices import NONPOSITIVE, RESAMPLING
+from geogan.grid.coverage import grid_coverage
+from geogan.errors import GeoganWarning, InputError
+from geogan.gridspec import MAX_CELLS, GridSpec
+from geogan.options import GridOptions
+from geogan.stores.staging import Staging, partial_path
+
+log = logging.getLogger(__name__)
+
+_NAME = re.compile(r"^(?:idw[_-]?)?(?P<el>[A-Z][a-z]?(?:\d*[A-Z][a-z]?\d*)*)(?:[_-](?P<unit>ppm|ppb|pct|ppt))?$",
+                   re.IGNORECASE)
+
+
+def element_from_filename(path: str | os.PathLike) -> tuple[str, str | None]:
+    """``Idw_Au.tif`` → ("Au", None); ``W_ppm.tif`` → ("W", "ppm")."""
+    stem = Path(path).stem
+    m = _NAME.match(stem)
+    if not m:
+        raise InputError(f"cannot tell the element from the file name {Path(path).name!r}; "
+                         "give --elements in file order", path=path)
+    el = m.group("el")
+    el = el[0].upper() + el[1:]
+    return el, (m.group("unit") or None)
+
+
+
+
+def _describe_grid(meta: dict) -> str:
+    t = meta["transform"]
+    return (f"origin ({t.c:.10g}, {t.f:.10g}), cells {t.a:.10g} x {-t.e:.10g}, {meta['shape'][0]} x {meta['shape'][1]}"
+            f" cells, {meta['crs'].to_string() if meta['crs'] else 'no CRS'}")
+
+
+def _read_meta(p: Path) -> dict:
+    try:
+        with rasterio.open(p) as src:
+            return {"crs": src.crs, "transform": src.transform, "shape": (src.height, src.width), "count": src.count,
+                    "nodata": src.nodata}
+    except rasterio.errors.RasterioIOError as exc:
+        raise InputError(f"not a readable raster ({exc})", path=p) from None
+
+
+def _same_grid(a: dict, b: dict) -> bool:
+    return a["crs"] == b["crs"] and a["shape"] == b["shape"] and a["transform"].almost_equals(b["transform"])
+
+
+@holds_output_lock("out")
+def import_rasters(paths: list[str | os.PathLike], out: str | os.PathLike, *, elements: list[str] | None = None,
+                   units: dict[str, str] | None = None, tile: int = 512, like: str | os.PathLike | None = None,
+                   resampling: str | None = None, nodata: float | None = None, nonpositive: str = "error",
+                   max_cells: int | None = MAX_CELLS, overwrite: bool = False) -> Path:
+    """Stack single-band GeoTIFFs (one element each) into a grid store.
+
+    Rasters come as GIS software writes them:
+
+    * **Cells** may be rectangular (dx ≠ dy, common after reprojection); the store, the
+      scores and the COG keep the input's georeferencing exactly.
+    * **Grids** must match the reference grid (``like``, default the first raster) in CRS,
+      transform and shape; one that does not is refused with the exact difference, unless
+      ``resampling`` names a method (``nearest``, ``bilinear``, ``average``, ...; GDAL's
+      warper) to put it onto the reference grid.
+    * **No-data**: the file's nodata value, NaN, and internal mask bands all become NaN;
+      ``nodata`` declares a value for files that do not declare one (e.g. -9999).
+    * **Values ≤ 0** cannot enter the log-ratio transforms: ``nonpositive`` says what to
+      do: ``error`` (default: refuse, with counts per element), ``nan`` (treat as
+      missing), ``half-min`` (half the element's smallest positive value, as for below
+      detection) or ``keep``. What was substituted is logged and kept in the store's
+      ``source`` attribute.
+
+    A reference grid of more than ``max_cells`` cells (``None``: no limit) is refused before
+    anything is read or allocated.
+
+    The store's ``distance`` variable is NaN (unknown: there are no samples).
+    """
+    paths = [Path(p) for p in paths]
+    check_disjoint([out, partial_path(out)], paths + ([Path(like)] if like else []), what="grid store")
+    out = check_output(out, overwrite=overwrite, what="grid store", kind="grid")
+    if not paths:
+        raise InputError("give at least one GeoTIFF")
+    GridOptions(tile=tile)  # the bounds every grid's tile has (ConfigError: tile must be ≤ 16,384)
+    if elements is not None and len(elements) != len(paths):
+        raise InputError(f"--elements names {len(elements)} elements for {len(paths)} rasters")
+    if resampling is not None and resampling not in RESAMPLING:
+        raise InputError(f"unknown resampling {resampling!r}; choose one of {', '.join(RESAMPLING)}")
+    if nonpositive not in NONPOSITIVE:
+        raise InputError(f"unknown nonpositive policy {nonpositive!r}; choose one of {', '.join(NONPOSITIVE)}")
+    names, file_units = [], {}
+    for k, p in enumerate(paths):
+        if not p.is_file():
+            raise InputError("file not found", path=p)
+        if elements is not None:
+            el, unit = elements[k], None
+        else:
+            el, unit = element_from_filename(p)
+        if el in names:
+            raise InputError(f"element {el} given twice ({paths[names.index(el)].name} and {p.name})", path=p)
+        names.append(el)
+        if unit:
+            file_units[el] = unit
+    units_all = {el: (units or {}).get(el) or file_units.get(el) or "ppm" for el in names}
+
+    metas = []
+    for p in paths:
+        meta = _read_meta(p)
+        if meta["count"] != 1:
+            raise InputError(f"has {meta['count']} bands; give single-band rasters", path=p)
+        if meta["crs"] is None:
+            raise InputError("has no CRS", path=p)
+        metas.append(meta)
+    ref_path = Path(like) if like else paths[0]
+    if like and not ref_path.is_file():
+        raise InputError("file not found", path=ref_path)
+    ref = _read_meta(ref_path) if like else metas[0]
+    if ref["crs"] is None:
+        raise InputError("has no CRS", path=ref_path)
+    warp = []
+    for p, meta in zip(paths, metas):
+        same = _same_grid(ref, meta)
+        if not same and resampling is None:
+            raise InputError(f"its grid differs from {ref_path.name}'s: {_describe_grid(meta)} vs {_describe_grid(ref)};"
+                             f" pass --resample nearest|bilinear|average (to resample it onto {ref_path.name}'s "
+                             f"grid), or give rasters on one grid", path=p)
+        warp.append(not same)
+    n_cells = int(ref["shape"][0]) * int(ref["shape"][1])
+    if max_cells is not None and n_cells > max_cells:
+        raise InputError(f"its grid is {ref['shape'][1]:,} x {ref['shape'][0]:,} = {n_cells:,} cells, more than "
+                         f"--max-cells {max_cells:,}; raise the limit if the grid is meant", path=ref_path)
+    spec = GridSpec.from_transform(ref["transform"], width=ref["shape"][1], height=ref["shape"][0],
+                                   crs=ref["crs"].to_wkt(), tile=tile)
+    for p, w in zip(paths, warp):
+        if w:
+            log.info(f"resampling {p.name} onto {ref_path.name}'s grid ({resampling})")
+
+    def open_all() -> list:
+        from rasterio.enums import Resampling
+        from rasterio.vrt import WarpedVRT
+
+        srcs = []
+        for p, w in zip(paths, warp):
+            src = rasterio.open(p)
+            if w:
+                src = WarpedVRT(src, crs=ref["crs"], transform=ref["transform"], width=ref["shape"][1],
+                                height=ref["shape"][0], resampling=Resampling[resampling],
+                                src_nodata=src.nodata if src.nodata is not None else nodata, nodata=np.nan)
+            srcs.append(src)
+        return srcs
+
+    def read(src, win) -> np.ndarray:
+        band = src.read(1, window=win, masked=True).astype(np.float32)
+        values = band.filled(np.nan)
+        if nodata is not None:
+            values[values == np.float32(nodata)] = np.nan
+        return values
+
+    srcs = open_all()
+    try:
+        regions = list(store.iter_regions(spec, spec.tiles()))
+        floor = {}
+        if nonpositive == "half-min":  # a first pass: each element's smallest positive value
+            for k, src in enumerate(srcs):
+                low = np.inf
+                for _, (rows, cols) in regions:
+                    v = read(src, Window(cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start))
+                    pos = v[v > 0]
+                    if pos.size:
+                        low = min(low, float(pos.min()))
+                floor[k] = low / 2 if np.isfinite(low) else np.nan
+        staging = Staging(out)
+        if staging.exists():
+            staging.remove()
+        staging.start({"rasters": [str(p) for p in paths]})
+        attrs = {"source": {"path": [str(p) for p in paths], "sha256": [file_sha256(p) for p in paths],
+                            "kind": "imported rasters", "like": str(ref_path), "resampling": {
+                                p.name: resampling for p, w in zip(paths, warp) if w}, "nonpositive": nonpositive}}
+        store.create_grid_store(staging.store, spec, names, units=units_all, attrs=attrs)
+        counts = np.zeros(len(srcs), dtype=np.int64)
+        minima = np.full(len(srcs), np.inf)
+        for (i, j), (rows, cols) in regions:
+            win = Window(cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start)
+            block = np.empty((len(srcs), win.height, win.width), dtype=np.float32)
+            for k, src in enumerate(srcs):
+                values = read(src, win)
+                with np.errstate(invalid="ignore"):
+                    bad = values <= 0
+                if bad.any():
+                    counts[k] += int(bad.sum())
+                    minima[k] = min(minima[k], float(values[bad].min()))
+                    if nonpositive == "nan":
+                        values[bad] = np.nan
+                    elif nonpositive == "half-min":
+                        values[bad] = floor[k]
+                block[k] = values
+            if nonpositive == "error" and counts.any():
+                continue  # refused below, once every tile is counted: nothing more is written
+            store.write_region(staging.store, "concentration", block, (slice(None), rows, cols))
+            staging.mark(i, j)
+    finally:
+        for src in srcs:
+            src.close()
+    if nonpositive == "error" and counts.any():
+        staging.remove()
+        found = ", ".join(f"{names[k]} {counts[k]:,} (min {minima[k]:g})" for k in np.flatnonzero(counts))
+        raise InputError(f"cells with values ≤ 0, which the log-ratio transforms cannot take: {found}; pass "
+                         f"--nonpositive nan (missing), half-min (half the smallest positive value, as below "
+                         f"detection) or keep", path=paths[int(np.flatnonzero(counts)[0])])
+    for k in np.flatnonzero(counts):
+        what = {"nan": "set to NaN", "half-min": f"set to {floor.get(k, np.nan):g} (half the smallest positive)",
+                "keep": "kept"}[nonpositive]
+        log.info(f"{names[k]}: {counts[k]:,} cells ≤ 0 (min {minima[k]:g}) {what}")
+    cov = grid_coverage(xr.open_zarr(staging.store, consolidated=False))
+    log.info(cov.describe())
+    for line in cov.warnings():
+        warnings.warn(line, GeoganWarning, stacklevel=3)
+    return staging.finalize(extra_attrs={"nonpositive_cells": {names[k]: int(counts[k]) for k in range(len(names))},
+                                         "coverage": cov.to_dict()})

@@ -1,0 +1,11 @@
+"""Scoring: tile-wise inference on Dask → ``scores.zarr`` + the anomaly map as a COG.
+
+:func:`score_grid` is the stage (``geogan score``). What runs on the workers is
+:mod:`~geogan.scoring.inference`; :mod:`~geogan.scoring.contributions` computes which
+elements drive each cell's score; :mod:`~geogan.scoring.cog` writes Cloud-Optimized GeoTIFFs.
+The score folder's names and stores are :mod:`geogan.stores.scores`.
+"""
+
+from geogan.scoring.stage import ScoreResult, score_grid
+
+__all__ = ["ScoreResult", "score_grid"]

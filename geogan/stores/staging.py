@@ -1,0 +1,106 @@
+"""Resumable staging of a store: where it is built, which tiles are done, and finalisation.
+
+A store is built in a staging folder ``<name>.partial/`` beside its final path: the Zarr
+store itself in ``store.zarr/``, and finished tiles recorded one marker file each in
+``work/done/`` (chunk existence is not a marker: a chunk may be half-written when a process
+dies). Only when every tile is done is ``store.zarr`` moved to the final name, so a store at
+the final path is always complete.
+
+What lives here: :func:`partial_path` and :class:`Staging`. What does not: the layout of a
+store, its metadata and opening it (:mod:`geogan.stores.store`), the stages that fill it tile by
+tile (:mod:`geogan.grid.stage`, :mod:`geogan.scoring.stage`, :mod:`geogan.grid.rasters`), atomic replacement and
+output locks (:mod:`geogan.stores.files`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from geogan.stores.files import partial_path, replace_path
+from geogan.stores.ownership import small_json, write_file
+from geogan.errors import OutputExistsError
+from geogan.stores.store import finalize_metadata, now_iso
+
+
+class Staging:
+    """Where the store for ``final`` is built: ``<final>.partial/{store.zarr, work/}``.
+
+    Workers construct their own ``Staging(final)`` from the path to write tiles and markers.
+    """
+
+    def __init__(self, final: str | os.PathLike):
+        self.final = Path(final)
+        self.root = partial_path(self.final)
+        self.store = self.root / "store.zarr"
+        self.work = self.root / "work"
+        self.done_dir = self.work / "done"
+        self.params_file = self.work / "params.json"
+
+    def exists(self) -> bool:
+        return self.root.exists()
+
+    def remove(self) -> None:
+        """Delete the staging folder: only one geogan made (``work/`` or ``store.zarr`` in it),
+        never a folder of the user's that happens to bear its name."""
+        started = {e.name for e in self.root.iterdir()} <= {"work"} and (not self.work.is_dir() or all(
+            e.name.startswith(".params.json.") for e in self.work.iterdir()))  # killed before params.json
+        ours = started or isinstance(self.params(), dict) or isinstance(
+            ((small_json(self.store / "zarr.json") or {}).get("attributes") or {}).get("geogan_kind"), str)
+        if self.root.is_symlink() or not ours:
+            raise OutputExistsError(f"{self.root} is not a geogan staging folder (no work/params.json in it); geogan "
+                                    f"builds {self.final.name} there: move it away", path=None)
+        shutil.rmtree(self.root)
+
+    def start(self, params: dict) -> None:
+        """Begin a fresh build (the store must be created next)."""
+        self.work.mkdir(parents=True, exist_ok=True)
+        write_file(self.params_file, json.dumps(params, sort_keys=True, default=str))  # first: marks the folder geogan's
+        self.done_dir.mkdir(exist_ok=True)
+
+    def params(self) -> dict | None:
+        return small_json(self.params_file)
+
+    def mark_created(self) -> None:
+        """Record that the staged store is complete in its metadata and coordinates (written
+        after creating it: a writer killed while creating it leaves a store not to resume)."""
+        (self.work / "created").touch()
+
+    def created(self) -> bool:
+        return (self.work / "created").is_file()
+
+    def mark(self, i: int, j: int) -> None:
+        # written last, after the tile's chunks: a marker means the tile is complete
+        (self.done_dir / f"{i}_{j}").touch()
+
+    def done(self) -> set[tuple[int, int]]:
+        if not self.done_dir.exists():
+            return set()
+        out = set()
+        for p in self.done_dir.iterdir():
+            i, _, j = p.name.partition("_")
+            if i.isdigit() and j.isdigit():  # anything else is not a marker of ours: ignored
+                out.add((int(i), int(j)))
+        return out
+
+    def finalize(self, *, extra_attrs: dict | None = None) -> Path:
+        """Mark the finished store complete and move it to its final path.
+
+        The metadata is made portable first (:func:`~geogan.stores.store.finalize_metadata`): nested
+        attributes as JSON strings, ``geogan_version``, consolidated metadata. Temporary chunk
+        files of writes a killed worker left unfinished (Zarr writes ``<chunk>.<id>.partial``
+        and renames it) are removed: their tiles were rewritten when the run resumed."""
+        for torn in self.store.rglob("*.partial"):
+            if torn.is_file():
+                torn.unlink()
+        attrs = dict(extra_attrs or {})
+        attrs.update(complete=True, created=now_iso())
+        finalize_metadata(self.store, attrs)
+        replace_path(self.store, self.final)
+        shutil.rmtree(self.root)
+        return self.final
+
+
+__all__ = ["Staging", "partial_path"]

@@ -1,0 +1,13 @@
+"""Survey tables in: sample points with element concentrations, read and checked.
+
+:func:`read_survey` is the entry; it builds on point tables (:mod:`~geogan.survey.tables`,
+CSV, Parquet and vector files), coordinates and CRS (:mod:`~geogan.survey.coordinates`),
+element columns and units (:mod:`~geogan.survey.elements`), below-detection values
+(:mod:`~geogan.survey.censoring`), duplicates (:mod:`~geogan.survey.duplicates`) and batch
+levelling (:mod:`~geogan.survey.levelling`). :mod:`~geogan.survey.pathfinders` maps deposit
+types to their indicator elements.
+"""
+
+from geogan.survey.read import Survey, read_survey
+
+__all__ = ["Survey", "read_survey"]

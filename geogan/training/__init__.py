@@ -1,0 +1,14 @@
+"""Training: a random sample of grid cells → transform + detector → a model directory.
+
+:func:`train_model` is the stage (``geogan train``); :func:`load_model` reads a model
+directory back for scoring. Around them: cell sampling (:mod:`~geogan.training.sampling`),
+compositional transforms (:mod:`~geogan.training.transform`), imputation of missing elements
+(:mod:`~geogan.training.impute`), target-aware scores (:mod:`~geogan.training.targeting`) and
+the run folder with its checkpoints (:mod:`~geogan.training.run`). The detectors themselves
+are :mod:`geogan.detectors`.
+"""
+
+from geogan.training.model import TrainedModel, load_model
+from geogan.training.stage import TrainResult, train_model
+
+__all__ = ["TrainResult", "TrainedModel", "load_model", "train_model"]
