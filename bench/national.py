@@ -1,6 +1,6 @@
 """The national pipeline end to end: wall time and peak RSS of every stage.
 
-Runs ``geogan run pipelines/national.toml`` (synthetic ``national`` preset: 1.5 M samples,
+Runs ``geogan run national`` (synthetic ``national`` preset: 1.5 M samples,
 39 elements, 6,200 × 6,200 cells of 500 m) in a subprocess, samples the resident memory of
 that process and all its children (the Dask workers) every 0.5 s, and splits time and peak
 RSS by stage from the pipeline's ``== stage`` lines. COG export time comes from the score
@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import emit, load_average, machine, process_rss  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-SPEC = ROOT / "pipelines" / "national.toml"
+SPEC = ROOT / "geogan" / "pipelines" / "national.toml"
 STAGE_START = re.compile(r"^== (synth|grid|train \S+|score \S+)(?: \(\S+\))? →")
 STAGE_DONE = re.compile(r"^== (\S+) done in ([\d.]+) s")
 COG_LINE = re.compile(r"^wrote .*anomaly\.tif in ([\d.]+) s")
@@ -129,7 +129,7 @@ def main(argv=None):
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="a 20 k-sample national survey on 6.2 km cells")
-    ap.add_argument("--spec", default=str(SPEC), help="pipeline spec to run (default pipelines/national.toml)")
+    ap.add_argument("--spec", default=str(SPEC), help="pipeline spec to run (default geogan/pipelines/national.toml)")
     ap.add_argument("--force", action="store_true", help="rerun every stage even when up to date")
     args = ap.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="geogan-bench-national-")) if args.quick else None

@@ -10,7 +10,7 @@ target element alone (W) is the baseline row. A map that resists a trap ranks it
 (background) or below.
 
     .venv/bin/python bench/traps.py                  # reads demo-output/ (make demo)
-    .venv/bin/python bench/traps.py runs/my-demo     # another run of pipelines/demo.toml
+    .venv/bin/python bench/traps.py runs/my-demo     # another run of the demo spec (geogan run demo)
     .venv/bin/python bench/traps.py --quick          # runs a small demo pipeline itself (~1 min)
 
 The last stdout line is one JSON object.
@@ -126,7 +126,7 @@ def measure(run: Path) -> dict:
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run", nargs="?", type=Path, default=HERE.parent / "demo-output",
-                    help="the output dir of a run of pipelines/demo.toml (default: demo-output)")
+                    help="the output dir of a run of the demo spec (default: demo-output)")
     ap.add_argument("--quick", action="store_true", help="run a small demo pipeline (IsolationForest, plain and "
                                                          "target-aware) and measure it")
     args = ap.parse_args(argv)

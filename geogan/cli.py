@@ -445,10 +445,16 @@ def evaluate(
 
 
 # -- run -----------------------------------------------------------------------------------------
+def _bundled_specs() -> list[str]:
+    from geogan.pipeline import bundled_specs
+
+    return bundled_specs()
+
+
 @app.command()
 @_user_errors
 def run(
-    spec: Annotated[Path, typer.Argument(metavar="SPEC.toml", help="Pipeline spec (see pipelines/demo.toml).")],
+    spec: Annotated[str, typer.Argument(metavar="SPEC", help="A pipeline spec (.toml file), or the name of one shipped with geogan: " + ", ".join(_bundled_specs()) + " (`geogan run demo`).")],
     force: Annotated[bool, typer.Option(help="Rerun every stage even when up to date.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Let stages replace outputs this pipeline did not write itself (and break stale locks).")] = False,
     scheduler: Annotated[Optional[str], typer.Option(help="Dask scheduler address for grid and score.")] = None,

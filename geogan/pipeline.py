@@ -4,7 +4,8 @@ A spec names the survey (a file, or a ``synth`` preset), the grid, one or more d
 train, and the score/evaluate settings. Stages whose outputs exist and were made from the
 same settings and inputs are skipped (a stage's stamp is a hash of its settings and of its
 inputs' stamps, kept in ``<output>/run-state.json``). Paths in a spec are resolved relative
-to the spec file; specs are data only (nothing in them is executed).
+to the spec file, or to the working directory for the specs shipped with geogan
+(``geogan run demo``, :func:`bundled_specs`); specs are data only (nothing in them is executed).
 
 Layout of the output directory::
 
@@ -25,7 +26,7 @@ import os
 import re
 import time
 import tomllib
-from contextlib import contextmanager
+from importlib import resources
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -102,14 +103,35 @@ def _check_keys(table, section: str, where: str, path: Path) -> None:
             raise ConfigError(f"[{where}] {key} {problem}, got {value!r}", path=path)
 
 
+def bundled_specs() -> list[str]:
+    """The names of the pipeline specs shipped with geogan (``geogan run demo``).
+
+    >>> bundled_specs()
+    ['demo', 'national']
+    """
+    folder = resources.files("geogan").joinpath("pipelines")
+    return sorted(p.name[:-len(".toml")] for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def _spec_file(spec: str | os.PathLike) -> tuple[Path, Path]:
+    """The spec's file and the folder its relative paths start from: a file's own folder, or the
+    working directory for a spec shipped with geogan (named without a path, e.g. ``demo``)."""
+    path = Path(spec)
+    name = path.name[:-len(".toml")] if path.name.endswith(".toml") else path.name
+    if not path.exists() and str(spec) in (name, f"{name}.toml") and name in bundled_specs():
+        return Path(str(resources.files("geogan").joinpath("pipelines", f"{name}.toml"))), Path.cwd()
+    return path.resolve(), path.resolve().parent
+
+
 def load_spec(path: str | os.PathLike, *, overrides: dict | None = None) -> PipelineSpec:
-    """Read and validate a pipeline spec (TOML)."""
-    path = Path(path).resolve()
+    """Read and validate a pipeline spec (TOML): a file, or the name of a spec shipped with
+    geogan (:func:`bundled_specs`; its relative paths start from the working directory)."""
+    path, base = _spec_file(path)
     if path.is_dir():
         raise ConfigError("is a directory, not a pipeline spec (a .toml file)", path=path)
     if not path.is_file():
-        raise ConfigError("pipeline spec not found" if not path.exists() else "not a regular file: a pipeline spec "
-                          "is a .toml file", path=path)
+        raise ConfigError(f"pipeline spec not found (shipped with geogan: {', '.join(bundled_specs())})"
+                          if not path.exists() else "not a regular file: a pipeline spec is a .toml file", path=path)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -118,7 +140,6 @@ def load_spec(path: str | os.PathLike, *, overrides: dict | None = None) -> Pipe
     if unknown:
         raise ConfigError(f"unknown section(s) {', '.join(unknown)}; allowed: {', '.join(sorted(SECTIONS))}, cluster",
                           path=path)
-    base = path.parent
 
     def resolve(p):
         return str((base / p).resolve()) if p is not None else None
@@ -357,149 +378,191 @@ def _survey_input(spec: PipelineSpec) -> tuple[str | Path, str] | None:
     return survey_path, file_sha256(survey_path)
 
 
-def _run(spec: PipelineSpec, state: _State, survey_input, *, force: bool, progress: bool) -> dict:
-    from geogan.evaluation.deposits import read_deposits
-    from geogan.evaluation.stage import evaluate_scores, open_scores
-    from geogan.grid.stage import grid_survey
-    from geogan.evaluation.report import write_report
-    from geogan.scoring.stage import element_alone, score_grid
-    from geogan.stores.scores import SCORES_STORE
-    from geogan.training.stage import train_model
+def _resolved(values: dict, *classes: type[Options]) -> dict:
+    """What a section's ``values`` resolve to, every option class's defaults included (what a
+    stage's stamp hashes: writing a default out explicitly does not rerun the stage)."""
+    values = dict(values)
+    resolved = {cls.__name__: cls.pick(values).to_dict() for cls in classes}
+    return {**resolved, "other": values}  # keys no option class takes (a grid CRS from the survey)
 
-    out = spec.output
-    sv = spec.survey
-    cluster = {"scheduler": spec.cluster.get("scheduler"), "workers": spec.cluster.get("workers")}
-    seconds: dict[str, float] = {}
 
-    @contextmanager
-    def timer(stage: str):
+def _train_settings(table: dict) -> dict:
+    """A ``[train.<name>]`` table resolved: its options, with the detector's parameters as the
+    detector resolves them (its defaults filled in) in place of the shortcuts that feed them."""
+    from geogan.training.stage import check_train_options
+
+    options = TrainOptions(**table)
+    det, ensemble, enrichment_only = check_train_options(options)
+    shortcuts = {"steps", "epochs", "batch_size", "learning_rate", "latent_dim", "mixed_precision", "params",
+                 "ensemble", "enrichment_only"}
+    fixed = {k: v for k, v in options.to_dict().items() if k not in shortcuts}
+    return {**fixed, "ensemble": ensemble, "enrichment_only": enrichment_only, "params": det.get_params()}
+
+
+class _Runner:
+    """One run of a spec: each stage a step, skipped when its stamp (a hash of its resolved
+    settings and of its inputs' stamps) matches ``run-state.json`` and its outputs exist."""
+
+    def __init__(self, spec: PipelineSpec, state: _State, *, force: bool, progress: bool):
+        self.spec, self.state, self.force, self.progress = spec, state, force, progress
+        self.out = spec.output
+        self.cluster = {"scheduler": spec.cluster.get("scheduler"), "workers": spec.cluster.get("workers")}
+        self.evaluation = EvalOptions.pick(dict(spec.score))
+        self.summary: dict = {"output": str(self.out), "detectors": {}, "seconds": {}}
+        self.results: list = []  # evaluation results, in report order
+        self.scores: dict = {}  # the score grids the report draws, by name
+        self.tops: dict[str, list] = {}  # top anomalies per detector, with [score] contributions = true
+
+    def stage(self, name: str, stamp: str, *outputs: Path, describe: str, action) -> bool:
+        """Run ``action`` unless stage ``name`` is up to date; record its stamp. True if it ran."""
+        if not self.force and self.state.fresh(name, stamp, *outputs):
+            log.info(f"== {name}: up to date ({outputs[0]})")
+            return False
+        log.info(f"== {name}{describe}")
         t0 = time.perf_counter()
-        yield
-        seconds[stage] = round(time.perf_counter() - t0, 1)
-        log.info(f"== {stage} done in {seconds[stage]:.1f} s")
+        action()
+        seconds = self.summary["seconds"][name] = round(time.perf_counter() - t0, 1)
+        log.info(f"== {name} done in {seconds:.1f} s")
+        self.state.record(name, stamp)
+        return True
 
-    # survey ------------------------------------------------------------------------------------
-    if "synth" in sv:
+    def survey(self, survey_input) -> None:
+        """The survey table (a synthetic preset written first), its deposits and its CRS."""
+        sv = self.spec.survey
+        if "synth" not in sv:
+            (self.survey_path, self.survey_stamp), self.survey_crs = survey_input, sv.get("input_crs")
+            self.deposits_path = sv.get("deposits")
+            return
         from geogan.synth import write_synthetic_survey
 
-        synth_dir = out / "survey"
-        synth_args = {"preset": sv["synth"], "seed": sv.get("seed", 0), "samples": sv.get("samples"),
-                      "elements": sv.get("elements"), "format": sv.get("format")}
-        stamp = _stamp("synth", synth_args)
-        if force or not state.fresh("synth", stamp, synth_dir):
-            log.info(f"== synth: {sv['synth']} preset → {synth_dir}")
-            with timer("synth"):
-                write_synthetic_survey(synth_dir, sv["synth"], n_samples=sv.get("samples"),
-                                       elements=sv.get("elements"), seed=sv.get("seed", 0), fmt=sv.get("format"),
-                                       overwrite=True, progress=progress)
-            state.record("synth", stamp)
-        else:
-            log.info(f"== synth: up to date ({synth_dir})")
-        truth = json.loads((synth_dir / "truth.json").read_text())
-        survey_path = next(p for p in synth_dir.iterdir() if p.stem == "survey")
-        deposits_path = sv.get("deposits") or str(synth_dir / "deposits.csv")
-        survey_crs = truth["crs"]
-        survey_stamp = stamp
-    else:
-        survey_path, survey_stamp = survey_input
-        deposits_path = sv.get("deposits")
-        survey_crs = sv.get("input_crs")
+        synth_dir = self.out / "survey"
+        args = {"preset": sv["synth"], "seed": sv.get("seed", 0), "samples": sv.get("samples"),
+                "elements": sv.get("elements"), "format": sv.get("format")}
+        self.survey_stamp = _stamp("synth", args)
+        self.stage("synth", self.survey_stamp, synth_dir, describe=f": {sv['synth']} preset → {synth_dir}",
+                   action=lambda: write_synthetic_survey(synth_dir, sv["synth"], n_samples=args["samples"],
+                                                         elements=args["elements"], seed=args["seed"],
+                                                         fmt=args["format"], overwrite=True, progress=self.progress))
+        self.survey_crs = json.loads((synth_dir / "truth.json").read_text())["crs"]
+        self.survey_path = next(p for p in synth_dir.iterdir() if p.stem == "survey")
+        self.deposits_path = sv.get("deposits") or str(synth_dir / "deposits.csv")
 
-    # grid --------------------------------------------------------------------------------------
-    g = spec.grid
-    grid_path = out / "grid.zarr"
-    grid_args = {k: v for k, v in sv.items() if k in SurveyOptions.keys()}
-    grid_args.update({k: v for k, v in g.items()})
-    grid_args.setdefault("crs", survey_crs)
-    if "synth" in sv:
-        grid_args.setdefault("input_crs", survey_crs)
-    stamp_grid = _stamp("grid", survey_stamp, grid_args)
-    if force or not state.fresh("grid", stamp_grid, grid_path):
-        log.info(f"== grid → {grid_path}")
-        with timer("grid"):
-            grid_survey(survey_path, grid_path, overwrite=True, progress=progress, **cluster, **grid_args)
-        state.record("grid", stamp_grid)
-    else:
-        log.info(f"== grid: up to date ({grid_path})")
+    def grid(self) -> None:
+        from geogan.grid.stage import grid_survey
 
-    # train + score per detector ------------------------------------------------------------------
-    results, scores, summary = [], {}, {"output": str(out), "detectors": {}, "seconds": seconds}
-    tops: dict[str, list] = {}  # top anomalies per detector, with [score] contributions = true
-    deposits = None
-    if deposits_path:
+        sv = self.spec.survey
+        self.grid_path = self.out / "grid.zarr"
+        args = {k: v for k, v in sv.items() if k in SurveyOptions.keys()}
+        args.update(self.spec.grid)
+        args.setdefault("crs", self.survey_crs)
+        if "synth" in sv:
+            args.setdefault("input_crs", self.survey_crs)
+        self.grid_stamp = _stamp("grid", self.survey_stamp, _resolved(args, SurveyOptions, GridOptions, IDWParams))
+        self.stage("grid", self.grid_stamp, self.grid_path, describe=f" → {self.grid_path}",
+                   action=lambda: grid_survey(self.survey_path, self.grid_path, overwrite=True,
+                                              progress=self.progress, **self.cluster, **args))
+
+    def deposits(self):
+        """The known deposits on the grid's CRS, or ``None`` when the spec names none."""
+        if not self.deposits_path:
+            return None
+        from geogan.evaluation.deposits import read_deposits
         from geogan.stores.store import grid_spec, open_grid
 
-        deposits = read_deposits(deposits_path, crs=grid_spec(open_grid(grid_path)).crs,
-                                 x=sv.get("deposits_x"), y=sv.get("deposits_y"), input_crs=sv.get("deposits_crs")
-                                 or ("synth" in sv and survey_crs) or None,
-                                 deposit_type=spec.score.get("deposit_type"))
-    sc = spec.score
-    score_kw = {k: v for k, v in sc.items() if k in ScoreOptions.keys()}
-    evaluation = EvalOptions.pick(dict(sc))
-    for name, table in spec.train.items():
-        model_dir = out / "models" / name
-        t = dict(table)
-        detector = t.pop("detector")
-        params = t.pop("params", None)
-        targeted = t.get("target") is not None or t.get("deposit_type") is not None
-        stamp_train = _stamp("train", stamp_grid, detector, t, params,
-                             catalogue_digest(t.get("catalogue")) if targeted else None)
-        if force or not state.fresh(f"train.{name}", stamp_train, model_dir):
-            log.info(f"== train {name} ({detector}) → {model_dir}")
-            with timer(f"train.{name}"):
-                try:
-                    train_model(grid_path, model_dir, TrainOptions(**table), overwrite=True, progress=progress)
-                except InputError as exc:  # a setting that does not fit the data (n_components > elements)
-                    if exc.path is not None or isinstance(exc, OutputExistsError):
-                        raise
-                    raise ConfigError(f"[train.{name}]: {exc.message}", path=spec.path) from None
-            state.record(f"train.{name}", stamp_train)
-        else:
-            log.info(f"== train {name}: up to date ({model_dir})")
-        score_dir = out / "scores" / name
-        stamp_score = _stamp("score", stamp_train, sc, deposits_path)
-        res = None
-        score_outputs = [score_dir / SCORES_STORE]
-        if sc.get("contributions"):
-            score_outputs.append(score_dir / "contributions.zarr")
-        if force or not state.fresh(f"score.{name}", stamp_score, *score_outputs):
-            log.info(f"== score {name} → {score_dir}")
-            with timer(f"score.{name}"):
-                scored = score_grid(grid_path, model_dir, score_dir, ScoreOptions(**score_kw), deposits=deposits,
-                                    evaluation=evaluation, name=name, overwrite=True, progress=progress, **cluster)
-            res = scored.evaluation
-            state.record(f"score.{name}", stamp_score)
-        else:
-            log.info(f"== score {name}: up to date ({score_dir})")
-        summary["detectors"][name] = {"model": str(model_dir), "cog": str(score_dir / "anomaly.tif")}
-        target = _target_of(model_dir)
-        if target:
-            summary["detectors"][name]["target"] = target
+        sv = self.spec.survey
+        return read_deposits(self.deposits_path, crs=grid_spec(open_grid(self.grid_path)).crs, x=sv.get("deposits_x"),
+                             y=sv.get("deposits_y"), deposit_type=self.spec.score.get("deposit_type"),
+                             input_crs=sv.get("deposits_crs") or ("synth" in sv and self.survey_crs) or None)
+
+    def train(self, name: str, table: dict) -> tuple[Path, str]:
+        from geogan.training.stage import train_model
+
+        model_dir = self.out / "models" / name
+        targeted = table.get("target") is not None or table.get("deposit_type") is not None
+        stamp = _stamp("train", self.grid_stamp, _train_settings(table),
+                       catalogue_digest(table.get("catalogue")) if targeted else None)
+
+        def action():
+            try:
+                train_model(self.grid_path, model_dir, TrainOptions(**table), overwrite=True, progress=self.progress)
+            except InputError as exc:  # a setting that does not fit the data (n_components > elements)
+                if exc.path is not None or isinstance(exc, OutputExistsError):
+                    raise
+                raise ConfigError(f"[train.{name}]: {exc.message}", path=self.spec.path) from None
+
+        self.stage(f"train.{name}", stamp, model_dir, describe=f" ({table['detector']}) → {model_dir}", action=action)
+        return model_dir, stamp
+
+    def score(self, name: str, model_dir: Path, train_stamp: str, deposits) -> None:
+        from geogan.scoring.stage import score_grid
+        from geogan.stores.scores import CONTRIBUTIONS_STORE, SCORES_STORE
+
+        sc, score_dir, scored = self.spec.score, self.out / "scores" / name, {}
+        stamp = _stamp("score", train_stamp, _resolved(sc, ScoreOptions, EvalOptions), self.deposits_path)
+        outputs = [score_dir / SCORES_STORE] + ([score_dir / CONTRIBUTIONS_STORE] if sc.get("contributions") else [])
+        options = ScoreOptions.pick(dict(sc))
+        self.stage(f"score.{name}", stamp, *outputs, describe=f" → {score_dir}", action=lambda: scored.update(
+            result=score_grid(self.grid_path, model_dir, score_dir, options, deposits=deposits,
+                              evaluation=self.evaluation, name=name, overwrite=True, progress=self.progress,
+                              **self.cluster)))
+        entry = self.summary["detectors"][name] = {"model": str(model_dir), "cog": str(score_dir / "anomaly.tif")}
+        if target := _target_of(model_dir):
+            entry["target"] = target
         if deposits is not None:
-            da = open_scores(score_dir / SCORES_STORE)
-            if res is None:  # the score stage was up to date: evaluate its scores again
-                res = evaluate_scores(da, deposits, evaluation=evaluation, name=name)
-            results.append(res)
-            scores[name] = da
-            if sc.get("contributions"):
-                from geogan.evaluation.drivers import read_top_anomalies
+            self.judge(name, score_dir, deposits, scored["result"].evaluation if scored else None)
 
-                tops[res.name] = read_top_anomalies(score_dir)  # keyed like the results
-            summary["detectors"][name]["metrics"] = res.metrics
-    if results:
-        for element in sorted({d["target"]["element"] for d in summary["detectors"].values() if "target" in d}):
-            from geogan.stores.store import open_grid
+    def judge(self, name: str, score_dir: Path, deposits, result) -> None:
+        """One detector's evaluation for the side-by-side report (again, when its score stage
+        was up to date)."""
+        from geogan.evaluation.stage import evaluate_scores, open_scores
+        from geogan.stores.scores import SCORES_STORE
 
-            # a target-aware map is judged beside its target element's own map
-            da = element_alone(open_grid(grid_path), element)
-            res = evaluate_scores(da, deposits, evaluation=evaluation, name=f"{element} alone")
-            results.append(res)
-            scores[res.name] = da
-            summary["detectors"][res.name] = {"metrics": res.metrics, "element": element}
-        report_dir = out / "report"
-        with timer("report"):
-            write_report(report_dir, results, scores=scores, deposits=deposits,
-                         title=f"geogan report: {spec.path.name}", overwrite=True, top_anomalies=tops or None)
-        summary["report"] = str(report_dir / "index.html")
+        grid = open_scores(score_dir / SCORES_STORE)
+        result = result or evaluate_scores(grid, deposits, evaluation=self.evaluation, name=name)
+        self.results.append(result)
+        self.scores[name] = grid
+        if self.spec.score.get("contributions"):
+            from geogan.evaluation.drivers import read_top_anomalies
+
+            self.tops[result.name] = read_top_anomalies(score_dir)  # keyed like the results
+        self.summary["detectors"][name]["metrics"] = result.metrics
+
+    def targets_alone(self, deposits) -> None:
+        """Each target element's own map, judged beside the target-aware maps."""
+        from geogan.evaluation.stage import evaluate_scores
+        from geogan.scoring.stage import element_alone
+        from geogan.stores.store import open_grid
+
+        targets = {d["target"]["element"] for d in self.summary["detectors"].values() if "target" in d}
+        for element in sorted(targets):
+            grid = element_alone(open_grid(self.grid_path), element)
+            result = evaluate_scores(grid, deposits, evaluation=self.evaluation, name=f"{element} alone")
+            self.results.append(result)
+            self.scores[result.name] = grid
+            self.summary["detectors"][result.name] = {"metrics": result.metrics, "element": element}
+
+    def report(self, deposits) -> None:
+        from geogan.evaluation.report import write_report
+
+        report_dir = self.out / "report"
+        t0 = time.perf_counter()
+        write_report(report_dir, self.results, scores=self.scores, deposits=deposits, overwrite=True,
+                     title=f"geogan report: {self.spec.path.name}", top_anomalies=self.tops or None)
+        self.summary["seconds"]["report"] = round(time.perf_counter() - t0, 1)
+        self.summary["report"] = str(report_dir / "index.html")
         log.info(f"== report: {report_dir / 'index.html'}")
-    return summary
+
+
+def _run(spec: PipelineSpec, state: _State, survey_input, *, force: bool, progress: bool) -> dict:
+    """The stages in order: survey → grid → (train → score) per detector → report."""
+    run = _Runner(spec, state, force=force, progress=progress)
+    run.survey(survey_input)
+    run.grid()
+    deposits = run.deposits()
+    for name, table in spec.train.items():
+        model_dir, stamp = run.train(name, table)
+        run.score(name, model_dir, stamp, deposits)
+    if run.results:
+        run.targets_alone(deposits)
+        run.report(deposits)
+    return run.summary
