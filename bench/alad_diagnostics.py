@@ -51,7 +51,7 @@ def scores_of(nets: dict, X: np.ndarray) -> dict[str, np.ndarray]:
 
 def run(case, seed: int, *, transform: str, enrichment_only: bool, checks: list[int]) -> dict:
     from geogan.detectors import ALAD
-    from geogan.evaluation.stage import evaluate_scores
+    from geogan.evaluation.single import evaluate_scores
     from geogan.training.transform import Transform
 
     rng = np.random.default_rng(seed)

@@ -29,7 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import PeakRSS, machine  # noqa: E402
 
 from geogan.stores.scores import COG_NAME, SCORES_STORE  # noqa: E402
-from geogan.stores.store import grid_spec, open_grid  # noqa: E402
+from geogan.stores.geometry import grid_spec  # noqa: E402
+from geogan.stores.store import open_grid
 from geogan.synth import write_synthetic_survey  # noqa: E402
 
 

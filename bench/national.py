@@ -107,7 +107,8 @@ def run_spec(spec: Path, *, force: bool) -> dict:
 
 def output_figures(out: Path, figures: dict) -> None:
     """Cells, cells/s, COG size and AUC from the pipeline's output directory."""
-    from geogan.stores.store import grid_spec, open_grid
+    from geogan.stores.geometry import grid_spec
+    from geogan.stores.store import open_grid
 
     spec_grid = grid_spec(open_grid(out / "grid.zarr"))
     figures["cells"] = spec_grid.n_cells

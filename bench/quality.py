@@ -204,7 +204,8 @@ def prepare(s: Survey, cache: Path) -> Case:
     """Grid the survey once (cached), load every element's grid, place the samples."""
     from geogan.evaluation.deposits import read_deposits
     from geogan.grid.stage import grid_survey
-    from geogan.stores.store import grid_spec, open_grid
+    from geogan.stores.geometry import grid_spec
+    from geogan.stores.store import open_grid
     from geogan.survey.read import read_survey
     from geogan.synth import write_synthetic_survey
 
@@ -400,7 +401,7 @@ def _percentile(x: np.ndarray) -> np.ndarray:
 # -- metrics ------------------------------------------------------------------------------------
 def figures(case: Case, flat_scores: np.ndarray) -> dict:
     """All-cells AUC, P-A figures and the benchmark protocol at the samples."""
-    from geogan.evaluation.stage import evaluate_scores
+    from geogan.evaluation.single import evaluate_scores
     from geogan.evaluation.metrics import sample_benchmark_auc
 
     grid = flat_scores.reshape(case.template.shape).astype(np.float32)

@@ -105,7 +105,7 @@ def trap_masks(run: Path, X: np.ndarray, Y: np.ndarray) -> dict[str, np.ndarray]
 
 
 def measure(run: Path) -> dict:
-    from geogan.evaluation.stage import open_scores
+    from geogan.evaluation.scorefiles import open_scores
     from geogan.stores.store import open_grid
 
     grid = open_grid(run / "grid.zarr")

@@ -42,7 +42,7 @@ nb_execution_mode = "off"
 autosummary_generate = True  # one page per module, under api/generated/ (git-ignored)
 templates_path = ["_templates"]
 autodoc_default_options = {"members": True}
-autodoc_typehints = "description"
+autodoc_typehints = "signature"  # numpydoc sections describe the parameters; types stay in the signature
 numpydoc_show_class_members = False
 
 # HTML

@@ -28,6 +28,9 @@ from geogan.errors import CRSError, GridError
 #: Default upper bound on a grid's cell count (``--max-cells``): 26 x the national preset's
 #: 38 M cells. A grid above it is refused before anything is allocated.
 MAX_CELLS = 1_000_000_000
+#: Default cell edge (``--cell-size``) and tile edge in cells, the Zarr chunk (``--tile``).
+DEFAULT_CELL_SIZE_M = 500.0
+DEFAULT_TILE = 512
 
 
 def parse_crs(crs, *, what: str = "CRS") -> pyproj.CRS:
@@ -124,7 +127,7 @@ class GridSpec:
     ymax: float
     width: int
     height: int
-    tile: int = 512
+    tile: int = DEFAULT_TILE
     cell_size_y_m: float | None = None
 
     def __post_init__(self):
@@ -143,7 +146,7 @@ class GridSpec:
     # -- construction -----------------------------------------------------------------
     @classmethod
     def from_bounds(
-        cls, bounds, *, crs, cell_size_m: float = 500.0, tile: int = 512,
+        cls, bounds, *, crs, cell_size_m: float = DEFAULT_CELL_SIZE_M, tile: int = DEFAULT_TILE,
         allow_geographic: bool = False, max_cells: int | None = MAX_CELLS,
     ) -> "GridSpec":
         """Grid covering ``bounds = (xmin, ymin, xmax, ymax)``, snapped outward to cell multiples.
@@ -183,7 +186,7 @@ class GridSpec:
                    tile=_clip_tile(tile, width, height))
 
     @classmethod
-    def from_points(cls, x, y, *, crs, cell_size_m: float = 500.0, tile: int = 512,
+    def from_points(cls, x, y, *, crs, cell_size_m: float = DEFAULT_CELL_SIZE_M, tile: int = DEFAULT_TILE,
                     allow_geographic: bool = False, max_cells: int | None = MAX_CELLS) -> "GridSpec":
         """Grid covering the points' extent, snapped outward to cell multiples."""
         x = np.asarray(x, dtype=float)
@@ -194,7 +197,7 @@ class GridSpec:
                                tile=tile, allow_geographic=allow_geographic, max_cells=max_cells)
 
     @classmethod
-    def from_transform(cls, transform: Affine, *, width: int, height: int, crs, tile: int = 512) -> "GridSpec":
+    def from_transform(cls, transform: Affine, *, width: int, height: int, crs, tile: int = DEFAULT_TILE) -> "GridSpec":
         """Grid from a north-up affine transform (e.g. an imported GeoTIFF); cells may be
         rectangular (dx ≠ dy)."""
         if transform.b != 0 or transform.d != 0 or transform.a <= 0 or transform.e >= 0:

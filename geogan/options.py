@@ -2,9 +2,10 @@
 
 What lives here: the option classes a stage takes (:class:`SurveyOptions`,
 :class:`GridOptions`, :class:`TrainOptions`, :class:`ScoreOptions`, :class:`EvalOptions`;
-:class:`geogan.grid.idw.IDWParams` is built the same way), the machinery they share (:func:`option`,
-:class:`Options`), and :func:`split_options`, which routes a stage's keyword shortcuts to
-them. A field's type, range and default are written once, here: the Python API, the CLI
+:class:`geogan.grid.idw.IDWParams` is built the same way), their base :class:`Options`, which
+checks every field, and :func:`split_options`, which routes a stage's keyword shortcuts to
+them; each field is declared with :func:`~geogan.optionkeys.option` (:mod:`geogan.optionkeys`:
+what one option accepts). A field's type, range and default are written once, here: the Python API, the CLI
 and the pipeline spec (whose section keys are these field names) all read them from here.
 What does not live here: what the stages do with them, and checks that need the data
 (a detector's own parameters are checked by :func:`geogan.training.stage.check_train_options`).
@@ -21,108 +22,19 @@ geogan.errors.ConfigError: runs must be ≥ 1, got 0
 from __future__ import annotations
 
 import dataclasses
-import math
-import numbers
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-import numpy as np
-
 from geogan.errors import ConfigError, GeoganError, GridError
-from geogan.gridspec import MAX_CELLS
-
-
-@dataclass(frozen=True)
-class Key:
-    """What one option takes: a kind (see :data:`KINDS`), a range, or a set of choices.
-
-    >>> Key("int", 1).problem(0)
-    'must be ≥ 1'
-    >>> Key("str", choices=("log", "linear")).problem("cubic")
-    'must be one of log, linear'
-    """
-
-    kind: str
-    low: float | None = None
-    high: float | None = None
-    low_open: bool = False
-    choices: tuple[str, ...] | None = None
-
-    def problem(self, value) -> str | None:
-        """Why ``value`` is not acceptable, or None."""
-        ok, wanted = KINDS[self.kind]
-        if not ok(value):
-            return f"must be {wanted}"
-        if self.choices is not None and value not in self.choices:
-            return f"must be one of {', '.join(self.choices)}"
-        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
-            return f"must be {'>' if self.low_open else '≥'} {_bound(self.low)}"
-        if self.high is not None and value > self.high:
-            return f"must be ≤ {_bound(self.high)}"
-        return None
-
-
-def _bound(x: float) -> str:
-    """A range bound as people write it: ``10,000``, ``0.5``."""
-    return f"{int(x):,}" if float(x).is_integer() and abs(x) >= 1000 else f"{x:g}"
-
-
-def _is_int(v) -> bool:
-    return isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
-
-
-def _is_num(v) -> bool:
-    return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)) and math.isfinite(v)
-
-
-#: Each kind: (test, what the message says it must be).
-KINDS = {
-    "int": (_is_int, "an integer"),
-    "num": (_is_num, "a finite number"),
-    "bool": (lambda v: isinstance(v, bool), "true or false"),
-    "str": (lambda v: isinstance(v, str) and v.strip() != "", "a non-empty string"),
-    "crs": (lambda v: (isinstance(v, str) and v.strip() != "") or _is_int(v) or hasattr(v, "to_wkt"),
-            "a CRS string like \"EPSG:32650\""),
-    "strs": (lambda v: isinstance(v, str) or (isinstance(v, (list, tuple)) and len(v) > 0
-                                              and all(isinstance(e, str) for e in v)),
-             "a list of strings"),
-    "nums": (lambda v: isinstance(v, (list, tuple)) and all(_is_num(e) for e in v), "a list of numbers"),
-    "bounds": (lambda v: isinstance(v, (list, tuple)) and len(v) == 4 and all(_is_num(e) for e in v),
-               "four numbers [xmin, ymin, xmax, ymax]"),
-    "units": (lambda v: isinstance(v, Mapping) and all(isinstance(e, str) for e in v.values()),
-              "a table of element = \"unit\""),
-    "table": (lambda v: isinstance(v, Mapping), "a table"),
-}
-
-_CONVERT = {  # what a valid value is stored as (TOML gives lists; ints stand for floats)
-    "int": int,
-    "num": float,
-    "nums": lambda v: tuple(float(e) for e in v),
-    "bounds": lambda v: tuple(float(e) for e in v),
-    "strs": lambda v: [v] if isinstance(v, str) else list(v),
-    "units": dict,
-    "table": dict,
-}
-
-
-def option(default: Any = None, kind: str = "str", *, low: float | None = None, high: float | None = None,
-           low_open: bool = False, choices: tuple[str, ...] | None = None, nullable: bool | None = None):
-    """A dataclass field of an :class:`Options` class: its default and what it accepts.
-
-    ``None`` is accepted where the default is ``None`` (it means "the stage decides"), or
-    where ``nullable`` says so.
-    """
-    nullable = default is None if nullable is None else nullable
-    return dataclasses.field(default=default, metadata={"key": Key(kind, low, high, low_open, choices),
-                                                        "nullable": nullable})
+from geogan.gridspec import DEFAULT_CELL_SIZE_M, DEFAULT_TILE, MAX_CELLS
+from geogan.optionkeys import CONVERT, Key, option
 
 
 class Options:
     """Base of the option classes: checks every field in ``__post_init__``.
 
-    Subclasses are frozen dataclasses whose fields come from :func:`option`; ``error`` is
-    the :class:`~geogan.errors.GeoganError` raised for a bad value.
+    Subclasses are frozen dataclasses whose fields come from :func:`~geogan.optionkeys.option`;
+    ``error`` is the :class:`~geogan.errors.GeoganError` raised for a bad value.
     """
 
     error: ClassVar[type[GeoganError]] = ConfigError
@@ -136,8 +48,8 @@ class Options:
             problem = key.problem(value)
             if problem:
                 raise self.error(f"{f.name} {problem}, got {value!r}")
-            if key.kind in _CONVERT:
-                object.__setattr__(self, f.name, _CONVERT[key.kind](value))
+            if key.kind in CONVERT:
+                object.__setattr__(self, f.name, CONVERT[key.kind](value))
 
     @classmethod
     def keys(cls) -> tuple[str, ...]:
@@ -205,8 +117,8 @@ class SurveyOptions(Options):
         Element symbol → unit, for element columns whose names carry none
         (``{"Au": "ppb"}``). Default ``None``.
     bdl_factor
-        Below-detection values become ``bdl_factor`` × the detection limit (0.5; at most 1,
-        and above 0 when the survey is read).
+        Below-detection values become ``bdl_factor`` × the detection limit (0.5; above 0, at
+        most 1).
     negative_is_bdl
         Read a negative value ``-v`` as ``<v`` (False).
     missing
@@ -234,7 +146,7 @@ class SurveyOptions(Options):
     y: str | None = option(None, "str")
     input_crs: Any = option(None, "crs")
     units: dict[str, str] | None = option(None, "units")
-    bdl_factor: float = option(0.5, "num", low=0, high=1)
+    bdl_factor: float = option(0.5, "num", low=0, high=1, low_open=True)  # 0 would make censored values 0
     negative_is_bdl: bool = option(False, "bool")
     missing: tuple[float, ...] = option((-9999.0,), "nums")
     level_by: str | None = option(None, "str")
@@ -289,9 +201,9 @@ class GridOptions(Options):
     error: ClassVar[type[GeoganError]] = GridError
 
     crs: Any = option(None, "crs")
-    cell_size_m: float = option(500.0, "num", low=0, low_open=True, high=1_000_000)
+    cell_size_m: float = option(DEFAULT_CELL_SIZE_M, "num", low=0, low_open=True, high=1_000_000)
     bounds: tuple[float, float, float, float] | None = option(None, "bounds")
-    tile: int = option(512, "int", low=1, high=16_384)
+    tile: int = option(DEFAULT_TILE, "int", low=1, high=16_384)
     allow_geographic: bool = option(False, "bool")
     max_cells: int | None = option(MAX_CELLS, "int", low=1, nullable=True)
     elements: list[str] | None = option(None, "strs")

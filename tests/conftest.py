@@ -1,20 +1,18 @@
-import os
-from pathlib import Path
+"""Fixtures shared by every test package (no helpers: those are in ``tests.helpers``; the hook that
+marks the doctests is in the repository's top-level ``conftest.py``).
 
-import numpy as np
+Fixtures that build something costly once per session live here when test modules in more
+than one folder use them: the demo survey gridded, trained (ALAD) and scored
+(``demo_models``, ``demo_scores``: the score stage's tests and the kill -9 tests) and a small
+survey gridded on a LocalCluster (``small_survey``, ``local_grid``: the grid stage's tests and
+the kill -9 tests).
+"""
+
+import os
+
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-
-
-def shared_data(*parts: str) -> Path:
-    """Path into ../shared/data; skips the test with a clear reason when it is absent."""
-    path = SHARED_DATA.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"real survey data not available at {path} (../shared/data is absent)")
-    return path
 
 
 @pytest.fixture
@@ -47,57 +45,67 @@ def dask_processes():
     procs.close()
 
 
-# a small complete grid store without gridding (fast): used by the train and reliability tests
-ELEMENTS = ["Ag", "Bi", "Mo", "Sn", "W"]
-TINY_ALAD = dict(encoder_units=[16, 8], generator_units=[8, 16], dxz_units=[8, 16], dxx_units=[16, 8],
-                 dzz_units=[8, 4])
+# -- the score stage on the demo survey (tests/scoring/test_stage.py, tests/integration) ------------
+@pytest.fixture(scope="session")
+def demo_models(tmp_path_factory):
+    """The synthetic demo survey gridded (500 m) and an ALAD (the default seed ensemble, one
+    epoch) trained on it: ``(root, synth)``, the grid at ``root / "grid.zarr"``, the model at
+    ``root / "alad"``."""
+    from geogan.grid.stage import grid_survey
+    from geogan.synth import write_synthetic_survey
+    from geogan.training.stage import train_model
+
+    root = tmp_path_factory.mktemp("score")
+    synth = write_synthetic_survey(root / "survey", "demo", seed=0)
+    grid_survey(synth.survey, root / "grid.zarr", crs=synth.crs, input_crs=synth.crs, cell_size_m=500, tile=64,
+                workers=2, progress=False)
+    train_model(root / "grid.zarr", root / "alad", detector="alad", sample=4000, epochs=1, seed=0,
+                progress=False)
+    return root, synth
 
 
-def make_grid(path, *, height=40, width=56, tile=16, seed=0):
-    """A complete grid store (the layout of geogan.stores.store) with log-normal, correlated
-    concentrations, a NaN corner (invalid cells), one element missing in a strip, and a
-    W-Sn-Bi enrichment around two "deposits". Returns the path and the deposit cells."""
-    import zarr
+@pytest.fixture(scope="session")
+def demo_scores(demo_models):
+    """:func:`demo_models`' grid scored with its ALAD, evaluated against the demo's deposits
+    (``root / "out"``): the score stage's result."""
+    from geogan.scoring.stage import score_grid
 
-    from geogan.gridspec import GridSpec
-    from geogan.stores.store import create_grid_store, write_region
-
-    spec = GridSpec.from_bounds((500_000, 2_700_000, 500_000 + width * 500, 2_700_000 + height * 500),
-                                crs="EPSG:32650", cell_size_m=500, tile=tile)
-    rng = np.random.default_rng(seed)
-    shared = rng.normal(size=(height, width))
-    logc = np.stack([0.6 * shared + 0.5 * rng.normal(size=(height, width)) + k for k in range(len(ELEMENTS))])
-    deposits = [(10, 12), (30, 40)]
-    for r, c in deposits:
-        logc[[1, 3, 4], r - 1:r + 2, c - 1:c + 2] += 2.5
-    conc = np.exp(logc).astype(np.float32)
-    conc[:, :6, :8] = np.nan
-    conc[2, 20:22, :] = np.nan
-    create_grid_store(path, spec, ELEMENTS, units={e: "ppm" for e in ELEMENTS}, attrs={"source": {"sha256": "test"}})
-    write_region(path, "concentration", conc, (slice(None), slice(0, height), slice(0, width)))
-    dist = np.where(np.isnan(conc[0]), np.nan, 100.0).astype(np.float32)
-    write_region(path, "distance", dist, (slice(0, height), slice(0, width)))
-    zarr.open_group(str(path), mode="r+").attrs.update(complete=True, created="2025-01-01T00:00:00+00:00")
-    return path, spec, conc, deposits
+    root, synth = demo_models
+    return score_grid(root / "grid.zarr", root / "alad", root / "out", deposits=synth.deposits,
+                      runs=5, workers=2, progress=False)
 
 
-# -- the command line as a user meets it (reliability and hostile-input tests) ----------------------
-def cli(*args):
-    """Run ``geogan ARGS`` in-process; returns click's Result (stdout and stderr apart)."""
-    from typer.testing import CliRunner
+# -- the grid stage on a small survey (tests/grid/test_stage.py, tests/integration) -----------------
+@pytest.fixture(scope="session")
+def small_survey(tmp_path_factory):
+    """400 samples of W (20 censored), Sn and Au (20 missing): ``(path, DataFrame)``."""
+    import numpy as np
+    import pandas as pd
 
-    from geogan.cli import app
+    rng = np.random.default_rng(7)
+    n = 400
+    x = rng.uniform(400_000, 420_000, n)
+    y = rng.uniform(2_700_000, 2_715_000, n)
+    w = rng.lognormal(1.0, 0.8, n)
+    sn = rng.lognormal(2.0, 0.5, n)
+    au = rng.lognormal(0.5, 1.0, n)
+    df = pd.DataFrame({"sample_id": np.arange(n), "x": x, "y": y, "W_ppm": w.round(4), "Sn_ppm": sn.round(4),
+                       "Au_ppb": au.round(4)})
+    df["W_ppm"] = df["W_ppm"].astype(object)
+    df.loc[:19, "W_ppm"] = "<0.4"  # censored: becomes 0.2 with the default factor
+    df.loc[20:39, "Au_ppb"] = np.nan  # Au has its own sample set
+    path = tmp_path_factory.mktemp("survey") / "survey.csv"
+    df.to_csv(path, index=False)
+    return path, df
 
-    return CliRunner().invoke(app, [str(a) for a in args])
 
+@pytest.fixture(scope="session")
+def local_grid(small_survey, tmp_path_factory):
+    """:func:`small_survey` gridded at 500 m in tiles of 16 on a two-worker LocalCluster."""
+    from geogan.grid.stage import grid_survey
 
-def assert_user_error(res, *expected: str) -> str:
-    """Exit 1, exactly one stderr line ``error: ...`` containing each of ``expected``, no traceback."""
-    assert isinstance(res.exception, SystemExit), f"unexpected exception: {res.exception!r}\n{res.output}"
-    assert res.exit_code == 1, res.output
-    lines = res.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr
-    for text in expected:
-        assert text in lines[0], lines[0]
-    assert "Traceback" not in res.output
-    return lines[0]
+    path, _ = small_survey
+    out = tmp_path_factory.mktemp("grid") / "grid.zarr"
+    res = grid_survey(path, out, crs="EPSG:32650", elements=["W", "Sn", "Au"], cell_size_m=500, tile=16,
+                      workers=2, progress=False)
+    return res

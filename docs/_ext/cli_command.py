@@ -1,6 +1,6 @@
 """The ``geogan`` command as a click command, for sphinx-click (``docs/cli.md``).
 
-The CLI is a typer app (``geogan.cli.app``); sphinx-click documents click commands, so this
+The CLI is a typer app (``geogan.cli.app``, a ``typer.Typer``); sphinx-click documents click commands, so this
 module converts it once with ``typer.main.get_command``. Typer releases before 0.29 return
 click objects, which are used as they are. Typer 0.29 and later build on a copy of click of
 their own (``typer._click``), whose classes sphinx-click does not recognise: their commands,

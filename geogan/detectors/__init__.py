@@ -16,9 +16,13 @@ import TensorFlow.
 This package module only re-exports. The code lives in :mod:`~geogan.detectors.base` (the
 :class:`Detector` interface), :mod:`~geogan.detectors.registry` (names → classes),
 :mod:`~geogan.detectors.modelfile` (model directories and their checks),
+:mod:`~geogan.detectors.netfiles` (a neural detector's networks on disk),
 :mod:`~geogan.detectors.neural` (:class:`NeuralDetector`, the TensorFlow training machinery),
 :mod:`~geogan.detectors.optim` (its optimiser pieces), :mod:`~geogan.detectors.checkpoint`
-(resumable training state) and one module per family of detectors.
+(resumable training state) and one module per family of detectors (ALAD's estimator in
+:mod:`~geogan.detectors.alad`, its networks in :mod:`~geogan.detectors.aladnet`, a stacked
+seed ensemble in :mod:`~geogan.detectors.stacked` and :mod:`~geogan.detectors.stackednet`;
+the baselines in :mod:`~geogan.detectors.baselines` and :mod:`~geogan.detectors.covariance`).
 
 >>> from geogan.detectors import get_detector
 >>> get_detector("iforest", n_estimators=50)
@@ -36,8 +40,8 @@ _LAZY = {
     "VAE": "geogan.detectors.vae",
     "AutoEncoder": "geogan.detectors.vae",
     "IsolationForest": "geogan.detectors.baselines",
-    "RobustMahalanobis": "geogan.detectors.baselines",
-    "PCAReconstruction": "geogan.detectors.baselines",
+    "RobustMahalanobis": "geogan.detectors.covariance",
+    "PCAReconstruction": "geogan.detectors.covariance",
     "Ensemble": "geogan.detectors.ensemble",
 }
 
@@ -54,5 +58,38 @@ def __getattr__(name: str):
 
 
 def load_detector(path) -> Detector:
-    """Load any saved detector (the kind is read from its ``config.json``)."""
+    """Load any saved detector (the kind is read from its ``config.json``).
+
+    Parameters
+    ----------
+    path
+        A directory written by :meth:`Detector.save <geogan.detectors.base.Detector.save>`
+        (or a model directory of ``geogan train``, whose ``config.json`` holds the detector).
+
+    Returns
+    -------
+    Detector
+        The fitted detector, of the kind saved.
+
+    Raises
+    ------
+    ModelError
+        The directory is missing, has no or an unreadable ``config.json``, or holds an unknown
+        format, detector or parameter, or weight files that do not fit (checked before any
+        weights are read).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from geogan.detectors import IsolationForest, load_detector
+    >>> X = np.random.default_rng(0).normal(size=(200, 3))
+    >>> path = IsolationForest(n_estimators=20).fit(X).save(os.path.join(tempfile.mkdtemp(), "iforest"))
+    >>> det = load_detector(path)
+    >>> det, det.n_features_in_
+    (IsolationForest(n_estimators=20), 3)
+    >>> load_detector(os.path.join(path, "missing"))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    geogan.errors.ModelError: ...missing: model directory not found
+    """
     return Detector.load(path)

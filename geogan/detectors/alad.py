@@ -29,7 +29,9 @@ residuals x − G(E(x)) (enrichment: mineralisation raises concentrations, and a
 also rewards depletions can rank barren ground high).
 
 Must not hold: the shared training machinery (:mod:`geogan.detectors.neural`) or
-model-file checks (:mod:`geogan.detectors.modelfile`); only ALAD's networks, losses and scores.
+model-file checks (:mod:`geogan.detectors.modelfile`); only ALAD's estimator: its parameters,
+the score ``auto`` stands for, its pairs, logits and train step. The networks, the losses and
+the scores as graphs are in :mod:`geogan.detectors.aladnet`.
 
 >>> import numpy as np
 >>> X = np.random.default_rng(0).normal(size=(256, 5)).astype("float32")
@@ -45,6 +47,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from geogan.choices import ALAD_SCORES
+from geogan.detectors.aladnet import build_networks, discriminator_losses, generator_encoder_losses, score_graph
 from geogan.detectors.base import DEFAULT_CONTAMINATION
 from geogan.detectors.modelfile import check_width, check_widths
 from geogan.detectors.neural import DEFAULT_STEPS, NeuralDetector
@@ -95,47 +98,6 @@ def resolve_score(score: str, X) -> str:
 _SPECTRAL = ("encoder", "dis_xz", "dis_xx", "dis_zz")
 
 
-# -- the losses, as pure functions of the discriminators' logits --------------------------------
-def bce(logits, label: float):
-    """Mean binary cross-entropy of ``logits`` against a constant ``label`` (from logits)."""
-    import tensorflow as tf
-
-    logits = tf.cast(logits, tf.float32)
-    return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.fill(tf.shape(logits), label),
-                                                                  logits=logits))
-
-
-def discriminator_losses(logits: dict, bce=bce) -> dict:
-    """Discriminator losses from the logits of the six pairs.
-
-    ``logits`` maps ``xz_real`` = D_xz(x, E(x)), ``xz_fake`` = D_xz(G(z), z), ``xx_real`` =
-    D_xx(x, x), ``xx_fake`` = D_xx(x, G(E(x))), ``zz_real`` = D_zz(z, z), ``zz_fake`` =
-    D_zz(z, E(G(z))) (the ``zz`` pair is optional). Real pairs → 1, fake pairs → 0. ``bce``
-    reduces each pair's cross-entropies (one mean; a stacked ensemble's: one per member).
-    """
-    out = {"dis_xz": bce(logits["xz_real"], 1.0) + bce(logits["xz_fake"], 0.0),
-           "dis_xx": bce(logits["xx_real"], 1.0) + bce(logits["xx_fake"], 0.0)}
-    out["dis_zz"] = (bce(logits["zz_real"], 1.0) + bce(logits["zz_fake"], 0.0)) if "zz_real" in logits else 0.0
-    out["dis"] = out["dis_xz"] + out["dis_xx"] + out["dis_zz"]
-    return out
-
-
-def generator_encoder_losses(logits: dict, bce=bce) -> dict:
-    """Generator and encoder losses: the discriminators' labels flipped on every pair (``bce``
-    as in :func:`discriminator_losses`)."""
-    out = {"gen_xz": bce(logits["xz_fake"], 1.0),
-           "enc_xz": bce(logits["xz_real"], 0.0),
-           "cost_x": bce(logits["xx_real"], 0.0) + bce(logits["xx_fake"], 1.0)}
-    out["cost_z"] = (bce(logits["zz_real"], 0.0) + bce(logits["zz_fake"], 1.0)) if "zz_real" in logits else 0.0
-    out["gen"] = out["gen_xz"] + out["cost_x"] + out["cost_z"]
-    out["enc"] = out["enc_xz"] + out["cost_x"] + out["cost_z"]
-    return out
-
-
-def _layer_seed(seed: int, k: int) -> int:
-    return int((seed * 7919 + k * 104729) % (2 ** 31 - 1))
-
-
 class ALAD(NeuralDetector):
     """Adversarially learned anomaly detection.
 
@@ -143,6 +105,9 @@ class ALAD(NeuralDetector):
     ----------
     latent_dim
         Width of z (64).
+    steps
+        Training length in optimiser steps (5000, rounded up to whole epochs), unless
+        ``epochs`` is given.
     epochs, batch_size, learning_rate
         Training length, minibatch rows, Adam step (seed paper: 100, 128, 1e-4; the original
         arrhythmia code: batch 32, 1e-5).
@@ -193,6 +158,35 @@ class ALAD(NeuralDetector):
         Live and EMA networks: ``encoder``, ``generator``, ``dis_xz``, ``dis_xx``, ``dis_zz``.
     history_ : list of dict
         Mean losses per epoch (``dis``, ``dis_xz``, ``dis_xx``, ``dis_zz``, ``gen``, ``enc``).
+
+    Raises
+    ------
+    ConfigError
+        In ``fit``: a width, dropout rate, ``generator_activation``, Adam moment, ``score``,
+        training length, ``learning_rate``, ``ema_decay``, ``random_state``, ``jit_compile``
+        or ``contamination`` out of range; :meth:`set_params` with a name ALAD does not take.
+    DataError
+        ``X`` unusable (see :class:`~geogan.detectors.base.Detector`).
+    NotFittedError
+        Scoring before ``fit``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from geogan.detectors import ALAD
+    >>> det = ALAD(steps=2000, latent_dim=8, random_state=0)
+    >>> det
+    ALAD(latent_dim=8, steps=2000)
+    >>> X = np.random.default_rng(0).normal(size=(5000, 5)).astype("float32")
+    >>> det = det.fit(X)  # trains on TensorFlow  # doctest: +SKIP
+    >>> det.score_name, det.decision_function(X[:3]).shape  # doctest: +SKIP
+    ('l1', (3,))
+    >>> det.decision_function(X[:3])
+    Traceback (most recent call last):
+    geogan.detectors.base.NotFittedError: this ALAD is not fitted yet; call fit(X) first
+    >>> det.set_params(scroe="fm")
+    Traceback (most recent call last):
+    geogan.errors.ConfigError: ALAD has no parameter(s) scroe
     """
 
     name = "alad"
@@ -314,59 +308,7 @@ class ALAD(NeuralDetector):
         self.score_ = resolved if resolved in SCORES and resolved != "auto" else resolve_score(self.score, [[-1.0]])
     # -- networks ----------------------------------------------------------------------------------
     def _build_networks(self, n_features: int, *, dtype, seed: int) -> dict:
-        import keras
-        from keras import layers
-
-        counter = iter(range(10_000))
-
-        def dense(units, name, *, out_dtype=None):
-            init = keras.initializers.GlorotUniform(seed=_layer_seed(seed, next(counter)))
-            return layers.Dense(int(units), kernel_initializer=init, name=name, dtype=out_dtype or dtype)
-
-        def lrelu(name):
-            return layers.LeakyReLU(negative_slope=0.2, name=name, dtype=dtype)
-
-        def dropout(rate, name):
-            return layers.Dropout(float(rate), seed=_layer_seed(seed, 5000 + next(counter)), name=name, dtype=dtype)
-
-        L = int(self.latent_dim)
-        nets = {}
-
-        x = keras.Input((n_features,), name="x")
-        h = x
-        for i, u in enumerate(self.encoder_units):
-            h = lrelu(f"lrelu{i + 1}")(dense(u, f"dense{i + 1}")(h))
-        nets["encoder"] = keras.Model(x, dense(L, "latent", out_dtype="float32")(h), name="encoder")
-
-        z = keras.Input((L,), name="z")
-        h = z
-        for i, u in enumerate(self.generator_units):
-            h = dense(u, f"dense{i + 1}")(h)
-            h = (layers.ReLU(name=f"relu{i + 1}", dtype=dtype) if self.generator_activation == "relu"
-                 else lrelu(f"lrelu{i + 1}"))(h)
-        nets["generator"] = keras.Model(z, dense(n_features, "x_out", out_dtype="float32")(h), name="generator")
-
-        x = keras.Input((n_features,), name="x")
-        z = keras.Input((L,), name="z")
-        branch, joint = self.dxz_units
-        hx = lrelu("x_lrelu")(dense(branch, "x_dense")(x))
-        hz = dropout(self.dxz_dropout, "z_dropout")(lrelu("z_lrelu")(dense(branch, "z_dense")(z)))
-        h = layers.Concatenate(name="concat", dtype=dtype)([hx, hz])
-        feat = dropout(self.dxz_dropout, "dropout")(lrelu("lrelu")(dense(joint, "dense")(h)))
-        nets["dis_xz"] = keras.Model([x, z], [dense(1, "logit", out_dtype="float32")(feat), feat], name="dis_xz")
-
-        def pair_discriminator(width, units, rate, name):
-            a = keras.Input((width,), name="a")
-            b = keras.Input((width,), name="b")
-            h = layers.Concatenate(name="concat", dtype=dtype)([a, b])
-            for i, u in enumerate(units):
-                h = dropout(rate, f"dropout{i + 1}")(lrelu(f"lrelu{i + 1}")(dense(u, f"dense{i + 1}")(h)))
-            return keras.Model([a, b], [dense(1, "logit", out_dtype="float32")(h), h], name=name)
-
-        nets["dis_xx"] = pair_discriminator(n_features, self.dxx_units, self.dxx_dropout, "dis_xx")
-        if self.use_dzz:
-            nets["dis_zz"] = pair_discriminator(L, self.dzz_units, self.dzz_dropout, "dis_zz")
-        return nets
+        return build_networks(self, n_features, dtype=dtype, seed=seed)
 
     def _check_loaded_networks(self, where) -> None:
         enc, gen = self.nets_["encoder"], self.nets_["generator"]
@@ -443,23 +385,7 @@ class ALAD(NeuralDetector):
 
     # -- scoring -------------------------------------------------------------------------------------
     def _score_graph(self, x, nets: dict):
-        import tensorflow as tf
-
-        score = self.score_name
-        if score == "latent":
-            z = tf.cast(nets["encoder"](x, training=False), tf.float32)
-            return tf.sqrt(tf.reduce_sum(tf.square(z), axis=1))
-        rx = tf.cast(nets["generator"](nets["encoder"](x, training=False), training=False), tf.float32)
-        if score == "l1":
-            return tf.reduce_sum(tf.abs(x - rx), axis=1)
-        if score == "l1_high":
-            return tf.reduce_sum(tf.nn.relu(x - rx), axis=1)
-        logit_fake, f_fake = nets["dis_xx"]([x, rx], training=False)
-        if score == "logit":
-            # BCE(D_xx(x, G(E(x))), 1): how un-"real" the reconstruction pair looks
-            return tf.nn.softplus(-tf.cast(logit_fake[:, 0], tf.float32))
-        _, f_real = nets["dis_xx"]([x, x], training=False)
-        return tf.reduce_sum(tf.abs(tf.cast(f_real, tf.float32) - tf.cast(f_fake, tf.float32)), axis=1)
+        return score_graph(self.score_name, x, nets)
 
     def reconstruct(self, X, *, weights: str = "ema") -> np.ndarray:
         """G(E(x)) with EMA (default) or live weights, dropout off."""

@@ -68,6 +68,53 @@ class Detector(OutlierMixin, BaseEstimator):
     ``Pipeline``) with PyOD's outlier API: ``decision_function`` (higher = more anomalous),
     ``score_samples`` (its negative, scikit-learn's sign), ``contamination``, ``threshold_``,
     ``decision_scores_``, ``labels_`` and ``predict`` (0 inlier / 1 outlier).
+
+    The base class takes no parameters; each detector's are listed on its own class.
+
+    Raises
+    ------
+    ConfigError
+        A parameter out of range (checked in ``fit`` and on load, never in ``__init__``;
+        ``contamination`` must be in (0, 0.5]), or one the detector does not take
+        (:meth:`set_params`).
+    DataError
+        ``X`` that is not a 2-D array of finite real numbers, is empty, has one row when
+        fitting, or has another width than in ``fit`` (an :class:`~geogan.errors.InputError`
+        and a :class:`ValueError`; :class:`DataTypeError`, also a :class:`TypeError`, for
+        values that are not numbers).
+    NotFittedError
+        Scoring or saving before ``fit`` (a :class:`~geogan.errors.ModelError` and
+        scikit-learn's :class:`~sklearn.exceptions.NotFittedError`).
+    OutputExistsError
+        :meth:`save` to an existing path without ``overwrite``, or over a folder geogan did
+        not write.
+    ModelError
+        :meth:`load`: a missing, invalid or tampered model directory, or one holding another
+        kind of detector than the class it is loaded with.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from geogan.detectors import Detector, RobustMahalanobis
+    >>> det = RobustMahalanobis(random_state=0)
+    >>> isinstance(det, Detector), det.name
+    (True, 'mahalanobis')
+    >>> det.decision_function([[0.0, 0.0, 0.0]])
+    Traceback (most recent call last):
+    geogan.detectors.base.NotFittedError: this RobustMahalanobis is not fitted yet; call fit(X) first
+    >>> X = np.random.default_rng(0).normal(size=(300, 3))
+    >>> det = det.fit(X)
+    >>> det.predict([[0.0, 0.0, 0.0], [9.0, 9.0, 9.0]]).tolist()  # PyOD's labels: 1 = outlier
+    [0, 1]
+    >>> bool(det.score_samples([[9.0, 9.0, 9.0]])[0] == -det.decision_function([[9.0, 9.0, 9.0]])[0])
+    True
+    >>> det.decision_function([[np.nan, 0.0, 0.0]])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    geogan.detectors.base.DataError: X has 1 row(s) with NaN or infinite values (first: row 0); drop invalid cells ...
+    >>> path = det.save(os.path.join(tempfile.mkdtemp(), "mahalanobis"))
+    >>> Detector.load(path)
+    RobustMahalanobis()
     """
 
     name: ClassVar[str] = ""

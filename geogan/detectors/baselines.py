@@ -1,14 +1,20 @@
 """The baselines a geochemist compares with: IsolationForest, robust Mahalanobis distance
 (minimum covariance determinant) and PCA reconstruction error, wrapping scikit-learn.
 
-Fitting uses scikit-learn; the fitted state is then held as plain arrays (trees as node
-tables, the robust location and precision, the principal axes) and scoring runs in NumPy.
+What lives here: :class:`IsolationForest` and :class:`ArrayDetector`, the base of every
+baseline; the two read from the covariance,
+:class:`~geogan.detectors.covariance.RobustMahalanobis` and
+:class:`~geogan.detectors.covariance.PCAReconstruction`, live in
+:mod:`geogan.detectors.covariance`. Fitting uses scikit-learn; the fitted state is then held
+as plain arrays (trees as node tables, the robust location and precision, the principal
+axes) and scoring runs in NumPy.
 Saving writes those arrays to ``arrays.npz`` (read back with ``allow_pickle=False``): no
 pickles, and scoring does not depend on scikit-learn's private attributes.
 
 Must not hold: TensorFlow, or the detector interface itself (:mod:`geogan.detectors.base`).
 
 >>> import numpy as np
+>>> from geogan.detectors.covariance import RobustMahalanobis
 >>> rng = np.random.default_rng(0)
 >>> X = rng.normal(size=(500, 4))
 >>> det = RobustMahalanobis(random_state=0).fit(X)
@@ -24,15 +30,15 @@ from pathlib import Path
 
 import numpy as np
 
-from geogan.detectors.base import DEFAULT_CONTAMINATION, DataError, Detector
+from geogan.detectors.base import DEFAULT_CONTAMINATION, Detector
 from geogan.detectors.modelfile import model_file
 from geogan.errors import ConfigError, ModelError
 
-_ARRAYS = "arrays.npz"
-#: upper bounds on parameters that become time or memory (checked before any data is read):
-#: a forest of 10,000 trees or 10,000 principal axes is far beyond what a survey's elements need
+#: the file every baseline's fitted arrays are saved to
+ARRAYS = "arrays.npz"
+#: upper bound on a parameter that becomes time or memory (checked before any data is read):
+#: a forest of 10,000 trees is far beyond what a survey's elements need
 MAX_ESTIMATORS = 10_000
-MAX_COMPONENTS = 10_000
 
 
 def _average_path_length(n) -> np.ndarray:
@@ -48,34 +54,34 @@ def _average_path_length(n) -> np.ndarray:
     return out
 
 
-class _ArrayDetector(Detector):
+class ArrayDetector(Detector):
     """Baselines whose fitted state is a dict of arrays ``self.arrays_``."""
 
     random_state = None
 
     def _state_to_disk(self, path: Path) -> dict:
-        np.savez(path / _ARRAYS, **self.arrays_)
-        return {"arrays": _ARRAYS, **self._scalar_state()}
+        np.savez(path / ARRAYS, **self.arrays_)
+        return {"arrays": ARRAYS, **self._scalar_state()}
 
     def _scalar_state(self) -> dict:
         return {}
 
     def _state_from_disk(self, path: Path, state: dict, section: dict) -> None:
-        if state.get("arrays") != _ARRAYS:
-            raise ModelError(f"the detector state must name {_ARRAYS}", path=path)
-        file = model_file(path, _ARRAYS, what="array file")
+        if state.get("arrays") != ARRAYS:
+            raise ModelError(f"the detector state must name {ARRAYS}", path=path)
+        file = model_file(path, ARRAYS, what="array file")
         try:
             with np.load(file, allow_pickle=False) as npz:
                 self.arrays_ = {k: npz[k] for k in npz.files}
         except (OSError, ValueError) as exc:
-            raise ModelError(f"cannot read {_ARRAYS} ({exc})", path=path) from None
+            raise ModelError(f"cannot read {ARRAYS} ({exc})", path=path) from None
         self._check_arrays(path)
 
     def _check_arrays(self, path) -> None:
         pass
 
 
-class IsolationForest(_ArrayDetector):
+class IsolationForest(ArrayDetector):
     """Isolation forest (Liu et al. 2008) via :class:`sklearn.ensemble.IsolationForest`.
 
     ``decision_function`` = 2^(−E[h(x)] / c(ψ)), the original anomaly score in (0, 1]
@@ -93,6 +99,29 @@ class IsolationForest(_ArrayDetector):
         Seed of the subsampling and splits.
     n_jobs
         Parallel tree building (None = 1).
+
+    Raises
+    ------
+    ConfigError
+        In ``fit``: ``n_estimators`` not an integer from 1 to 10,000, ``contamination`` outside
+        (0, 0.5], or another parameter scikit-learn refuses (its message quoted).
+    DataError
+        ``X`` unusable (see :class:`~geogan.detectors.base.Detector`).
+    NotFittedError
+        Scoring before ``fit``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from geogan.detectors import IsolationForest
+    >>> X = np.random.default_rng(0).normal(size=(300, 3))
+    >>> det = IsolationForest(n_estimators=50, random_state=0).fit(X)
+    >>> scores = det.decision_function([[0.0, 0.0, 0.0], [6.0, -6.0, 6.0]])
+    >>> bool(0 < scores[0] < scores[1] <= 1), det.predict([[0.0, 0.0, 0.0], [6.0, -6.0, 6.0]]).tolist()
+    (True, [0, 1])
+    >>> IsolationForest(n_estimators=0).fit(X)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    geogan.errors.ConfigError: n_estimators must be an integer from 1 to 10,000 (scikit-learn's default is 100), got 0
     """
 
     name = "iforest"
@@ -161,8 +190,8 @@ class IsolationForest(_ArrayDetector):
         """
         need = {"feature", "threshold", "left", "right", "n_node_samples", "roots", "max_samples"}
         if set(self.arrays_) != need:
-            raise ModelError(f"{_ARRAYS} must hold {', '.join(sorted(need))}", path=path)
-        file = Path(path) / _ARRAYS
+            raise ModelError(f"{ARRAYS} must hold {', '.join(sorted(need))}", path=path)
+        file = Path(path) / ARRAYS
         a = self.arrays_
         for key in sorted(need - {"threshold"}):
             if a[key].dtype.kind not in "iu":
@@ -227,136 +256,3 @@ class IsolationForest(_ArrayDetector):
         mean_depth = depth_sum / len(a["roots"])
         c = _average_path_length([int(a["max_samples"])])[0]
         return np.power(2.0, -mean_depth / c).astype(np.float32)
-
-
-class RobustMahalanobis(_ArrayDetector):
-    """Squared Mahalanobis distance from a robust (MCD) location and covariance.
-
-    The minimum covariance determinant (Rousseeuw & Van Driessen 1999, scikit-learn's
-    :class:`~sklearn.covariance.MinCovDet`) resists the anomalies it is meant to find; it is
-    the classical multivariate baseline in exploration geochemistry.
-
-    Parameters
-    ----------
-    support_fraction
-        Share of points in the MCD support (None = scikit-learn's (n + p + 1) / 2n).
-    max_fit_samples
-        FastMCD is fitted on at most this many rows drawn at random (20000): its cost grows
-        with n while the estimate settles long before.
-    contamination
-        Share of outliers in the training data, for ``threshold_`` and ``predict`` (0.1).
-    random_state
-        Seed of FastMCD and of the subsample.
-    """
-
-    name = "mahalanobis"
-    _default_score_name = "mahalanobis_sq"
-
-    def __init__(self, *, support_fraction: float | None = None, max_fit_samples: int = 20000,
-                 contamination: float = DEFAULT_CONTAMINATION, random_state: int | None = 0):
-        self.support_fraction = support_fraction
-        self.max_fit_samples = max_fit_samples
-        self.contamination = contamination
-        self.random_state = random_state
-
-    def _validate_params(self) -> None:
-        super()._validate_params()
-        if self.support_fraction is not None and not 0.0 < float(self.support_fraction) <= 1.0:
-            raise ConfigError(f"support_fraction must be in (0, 1], got {self.support_fraction!r}")
-        if not isinstance(self.max_fit_samples, (int, np.integer)) or self.max_fit_samples < 2:
-            raise ConfigError(f"max_fit_samples must be an integer ≥ 2, got {self.max_fit_samples!r}")
-
-    def fit(self, X, y=None) -> RobustMahalanobis:
-        """Fit the MCD on ``X`` (``y`` ignored); sets ``threshold_`` from all rows of ``X``."""
-        from sklearn.covariance import MinCovDet
-
-        self._validate_params()
-        X = self._check_X(X, fitting=True)
-        X_fit = X.astype(np.float64)
-        if X.shape[0] > self.max_fit_samples:
-            rng = np.random.default_rng(self.random_state)
-            X_fit = X_fit[np.sort(rng.choice(X.shape[0], self.max_fit_samples, replace=False))]
-        mcd = MinCovDet(support_fraction=self.support_fraction, random_state=self.random_state).fit(X_fit)
-        # pinv: a singular covariance (e.g. clr rows summing to zero) is the rule, not the exception
-        self.arrays_ = {"location": mcd.location_, "precision": np.linalg.pinv(mcd.covariance_, hermitian=True)}
-        self.n_features_ = X.shape[1]
-        return self._fit_threshold(X)
-
-    def _check_arrays(self, path) -> None:
-        p = self.n_features_
-        if set(self.arrays_) != {"location", "precision"} or self.arrays_["location"].shape != (p,) \
-                or self.arrays_["precision"].shape != (p, p):
-            raise ModelError(f"{_ARRAYS} must hold location ({p},) and precision ({p}, {p})", path=path)
-
-    def decision_function(self, X) -> np.ndarray:
-        """Squared robust Mahalanobis distance per row, float32: higher = more anomalous."""
-        X = self._check_X(X).astype(np.float64)
-        d = X - self.arrays_["location"]
-        return np.einsum("ij,jk,ik->i", d, self.arrays_["precision"], d).astype(np.float32)
-
-
-class PCAReconstruction(_ArrayDetector):
-    """Squared reconstruction error after projecting onto the leading principal components.
-
-    Parameters
-    ----------
-    n_components
-        Components kept: an integer, or a fraction of variance to explain (0.9).
-    contamination
-        Share of outliers in the training data, for ``threshold_`` and ``predict`` (0.1).
-    random_state
-        Only used by randomised solvers (kept for a uniform interface).
-    """
-
-    name = "pca"
-    _default_score_name = "reconstruction_error"
-
-    def __init__(self, *, n_components: int | float = 0.9, contamination: float = DEFAULT_CONTAMINATION,
-                 random_state: int | None = 0):
-        self.n_components = n_components
-        self.contamination = contamination
-        self.random_state = random_state
-
-    def _validate_params(self) -> None:
-        super()._validate_params()
-        n = self.n_components
-        ok = (isinstance(n, (int, np.integer)) and 1 <= n <= MAX_COMPONENTS) or (isinstance(n, float) and 0.0 < n < 1.0)
-        if not ok:
-            raise ConfigError(f"n_components must be an integer from 1 to {MAX_COMPONENTS:,} or a fraction in (0, 1), "
-                              f"got {n!r}")
-
-    def fit(self, X, y=None) -> PCAReconstruction:
-        """Fit the principal axes on ``X`` (``y`` ignored); sets ``threshold_``."""
-        from sklearn.decomposition import PCA
-
-        self._validate_params()
-        X = self._check_X(X, fitting=True).astype(np.float64)
-        n = self.n_components
-        if isinstance(n, (int, np.integer)) and n >= min(X.shape):
-            # a DataError (a ValueError, as scikit-learn expects): it depends on X's shape
-            raise DataError(f"n_components={n} leaves no residual with {X.shape[1]} feature(s) and "
-                            f"{X.shape[0]} rows")
-        pca = PCA(n_components=n, svd_solver="full", random_state=self.random_state).fit(X)
-        self.arrays_ = {"mean": pca.mean_, "components": pca.components_}
-        self.n_features_ = X.shape[1]
-        self.n_components_ = int(pca.n_components_)
-        return self._fit_threshold(X)
-
-    def _scalar_state(self) -> dict:
-        return {"n_components": self.n_components_}
-
-    def _check_arrays(self, path) -> None:
-        p = self.n_features_
-        a = self.arrays_
-        if set(a) != {"mean", "components"} or a["mean"].shape != (p,) or a["components"].ndim != 2 \
-                or a["components"].shape[1] != p:
-            raise ModelError(f"{_ARRAYS} must hold mean ({p},) and components (k, {p})", path=path)
-        self.n_components_ = a["components"].shape[0]
-
-    def decision_function(self, X) -> np.ndarray:
-        """Squared reconstruction error per row, float32: higher = more anomalous."""
-        X = self._check_X(X).astype(np.float64)
-        d = X - self.arrays_["mean"]
-        V = self.arrays_["components"]
-        resid = d - (d @ V.T) @ V
-        return np.einsum("ij,ij->i", resid, resid).astype(np.float32)

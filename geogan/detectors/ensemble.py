@@ -94,6 +94,34 @@ class Ensemble(Detector):
         Each member's reference quantiles of its training-cell scores.
     threshold_, decision_scores_, labels_
         As every detector (see :class:`~geogan.detectors.Detector`), for the mean percentile.
+
+    Raises
+    ------
+    ConfigError
+        In ``fit``: ``n_members`` not an integer from 1 to 100, an unknown ``detector`` or one
+        that is itself an ensemble, ``params`` the members do not take, a ``random_state``
+        that is not an integer or None, ``contamination`` outside (0, 0.5]; a member's own
+        parameter out of range.
+    DataError
+        ``X`` unusable (see :class:`~geogan.detectors.base.Detector`).
+    NotFittedError
+        Scoring before ``fit``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from geogan.detectors import Ensemble
+    >>> X = np.random.default_rng(0).normal(size=(300, 3))
+    >>> ens = Ensemble(detector="pca", n_members=3, params={"n_components": 2}).fit(X)
+    >>> ens.score_name, [m.random_state for m in ens.members_], ens.quantiles_.shape
+    ('ensemble_percentile(reconstruction_error)', [0, 1000, 2000], (3, 1025))
+    >>> bool(ens.decision_function([[3.0, 3.0, 3.0]])[0] > 100)  # beyond every training cell's percentile
+    True
+    >>> alad_seeds = Ensemble(detector="alad", n_members=5, params={"steps": 2000})
+    >>> alad_seeds.fit(X)  # doctest: +SKIP
+    >>> Ensemble(detector="ensemble").fit(X)
+    Traceback (most recent call last):
+    geogan.errors.ConfigError: an ensemble's members cannot be ensembles
     """
 
     name = "ensemble"

@@ -4,17 +4,16 @@ A model directory holds ``config.json`` (format, version, the ``detector`` secti
 parameters, fitted state, Keras architecture, threshold) and weight files; never pickles of
 code. Here: writing it (:func:`write_model_files`; atomically through
 :func:`geogan.stores.files.staged_directory`), reading and
-validating it (:func:`read_config`, :func:`detector_from_config`), the checks that run before
-TensorFlow builds anything (:data:`ALLOWED_KERAS_CLASSES`, :func:`check_architecture`,
-:func:`network_weight_shapes`, the limits :data:`MAX_UNITS`, :data:`MAX_PARAMETERS`,
-:data:`MAX_LAYERS`, :func:`check_weight_file`), rebuilding networks
-(:func:`network_from_config`, :func:`load_weights`), :func:`checked_only`, and the training
-data fingerprint a model or checkpoint records (:func:`data_fingerprint`).
+validating it (:func:`read_config`, :func:`detector_from_config`), the limits on what it may
+ask TensorFlow to build (:data:`MAX_UNITS`, :data:`MAX_PARAMETERS`, :data:`MAX_LAYERS`),
+:func:`model_file`, :func:`checked_only`, and the training data fingerprint a model or
+checkpoint records (:func:`data_fingerprint`).
 
-Must not hold: detector classes or training code (:mod:`geogan.detectors.base`,
-:mod:`geogan.detectors.neural`), checkpoints (:mod:`geogan.detectors.checkpoint`), or the
-registry (:mod:`geogan.detectors.registry`). TensorFlow and Keras are imported only when a
-network is rebuilt.
+Must not hold: the networks' architecture and weight-file checks and their rebuilding
+(:mod:`geogan.detectors.netfiles`), detector classes or training code
+(:mod:`geogan.detectors.base`, :mod:`geogan.detectors.neural`), checkpoints
+(:mod:`geogan.detectors.checkpoint`), or the registry (:mod:`geogan.detectors.registry`).
+Nothing here imports TensorFlow or Keras.
 
 >>> check_width("latent_dim", 8)
 >>> check_width("latent_dim", 10**6)
@@ -28,7 +27,6 @@ import contextvars
 import json
 import math
 import os
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,7 +35,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from geogan._version import __version__
-from geogan._tf import tensorflow
 from geogan.detectors.registry import DETECTORS
 from geogan.errors import ConfigError, ModelError
 
@@ -166,169 +163,6 @@ def builds_networks() -> bool:
     return _BUILD_NETWORKS.get()
 
 
-# Every Keras class a saved architecture may name (layers, the functional container,
-# initialisers, dtype policies, tensor references). Anything else is refused before Keras
-# sees the config: Lambda layers above all (they carry Python bytecode), and custom objects.
-ALLOWED_KERAS_CLASSES = frozenset({
-    "Functional", "InputLayer", "Dense", "Dropout", "LeakyReLU", "ReLU", "Concatenate",
-    "GlorotUniform", "Zeros", "DTypePolicy", "FloatDTypePolicy", "__keras_tensor__",
-})
-
-
-def check_architecture(config, *, where) -> None:
-    """Refuse Keras configs naming classes outside :data:`ALLOWED_KERAS_CLASSES`."""
-    def walk(node):
-        if isinstance(node, dict):
-            cls = node.get("class_name")
-            if cls is not None:
-                if cls not in ALLOWED_KERAS_CLASSES:
-                    raise ModelError(f"the architecture contains a {cls!r} object; geogan models consist only of "
-                                     f"Dense, Dropout, LeakyReLU, ReLU and Concatenate layers (no Lambda or custom "
-                                     f"code is loaded)", path=where)
-                registered = node.get("registered_name")
-                if registered not in (None, cls):
-                    raise ModelError(f"the architecture refers to a custom object {registered!r}", path=where)
-            for v in node.values():
-                walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-
-    walk(config)
-
-
-_PASS_THROUGH = {"Dropout", "LeakyReLU", "ReLU"}
-
-
-def network_weight_shapes(config, *, where) -> list[tuple[int, ...]]:
-    """The weight shapes a network's JSON config builds, read from the config alone.
-
-    Widths are propagated through the functional graph (``InputLayer`` → ``Dense`` →
-    activations, dropout → ``Concatenate``) without building anything. A layer or input wider
-    than :data:`MAX_UNITS`, a network of more than :data:`MAX_PARAMETERS` weights or
-    :data:`MAX_LAYERS` layers, a Dense ``build_config`` (Keras builds from it first) other than
-    the width the graph feeds it, or a graph that is not geogan's plain kind (one call per
-    layer, known inbound layers, no cycle) is a :class:`ModelError`.
-    """
-    body = config.get("config") if isinstance(config, dict) else None
-    layers = body.get("layers") if isinstance(body, dict) else None
-    net = body.get("name") if isinstance(body, dict) else None
-    if not isinstance(config, dict) or config.get("class_name") != "Functional" or not isinstance(layers, list):
-        raise ModelError(f"the architecture of network {net!r} is not a Keras functional model config", path=where)
-    if len(layers) > MAX_LAYERS:
-        raise ModelError(f"network {net!r} has {len(layers)} layers, over the limit of {MAX_LAYERS}", path=where)
-
-    def fail(layer, what):
-        return ModelError(f"network {net!r}: layer {layer!r} {what}", path=where)
-
-    def inbound(layer) -> list:
-        found = []
-
-        def walk(node):
-            if isinstance(node, dict):
-                if node.get("class_name") == "__keras_tensor__":
-                    history = (node.get("config") or {}).get("keras_history")
-                    found.append(history[0] if isinstance(history, list) and history else None)
-                    return
-                for v in node.values():
-                    walk(v)
-            elif isinstance(node, list):
-                for v in node:
-                    walk(v)
-
-        walk(layer.get("inbound_nodes"))
-        return found
-
-    widths: dict[str, int] = {}
-    shapes: list[tuple[int, ...]] = []
-    n_params = 0
-    pending = []
-    for layer in layers:
-        name = layer.get("name") if isinstance(layer, dict) else None
-        if not isinstance(name, str) or name in {p.get("name") for p in pending} | set(widths):
-            raise fail(name, "has no name, or the name of another layer")
-        cls, cfg = layer.get("class_name"), layer.get("config")
-        if not isinstance(cfg, dict):
-            raise fail(name, "has no config")
-        if cls == "InputLayer":
-            shape = cfg.get("batch_shape")
-            if not (isinstance(shape, list) and len(shape) == 2 and shape[0] is None):
-                raise fail(name, f"has input shape {shape!r}; geogan networks take (batch, features) inputs")
-            width = shape[1]
-            if not isinstance(width, int) or isinstance(width, bool) or not 1 <= width <= MAX_UNITS:
-                raise fail(name, f"is {width!r} wide, outside 1..{MAX_UNITS}")
-            widths[name] = width
-            continue
-        if cls != "Concatenate" and cls != "Dense" and cls not in _PASS_THROUGH:
-            raise fail(name, f"is a {cls!r}; geogan networks hold Dense, Dropout, LeakyReLU, ReLU and Concatenate "
-                             f"layers")
-        nodes = layer.get("inbound_nodes")
-        if not isinstance(nodes, list) or len(nodes) != 1:
-            raise fail(name, "must be called exactly once")
-        pending.append(layer)
-    # resolve in dependency order (Keras lists layers topologically; any order is accepted)
-    while pending:
-        progressed = False
-        for layer in list(pending):
-            name, cls, cfg = layer["name"], layer["class_name"], layer["config"]
-            ins = inbound(layer)
-            if not ins or not all(isinstance(i, str) for i in ins):
-                raise fail(name, "has an invalid inbound tensor reference")
-            if not all(i in widths for i in ins):
-                continue
-            if cls == "Concatenate":
-                if cfg.get("axis", -1) not in (-1, 1):
-                    raise fail(name, f"concatenates along axis {cfg.get('axis')!r}, not the features")
-                width = sum(widths[i] for i in ins)
-            elif len(ins) != 1:
-                raise fail(name, f"takes {len(ins)} inputs, not 1")
-            elif cls == "Dense":
-                width = cfg.get("units")
-                if not isinstance(width, int) or isinstance(width, bool) or not 1 <= width <= MAX_UNITS:
-                    raise fail(name, f"has {width!r} units; a Dense layer may have 1 to {MAX_UNITS}")
-                # Keras builds (allocates) a layer from its build_config before connecting it
-                build = layer.get("build_config")
-                if build is not None and build != {"input_shape": [None, widths[ins[0]]]}:
-                    raise fail(name, f"has build_config {build!r}, but its input is {widths[ins[0]]} wide")
-                shapes.append((widths[ins[0]], width))
-                n_params += widths[ins[0]] * width
-                if cfg.get("use_bias", True):
-                    shapes.append((width,))
-                    n_params += width
-            else:
-                width = widths[ins[0]]
-            if width > MAX_UNITS:
-                raise fail(name, f"is {width} wide, over the limit of {MAX_UNITS}")
-            widths[name] = width
-            pending.remove(layer)
-            progressed = True
-        if not progressed:
-            names = ", ".join(repr(p["name"]) for p in pending)
-            raise ModelError(f"network {net!r}: layers {names} refer to unknown layers or form a cycle", path=where)
-    if n_params > MAX_PARAMETERS:
-        raise ModelError(f"network {net!r} would have {n_params} parameters, over the limit of {MAX_PARAMETERS}",
-                         path=where)
-    return shapes
-
-
-def network_from_config(config: dict, *, where):
-    """A Keras model from its JSON config, checked first (classes, widths, parameter count;
-    see :func:`check_architecture` and :func:`network_weight_shapes`), deserialised in Keras
-    safe mode."""
-    check_architecture(config, where=where)
-    network_weight_shapes(config, where=where)
-    tensorflow()  # quietly (geogan._tf), before Keras imports it
-    import keras
-
-    try:
-        # Keras consumes the dict it is given: hand it a copy
-        return keras.saving.deserialize_keras_object(json.loads(json.dumps(config)), safe_mode=True)
-    except Exception as exc:  # Keras raises many kinds on a bad config
-        raise ModelError(f"cannot rebuild the network from its config ({type(exc).__name__}: {exc})",
-                         path=where) from None
-
-
-
 def data_fingerprint(X: np.ndarray) -> str:
     """A short digest of a training array (its shape and bytes): a checkpoint records it, and
     resuming refuses other data."""
@@ -352,47 +186,3 @@ def model_file(path: Path, rel: str, *, what: str) -> Path:
     if not file.is_file():
         raise ModelError(f"{what} {rel} is not a regular file", path=path)
     return file
-
-
-def check_weight_file(path: Path, rel, shapes: list[tuple[int, ...]], *, where) -> str:
-    """Check the weight file entry ``rel`` under ``path``: a relative path inside the model
-    directory to an HDF5 file whose arrays have exactly the ``shapes`` the architecture builds
-    (read from the file's metadata; no array is read). Returns ``rel``."""
-    import h5py
-
-    if not isinstance(rel, str) or ".." in Path(rel).parts or Path(rel).is_absolute():
-        raise ModelError(f"invalid weight file entry {rel!r}", path=where)
-    file = model_file(path, rel, what="weight file")
-    expected = Counter(shapes)
-    n_found = 0
-
-    def check(name, obj):
-        nonlocal n_found
-        if not isinstance(obj, h5py.Dataset):
-            return None
-        n_found += 1
-        shape = tuple(obj.shape)
-        if expected[shape] < 1:
-            return f"array {name} has shape {shape}, which does not match the architecture (its weights have " \
-                   f"shapes {', '.join(map(str, sorted(set(shapes))))})"
-        expected[shape] -= 1
-        return None
-
-    try:
-        with h5py.File(file, "r") as f:
-            problem = f.visititems(check)
-    except Exception as exc:  # h5py raises many kinds on a corrupt file
-        raise ModelError(f"cannot read {rel} ({type(exc).__name__}: {exc})", path=path) from None
-    if problem is None and +expected:
-        problem = f"holds {n_found} arrays, the architecture has {len(shapes)} weights"
-    if problem is not None:
-        raise ModelError(f"{rel}: {problem}", path=path)
-    return rel
-
-
-def load_weights(net, path: Path, rel: str) -> None:
-    """Load the weight file ``rel`` (checked by :func:`check_weight_file`) into ``net``."""
-    try:
-        net.load_weights(path / rel)
-    except Exception as exc:  # h5py/Keras raise many kinds on a corrupt or mismatched file
-        raise ModelError(f"cannot load {rel} ({type(exc).__name__}: {exc})", path=path) from None

@@ -7,9 +7,11 @@ large-batch scoring through a ``tf.function``, saving networks as weight files, 
 checkpoints that resume to the same result. TensorFlow is imported lazily.
 
 Must not hold: the detector interface (:mod:`geogan.detectors.base`), the optimiser pieces
-(:mod:`geogan.detectors.optim`), model-file checks (:mod:`geogan.detectors.modelfile`),
-checkpoint files (:mod:`geogan.detectors.checkpoint`), or any one detector's networks and
-losses (:mod:`geogan.detectors.alad`, :mod:`geogan.detectors.vae`).
+(loss scaling, EMA, spectral normalisation: :mod:`geogan.detectors.optim`), model-file checks
+(:mod:`geogan.detectors.modelfile`), the networks' architecture and weight files
+(:mod:`geogan.detectors.netfiles`), checkpoint files (:mod:`geogan.detectors.checkpoint`), or
+any one detector's networks and losses (:mod:`geogan.detectors.alad`,
+:mod:`geogan.detectors.vae`).
 """
 
 from __future__ import annotations
@@ -24,9 +26,10 @@ import numpy as np
 
 from geogan._tf import tensorflow
 from geogan.detectors.base import Detector
-from geogan.detectors.modelfile import (CONFIG_NAME, builds_networks, check_architecture, check_weight_file,
-                                        data_fingerprint, load_weights, network_from_config, network_weight_shapes)
-from geogan.detectors.optim import FusedAdam, LossScale, gpu_available, spectral_project, training_rows
+from geogan.detectors.modelfile import data_fingerprint
+from geogan.detectors.netfiles import read_networks, write_networks
+from geogan.detectors.optim import (FusedAdam, LossScale, apply_gradients, ema_decay_at, ema_update, gpu_available,
+                                    spectral_pairs, spectral_project, training_rows)
 from geogan.errors import ConfigError, InputError, ModelError
 
 # default training length of the neural detectors, in optimiser steps (see bench/quality.py
@@ -43,6 +46,43 @@ class NeuralDetector(Detector):
     ``_score_graph``. Parameters every subclass has: ``epochs``, ``steps``, ``batch_size``,
     ``learning_rate``, ``random_state``, ``ema_decay``, ``mixed_precision``, ``jit_compile``,
     ``score_batch_size``.
+
+    The base class takes no parameters; the detectors built on it (:class:`~geogan.detectors.ALAD`,
+    :class:`~geogan.detectors.VAE`, :class:`~geogan.detectors.AutoEncoder`) list theirs.
+
+    Raises
+    ------
+    ConfigError
+        In ``fit``: ``epochs``, ``steps``, ``batch_size`` or ``score_batch_size`` not a
+        positive integer, neither ``steps`` nor ``epochs`` given, ``learning_rate`` not
+        positive, ``ema_decay`` outside [0, 1), ``random_state`` not an integer or None,
+        ``jit_compile`` not True, False or None; ``resume`` without a restored training
+        state; ``weights`` other than ``"ema"`` or ``"live"`` when scoring.
+    InputError
+        ``resume`` with ``X`` of another width than the checkpoint's.
+    ModelError
+        ``resume`` with other training data than the checkpoint's.
+    DataError
+        ``X`` unusable (see :class:`~geogan.detectors.base.Detector`).
+    NotFittedError
+        Scoring before ``fit``.
+
+    Examples
+    --------
+    >>> from geogan.detectors import DETECTORS, NeuralDetector
+    >>> [name for name in DETECTORS if issubclass(DETECTORS[name], NeuralDetector)]
+    ['alad', 'vae', 'autoencoder']
+    >>> import numpy as np
+    >>> X = np.random.default_rng(0).normal(size=(500, 4)).astype("float32")
+    >>> det = DETECTORS["vae"](latent_dim=2, steps=500)
+    >>> isinstance(det, NeuralDetector), det.steps
+    (True, 500)
+    >>> det.decision_function(X)
+    Traceback (most recent call last):
+    geogan.detectors.base.NotFittedError: this VAE is not fitted yet; call fit(X) first
+    >>> DETECTORS["alad"](steps=None, epochs=None).fit(X)  # imports TensorFlow  # doctest: +SKIP
+    Traceback (most recent call last):
+    geogan.errors.ConfigError: give the training length as steps (optimiser updates) or epochs
     """
 
     _network_names: ClassVar[tuple[str, ...]] = ()
@@ -119,18 +159,9 @@ class NeuralDetector(Detector):
         self._sn_pairs = []
         self.sn_u_ = []
         if self.spectral_norm:
-            for name in self._spectral_networks:
-                for layer in self.nets_[name].layers:
-                    kernel = getattr(layer, "kernel", None)
-                    if kernel is None or layer.name in self._spectral_skip_layers:
-                        continue
-                    u = tf.Variable(tf.random.stateless_normal([1, kernel.shape[-1]], seed=[self.seed_, len(self.sn_u_)]),
-                                    trainable=False, name=f"sn_u_{name}_{layer.name}")
-                    self.sn_u_.append(u)
-                    self._sn_pairs.append((name, kernel, u))
-            # a first projection with a few power iterations, so training starts normalised
-            for _, kernel, u in self._sn_pairs:
-                spectral_project(kernel, u, iterations=5)
+            self._sn_pairs = spectral_pairs(self.nets_, self._spectral_networks, skip=self._spectral_skip_layers,
+                                            seed=self.seed_)
+            self.sn_u_ = [u for _, _, u in self._sn_pairs]
         self.optimizers_ = {}
         for group, names in self._optimizer_groups().items():
             variables = [v for n in names for v in self.nets_[n].trainable_variables]
@@ -152,31 +183,7 @@ class NeuralDetector(Detector):
 
     def _apply_gradients(self, group: str, loss, tape) -> None:
         """Gradients of ``loss`` for optimiser ``group`` (loss-scaled under float16)."""
-        import tensorflow as tf
-
-        opt = self.optimizers_[group]
-        if self.loss_scale_ is None:
-            opt.apply(tape.gradient(loss, opt.variables))
-            return
-        ls = self.loss_scale_
-        grads = tape.gradient(loss, opt.variables)  # loss was multiplied by ls.scale by the caller
-        grads = [tf.cast(g, tf.float32) / ls.scale for g in grads]
-        finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads])
-
-        def good():
-            opt.apply(grads)
-            ls.good_steps.assign_add(1)
-            return tf.constant(0)
-
-        def bad():
-            ls.scale.assign(tf.maximum(ls.scale / 2.0, 1.0))
-            ls.good_steps.assign(0)
-            return tf.constant(0)
-
-        tf.cond(finite, good, bad)
-        grow = ls.good_steps >= ls.period
-        ls.scale.assign(tf.where(grow, ls.scale * 2.0, ls.scale))
-        ls.good_steps.assign(tf.where(grow, tf.zeros_like(ls.good_steps), ls.good_steps))
+        apply_gradients(self.optimizers_[group], loss, tape, self.loss_scale_)
 
     def _scaled(self, loss):
         return loss if self.loss_scale_ is None else loss * self.loss_scale_.scale
@@ -184,25 +191,12 @@ class NeuralDetector(Detector):
     def _ema_decay_at(self, step):
         """The EMA decay after optimiser step ``step`` (a tensor): ``ema_decay``, ramped up with
         ``ema_warmup``."""
-        import tensorflow as tf
-
-        t = tf.cast(step, tf.float32)
-        decay = tf.constant(float(self.ema_decay))
-        if self.ema_warmup:
-            # as tf.train.ExponentialMovingAverage(num_updates=step): short runs (a few
-            # hundred steps) would otherwise score with weights ~ their initialisation
-            decay = tf.minimum(decay, (1.0 + t) / (10.0 + t))
-        return decay
+        return ema_decay_at(step, float(self.ema_decay), warmup=self.ema_warmup)
 
     def _ema_update(self) -> None:
-        import tensorflow as tf
-
         if self.ema_decay is None:
             return
-        decay = self._ema_decay_at(self.step_)
-        for name, net in self.nets_.items():
-            for e, v in zip(self.ema_nets_[name].weights, net.weights):
-                e.assign_sub((1.0 - decay) * (e - tf.cast(v, e.dtype)))
+        ema_update(self.ema_nets_, self.nets_, self._ema_decay_at(self.step_))
 
     def _make_step_fn(self):
         import tensorflow as tf
@@ -363,50 +357,12 @@ class NeuralDetector(Detector):
         return {name: keras.saving.serialize_keras_object(net) for name, net in self.ema_nets_.items()}
 
     def _state_to_disk(self, path: Path) -> dict:
-        wdir = path / "weights"
-        wdir.mkdir(parents=True, exist_ok=True)
-        files = {}
-        for name in self.nets_:
-            live = f"weights/{name}.weights.h5"
-            self.nets_[name].save_weights(path / live)
-            files[name] = {"live": live}
-            if self.ema_decay is not None:
-                ema = f"weights/{name}.ema.weights.h5"
-                self.ema_nets_[name].save_weights(path / ema)
-                files[name]["ema"] = ema
-        return {"weights": files, "epochs_done": int(self.epochs_done_), "seed": int(self.seed_),
+        return {"weights": write_networks(self, path), "epochs_done": int(self.epochs_done_), "seed": int(self.seed_),
                 "dtype_policy": self.dtype_policy_,
                 "history": [{k: float(v) for k, v in row.items()} for row in self.history_]}
 
     def _state_from_disk(self, path: Path, state: dict, section: dict) -> None:
-        where = path / CONFIG_NAME
-        arch = section.get("architecture")
-        if not isinstance(arch, dict) or set(arch) != set(self._network_names):
-            raise ModelError(f"the architecture must describe the networks {', '.join(self._network_names)}",
-                             path=where)
-        files = state.get("weights")
-        if not isinstance(files, dict) or set(files) != set(self._network_names) or not all(
-                isinstance(e, dict) for e in files.values()):
-            raise ModelError("the weight file list does not match the networks", path=where)
-        self.nets_, self.ema_nets_ = {}, {}
-        for name in self._network_names:
-            # sizes and weight-file shapes are checked against the architecture before building
-            check_architecture(arch[name], where=where)
-            shapes = network_weight_shapes(arch[name], where=where)
-            entry = files[name]
-            live = check_weight_file(path, entry.get("live"), shapes, where=where)
-            ema = check_weight_file(path, entry.get("ema"), shapes, where=where) if self.ema_decay is not None else None
-            if not builds_networks():  # validating only (see checked_only): no Keras, no TensorFlow
-                continue
-            self.nets_[name] = network_from_config(arch[name], where=where)
-            load_weights(self.nets_[name], path, live)
-            if ema is not None:
-                self.ema_nets_[name] = network_from_config(arch[name], where=where)
-                load_weights(self.ema_nets_[name], path, ema)
-            else:
-                self.ema_nets_[name] = self.nets_[name]
-        if builds_networks():
-            self._check_loaded_networks(where)
+        read_networks(self, path, state, section)
         self.epochs_done_ = int(state.get("epochs_done", 0))
         self.seed_ = int(state.get("seed", 0))
         self.dtype_policy_ = str(state.get("dtype_policy", "float32"))

@@ -1,5 +1,6 @@
 """TensorFlow training primitives of the neural detectors: a fused Adam, dynamic loss
-scaling, in-place spectral normalisation, and the GPU query.
+scaling and the gradients applied under it, exponential-moving-average (EMA) weights,
+in-place spectral normalisation, and the GPU query.
 
 Must not hold: detector classes or their training loop (:mod:`geogan.detectors.neural`), or
 anything that imports TensorFlow at import time (each piece imports it when used).
@@ -100,3 +101,79 @@ def spectral_project(kernel, u, *, iterations: int = 1) -> None:
     sigma = tf.matmul(tf.matmul(v_hat, w), u_hat, transpose_b=True)
     u.assign(u_hat)
     kernel.assign(tf.reshape(w / sigma, kernel.shape))
+
+
+def apply_gradients(opt: FusedAdam, loss, tape, loss_scale: LossScale | None = None) -> None:
+    """Apply the gradients of ``loss`` (recorded on ``tape``) with ``opt``. Under ``loss_scale``
+    (float16) ``loss`` was multiplied by its scale by the caller: the gradients are unscaled,
+    a step with a non-finite gradient is skipped and the scale halved, and the scale doubles
+    after ``period`` good steps."""
+    import tensorflow as tf
+
+    if loss_scale is None:
+        opt.apply(tape.gradient(loss, opt.variables))
+        return
+    ls = loss_scale
+    grads = tape.gradient(loss, opt.variables)  # loss was multiplied by ls.scale by the caller
+    grads = [tf.cast(g, tf.float32) / ls.scale for g in grads]
+    finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads])
+
+    def good():
+        opt.apply(grads)
+        ls.good_steps.assign_add(1)
+        return tf.constant(0)
+
+    def bad():
+        ls.scale.assign(tf.maximum(ls.scale / 2.0, 1.0))
+        ls.good_steps.assign(0)
+        return tf.constant(0)
+
+    tf.cond(finite, good, bad)
+    grow = ls.good_steps >= ls.period
+    ls.scale.assign(tf.where(grow, ls.scale * 2.0, ls.scale))
+    ls.good_steps.assign(tf.where(grow, tf.zeros_like(ls.good_steps), ls.good_steps))
+
+
+def spectral_pairs(nets: dict, names, *, skip, seed: int) -> list[tuple]:
+    """The Dense kernels of the networks ``names`` to normalise spectrally (layers named in
+    ``skip`` left free), each with its power-iteration vector ``u`` (drawn from ``seed``), as
+    ``(network, kernel, u)``, projected a first time with a few power iterations so training
+    starts normalised."""
+    import tensorflow as tf
+
+    pairs: list[tuple] = []
+    for name in names:
+        for layer in nets[name].layers:
+            kernel = getattr(layer, "kernel", None)
+            if kernel is None or layer.name in skip:
+                continue
+            u = tf.Variable(tf.random.stateless_normal([1, kernel.shape[-1]], seed=[seed, len(pairs)]),
+                            trainable=False, name=f"sn_u_{name}_{layer.name}")
+            pairs.append((name, kernel, u))
+    # a first projection with a few power iterations, so training starts normalised
+    for _, kernel, u in pairs:
+        spectral_project(kernel, u, iterations=5)
+    return pairs
+
+
+def ema_decay_at(step, decay: float, *, warmup: bool):
+    """The EMA decay after optimiser step ``step`` (a tensor): ``decay``, ramped up with
+    ``warmup``."""
+    import tensorflow as tf
+
+    t = tf.cast(step, tf.float32)
+    decay = tf.constant(float(decay))
+    if warmup:
+        # as tf.train.ExponentialMovingAverage(num_updates=step): short runs (a few
+        # hundred steps) would otherwise score with weights ~ their initialisation
+        decay = tf.minimum(decay, (1.0 + t) / (10.0 + t))
+    return decay
+
+
+def ema_update(ema_nets: dict, nets: dict, decay) -> None:
+    """Move every EMA network's weights towards its live network's by ``1 - decay``."""
+    import tensorflow as tf
+
+    for name, net in nets.items():
+        for e, v in zip(ema_nets[name].weights, net.weights):
+            e.assign_sub((1.0 - decay) * (e - tf.cast(v, e.dtype)))

@@ -30,8 +30,8 @@ _REGISTRY: dict[str, str] = {
     "vae": "geogan.detectors.vae:VAE",
     "autoencoder": "geogan.detectors.vae:AutoEncoder",
     "iforest": "geogan.detectors.baselines:IsolationForest",
-    "mahalanobis": "geogan.detectors.baselines:RobustMahalanobis",
-    "pca": "geogan.detectors.baselines:PCAReconstruction",
+    "mahalanobis": "geogan.detectors.covariance:RobustMahalanobis",
+    "pca": "geogan.detectors.covariance:PCAReconstruction",
     "ensemble": "geogan.detectors.ensemble:Ensemble",
 }
 
@@ -66,7 +66,32 @@ DETECTORS: Mapping[str, type[Detector]] = _LazyRegistry()
 
 
 def detector_class(name: str) -> type[Detector]:
-    """The detector class registered as ``name`` (:class:`ConfigError` if unknown)."""
+    """The detector class registered as ``name`` (:class:`ConfigError` if unknown).
+
+    Parameters
+    ----------
+    name
+        A registry name: ``alad``, ``vae``, ``autoencoder``, ``iforest``, ``mahalanobis``,
+        ``pca`` or ``ensemble`` (the keys of :data:`DETECTORS`).
+
+    Returns
+    -------
+    type
+        The :class:`~geogan.detectors.base.Detector` subclass; its module is imported now.
+
+    Raises
+    ------
+    ConfigError
+        ``name`` is not registered (the message lists the names that are).
+
+    Examples
+    --------
+    >>> detector_class("iforest").__name__, detector_class("alad").name
+    ('IsolationForest', 'alad')
+    >>> detector_class("gan")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    geogan.errors.ConfigError: unknown detector 'gan'; choose one of alad, vae, autoencoder, iforest, mahalanobis, ...
+    """
     if name not in _REGISTRY:
         raise ConfigError(f"unknown detector {name!r}; choose one of {', '.join(_REGISTRY)}")
     return DETECTORS[name]
@@ -76,6 +101,32 @@ def get_detector(name: str, **params) -> Detector:
     """A new, unfitted detector by registry name, e.g. ``get_detector("alad", epochs=10)``.
 
     Raises :class:`~geogan.errors.ConfigError` for an unknown name or parameter.
+
+    Parameters
+    ----------
+    name
+        A registry name (see :func:`detector_class`).
+    **params
+        Constructor parameters of that detector (checked by name now, by value in ``fit``).
+
+    Returns
+    -------
+    Detector
+        The detector, unfitted.
+
+    Raises
+    ------
+    ConfigError
+        An unknown name, or a parameter the detector does not take (the message lists those
+        it takes).
+
+    Examples
+    --------
+    >>> get_detector("mahalanobis", support_fraction=0.8)
+    RobustMahalanobis(support_fraction=0.8)
+    >>> get_detector("pca", n_estimators=10)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    geogan.errors.ConfigError: detector 'pca' has no parameter(s) n_estimators; it takes n_components, ...
     """
     cls = detector_class(name)
     accepted = cls._param_names()

@@ -14,13 +14,15 @@ weights, batches and noise are their seed's, the stacked state is written back i
 checkpoint of every member at one epoch resumes the stack. Only the dropout masks differ
 from a member trained alone (drawn for the whole stack at once), so a member is its seed's
 single model in distribution, not bit for bit; with dropout off they agree to float
-rounding (``tests/test_stacked.py``).
+rounding (``tests/detectors/test_stacked.py``).
 
 :class:`StackedScorer` scores every member in one pass: the first layer's matmul takes the
 rows once for all members. :func:`stack_reason` says why members cannot be stacked (other
 detectors, differing parameters, mixed precision): those are trained one after another.
 
-Must not hold: ALAD's networks as Keras models and its losses (:mod:`geogan.detectors.alad`),
+Must not hold: ALAD's networks as Keras models and its losses (:mod:`geogan.detectors.alad`,
+:mod:`geogan.detectors.aladnet`), the forward pass on stacked weights
+(:mod:`geogan.detectors.stackednet`),
 the ensemble's percentiles and files (:mod:`geogan.detectors.ensemble`), checkpoint files
 (:mod:`geogan.detectors.checkpoint`).
 
@@ -40,12 +42,12 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from geogan._tf import tensorflow
-from geogan.detectors.alad import ALAD, discriminator_losses, generator_encoder_losses, resolve_score
+from geogan.detectors.alad import ALAD, resolve_score
+from geogan.detectors.aladnet import discriminator_losses, generator_encoder_losses
 from geogan.detectors.modelfile import data_fingerprint
 from geogan.detectors.optim import FusedAdam, gpu_available, spectral_project, training_rows
+from geogan.detectors.stackednet import StackedForward, bce_members, dense_keys, layer_of
 from geogan.errors import ConfigError, ModelError
-
-_SLOPE = 0.2  # ALAD's LeakyReLU
 
 
 def stack_reason(members: Sequence) -> str | None:
@@ -62,143 +64,6 @@ def stack_reason(members: Sequence) -> str | None:
     if members[0].mixed_precision:
         return "mixed-precision members are trained one after another"
     return None
-
-
-def _dense_keys(det: ALAD) -> list[str]:
-    """``net/layer`` of every Dense layer of ``det``'s networks, in network order."""
-    return [f"{name}/{layer.name}" for name in det._network_names for layer in det.nets_[name].layers
-            if getattr(layer, "kernel", None) is not None]
-
-
-def _layer(nets: dict, key: str):
-    net, layer = key.split("/")
-    return nets[net].get_layer(layer)
-
-
-def bce_members(logits, label: float):
-    """Mean binary cross-entropy of stacked ``logits`` ``(members, rows, 1)`` against ``label``,
-    one per member."""
-    import tensorflow as tf
-
-    logits = tf.cast(logits, tf.float32)
-    labels = tf.fill(tf.shape(logits), label)
-    return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits), axis=[1, 2])
-
-
-class _Forward:
-    """ALAD's five networks on stacked weights ``{net/layer: (kernel, bias)}``.
-
-    Inputs are ``(members, rows, width)``; a 2-D input ``(rows, width)`` is the same rows for
-    every member (scoring), taken by one matmul. ``dropout_seed`` (a ``[2]`` int64 tensor)
-    turns dropout on; each call draws its own masks from it and a call counter.
-    """
-
-    def __init__(self, det: ALAD, weights: dict, *, dropout_seed=None):
-        self.det, self.weights, self.seed = det, weights, dropout_seed
-        self._calls = 0
-
-    def dense(self, h, key: str):
-        import tensorflow as tf
-
-        kernel, bias = self.weights[key]
-        y = tf.einsum("bi,mio->mbo", h, kernel) if h.shape.rank == 2 else tf.matmul(h, kernel)
-        return y + bias[:, None, :]
-
-    def dropout(self, h, rate: float):
-        import tensorflow as tf
-
-        if self.seed is None or not rate:
-            return h
-        self._calls += 1
-        seed = self.seed + tf.constant([0, 1], tf.int64) * self._calls
-        return tf.nn.experimental.stateless_dropout(h, rate=float(rate), seed=seed)
-
-    @staticmethod
-    def lrelu(h):
-        import tensorflow as tf
-
-        return tf.nn.leaky_relu(h, alpha=_SLOPE)
-
-    def encoder(self, x):
-        h = x
-        for i in range(len(self.det.encoder_units)):
-            h = self.lrelu(self.dense(h, f"encoder/dense{i + 1}"))
-        return self.dense(h, "encoder/latent")
-
-    def generator(self, z):
-        import tensorflow as tf
-
-        h = z
-        for i in range(len(self.det.generator_units)):
-            h = self.dense(h, f"generator/dense{i + 1}")
-            h = tf.nn.relu(h) if self.det.generator_activation == "relu" else self.lrelu(h)
-        return self.dense(h, "generator/x_out")
-
-    def dis_xz(self, x, z):
-        import tensorflow as tf
-
-        rate = self.det.dxz_dropout
-        hx = self.lrelu(self.dense(x, "dis_xz/x_dense"))
-        hz = self.dropout(self.lrelu(self.dense(z, "dis_xz/z_dense")), rate)
-        feat = self.dropout(self.lrelu(self.dense(tf.concat([hx, hz], -1), "dis_xz/dense")), rate)
-        return self.dense(feat, "dis_xz/logit"), feat
-
-    def pair(self, name: str, a, b):
-        import tensorflow as tf
-
-        units, rate = (self.det.dxx_units, self.det.dxx_dropout) if name == "dis_xx" else \
-            (self.det.dzz_units, self.det.dzz_dropout)
-        h = tf.concat([a, b], -1)
-        for i in range(len(units)):
-            h = self.dropout(self.lrelu(self.dense(h, f"{name}/dense{i + 1}")), rate)
-        return self.dense(h, f"{name}/logit"), h
-
-    def pairs(self, x, z) -> dict:
-        """:meth:`ALAD.pairs` with a member axis: rows are axis 1."""
-        import tensorflow as tf
-
-        ex = self.encoder(x)
-        n = tf.shape(z)[1]
-        both = self.generator(tf.concat([z, ex], axis=1))
-        gz, rx = both[:, :n], both[:, n:]
-        out = {"xz_real": (x, ex), "xz_fake": (gz, z), "xx_real": (x, x), "xx_fake": (x, rx)}
-        if self.det.use_dzz:
-            out.update(zz_real=(z, z), zz_fake=(z, self.encoder(gz)))
-        return out
-
-    def logits(self, pairs: dict) -> dict:
-        """:meth:`ALAD.logits` with a member axis: real and fake pairs in one call."""
-        import tensorflow as tf
-
-        out = {}
-        for key in ("xz", "xx", "zz"):
-            if f"{key}_real" not in pairs:
-                continue
-            (a1, b1), (a2, b2) = pairs[f"{key}_real"], pairs[f"{key}_fake"]
-            a, b = tf.concat([a1, a2], 1), tf.concat([b1, b2], 1)
-            logit, _ = self.dis_xz(a, b) if key == "xz" else self.pair(f"dis_{key}", a, b)
-            n = tf.shape(a1)[1]
-            out[f"{key}_real"], out[f"{key}_fake"] = logit[:, :n], logit[:, n:]
-        return out
-
-    def score(self, x, score: str):
-        """:meth:`ALAD._score_graph` for every member: ``(members, rows)`` from rows ``x``."""
-        import tensorflow as tf
-
-        ex = self.encoder(x)
-        if score == "latent":
-            return tf.sqrt(tf.reduce_sum(tf.square(ex), axis=-1))
-        rx = self.generator(ex)
-        if score == "l1":
-            return tf.reduce_sum(tf.abs(x[None] - rx), axis=-1)
-        if score == "l1_high":
-            return tf.reduce_sum(tf.nn.relu(x[None] - rx), axis=-1)
-        xb = tf.broadcast_to(x[None], tf.shape(rx))
-        logit_fake, f_fake = self.pair("dis_xx", xb, rx)
-        if score == "logit":
-            return tf.nn.softplus(-logit_fake[..., 0])
-        _, f_real = self.pair("dis_xx", xb, xb)
-        return tf.reduce_sum(tf.abs(f_real - f_fake), axis=-1)
 
 
 class StackedALAD:
@@ -219,10 +84,10 @@ class StackedALAD:
         tf = tensorflow()
         self.members = list(members)
         self.template = t = members[0]
-        self.keys = _dense_keys(t)
+        self.keys = dense_keys(t)
 
         def stacked(nets_of, attr: str, trainable: bool):
-            return tf.Variable(np.stack([getattr(_layer(nets_of(m), key), attr).numpy() for m in members]),
+            return tf.Variable(np.stack([getattr(layer_of(nets_of(m), key), attr).numpy() for m in members]),
                                trainable=trainable, name=f"{key}/{attr}".replace("/", "_"))
 
         self.live = {}
@@ -247,7 +112,7 @@ class StackedALAD:
         # spectral-norm vectors, per normalised kernel
         self._sn = []
         for i, (name, kernel, _) in enumerate(t._sn_pairs):
-            key = next(k for k in self.keys if _layer(t.nets_, k).kernel is kernel)
+            key = next(k for k in self.keys if layer_of(t.nets_, k).kernel is kernel)
             u = tf.Variable(np.stack([m.sn_u_[i].numpy() for m in members]), trainable=False, name=f"sn_u_{i}")
             self._sn.append((name, key, u))
         self.step = tf.Variable(int(t.step_.numpy()), dtype=tf.int64, trainable=False, name="stacked_step")
@@ -270,9 +135,9 @@ class StackedALAD:
     @staticmethod
     def _member_slots(m: ALAD, group: str) -> dict:
         ids = {id(v): i for i, v in enumerate(m.optimizers_[group].variables)}
-        return {(key, a): ids[id(getattr(_layer(m.nets_, key), attr))]
-                for key in _dense_keys(m) for a, attr in ((0, "kernel"), (1, "bias"))
-                if id(getattr(_layer(m.nets_, key), attr)) in ids}
+        return {(key, a): ids[id(getattr(layer_of(m.nets_, key), attr))]
+                for key in dense_keys(m) for a, attr in ((0, "kernel"), (1, "bias"))
+                if id(getattr(layer_of(m.nets_, key), attr)) in ids}
 
     # -- the step --------------------------------------------------------------------------
     def _noise(self, n, step, k: int):
@@ -304,7 +169,7 @@ class StackedALAD:
         x_d, x_g = tf.gather(X, idx[:, 0]), tf.gather(X, idx[:, -1])
         n = tf.shape(idx)[2]
         seed = tf.stack([tf.constant(self.template.seed_, tf.int64), s * 1024])
-        fwd = _Forward(self.template, self.live, dropout_seed=seed)
+        fwd = StackedForward(self.template, self.live, dropout_seed=seed)
         groups = self.template._optimizer_groups()
         pairs = {k: tuple(tf.stop_gradient(t) for t in v) for k, v in fwd.pairs(x_d, self._noise(n, s, 0)).items()}
         with tf.GradientTape() as tape:
@@ -390,9 +255,9 @@ class StackedALAD:
         for k, m in enumerate(self.members):
             for key in self.keys:
                 for attr, a in (("kernel", 0), ("bias", 1)):
-                    getattr(_layer(m.nets_, key), attr).assign(live[key][a][k])
+                    getattr(layer_of(m.nets_, key), attr).assign(live[key][a][k])
                     if m.ema_decay is not None:
-                        getattr(_layer(m.ema_nets_, key), attr).assign(ema[key][a][k])
+                        getattr(layer_of(m.ema_nets_, key), attr).assign(ema[key][a][k])
             for group, (ms, vs, it) in moments.items():
                 index = self._member_index[group][k]
                 opt = m.optimizers_[group]
@@ -414,11 +279,11 @@ class StackedScorer:
         tf = tensorflow()
         t = members[0]
         self.template, self.n_members, self.score = t, len(members), t.score_name
-        self.keys = _dense_keys(t)
-        weights = {key: tuple(tf.constant(np.stack([getattr(_layer(m.ema_nets_, key), a).numpy() for m in members]))
+        self.keys = dense_keys(t)
+        weights = {key: tuple(tf.constant(np.stack([getattr(layer_of(m.ema_nets_, key), a).numpy() for m in members]))
                               for a in ("kernel", "bias")) for key in self.keys}
         spec = [tf.TensorSpec([None, t.n_features_], tf.float32)]
-        self._fn = tf.function(lambda x: _Forward(t, weights).score(x, self.score), input_signature=spec,
+        self._fn = tf.function(lambda x: StackedForward(t, weights).score(x, self.score), input_signature=spec,
                                autograph=False)
 
     def __call__(self, X: np.ndarray) -> np.ndarray:
@@ -442,4 +307,4 @@ def stacked_scorer(members: Sequence) -> StackedScorer | None:
     return StackedScorer(members) if same else None
 
 
-__all__ = ["StackedALAD", "StackedScorer", "bce_members", "stack_reason", "stacked_scorer"]
+__all__ = ["StackedALAD", "StackedScorer", "stack_reason", "stacked_scorer"]

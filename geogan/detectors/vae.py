@@ -98,6 +98,31 @@ class VAE(_Reconstruction):
         EMA of the weights for scoring (None = score with the trained weights).
     mixed_precision, jit_compile, score_batch_size, contamination, random_state
         As :class:`~geogan.detectors.ALAD`.
+
+    Raises
+    ------
+    ConfigError
+        In ``fit``: ``score`` unknown, ``n_samples`` not an integer from 1 to 100, ``beta``
+        below 0, a width, training length, ``learning_rate``, ``ema_decay`` or
+        ``contamination`` out of range; :meth:`set_params` with a name the VAE does not take.
+    DataError
+        ``X`` unusable (see :class:`~geogan.detectors.base.Detector`).
+    NotFittedError
+        Scoring before ``fit``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from geogan.detectors import VAE
+    >>> det = VAE(latent_dim=4, steps=2000, score="reconstruction_error")
+    >>> det.get_params()["n_samples"], det.score_name
+    (10, 'reconstruction_error')
+    >>> X = np.random.default_rng(0).normal(size=(5000, 6)).astype("float32")
+    >>> det.fit(X).decision_function(X[:3]).shape  # trains on TensorFlow  # doctest: +SKIP
+    (3,)
+    >>> det.decision_function(X[:3])
+    Traceback (most recent call last):
+    geogan.detectors.base.NotFittedError: this VAE is not fitted yet; call fit(X) first
     """
 
     name = "vae"
@@ -209,9 +234,35 @@ class AutoEncoder(_Reconstruction):
         Bottleneck width, capped at ``max(1, n_features // 2)`` when fitted (64 → the cap).
     hidden_units
         Encoder widths (256, 128); the decoder mirrors them.
-    epochs, steps, batch_size, learning_rate, ema_decay, mixed_precision, jit_compile,
-    score_batch_size, contamination, random_state
+    epochs, steps, batch_size, learning_rate, ema_decay, mixed_precision, jit_compile
         As :class:`VAE`.
+    score, score_batch_size, contamination, random_state
+        As :class:`VAE` (the only ``score`` is ``"reconstruction_error"``).
+
+    Raises
+    ------
+    ConfigError
+        In ``fit``: ``score`` unknown, a width, training length, ``learning_rate``,
+        ``ema_decay`` or ``contamination`` out of range; :meth:`set_params` with a name the
+        autoencoder does not take.
+    DataError
+        ``X`` unusable (see :class:`~geogan.detectors.base.Detector`).
+    NotFittedError
+        Scoring before ``fit``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from geogan.detectors import AutoEncoder
+    >>> det = AutoEncoder(hidden_units=(64, 32), steps=2000)
+    >>> det
+    AutoEncoder(hidden_units=(64, 32), steps=2000)
+    >>> X = np.random.default_rng(0).normal(size=(5000, 6)).astype("float32")
+    >>> det.fit(X).decision_function(X[:3]).shape  # trains on TensorFlow  # doctest: +SKIP
+    (3,)
+    >>> det.set_params(units=(8,))
+    Traceback (most recent call last):
+    geogan.errors.ConfigError: AutoEncoder has no parameter(s) units
     """
 
     name = "autoencoder"

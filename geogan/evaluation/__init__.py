@@ -1,17 +1,23 @@
 """Evaluation: score grids against known deposits, and what a geochemist reads from them.
 
 :func:`evaluate` and :func:`evaluate_many` are the stage (``geogan evaluate``; the score
-stage calls them too). Deposits are read by :mod:`~geogan.evaluation.deposits` and placed on
-the grid by :mod:`~geogan.evaluation.locate`; the numbers come from
-:mod:`~geogan.evaluation.metrics`, the page from :mod:`~geogan.evaluation.report` and
+stage calls them too), :func:`evaluate_scores` evaluates one grid in memory
+(:mod:`~geogan.evaluation.single`) and :func:`open_scores` opens one
+(:mod:`~geogan.evaluation.scorefiles`). Deposits are read by :mod:`~geogan.evaluation.deposits`
+and placed on the grid by :mod:`~geogan.evaluation.locate`; the numbers come from
+:mod:`~geogan.evaluation.metrics` and :mod:`~geogan.evaluation.area` into an
+:class:`EvaluationResult` (:mod:`~geogan.evaluation.result`), the page from
+:mod:`~geogan.evaluation.report`, :mod:`~geogan.evaluation.page` and
 :mod:`~geogan.evaluation.figures`; :mod:`~geogan.evaluation.gis` hands the map's percentile
 classes to GIS software; :mod:`~geogan.evaluation.drivers` names the elements driving the
 strongest anomalies.
 """
 
 from geogan.evaluation.deposits import Deposits, read_deposits
-from geogan.evaluation.metrics import EvaluationResult
-from geogan.evaluation.stage import evaluate, evaluate_many, evaluate_scores, open_scores
+from geogan.evaluation.result import EvaluationResult
+from geogan.evaluation.scorefiles import open_scores
+from geogan.evaluation.single import evaluate_scores
+from geogan.evaluation.stage import evaluate, evaluate_many
 
 __all__ = ["Deposits", "EvaluationResult", "evaluate", "evaluate_many", "evaluate_scores", "open_scores",
            "read_deposits"]

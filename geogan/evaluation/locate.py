@@ -2,9 +2,9 @@
 
 What lives here: :func:`scores_crs`, :class:`DepositLocation`, :func:`locate_deposits` and
 :func:`deposits_on_grid`, shared by the metrics (:mod:`geogan.evaluation.metrics`), the evaluation
-(:mod:`geogan.evaluation.stage`), the report's map (:mod:`geogan.evaluation.report`), the score stage's early
+(:mod:`geogan.evaluation.single`), the report's map (:mod:`geogan.evaluation.report`), the score stage's early
 deposit check and the anomaly polygons (:mod:`geogan.evaluation.gis`). What does not: reading deposit
-files (:mod:`geogan.evaluation.deposits`), reading score grids (:mod:`geogan.evaluation.stage`) and the metrics.
+files (:mod:`geogan.evaluation.deposits`), reading score grids (:mod:`geogan.evaluation.scorefiles`) and the metrics.
 Nothing here reads or writes files.
 
 >>> import numpy as np, xarray as xr

@@ -1,9 +1,12 @@
 """Evaluation metrics of a score grid against deposits: arrays in, numbers and curves out.
 
-What lives here: the metrics of DESIGN.md "Evaluation definitions", :class:`EvaluationResult`
-that holds them, the per-deposit table and :func:`to_jsonable` for ``metrics.json``. What
-does not: reading score grids or deposit files, contribution stores, writing reports
-(:mod:`geogan.evaluation.stage`, :mod:`geogan.evaluation.report`). Nothing here reads or writes files.
+What lives here: the metrics of DESIGN.md "Evaluation definitions" (below) and the AUCs
+among them. What does not: the area metrics (:func:`~geogan.evaluation.area.prediction_area`
+in :mod:`geogan.evaluation.area`), :class:`~geogan.evaluation.result.EvaluationResult` that
+holds them, the per-deposit table and ``metrics.json`` values (:mod:`geogan.evaluation.result`),
+evaluating one grid (:mod:`geogan.evaluation.single`), reading score grids or deposit files,
+contribution stores, writing reports (:mod:`geogan.evaluation.stage`,
+:mod:`geogan.evaluation.report`). Nothing here reads or writes files.
 
 - **ROC AUC, all cells**: positives are the cells holding at least one deposit (a cell
   counts once), negatives every other valid cell. Computed exactly from the sorted valid
@@ -28,6 +31,7 @@ does not: reading score grids or deposit files, contribution stores, writing rep
 >>> auc, fpr, tpr = roc_auc_all_cells(np.arange(1.0, 11.0), np.array([10.0, 9.0]))
 >>> auc
 1.0
+>>> from geogan.evaluation.area import prediction_area
 >>> prediction_area(np.arange(1.0, 11.0), np.array([10.0, 9.0]))["top5_deposit_pct"]
 50.0
 """
@@ -37,35 +41,27 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 import pyproj
 import xarray as xr
 from scipy.spatial import cKDTree
 
-from geogan.evaluation.deposits import TYPE_COLUMNS, Deposits
+from geogan.evaluation.deposits import Deposits
 from geogan.errors import EvaluationError
-from geogan.evaluation.gis import class_labels, classify
-from geogan.gridspec import parse_crs
+from geogan.options import EvalOptions
 from geogan.evaluation.locate import DepositLocation, locate_deposits, scores_crs
 
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "EvaluationResult",
-    "deposit_table",
     "negative_sampling_auc",
-    "prediction_area",
     "sample_benchmark_auc",
     "roc_auc_all_cells",
     "sample_negative_cells",
-    "to_jsonable",
 ]
 
 _EARTH_RADIUS_KM = 6371.0088
-_TOP_FRACTION = 0.05
-_PA_LEVELS = np.linspace(0.0, 1.0, 1001)
 
 def _auc_sorted(pos_scores: np.ndarray, neg_sorted: np.ndarray) -> float:
     """Mann-Whitney AUC: mean over positives of P(neg < s) + ½ P(neg == s)."""
@@ -143,7 +139,7 @@ def sample_negative_cells(
     deposits: Deposits,
     n: int,
     *,
-    min_dist_km: float = 5.0,
+    min_dist_km: float = EvalOptions.min_dist_km,
     rng: np.random.Generator,
     values: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -192,8 +188,8 @@ def negative_sampling_auc(
     scores: xr.DataArray,
     deposits: Deposits,
     *,
-    min_dist_km: float = 5.0,
-    runs: int = 20,
+    min_dist_km: float = EvalOptions.min_dist_km,
+    runs: int = EvalOptions.runs,
     seed: int = 0,
     values: np.ndarray | None = None,
     location: DepositLocation | None = None,
@@ -241,7 +237,7 @@ def negative_sampling_auc(
     return out
 
 
-def sample_benchmark_auc(sample_xy, sample_scores, deposit_xy, *, min_dist_km: float = 5.0, runs: int = 20,
+def sample_benchmark_auc(sample_xy, sample_scores, deposit_xy, *, min_dist_km: float = EvalOptions.min_dist_km, runs: int = EvalOptions.runs,
                          seed: int = 42) -> dict:
     """The GeoChemAD benchmark's AUC at the samples (its ``shared/evaluate.py``).
 
@@ -301,251 +297,3 @@ def sample_benchmark_auc(sample_xy, sample_scores, deposit_xy, *, min_dist_km: f
             "n_positives": int(pos.size), "n_distinct_positives": int(np.unique(nearest).size),
             "n_eligible": int(eligible.size), "all_samples_negative": bool(all_negative),
             "min_dist_km": float(min_dist_km), "runs": int(runs), "seed": int(seed)}
-
-
-def prediction_area(
-    valid_sorted: np.ndarray,
-    deposit_scores: np.ndarray,
-    *,
-    crs=None,
-    levels: np.ndarray = _PA_LEVELS,
-) -> dict:
-    """P-A curves, their intersection, the success-rate curve and the top-5 % shares.
-
-    Parameters
-    ----------
-    valid_sorted
-        Scores of every valid cell, sorted ascending (cells are equal-area).
-    deposit_scores
-        Score at the cell of each deposit (one per deposit; several may share a cell).
-    crs
-        Grid CRS; a geographic CRS is refused because its cells are not equal-area.
-    levels
-        Quantile levels (0..1) of the valid scores used as thresholds.
-
-    Returns
-    -------
-    dict
-        Curves ``pa_threshold``, ``pa_prediction_rate`` (Pr, %), ``pa_area_pct`` (Oa, %),
-        ``success_area_pct``, ``success_deposit_pct`` (the success-rate curve at the
-        thresholds), ``capture_area_pct``, ``capture_deposit_pct`` (the same curve exactly,
-        a step per deposit score) and scalars ``pa_intersection_*``,
-        ``pa_nd``, ``success_rate_auc``, ``top5_area_pct``, ``top5_deposit_pct``.
-
-    Raises
-    ------
-    EvaluationError
-        Geographic CRS, or no valid cells / deposits.
-    """
-    if crs is not None and parse_crs(crs).is_geographic:
-        raise EvaluationError(
-            f"area metrics (P-A plot, success rate, top-5 % shares) need a projected CRS with "
-            f"equal-area cells; the score grid is in {parse_crs(crs).to_string()} (geographic, degrees). "
-            "Reproject the grid (e.g. to a UTM zone or an equal-area CRS); the AUCs are still computed"
-        )
-    n = valid_sorted.size
-    if n == 0 or deposit_scores.size == 0:
-        raise EvaluationError("P-A plot needs valid cells and deposits on them")
-    idx = np.clip(np.ceil(levels * n).astype("int64") - 1, 0, n - 1)
-    thresholds = np.unique(valid_sorted[idx])
-    dep_sorted = np.sort(deposit_scores)
-    pr = 100.0 * (dep_sorted.size - np.searchsorted(dep_sorted, thresholds, side="left")) / dep_sorted.size
-    oa = 100.0 * (n - np.searchsorted(valid_sorted, thresholds, side="left")) / n
-
-    # Pr falls and 100 − Oa rises with t: the first sign change of their difference brackets
-    # the intersection; both curves are linear between thresholds.
-    diff = pr - (100.0 - oa)
-    cross = np.flatnonzero((diff[:-1] > 0) & (diff[1:] <= 0))
-    if diff[0] <= 0:
-        k, frac = 0, 0.0
-    elif cross.size:
-        k = int(cross[0])
-        frac = diff[k] / (diff[k] - diff[k + 1])
-    else:  # Pr stays above 100 − Oa up to the top threshold
-        k, frac = thresholds.size - 1, 0.0
-    k1 = min(k + 1, thresholds.size - 1)
-    t_star = thresholds[k] + frac * (thresholds[k1] - thresholds[k])
-    pr_star = pr[k] + frac * (pr[k1] - pr[k])
-    oa_star = oa[k] + frac * (oa[k1] - oa[k])
-
-    # Success rate: cells ranked by descending score; each threshold is one point.
-    s_area = np.concatenate([[0.0], oa[::-1]])
-    s_dep = np.concatenate([[0.0], pr[::-1]])
-    if s_area[-1] < 100.0:  # pragma: no cover - the lowest threshold is the minimum score
-        s_area, s_dep = np.append(s_area, 100.0), np.append(s_dep, 100.0)
-    success_auc = float(np.sum(np.diff(s_area) * (s_dep[1:] + s_dep[:-1]) / 2.0) / 1e4)
-
-    # The same cumulative curve exactly, one step per deposit score (no threshold grid), for
-    # the success-rate figure's logarithmic area axis: vertices just above and at each
-    # distinct deposit score (ties between cells give a sloped step, as on the ROC curve).
-    levels_dep = np.unique(dep_sorted)[::-1]
-    c_area = np.column_stack([n - np.searchsorted(valid_sorted, levels_dep, side="right"),
-                              n - np.searchsorted(valid_sorted, levels_dep, side="left")]).ravel() / n
-    c_dep = np.column_stack([dep_sorted.size - np.searchsorted(dep_sorted, levels_dep, side="right"),
-                             dep_sorted.size - np.searchsorted(dep_sorted, levels_dep, side="left")]).ravel()
-    capture_area = 100.0 * np.concatenate([[0.0], c_area, [1.0]])
-    capture_dep = 100.0 * np.concatenate([[0.0], c_dep / dep_sorted.size, [1.0]])
-
-    k_top = max(1, math.ceil(_TOP_FRACTION * n))
-    t_top = valid_sorted[n - k_top]
-    top_area = 100.0 * (n - np.searchsorted(valid_sorted, t_top, side="left")) / n
-    top_dep = 100.0 * (dep_sorted.size - np.searchsorted(dep_sorted, t_top, side="left")) / dep_sorted.size
-    return {
-        "pa_threshold": thresholds.astype("float64"),
-        "pa_prediction_rate": pr,
-        "pa_area_pct": oa,
-        "success_area_pct": s_area,
-        "success_deposit_pct": s_dep,
-        "capture_area_pct": capture_area,
-        "capture_deposit_pct": capture_dep,
-        "pa_intersection_threshold": float(t_star),
-        "pa_intersection_prediction_rate_pct": float(pr_star),
-        "pa_intersection_area_pct": float(oa_star),
-        "pa_nd": float(pr_star / oa_star) if oa_star > 0 else None,
-        "success_rate_auc": success_auc,
-        "top5_threshold": float(t_top),
-        "top5_area_pct": float(top_area),
-        "top5_deposit_pct": float(top_dep),
-    }
-
-
-@dataclass
-class EvaluationResult:
-    """Metrics and curves of one detector's score grid against deposits.
-
-    ``metrics`` is JSON-able (NaN → None). Curves are float64 arrays; the P-A and success
-    curves are ``None`` when area metrics were refused (geographic CRS).
-
-    Made by :func:`geogan.evaluation.stage.evaluate_scores` (and :func:`~geogan.evaluation.stage.evaluate`,
-    :func:`~geogan.evaluation.stage.evaluate_many`); each parameter is also an attribute of
-    the same name.
-
-    Parameters
-    ----------
-    name
-        Detector label (table row, legend).
-    metrics
-        Every number of the evaluation (``roc_auc``, ``negsamp_auc_mean``, ``pa_nd``,
-        ``success_rate_auc``, ``top5_deposit_pct``, counts, the CRS, ``class_breaks``,
-        ``notes``, ...), as written to ``metrics.json``.
-    roc_fpr, roc_tpr
-        The ROC curve over all valid cells.
-    pa_threshold, pa_prediction_rate, pa_area_pct
-        The P-A curves: thresholds, Pr (% of deposits in cells scoring ≥ t) and Oa (% of
-        the valid area scoring ≥ t).
-    success_area_pct, success_deposit_pct
-        The success-rate curve at the thresholds (cumulative % deposits against % area).
-    capture_area_pct, capture_deposit_pct
-        The same curve exactly, a step per deposit score.
-    deposit_location
-        Where each deposit fell on the grid (:class:`geogan.evaluation.locate.DepositLocation`).
-    deposit_table
-        One row per deposit (see the attribute below).
-
-    Raises
-    ------
-    EvaluationError
-        Not raised by the record, which checks nothing:
-        :func:`~geogan.evaluation.stage.evaluate_scores`, which makes it, raises it when no
-        deposit lies on a valid cell or the grid has no valid cells.
-
-    Examples
-    --------
-    >>> import numpy as np, xarray as xr
-    >>> from geogan import Deposits, evaluate_scores
-    >>> scores = xr.DataArray(
-    ...     np.arange(1, 11, dtype="float32").reshape(2, 5), dims=("y", "x"),
-    ...     coords={"y": [150.0, 50.0], "x": [50.0, 150.0, 250.0, 350.0, 450.0]},
-    ... ).rio.write_crs("EPSG:32650")
-    >>> deps = Deposits.from_xy([450.0, 350.0], [50.0, 50.0], crs="EPSG:32650")
-    >>> result = evaluate_scores(scores, deps, min_dist_km=0.1, runs=2, name="demo")
-    >>> result.name, result.metrics["roc_auc"], result.metrics["top5_deposit_pct"]
-    ('demo', 1.0, 50.0)
-    >>> sorted(result.curves())[:3]
-    ['capture_area_pct', 'capture_deposit_pct', 'pa_area_pct']
-    >>> [(row["id"], row["status"], row["score"]) for row in result.deposit_table]
-    [('1', 'used', 10.0), ('2', 'used', 9.0)]
-    """
-
-    name: str
-    metrics: dict
-    roc_fpr: np.ndarray
-    roc_tpr: np.ndarray
-    pa_threshold: np.ndarray | None = None
-    pa_prediction_rate: np.ndarray | None = None
-    pa_area_pct: np.ndarray | None = None
-    success_area_pct: np.ndarray | None = None
-    success_deposit_pct: np.ndarray | None = None
-    capture_area_pct: np.ndarray | None = None
-    capture_deposit_pct: np.ndarray | None = None
-    deposit_location: DepositLocation | None = field(default=None, repr=False)
-    #: One row per deposit (file order): ``id``, ``x``, ``y`` (grid CRS), ``status`` (``used``,
-    #: ``outside``, ``no data``), ``score``, ``percentile`` and ``class`` (None unless used),
-    #: ``type`` when the table has a type column, and ``drivers``/``contributions`` when
-    #: contributions were added (:func:`geogan.evaluation.stage.add_deposit_drivers`).
-    deposit_table: list[dict] | None = field(default=None, repr=False)
-
-    def curves(self) -> dict:
-        """The curves as JSON-able lists (absent curves omitted)."""
-        names = (
-            "roc_fpr",
-            "roc_tpr",
-            "pa_threshold",
-            "pa_prediction_rate",
-            "pa_area_pct",
-            "success_area_pct",
-            "success_deposit_pct",
-            "capture_area_pct",
-            "capture_deposit_pct",
-        )
-        return {k: getattr(self, k).tolist() for k in names if getattr(self, k) is not None}
-
-
-def to_jsonable(value):
-    """``value`` as JSON types for ``metrics.json``: numpy scalars as Python numbers, tuples as
-    lists, non-finite floats as None."""
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def deposit_table(deposits: Deposits, location: DepositLocation, values: np.ndarray, valid_sorted: np.ndarray,
-                  breaks: dict) -> list[dict]:
-    """One row per deposit (see :attr:`EvaluationResult.deposit_table`): ``deposits`` in the
-    grid CRS, where they fall (``location``), the grid's ``values``, its valid scores sorted
-    ascending (``valid_sorted``, for the percentiles) and the map's class ``breaks``
-    (:func:`geogan.evaluation.gis.class_breaks`)."""
-    labels = class_labels()
-    lower = {str(c).lower(): c for c in deposits.attributes.columns}
-    type_col = next((lower[c] for c in TYPE_COLUMNS if c in lower), None)
-    ids = deposits.ids.tolist()
-    used = location.used
-    scores = np.zeros(len(deposits), dtype=valid_sorted.dtype)
-    scores[used] = values[location.row[used], location.col[used]]
-    # one search for every deposit, in the scores' own dtype (a float64 needle would make
-    # numpy cast the whole sorted grid, once per deposit: 90 s for 4,800 deposits on 30 M cells)
-    ranks = np.searchsorted(valid_sorted, scores, side="right")
-    rows = []
-    for k in range(len(deposits)):
-        row = {"id": ids[k], "x": float(deposits.x[k]), "y": float(deposits.y[k]), "status": "used",
-               "score": None, "percentile": None, "class": None}
-        if type_col is not None:
-            row["type"] = str(deposits.attributes[type_col].iloc[k])
-        if location.outside[k]:
-            row["status"] = "outside"
-        elif location.on_nodata[k]:
-            row["status"] = "no data"
-        else:
-            score = float(scores[k])
-            row["score"] = score
-            row["percentile"] = float(100.0 * ranks[k] / valid_sorted.size)
-            row["class"] = labels[int(classify(np.array([score]), breaks)[0])]
-        rows.append(row)
-    return rows
-

@@ -130,7 +130,8 @@ class Coverage:
 
 def grid_coverage(ds, elements: list[str] | None = None) -> Coverage:
     """Count a grid store's coverage for ``elements`` (default all), reading it tile by tile."""
-    from geogan.stores.store import grid_spec, iter_regions
+    from geogan.stores.geometry import grid_spec
+    from geogan.stores.layout import iter_regions
 
     spec = grid_spec(ds)
     names = [str(e) for e in ds["element"].values]

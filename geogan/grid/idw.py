@@ -22,7 +22,8 @@ from scipy.spatial import cKDTree
 
 from geogan.choices import IDW_SPACES
 from geogan.errors import GeoganError, GridError
-from geogan.options import Options, option
+from geogan.optionkeys import option
+from geogan.options import Options
 
 SPACES = IDW_SPACES
 

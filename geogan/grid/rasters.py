@@ -13,7 +13,7 @@ import rasterio
 import xarray as xr
 from rasterio.windows import Window
 
-from geogan.stores import store
+from geogan.stores import layout
 from geogan.stores.files import check_disjoint, check_output, file_sha256, holds_output_lock
 from geogan.choices import NONPOSITIVE, RESAMPLING
 from geogan.grid.coverage import grid_coverage
@@ -63,7 +63,7 @@ def _same_grid(a: dict, b: dict) -> bool:
 
 @holds_output_lock("out")
 def import_rasters(paths: list[str | os.PathLike], out: str | os.PathLike, *, elements: list[str] | None = None,
-                   units: dict[str, str] | None = None, tile: int = 512, like: str | os.PathLike | None = None,
+                   units: dict[str, str] | None = None, tile: int = GridOptions.tile, like: str | os.PathLike | None = None,
                    resampling: str | None = None, nodata: float | None = None, nonpositive: str = "error",
                    max_cells: int | None = MAX_CELLS, overwrite: bool = False) -> Path:
     """Stack single-band GeoTIFFs (one element each) into a grid store.
@@ -88,6 +88,79 @@ def import_rasters(paths: list[str | os.PathLike], out: str | os.PathLike, *, el
     anything is read or allocated.
 
     The store's ``distance`` variable is NaN (unknown: there are no samples).
+
+    Parameters
+    ----------
+    paths
+        Single-band GeoTIFFs, one element each.
+    out
+        Path of the grid store to create (``grid.zarr``).
+    elements
+        Element symbols in file order. Default: read from the file names (``Idw_Au.tif`` →
+        Au, ``W_ppm.tif`` → W in ppm).
+    units
+        Element → unit. Default: the unit in the file name, else ``ppm``.
+    tile
+        Tile edge in cells, the Zarr chunk (512; 1 to 16,384).
+    like
+        The reference grid's raster. Default: the first of ``paths``.
+    resampling
+        Put rasters on other grids onto the reference grid with this method (one of
+        :data:`geogan.choices.RESAMPLING`). Default ``None``: refuse them.
+    nodata
+        A no-data value for files that declare none.
+    nonpositive
+        What to do with values ≤ 0: ``error``, ``nan``, ``half-min`` or ``keep`` (see above).
+    max_cells
+        Refuse a larger reference grid (:data:`geogan.gridspec.MAX_CELLS`; ``None``: no limit).
+    overwrite
+        Replace an existing store (one geogan wrote).
+
+    Returns
+    -------
+    pathlib.Path
+        The grid store, complete (open it with :func:`geogan.stores.store.open_grid`).
+
+    Raises
+    ------
+    InputError
+        No raster given; a file missing, unreadable, with several bands or without a CRS; an
+        element that cannot be told from a file name or is given twice; as many ``elements``
+        as rasters not given; an unknown ``resampling`` or ``nonpositive``; a grid differing
+        from the reference without ``resampling``; more than ``max_cells`` cells; values ≤ 0
+        with ``nonpositive="error"`` (counted per element).
+    GridError
+        ``tile`` out of range.
+    OutputExistsError
+        ``out`` exists and ``overwrite`` is false; ``out`` is, holds or lies inside an input.
+
+    Warns
+    -----
+    GeoganWarning
+        Caveats about the grid's coverage (elements missing from many cells).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np, xarray as xr
+    >>> from geogan import open_grid
+    >>> d = tempfile.mkdtemp()
+    >>> rng = np.random.default_rng(0)
+    >>> for name in ("Cu_ppm.tif", "Idw_Au.tif"):  # 8 x 8 cells of 100 m, as GIS software writes them
+    ...     xr.DataArray(rng.lognormal(size=(8, 8)).astype("float32"), dims=("y", "x"),
+    ...                  coords={"y": 750.0 - 100 * np.arange(8), "x": 50.0 + 100 * np.arange(8)},
+    ...                  ).rio.write_crs("EPSG:32650").rio.to_raster(os.path.join(d, name))
+    >>> paths = [os.path.join(d, "Cu_ppm.tif"), os.path.join(d, "Idw_Au.tif")]
+    >>> grid = import_rasters(paths, os.path.join(d, "grid.zarr"), units={"Au": "ppb"}, tile=4)
+    >>> ds = open_grid(grid)
+    >>> ds["element"].values.tolist(), ds.attrs["units"]["Au"], ds["concentration"].shape
+    (['Cu', 'Au'], 'ppb', (2, 8, 8))
+    >>> import_rasters(paths, grid)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    geogan.errors.OutputExistsError: ...grid.zarr exists; pass --overwrite to replace it
+    >>> import_rasters(paths, os.path.join(d, "other.zarr"), nonpositive="drop")
+    Traceback (most recent call last):
+    geogan.errors.InputError: unknown nonpositive policy 'drop'; choose one of error, nan, half-min, keep
     """
     paths = [Path(p) for p in paths]
     check_disjoint([out, partial_path(out)], paths + ([Path(like)] if like else []), what="grid store")
@@ -101,6 +174,39 @@ def import_rasters(paths: list[str | os.PathLike], out: str | os.PathLike, *, el
         raise InputError(f"unknown resampling {resampling!r}; choose one of {', '.join(RESAMPLING)}")
     if nonpositive not in NONPOSITIVE:
         raise InputError(f"unknown nonpositive policy {nonpositive!r}; choose one of {', '.join(NONPOSITIVE)}")
+    names, units_all = _element_names(paths, elements, units)
+    ref_path, ref, warp, spec = _reference_grid(paths, like, resampling=resampling, max_cells=max_cells, tile=tile)
+    srcs = _open_sources(paths, warp, ref, resampling=resampling, nodata=nodata)
+    try:
+        regions = list(layout.iter_regions(spec, spec.tiles()))
+        floor = _half_min_floors(srcs, regions, nodata) if nonpositive == "half-min" else {}
+        staging = Staging(out)
+        if staging.exists():
+            staging.remove()
+        staging.start({"rasters": [str(p) for p in paths]})
+        attrs = {"source": {"path": [str(p) for p in paths], "sha256": [file_sha256(p) for p in paths],
+                            "kind": "imported rasters", "like": str(ref_path), "resampling": {
+                                p.name: resampling for p, w in zip(paths, warp) if w}, "nonpositive": nonpositive}}
+        layout.create_grid_store(staging.store, spec, names, units=units_all, attrs=attrs)
+        counts, minima = _write_tiles(staging, srcs, regions, nonpositive=nonpositive, floor=floor, nodata=nodata)
+    finally:
+        for src in srcs:
+            src.close()
+    _check_nonpositive(staging, paths, names, counts, minima, nonpositive=nonpositive, floor=floor)
+    cov = grid_coverage(xr.open_zarr(staging.store, consolidated=False))
+    log.info(cov.describe())
+    for line in cov.warnings():
+        warnings.warn(line, GeoganWarning, stacklevel=3)
+    return staging.finalize(extra_attrs={"nonpositive_cells": {names[k]: int(counts[k]) for k in range(len(names))},
+                                         "coverage": cov.to_dict()})
+
+
+# -- the steps of import_rasters ---------------------------------------------------------------------
+def _element_names(paths: list[Path], elements: list[str] | None,
+                   units: dict[str, str] | None) -> tuple[list[str], dict[str, str]]:
+    """Each raster's element (``elements``, else its file name) and every element's unit
+    (``units``, else the file name's, else ppm); a missing file or an element given twice is
+    an :class:`InputError`."""
     names, file_units = [], {}
     for k, p in enumerate(paths):
         if not p.is_file():
@@ -115,7 +221,13 @@ def import_rasters(paths: list[str | os.PathLike], out: str | os.PathLike, *, el
         if unit:
             file_units[el] = unit
     units_all = {el: (units or {}).get(el) or file_units.get(el) or "ppm" for el in names}
+    return names, units_all
 
+
+def _reference_grid(paths: list[Path], like, *, resampling: str | None, max_cells: int | None,
+                    tile: int) -> tuple[Path, dict, list[bool], GridSpec]:
+    """The grid every raster is read on (``like``'s, else the first raster's): its path, its
+    metadata, which rasters must be resampled onto it, and its :class:`GridSpec`."""
     metas = []
     for p in paths:
         meta = _read_meta(p)
@@ -147,73 +259,85 @@ def import_rasters(paths: list[str | os.PathLike], out: str | os.PathLike, *, el
     for p, w in zip(paths, warp):
         if w:
             log.info(f"resampling {p.name} onto {ref_path.name}'s grid ({resampling})")
+    return ref_path, ref, warp, spec
 
-    def open_all() -> list:
-        from rasterio.enums import Resampling
-        from rasterio.vrt import WarpedVRT
 
-        srcs = []
-        for p, w in zip(paths, warp):
-            src = rasterio.open(p)
-            if w:
-                src = WarpedVRT(src, crs=ref["crs"], transform=ref["transform"], width=ref["shape"][1],
-                                height=ref["shape"][0], resampling=Resampling[resampling],
-                                src_nodata=src.nodata if src.nodata is not None else nodata, nodata=np.nan)
-            srcs.append(src)
-        return srcs
+def _open_sources(paths: list[Path], warp: list[bool], ref: dict, *, resampling: str | None,
+                  nodata: float | None) -> list:
+    """The rasters opened, those off the reference grid through a :class:`WarpedVRT` onto it."""
+    from rasterio.enums import Resampling
+    from rasterio.vrt import WarpedVRT
 
-    def read(src, win) -> np.ndarray:
-        band = src.read(1, window=win, masked=True).astype(np.float32)
-        values = band.filled(np.nan)
-        if nodata is not None:
-            values[values == np.float32(nodata)] = np.nan
-        return values
+    srcs = []
+    for p, w in zip(paths, warp):
+        src = rasterio.open(p)
+        if w:
+            src = WarpedVRT(src, crs=ref["crs"], transform=ref["transform"], width=ref["shape"][1],
+                            height=ref["shape"][0], resampling=Resampling[resampling],
+                            src_nodata=src.nodata if src.nodata is not None else nodata, nodata=np.nan)
+        srcs.append(src)
+    return srcs
 
-    srcs = open_all()
-    try:
-        regions = list(store.iter_regions(spec, spec.tiles()))
-        floor = {}
-        if nonpositive == "half-min":  # a first pass: each element's smallest positive value
-            for k, src in enumerate(srcs):
-                low = np.inf
-                for _, (rows, cols) in regions:
-                    v = read(src, Window(cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start))
-                    pos = v[v > 0]
-                    if pos.size:
-                        low = min(low, float(pos.min()))
-                floor[k] = low / 2 if np.isfinite(low) else np.nan
-        staging = Staging(out)
-        if staging.exists():
-            staging.remove()
-        staging.start({"rasters": [str(p) for p in paths]})
-        attrs = {"source": {"path": [str(p) for p in paths], "sha256": [file_sha256(p) for p in paths],
-                            "kind": "imported rasters", "like": str(ref_path), "resampling": {
-                                p.name: resampling for p, w in zip(paths, warp) if w}, "nonpositive": nonpositive}}
-        store.create_grid_store(staging.store, spec, names, units=units_all, attrs=attrs)
-        counts = np.zeros(len(srcs), dtype=np.int64)
-        minima = np.full(len(srcs), np.inf)
-        for (i, j), (rows, cols) in regions:
-            win = Window(cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start)
-            block = np.empty((len(srcs), win.height, win.width), dtype=np.float32)
-            for k, src in enumerate(srcs):
-                values = read(src, win)
-                with np.errstate(invalid="ignore"):
-                    bad = values <= 0
-                if bad.any():
-                    counts[k] += int(bad.sum())
-                    minima[k] = min(minima[k], float(values[bad].min()))
-                    if nonpositive == "nan":
-                        values[bad] = np.nan
-                    elif nonpositive == "half-min":
-                        values[bad] = floor[k]
-                block[k] = values
-            if nonpositive == "error" and counts.any():
-                continue  # refused below, once every tile is counted: nothing more is written
-            store.write_region(staging.store, "concentration", block, (slice(None), rows, cols))
-            staging.mark(i, j)
-    finally:
-        for src in srcs:
-            src.close()
+
+def _read_window(src, win, nodata: float | None) -> np.ndarray:
+    """Band 1 of ``src`` in ``win`` as float32, no-data (the file's, and ``nodata``) as NaN."""
+    band = src.read(1, window=win, masked=True).astype(np.float32)
+    values = band.filled(np.nan)
+    if nodata is not None:
+        values[values == np.float32(nodata)] = np.nan
+    return values
+
+
+def _window(rows: slice, cols: slice) -> Window:
+    return Window(cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start)
+
+
+def _half_min_floors(srcs: list, regions: list, nodata: float | None) -> dict[int, float]:
+    """A first pass: half of each element's smallest positive value (NaN when it has none)."""
+    floor = {}
+    for k, src in enumerate(srcs):
+        low = np.inf
+        for _, (rows, cols) in regions:
+            v = _read_window(src, _window(rows, cols), nodata)
+            pos = v[v > 0]
+            if pos.size:
+                low = min(low, float(pos.min()))
+        floor[k] = low / 2 if np.isfinite(low) else np.nan
+    return floor
+
+
+def _write_tiles(staging: Staging, srcs: list, regions: list, *, nonpositive: str, floor: dict[int, float],
+                 nodata: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """Read every tile of every raster, treat values ≤ 0 as ``nonpositive`` says and write the
+    tiles (none once one is found under ``error``); returns each element's count and minimum
+    of values ≤ 0."""
+    counts = np.zeros(len(srcs), dtype=np.int64)
+    minima = np.full(len(srcs), np.inf)
+    for (i, j), (rows, cols) in regions:
+        win = _window(rows, cols)
+        block = np.empty((len(srcs), win.height, win.width), dtype=np.float32)
+        for k, src in enumerate(srcs):
+            values = _read_window(src, win, nodata)
+            with np.errstate(invalid="ignore"):
+                bad = values <= 0
+            if bad.any():
+                counts[k] += int(bad.sum())
+                minima[k] = min(minima[k], float(values[bad].min()))
+                if nonpositive == "nan":
+                    values[bad] = np.nan
+                elif nonpositive == "half-min":
+                    values[bad] = floor[k]
+            block[k] = values
+        if nonpositive == "error" and counts.any():
+            continue  # refused below, once every tile is counted: nothing more is written
+        layout.write_region(staging.store, "concentration", block, (slice(None), rows, cols))
+        staging.mark(i, j)
+    return counts, minima
+
+
+def _check_nonpositive(staging: Staging, paths: list[Path], names: list[str], counts: np.ndarray,
+                       minima: np.ndarray, *, nonpositive: str, floor: dict[int, float]) -> None:
+    """Refuse values ≤ 0 under ``error`` (the staged store removed), else log what was done to them."""
     if nonpositive == "error" and counts.any():
         staging.remove()
         found = ", ".join(f"{names[k]} {counts[k]:,} (min {minima[k]:g})" for k in np.flatnonzero(counts))
@@ -224,9 +348,3 @@ def import_rasters(paths: list[str | os.PathLike], out: str | os.PathLike, *, el
         what = {"nan": "set to NaN", "half-min": f"set to {floor.get(k, np.nan):g} (half the smallest positive)",
                 "keep": "kept"}[nonpositive]
         log.info(f"{names[k]}: {counts[k]:,} cells ≤ 0 (min {minima[k]:g}) {what}")
-    cov = grid_coverage(xr.open_zarr(staging.store, consolidated=False))
-    log.info(cov.describe())
-    for line in cov.warnings():
-        warnings.warn(line, GeoganWarning, stacklevel=3)
-    return staging.finalize(extra_attrs={"nonpositive_cells": {names[k]: int(counts[k]) for k in range(len(names))},
-                                         "coverage": cov.to_dict()})

@@ -18,7 +18,7 @@ import numpy as np
 import xarray as xr
 import zarr
 
-from geogan.stores import store
+from geogan.stores import layout
 from geogan.stores.files import check_disjoint, check_output, holds_output_lock
 from geogan.cluster import check_workers, dask_client, run_tasks, worker_cached
 from geogan.grid.coverage import Coverage, grid_coverage
@@ -36,7 +36,43 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class GridResult:
-    """What :func:`grid_survey` made."""
+    """What :func:`grid_survey` made.
+
+    Each parameter is also an attribute of the same name.
+
+    Parameters
+    ----------
+    path
+        The grid store written.
+    spec
+        The grid: CRS, cell size, extent, tiling.
+    elements
+        The element symbols gridded, in the store's order.
+    idw
+        The interpolation parameters used (``max_distance_m`` resolved).
+    n_samples
+        Samples gridded (after merging samples at identical coordinates).
+    tiles_computed, tiles_resumed
+        Tiles computed by this run, and tiles taken from an interrupted earlier run.
+    seconds
+        Wall time of the run.
+    coverage
+        Which cells hold which elements (:class:`geogan.grid.coverage.Coverage`).
+
+    Raises
+    ------
+    GeoganError
+        Not raised by the record, which checks nothing: :func:`grid_survey`, which returns it,
+        raises the errors listed there.
+
+    Examples
+    --------
+    >>> import dataclasses
+    >>> [f.name for f in dataclasses.fields(GridResult)][:5]
+    ['path', 'spec', 'elements', 'idw', 'n_samples']
+    >>> result = grid_survey("survey.csv", "grid.zarr", crs="EPSG:32650")  # doctest: +SKIP
+    >>> result.spec.shape, result.tiles_computed, result.coverage.describe()  # doctest: +SKIP
+    """
 
     path: Path
     spec: GridSpec
@@ -73,8 +109,8 @@ def grid_tile(out: str, samples_path: str, token: str, spec_dict: dict, params_d
     conc = conc.reshape((index.n_elements,) + shape)
     dist = dist.astype(np.float32).reshape(shape)
     staging = Staging(out)
-    store.write_region(staging.store, "concentration", conc, (slice(None), rows, cols))
-    store.write_region(staging.store, "distance", dist, (rows, cols))
+    layout.write_region(staging.store, "concentration", conc, (slice(None), rows, cols))
+    layout.write_region(staging.store, "distance", dist, (rows, cols))
     staging.mark(i, j)
     return i, j, int(np.isfinite(conc).all(axis=0).sum())
 
@@ -114,12 +150,61 @@ def grid_survey(
     overwrite
         Replace an existing store, and break a stale lock (``<out>.lock``) left by a dead run.
         One process at a time writes a store; a second one is refused while the first runs.
+    progress
+        Show a progress bar over the tiles.
     **shortcuts
         Any field of the three option classes by name (``cell_size_m=1000``,
         ``neighbors=8``, ``input_crs="EPSG:4326"``), overriding the objects given.
 
     Status lines go to the ``geogan`` logger; caveats about the survey or the grid's coverage
     are issued as :class:`~geogan.errors.GeoganWarning`.
+
+    Returns
+    -------
+    GridResult
+        The store's path, the grid, the elements, the IDW parameters used, the sample and
+        tile counts, the wall time and the coverage.
+
+    Raises
+    ------
+    GridError
+        A grid option out of range (checked before anything is read), an element without
+        values or with values ≤ 0 in log space, a grid of more than ``max_cells`` cells.
+    CRSError
+        No grid CRS given and the survey's is unknown or not projected; an invalid or
+        geographic grid CRS (without ``allow_geographic``); samples that cannot be put in it.
+    SurveyError
+        The survey cannot be read (see :func:`geogan.survey.read.read_survey`).
+    ConfigError
+        A survey option out of range (``bdl_factor``, ``units``).
+    OutputExistsError
+        ``out`` exists and ``overwrite`` is false, another process is writing it, or it is,
+        holds or lies inside the survey.
+    InputError
+        ``workers`` is not a whole number from 1 to 4096, or the Dask workers or scheduler
+        cannot be reached.
+
+    Examples
+    --------
+    Gridding starts a Dask cluster (local worker processes by default):
+
+    >>> import os, tempfile
+    >>> from geogan import grid_survey, write_synthetic_survey
+    >>> d = tempfile.mkdtemp()
+    >>> synth = write_synthetic_survey(os.path.join(d, "synth"), n_samples=500, elements="W,Sn")
+    >>> result = grid_survey(synth.survey, os.path.join(d, "grid.zarr"), crs=synth.crs,
+    ...                      cell_size_m=2000, tile=32, workers=2)  # doctest: +SKIP
+    >>> result.spec.shape, result.elements  # doctest: +SKIP
+    ((50, 50), ['W', 'Sn'])
+
+    Bad options and a missing CRS are refused before any work starts:
+
+    >>> grid_survey(synth.survey, os.path.join(d, "grid.zarr"), cell_size_m=0)
+    Traceback (most recent call last):
+    geogan.errors.GridError: cell_size_m must be > 0, got 0
+    >>> grid_survey(synth.survey, os.path.join(d, "grid.zarr"))  # the CSV names no CRS
+    Traceback (most recent call last):
+    geogan.errors.CRSError: give the grid CRS with --crs (a projected CRS in metres, e.g. a UTM zone)
     """
     options, survey_options, idw_params = split_options(
         "grid_survey", shortcuts, (GridOptions, options), (SurveyOptions, survey_options), (IDWParams, idw_params))
@@ -139,73 +224,27 @@ def grid_survey(
     log.info(survey.summary())
     for w in survey.warnings:
         warnings.warn(w, GeoganWarning, stacklevel=3)
-    crs = g.crs
-    if crs is None:
-        if survey.crs is None or not survey.crs.is_projected:
-            raise CRSError("give the grid CRS with --crs (a projected CRS in metres, e.g. a UTM zone)")
-        crs = survey.crs
-    grid_crs = check_grid_crs(crs, allow_geographic=g.allow_geographic)
-    if survey.crs is None:
-        log.info("note: the survey has no CRS (no --input-crs); its coordinates are taken as grid CRS coordinates")
-    else:
-        survey = survey.to_crs(grid_crs)
+    grid_crs, survey = _to_grid_crs(survey, g)
     far = outside_area_of_use(grid_crs, survey.x, survey.y)
     if far:
         warnings.warn(far, GeoganWarning, stacklevel=3)
-    geometry = dict(crs=grid_crs, cell_size_m=g.cell_size_m, tile=g.tile, allow_geographic=g.allow_geographic,
-                    max_cells=g.max_cells)
-    if g.bounds is not None:
-        spec = GridSpec.from_bounds(g.bounds, **geometry)
-    else:
-        spec = GridSpec.from_points(survey.x, survey.y, **geometry)
-    params = idw_params
-    if params.max_distance_m is None:
-        spacing = median_spacing(survey.x, survey.y)
-        params = replace(params, max_distance_m=3.0 * spacing)
-        log.info(f"max distance {params.max_distance_m:,.0f} m (3 x median nearest-sample spacing {spacing:,.0f} m)")
+    spec = _grid_spec(survey, g, grid_crs)
+    params = _with_max_distance(idw_params, survey)
     # validate here, before any output exists
     _check_values(survey, params)
     log.info(f"grid {spec.height} x {spec.width} = {spec.n_cells:,} cells of {spec.cell_size_m:g} m, "
              f"{spec.n_tiles} tiles of {spec.tile}, {len(survey.elements)} elements")
 
-    run_params = {"survey_sha256": survey.source_sha256, "spec": spec.to_dict(), "idw": asdict(params),
-                  "elements": survey.elements, "units": survey.units,
-                  "survey_options": {"x": so.x, "y": so.y, "input_crs": str(so.input_crs), "bdl_factor": so.bdl_factor,
-                                     "negative_is_bdl": so.negative_is_bdl, "missing": list(so.missing),
-                                     "level_by": so.level_by}}
-    token = hashlib.sha256(store.dumps(run_params).encode()).hexdigest()[:16]
-    staging = Staging(out)
-    resumed: set[tuple[int, int]] = set()
-    if staging.exists():
-        if (staging.params() or {}).get("token") == token and staging.created() and _readable(staging.store):
-            resumed = staging.done()
-            log.info(f"resuming {staging.root}: {len(resumed)} of {spec.n_tiles} tiles already done")
-        else:
-            log.info(f"removing {staging.root} left by an earlier run with other inputs or parameters")
-            staging.remove()
+    run_params = _run_params(survey, spec, params, so)
+    token = hashlib.sha256(layout.dumps(run_params).encode()).hexdigest()[:16]
+    staging, resumed = _open_staging(out, token, spec)
     samples_path = staging.work / SAMPLES_FILE
     if not staging.exists():
-        attrs = {
-            "idw": asdict(params),
-            "source": {"path": str(survey_path), "sha256": survey.source_sha256, "n_rows": survey.n_rows,
-                       "n_samples": int(len(survey.x)), "n_merged": survey.n_merged,
-                       "censored_fraction": survey.censored_fraction},
-            "levelling": survey.levelling or {},
-            "survey_options": run_params["survey_options"],
-        }
-        staging.start({"token": token, **run_params})
-        np.savez(samples_path, x=survey.x, y=survey.y, values=survey.values, elements=np.array(survey.elements))
-        store.create_grid_store(staging.store, spec, survey.elements, units=survey.units, attrs=attrs)
-        staging.mark_created()
+        _start_staging(staging, survey_path, survey, spec, params, run_params, token, samples_path)
     pending = [t for t in spec.tiles() if t not in resumed]
     if pending:
-        with dask_client(scheduler, workers=workers) as client:
-            # task keys name this run (inputs, parameters, output), so runs sharing a cluster never mix
-            run_id = hashlib.sha256(f"{token}:{Path(out).resolve()}".encode()).hexdigest()[:16]
-            futures = [client.submit(grid_tile, str(out), str(samples_path), token, spec.to_dict(),
-                                     asdict(params), i, j, key=f"geogan-grid-{run_id}-{i}-{j}")
-                       for i, j in pending]
-            run_tasks(client, futures, description="gridding tiles", progress=progress)
+        _grid_tiles(out, samples_path, token, spec, params, pending, scheduler=scheduler, workers=workers,
+                    progress=progress)
     missing_tiles = set(spec.tiles()) - staging.done()
     if missing_tiles:  # pragma: no cover - would mean a worker lied about its tile
         raise GridError(f"{len(missing_tiles)} tiles were not written; rerun to resume")
@@ -219,6 +258,95 @@ def grid_survey(
     return GridResult(path=out, spec=spec, elements=list(survey.elements), idw=params,
                       n_samples=int(len(survey.x)), tiles_computed=len(pending), tiles_resumed=len(resumed),
                       seconds=seconds, coverage=cov)
+
+
+# -- the steps of grid_survey --------------------------------------------------------------------------
+def _to_grid_crs(survey, g: GridOptions) -> tuple:
+    """The grid CRS (``g.crs``, else the survey's when projected), checked, and the survey in it
+    (a survey without a CRS is taken to be in it already)."""
+    crs = g.crs
+    if crs is None:
+        if survey.crs is None or not survey.crs.is_projected:
+            raise CRSError("give the grid CRS with --crs (a projected CRS in metres, e.g. a UTM zone)")
+        crs = survey.crs
+    grid_crs = check_grid_crs(crs, allow_geographic=g.allow_geographic)
+    if survey.crs is None:
+        log.info("note: the survey has no CRS (no --input-crs); its coordinates are taken as grid CRS coordinates")
+    else:
+        survey = survey.to_crs(grid_crs)
+    return grid_crs, survey
+
+
+def _grid_spec(survey, g: GridOptions, grid_crs) -> GridSpec:
+    """The grid over ``g.bounds``, else over the samples' extent snapped outward to cells."""
+    geometry = dict(crs=grid_crs, cell_size_m=g.cell_size_m, tile=g.tile, allow_geographic=g.allow_geographic,
+                    max_cells=g.max_cells)
+    if g.bounds is not None:
+        return GridSpec.from_bounds(g.bounds, **geometry)
+    return GridSpec.from_points(survey.x, survey.y, **geometry)
+
+
+def _with_max_distance(params: IDWParams, survey) -> IDWParams:
+    """``params`` with the default search distance (3 x the median nearest-sample spacing) when none is given."""
+    if params.max_distance_m is None:
+        spacing = median_spacing(survey.x, survey.y)
+        params = replace(params, max_distance_m=3.0 * spacing)
+        log.info(f"max distance {params.max_distance_m:,.0f} m (3 x median nearest-sample spacing {spacing:,.0f} m)")
+    return params
+
+
+def _run_params(survey, spec: GridSpec, params: IDWParams, so: SurveyOptions) -> dict:
+    """What the grid depends on (the survey's bytes, the grid, IDW and survey options): its
+    digest names the run, so a staged store resumes only under the same inputs."""
+    return {"survey_sha256": survey.source_sha256, "spec": spec.to_dict(), "idw": asdict(params),
+            "elements": survey.elements, "units": survey.units,
+            "survey_options": {"x": so.x, "y": so.y, "input_crs": str(so.input_crs), "bdl_factor": so.bdl_factor,
+                               "negative_is_bdl": so.negative_is_bdl, "missing": list(so.missing),
+                               "level_by": so.level_by}}
+
+
+def _open_staging(out, token: str, spec: GridSpec) -> tuple[Staging, set[tuple[int, int]]]:
+    """The staging folder of ``out`` and the tiles an earlier run with the same ``token`` left
+    done (a staged store from other inputs is removed)."""
+    staging = Staging(out)
+    resumed: set[tuple[int, int]] = set()
+    if staging.exists():
+        if (staging.params() or {}).get("token") == token and staging.created() and _readable(staging.store):
+            resumed = staging.done()
+            log.info(f"resuming {staging.root}: {len(resumed)} of {spec.n_tiles} tiles already done")
+        else:
+            log.info(f"removing {staging.root} left by an earlier run with other inputs or parameters")
+            staging.remove()
+    return staging, resumed
+
+
+def _start_staging(staging: Staging, survey_path, survey, spec: GridSpec, params: IDWParams, run_params: dict,
+                   token: str, samples_path: Path) -> None:
+    """Start a fresh staging folder: the samples for the workers and the empty grid store."""
+    attrs = {
+        "idw": asdict(params),
+        "source": {"path": str(survey_path), "sha256": survey.source_sha256, "n_rows": survey.n_rows,
+                   "n_samples": int(len(survey.x)), "n_merged": survey.n_merged,
+                   "censored_fraction": survey.censored_fraction},
+        "levelling": survey.levelling or {},
+        "survey_options": run_params["survey_options"],
+    }
+    staging.start({"token": token, **run_params})
+    np.savez(samples_path, x=survey.x, y=survey.y, values=survey.values, elements=np.array(survey.elements))
+    layout.create_grid_store(staging.store, spec, survey.elements, units=survey.units, attrs=attrs)
+    staging.mark_created()
+
+
+def _grid_tiles(out, samples_path: Path, token: str, spec: GridSpec, params: IDWParams, pending: list, *,
+                scheduler: str | None, workers: int | None, progress: bool) -> None:
+    """Grid the ``pending`` tiles on a Dask cluster (:func:`grid_tile` on the workers)."""
+    with dask_client(scheduler, workers=workers) as client:
+        # task keys name this run (inputs, parameters, output), so runs sharing a cluster never mix
+        run_id = hashlib.sha256(f"{token}:{Path(out).resolve()}".encode()).hexdigest()[:16]
+        futures = [client.submit(grid_tile, str(out), str(samples_path), token, spec.to_dict(),
+                                 asdict(params), i, j, key=f"geogan-grid-{run_id}-{i}-{j}")
+                   for i, j in pending]
+        run_tasks(client, futures, description="gridding tiles", progress=progress)
 
 
 def _readable(path: Path) -> bool:

@@ -31,7 +31,7 @@ elements driving each deposit's cell.
 
 >>> import numpy as np
 >>> from pathlib import Path
->>> from geogan.detectors.baselines import RobustMahalanobis
+>>> from geogan.detectors.covariance import RobustMahalanobis
 >>> from geogan.training.model import TrainedModel
 >>> from geogan.training.transform import Transform
 >>> rng = np.random.default_rng(0)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from geogan.stores import store
+from geogan.stores import layout, store
 from geogan._tf import tensorflow
 from geogan.cluster import worker_cached
 from geogan.gridspec import GridSpec
@@ -130,8 +130,8 @@ def score_tile(grid_path: str, created: str | None, final: str, spec_dict: dict,
     if contributions:
         contrib = contribution_block(block, model_dir=model_dir, model_token=model_token,
                                      element_index=element_index, batch_size=batch_size)
-        store.write_region(staging.root / CONTRIBUTIONS_STORE, "contribution", contrib, (slice(None), rows, cols))
+        layout.write_region(staging.root / CONTRIBUTIONS_STORE, "contribution", contrib, (slice(None), rows, cols))
     for name in sorted(arrays, key=lambda n: n == "anomaly"):  # the anomaly last
-        store.write_region(staging.store, name, arrays[name], (rows, cols))
+        layout.write_region(staging.store, name, arrays[name], (rows, cols))
     staging.mark(i, j)
     return int(np.isfinite(arrays["anomaly"]).sum())

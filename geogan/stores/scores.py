@@ -17,7 +17,7 @@ import numpy as np
 
 from geogan._version import __version__
 from geogan.gridspec import GridSpec
-from geogan.stores import store
+from geogan.stores import layout, store
 
 __all__ = ["SCORES_STORE", "CONTRIBUTIONS_STORE", "COG_NAME", "SPREAD_COG_NAME", "USED_COG_NAME", "QML_NAME",
            "SPREAD_QML_NAME", "POLYGONS_NAME", "POLYGONS_QML_NAME", "REPORT_DIR", "SCORE_OUTPUTS", "FOLDERS",
@@ -50,10 +50,10 @@ def _create(path, spec: GridSpec, ds, *, kind: str, attrs: dict, chunks: dict[st
     names = list(ds.data_vars)
     ds = ds.rio.write_crs(spec.crs).rio.write_transform(spec.transform)
     ds.attrs.update(attrs)
-    ds.attrs.update(geogan_kind=kind, geogan_version=__version__, geogan_store_version=store.STORE_VERSION,
-                    grid=spec.to_dict(), complete=False, **{store.ALL_CHUNKS_WRITTEN: names})  # every tile writes them
+    ds.attrs.update(geogan_kind=kind, geogan_version=__version__, geogan_store_version=layout.STORE_VERSION,
+                    grid=spec.to_dict(), complete=False, **{layout.ALL_CHUNKS_WRITTEN: names})  # every tile writes them
     # explicit encoding replaces rioxarray's grid_mapping link: keep it, so plain xarray finds the CRS
-    enc = {n: {"chunks": chunks[n], "compressors": store.COMPRESSORS, "fill_value": fill.get(n, np.nan),
+    enc = {n: {"chunks": chunks[n], "compressors": layout.COMPRESSORS, "fill_value": fill.get(n, np.nan),
                "grid_mapping": ds[n].encoding.get("grid_mapping", "spatial_ref")} for n in names}
     ds.to_zarr(path, mode="w", compute=False, zarr_format=3, consolidated=False, encoding=enc)
 
@@ -100,12 +100,97 @@ def create_contributions_store(path, spec: GridSpec, elements: list[str], attrs:
 
 
 def open_scores_store(path: str | os.PathLike):
-    """Open ``scores.zarr`` as a Dataset (validated: a complete store of kind ``scores``)."""
+    """Open ``scores.zarr`` as a Dataset (validated: a complete store of kind ``scores``).
+
+    Parameters
+    ----------
+    path
+        The ``scores.zarr`` of a score directory (``geogan score``): a local path or an
+        fsspec URL.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``anomaly(y, x)`` (higher = more anomalous; NaN: not scored), with ``spread(y, x)``
+        for an ensemble and ``elements_used(y, x)`` with a minimum element count; the CRS on
+        ``spatial_ref``.
+
+    Raises
+    ------
+    StoreError
+        Not a complete geogan scores store (see :func:`geogan.stores.store.open_store`): a
+        missing path, another kind of store (a grid store), an incomplete or damaged one.
+
+    Examples
+    --------
+    Scores come from :func:`geogan.scoring.stage.score_grid`, which needs a trained model
+    and a Dask cluster:
+
+    >>> ds = open_scores_store("scores/scores.zarr")  # doctest: +SKIP
+    >>> ds["anomaly"].dims  # doctest: +SKIP
+    ('y', 'x')
+
+    A grid store is refused:
+
+    >>> import os, tempfile
+    >>> import numpy as np, xarray as xr
+    >>> from geogan import import_rasters
+    >>> d = tempfile.mkdtemp()
+    >>> xr.DataArray(np.ones((8, 8), dtype="float32"), dims=("y", "x"),
+    ...              coords={"y": 750.0 - 100 * np.arange(8), "x": 50.0 + 100 * np.arange(8)},
+    ...              ).rio.write_crs("EPSG:32650").rio.to_raster(os.path.join(d, "Cu_ppm.tif"))
+    >>> grid = import_rasters([os.path.join(d, "Cu_ppm.tif")], os.path.join(d, "grid.zarr"), tile=4)
+    >>> open_scores_store(grid)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    geogan.errors.StoreError: ...grid.zarr is a geogan grid store, expected a scores store
+    """
     return store.open_store(path, kind="scores")
 
 
 def open_contributions_store(path: str | os.PathLike):
-    """Open ``contributions.zarr`` as a Dataset (validated): ``contribution(element, y, x)``."""
+    """Open ``contributions.zarr`` as a Dataset (validated): ``contribution(element, y, x)``.
+
+    Parameters
+    ----------
+    path
+        The ``contributions.zarr`` of a score directory (``geogan score --contributions``): a
+        local path or an fsspec URL.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``contribution(element, y, x)``: each element's signed contribution to the cell's
+        score (positive: enrichment drives it, negative: depletion does, 0: the element does
+        not raise it), on the scores' cells and CRS.
+
+    Raises
+    ------
+    StoreError
+        Not a complete geogan contributions store (see :func:`geogan.stores.store.open_store`):
+        a missing path, another kind of store, an incomplete or damaged one.
+
+    Examples
+    --------
+    Contributions come from :func:`geogan.scoring.stage.score_grid` with ``contributions=True``:
+
+    >>> ds = open_contributions_store("scores/contributions.zarr")  # doctest: +SKIP
+    >>> ds["contribution"].dims  # doctest: +SKIP
+    ('element', 'y', 'x')
+
+    A grid store is refused:
+
+    >>> import os, tempfile
+    >>> import numpy as np, xarray as xr
+    >>> from geogan import import_rasters
+    >>> d = tempfile.mkdtemp()
+    >>> xr.DataArray(np.ones((8, 8), dtype="float32"), dims=("y", "x"),
+    ...              coords={"y": 750.0 - 100 * np.arange(8), "x": 50.0 + 100 * np.arange(8)},
+    ...              ).rio.write_crs("EPSG:32650").rio.to_raster(os.path.join(d, "Cu_ppm.tif"))
+    >>> grid = import_rasters([os.path.join(d, "Cu_ppm.tif")], os.path.join(d, "grid.zarr"), tile=4)
+    >>> open_contributions_store(grid)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    geogan.errors.StoreError: ...grid.zarr is a geogan grid store, expected a contributions store
+    """
     return store.open_store(path, kind="contributions")
 
 
@@ -115,7 +200,7 @@ def run_key_of(path) -> dict | None:
     try:
         import zarr
 
-        attrs = store.decode_attrs(zarr.open_group(str(path), mode="r").attrs.asdict())
+        attrs = layout.decode_attrs(zarr.open_group(str(path), mode="r").attrs.asdict())
         return dict(attrs.get("run_key") or {}) or None
     except Exception:
         return None

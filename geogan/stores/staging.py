@@ -22,7 +22,7 @@ from pathlib import Path
 from geogan.stores.files import partial_path, replace_path
 from geogan.stores.ownership import small_json, write_file
 from geogan.errors import OutputExistsError
-from geogan.stores.store import finalize_metadata, now_iso
+from geogan.stores.layout import finalize_metadata, now_iso
 
 
 class Staging:
@@ -88,7 +88,7 @@ class Staging:
     def finalize(self, *, extra_attrs: dict | None = None) -> Path:
         """Mark the finished store complete and move it to its final path.
 
-        The metadata is made portable first (:func:`~geogan.stores.store.finalize_metadata`): nested
+        The metadata is made portable first (:func:`~geogan.stores.layout.finalize_metadata`): nested
         attributes as JSON strings, ``geogan_version``, consolidated metadata. Temporary chunk
         files of writes a killed worker left unfinished (Zarr writes ``<chunk>.<id>.partial``
         and renames it) are removed: their tiles were rewritten when the run resumed."""

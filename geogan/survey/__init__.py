@@ -1,13 +1,15 @@
 """Survey tables in: sample points with element concentrations, read and checked.
 
-:func:`read_survey` is the entry; it builds on point tables (:mod:`~geogan.survey.tables`,
-CSV, Parquet and vector files), coordinates and CRS (:mod:`~geogan.survey.coordinates`),
-element columns and units (:mod:`~geogan.survey.elements`), below-detection values
-(:mod:`~geogan.survey.censoring`), duplicates (:mod:`~geogan.survey.duplicates`) and batch
-levelling (:mod:`~geogan.survey.levelling`). :mod:`~geogan.survey.pathfinders` maps deposit
-types to their indicator elements.
+:func:`read_survey` is the entry, returning a :class:`Survey` (:mod:`~geogan.survey.record`);
+it builds on point tables (:mod:`~geogan.survey.tables`, CSV, Parquet and vector files),
+coordinates and CRS (:mod:`~geogan.survey.coordinates`), element columns and units
+(:mod:`~geogan.survey.elements`), below-detection values (:mod:`~geogan.survey.censoring`),
+duplicates (:mod:`~geogan.survey.duplicates`) and batch levelling
+(:mod:`~geogan.survey.levelling`). :mod:`~geogan.survey.pathfinders` maps deposit types to
+their indicator elements.
 """
 
-from geogan.survey.read import Survey, read_survey
+from geogan.survey.read import read_survey
+from geogan.survey.record import Survey
 
 __all__ = ["Survey", "read_survey"]

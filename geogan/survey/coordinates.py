@@ -21,7 +21,7 @@ from geogan.survey.censoring import parse_numbers
 from geogan.errors import ConfigError, CRSError
 from geogan.survey.tables import Table
 
-__all__ = ["coordinate_columns", "crs_name", "outside_area_of_use", "read_coordinates"]
+__all__ = ["as_crs", "coordinate_columns", "crs_name", "outside_area_of_use", "read_coordinates"]
 
 
 def coordinate_columns(table: Table, x: str | None, y: str | None) -> tuple[str | None, str | None]:
@@ -221,3 +221,15 @@ def _crs_bounds(crs: pyproj.CRS) -> tuple[float, float, float, float] | None:
     # extent on every side, which still catches degrees given as metres, 1e12, swaps
     margin = max(xmax - xmin, ymax - ymin)
     return (xmin - margin, ymin - margin, xmax + margin, ymax + margin)
+
+
+def as_crs(value, *, what: str, path=None) -> pyproj.CRS:
+    """``value`` as a :class:`pyproj.CRS`; an invalid one is a :class:`CRSError` naming ``what``."""
+    if isinstance(value, pyproj.CRS):
+        return value
+    try:
+        return pyproj.CRS.from_user_input(value)
+    except pyproj.exceptions.CRSError as err:
+        raise CRSError(
+            f"invalid {what} {value!r} ({err}); use e.g. 'EPSG:3067'", path=path
+        ) from None

@@ -85,6 +85,46 @@ def open_csv(path: Path, role: _Role) -> CsvColumns:
         (``role.error``) The file is empty or blank, not valid UTF-16, has no detectable
         delimiter, cannot be parsed, or has a line with a field count other than the header's.
     """
+    encoding, py_encoding, sha256, size, bad_offset = _scan_bytes(path)
+    notes = []
+    if size == 0:
+        raise role.error(
+            f"{role.what} file is empty; expected a header line and one row per {role.item}", path=path
+        )
+    if bad_offset is not None:
+        if py_encoding == "utf-16":
+            raise role.error(f"not valid UTF-16 at byte {bad_offset}; save the file as UTF-8", path=path)
+        encoding = py_encoding = "latin-1"
+        notes.append(
+            f"file is not valid UTF-8 (byte offset {bad_offset}); read as Latin-1 — "
+            "save it as UTF-8 if names or text look wrong"
+        )
+
+    sample = _read_sample(path, py_encoding)
+    if not sample.strip():
+        raise role.error("file holds only blank lines; expected a header and data rows", path=path)
+    delimiter = _sniff_delimiter(sample, path, role)
+    rows = [r for r in csv.reader(io.StringIO(sample), delimiter=delimiter) if r]
+    raw_names = rows[0]
+    decimal_comma = delimiter != "," and _looks_decimal_comma(rows[1:50])
+    if decimal_comma:
+        notes.append("decimal commas detected (e.g. '0,5'); read as decimal points")
+    read_columns, n_rows = _column_reader(path, role, encoding, py_encoding, delimiter, raw_names)
+    return CsvColumns(
+        raw_names=raw_names,
+        sha256=sha256,
+        read_columns=read_columns,
+        n_rows=n_rows,
+        row_of=_row_finder(path, py_encoding, delimiter),
+        notes=notes,
+        decimal_comma=decimal_comma,
+    )
+
+
+def _scan_bytes(path: Path) -> tuple[str, str, str, int, int | None]:
+    """One pass over the file's bytes: its encoding (from a byte-order mark, else UTF-8) as
+    pyarrow and Python name it, its SHA-256, its size, and the offset of the first byte that
+    does not decode (``None`` when all do)."""
     # one pass: hash the bytes and check they decode as UTF-8 (streaming, so a large
     # file is never held in memory twice)
     digest = hashlib.sha256()
@@ -113,20 +153,11 @@ def open_csv(path: Path, role: _Role) -> CsvColumns:
                 decoder.decode(b"", final=True)
             except UnicodeDecodeError:
                 bad_offset = size
-    notes = []
-    if size == 0:
-        raise role.error(
-            f"{role.what} file is empty; expected a header line and one row per {role.item}", path=path
-        )
-    if bad_offset is not None:
-        if py_encoding == "utf-16":
-            raise role.error(f"not valid UTF-16 at byte {bad_offset}; save the file as UTF-8", path=path)
-        encoding = py_encoding = "latin-1"
-        notes.append(
-            f"file is not valid UTF-8 (byte offset {bad_offset}); read as Latin-1 — "
-            "save it as UTF-8 if names or text look wrong"
-        )
+    return encoding, py_encoding, digest.hexdigest(), size, bad_offset
 
+
+def _read_sample(path: Path, py_encoding: str) -> str:
+    """The file's first 64 KiB of text, a partial last line dropped, to sniff the delimiter from."""
     with open(path, encoding=py_encoding, newline="") as f:
         sample = f.read(1 << 16)
         truncated_sample = bool(f.read(1))
@@ -134,15 +165,13 @@ def open_csv(path: Path, role: _Role) -> CsvColumns:
         # the sample ends mid-line: drop the partial last line before sniffing
         cut = max(sample.rfind("\n"), sample.rfind("\r"))
         sample = sample[: cut + 1] if cut > 0 else sample
-    if not sample.strip():
-        raise role.error("file holds only blank lines; expected a header and data rows", path=path)
-    delimiter = _sniff_delimiter(sample, path, role)
-    rows = [r for r in csv.reader(io.StringIO(sample), delimiter=delimiter) if r]
-    raw_names = rows[0]
-    decimal_comma = delimiter != "," and _looks_decimal_comma(rows[1:50])
-    if decimal_comma:
-        notes.append("decimal commas detected (e.g. '0,5'); read as decimal points")
+    return sample
 
+
+def _column_reader(path: Path, role: _Role, encoding: str, py_encoding: str, delimiter: str,
+                   raw_names: list[str]) -> tuple[Callable[[list[str]], dict[str, pa.Array]], Callable[[], int]]:
+    """``read_columns(names)`` and ``n_rows()`` of :class:`CsvColumns`: each column parsed
+    once, on first request, and kept."""
     cache: dict[str, pa.Array] = {}
 
     def read_columns(columns: list[str]) -> dict[str, pa.Array]:
@@ -158,6 +187,11 @@ def open_csv(path: Path, role: _Role) -> CsvColumns:
         read_columns([])
         return int(cache["\0n_rows"][0].as_py())
 
+    return read_columns, n_rows
+
+
+def _row_finder(path: Path, py_encoding: str, delimiter: str) -> Callable[[int], int]:
+    """``row_of(index)`` of :class:`CsvColumns`: the file line of a data row, each looked up once."""
     line_cache: dict[int, int] = {}
 
     def row_of(index: int) -> int:
@@ -165,15 +199,7 @@ def open_csv(path: Path, role: _Role) -> CsvColumns:
             line_cache[index] = _csv_line_of_row(path, py_encoding, delimiter, index)
         return line_cache[index]
 
-    return CsvColumns(
-        raw_names=raw_names,
-        sha256=digest.hexdigest(),
-        read_columns=read_columns,
-        n_rows=n_rows,
-        row_of=row_of,
-        notes=notes,
-        decimal_comma=decimal_comma,
-    )
+    return row_of
 
 
 def _sniff_delimiter(sample: str, path: Path, role: _Role) -> str:

@@ -28,9 +28,10 @@ element and chunk), so the same seed gives byte-identical files, and a subset of
 gives the same values as the full set for those elements.
 
 The package, one concept per module: :mod:`~geogan.synth.elements` (the element catalogue),
-:mod:`~geogan.synth.presets` (deposit models, presets, option checks),
-:mod:`~geogan.synth.fields` (random streams, Gaussian fields, domains, halos on a lattice),
-:mod:`~geogan.synth.generator` (samples, values, the truth), :mod:`~geogan.synth.memory`
+:mod:`~geogan.synth.deposits` (deposit models and sizes), :mod:`~geogan.synth.presets`
+(presets, option checks), :mod:`~geogan.synth.fields` (random streams, Gaussian fields,
+domains, halos on a lattice), :mod:`~geogan.synth.generator` (samples, values),
+:mod:`~geogan.synth.truth` (the truth and the known deposits), :mod:`~geogan.synth.memory`
 (:func:`make_survey`) and :mod:`~geogan.synth.writer` (:func:`write_synthetic_survey`).
 This module only re-exports their public API; it holds no code.
 
@@ -42,14 +43,9 @@ This module only re-exports their public API; it holds no code.
 """
 
 from geogan.synth.elements import ELEMENTS, FACTOR_NAMES, ElementSpec
+from geogan.synth.deposits import DEPOSIT_MODELS, DepositModel
 from geogan.synth.memory import SynthSurvey, make_survey
-from geogan.synth.presets import (
-    DEPOSIT_MODELS,
-    NATIONAL_ELEMENTS,
-    PRESETS,
-    DepositModel,
-    SynthPreset,
-)
+from geogan.synth.presets import NATIONAL_ELEMENTS, PRESETS, SynthPreset
 from geogan.synth.writer import SynthOutputs, write_synthetic_survey
 
 __all__ = [

@@ -21,7 +21,8 @@ from scipy import fft as sp_fft
 from scipy import ndimage, special
 
 from geogan.synth.elements import ELEMENT_INDEX, ElementSpec
-from geogan.synth.presets import DEPOSIT_MODELS, DEPOSIT_SIZES, SynthPreset
+from geogan.synth.deposits import DEPOSIT_MODELS, DEPOSIT_SIZES
+from geogan.synth.presets import SynthPreset
 
 # -- random streams
 # Independent random streams: changing how much one component draws (more elements, more

@@ -3,10 +3,10 @@
 What lives here: :class:`SynthGenerator`, which builds the world once (fields, domains and
 halos from :mod:`geogan.synth.fields`) and yields the survey chunk by chunk: drainage-like
 sample locations with field duplicates, values (background factors and fields, domains,
-halos, nugget and analytical noise), laboratory rounding, censoring and missing cells; and
-the known-deposit table and the ``truth.json`` record. What does not: the front doors and
-files (:mod:`geogan.synth.memory`, :mod:`geogan.synth.writer`), parameters
-(:mod:`geogan.synth.presets`).
+halos, nugget and analytical noise), laboratory rounding, censoring and missing cells. What
+does not: the known-deposit table and the ``truth.json`` record (:mod:`geogan.synth.truth`),
+the front doors and files (:mod:`geogan.synth.memory`, :mod:`geogan.synth.writer`),
+parameters (:mod:`geogan.synth.presets`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 from scipy import special
 from scipy.spatial import cKDTree
 
-from geogan.synth.elements import ELEMENT_INDEX, ELEMENTS, FACTOR_NAMES, ElementSpec
+from geogan.synth.elements import ELEMENT_INDEX, ELEMENTS, ElementSpec
 from geogan.synth.fields import (
     STREAM_ELEMENT_FIELD,
     STREAM_FACTOR_FIELD,
@@ -37,16 +37,16 @@ from geogan.synth.fields import (
     random_stream,
     rasterise_domains,
 )
-from geogan.synth.presets import DEPOSIT_SIZES, SHALE_FACTORS, SynthPreset
+from geogan.synth.presets import SHALE_FACTORS, SynthPreset
 
 # Variance shares of an element's background log-sd: shared factors, its own spatial field,
 # and the spatially uncorrelated sampling "nugget". Real stream sediments carry a large nugget,
 # which is what makes single-sample anomalies unreliable and IDW smoothing useful.
-_SHARE_FACTORS = 0.40
-_SHARE_OWN_FIELD = 0.25
-_SHARE_NUGGET = 0.35
+SHARE_FACTORS = 0.40
+SHARE_OWN_FIELD = 0.25
+SHARE_NUGGET = 0.35
 
-_SIGNIFICANT_DIGITS = 3
+SIGNIFICANT_DIGITS = 3
 # An element column is text (may hold "<DL") when censoring is possible at all: expected
 # censored fraction above this, under the lowest domain factor.
 _TEXT_COLUMN_MIN_CENSORED = 1e-7
@@ -73,7 +73,8 @@ class SynthGenerator:
 
     ``elements`` are resolved :class:`ElementSpec` (see :func:`geogan.synth.presets.resolve_elements`);
     :meth:`chunks` yields Arrow tables of ``schema``, and counts the censored and missing cells
-    and field duplicates that :meth:`truth` then reports (so call it after the chunks).
+    and field duplicates that :func:`geogan.synth.truth.truth_record` then reports (so call it
+    after the chunks).
     """
 
     def __init__(self, preset: SynthPreset, elements: tuple[ElementSpec, ...], n_samples: int,
@@ -262,13 +263,13 @@ class SynthGenerator:
             loadings = np.asarray(spec.loadings, dtype=float)
             norm = np.linalg.norm(loadings)
             if norm > 0:
-                spatial = (math.sqrt(_SHARE_FACTORS) * (loadings / norm) @ factors
-                           + math.sqrt(_SHARE_OWN_FIELD) * own[e])
+                spatial = (math.sqrt(SHARE_FACTORS) * (loadings / norm) @ factors
+                           + math.sqrt(SHARE_OWN_FIELD) * own[e])
             else:
-                spatial = math.sqrt(_SHARE_FACTORS + _SHARE_OWN_FIELD) * own[e]
+                spatial = math.sqrt(SHARE_FACTORS + SHARE_OWN_FIELD) * own[e]
             log_value = (
                 math.log(spec.median)
-                + spec.log_sd * (spatial + math.sqrt(_SHARE_NUGGET) * nugget)
+                + spec.log_sd * (spatial + math.sqrt(SHARE_NUGGET) * nugget)
                 + granite * math.log(spec.granite_factor)
                 + mafic * math.log(spec.mafic_factor)
                 + shale * math.log(SHALE_FACTORS.get(spec.symbol, 1.0))
@@ -279,7 +280,7 @@ class SynthGenerator:
             value = np.exp(log_value) * (1.0 + enrichment[e])
             if spec.max_value is not None:
                 value = np.minimum(value, spec.max_value)
-            value = _round_significant(value, _SIGNIFICANT_DIGITS)
+            value = _round_significant(value, SIGNIFICANT_DIGITS)
             censored = (value < spec.detection_limit) & ~missing
             self.missing_counts[e] += int(missing.sum())
             if self.text_columns[e]:
@@ -295,7 +296,7 @@ class SynthGenerator:
 
     def _spikes(self, chunk: int, start: int, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Single-sample highs: per sample, the spiked element's index (-1: none) and the log
-        of its factor; recorded for :meth:`truth`."""
+        of its factor; recorded for :func:`geogan.synth.truth.truth_record`."""
         element = np.full(n, -1, dtype=np.int64)
         log_factor = np.zeros(n)
         if not self.preset.spike_fraction:
@@ -318,107 +319,6 @@ class SynthGenerator:
             self.spikes.append({"sample_id": f"S{start + i + 1:0{self.id_width}d}", "element": symbols[k],
                                 "factor": round(float(f), 1)})
         return element, log_factor
-
-    # -- truth
-
-    def deposits_table(self) -> pa.Table:
-        """Known deposits (not the hidden ones): ``deposit_id, x, y, type, size, setting``."""
-        halos = self.halos
-        known = ~halos["hidden"]
-        width = max(4, len(str(int(known.sum()))))
-        return pa.table({
-            "deposit_id": [f"D{i + 1:0{width}d}" for i in range(int(known.sum()))],
-            "x": pa.array(halos["x"][known]),
-            "y": pa.array(halos["y"][known]),
-            "type": [str(halos["model_names"][m]) for m in halos["model"][known]],
-            "size": [str(halos["size_names"][s]) for s in halos["size"][known]],
-            "setting": [str(s) for s in halos["setting"][known]],
-        })
-
-    def truth(self) -> dict[str, Any]:
-        """Everything the generator used, as written to ``truth.json`` (after :meth:`chunks`)."""
-        preset = self.preset
-        xmin, ymin, xmax, ymax = preset.extent_m
-        n = self.n_samples
-        elements = []
-        for e, spec in enumerate(self.elements):
-            elements.append({
-                "symbol": spec.symbol,
-                "column": spec.column,
-                "unit": spec.unit,
-                "detection_limit": spec.detection_limit,
-                "background_median": spec.median,
-                "background_log_sd": spec.log_sd,
-                "granite_factor": spec.granite_factor,
-                "mafic_factor": spec.mafic_factor,
-                "loadings": dict(zip(FACTOR_NAMES, spec.loadings)),
-                "halo_reach": spec.halo_reach,
-                "analytical_rsd": spec.analytical_rsd,
-                "text_column": self.text_columns[e],
-                "censored_fraction": round(float(self.censored_counts[e]) / n, 6),
-                "missing_fraction": round(float(self.missing_counts[e]) / n, 6),
-            })
-        halos = self.halos
-        known = ~halos["hidden"]
-        width = max(4, len(str(int(known.sum()))))
-        deposit_ids = iter(f"D{i + 1:0{width}d}" for i in range(int(known.sum())))
-        halo_list = []
-        for k in range(len(halos["x"])):
-            amplitudes = {
-                spec.symbol: float(f"{self.amplitudes[e, k]:.4g}")
-                for e, spec in enumerate(self.elements) if self.amplitudes[e, k] > 0
-            }
-            halo_list.append({
-                "deposit_id": None if halos["hidden"][k] else next(deposit_ids),
-                "known": not bool(halos["hidden"][k]),
-                "x": float(halos["x"][k]),
-                "y": float(halos["y"][k]),
-                "type": str(halos["model_names"][halos["model"][k]]),
-                "size": str(halos["size_names"][halos["size"][k]]),
-                "setting": str(halos["setting"][k]),
-                "radius_m": float(halos["radius_m"][k]),
-                "azimuth_deg": float(halos["azimuth_deg"][k]),
-                "aspect": float(halos["aspect"][k]),
-                "amplitudes": amplitudes,
-            })
-        return {
-            "generator": "geogan.synth",
-            "preset": preset.name,
-            "seed": self.seed,
-            "crs": preset.crs,
-            "extent": {"xmin": xmin, "ymin": ymin, "xmax": xmax, "ymax": ymax},
-            "n_samples": n,
-            "n_field_duplicates": self.n_duplicates,
-            "columns": {"id": "sample_id", "x": "x", "y": "y"},
-            "elements": elements,
-            "model": {
-                "value": "median * exp(log_sd * (factors + own field + nugget)) "
-                         "* granite_factor^g * mafic_factor^m * exp(analytical) "
-                         "* (1 + sum_halos amplitude * exp(-(d / (radius * reach))^2))",
-                "factor_names": list(FACTOR_NAMES),
-                "variance_shares": {"factors": _SHARE_FACTORS, "own_field": _SHARE_OWN_FIELD,
-                                    "nugget": _SHARE_NUGGET},
-                "factor_corr_m": list(preset.factor_corr_m),
-                "element_corr_m": preset.element_corr_m,
-                "lattice_m": preset.lattice_m,
-                "domain_edge_m": preset.domain_edge_m,
-                "significant_digits": _SIGNIFICANT_DIGITS,
-                "halo_distance": "elliptical: d = sqrt(along^2 / aspect + across^2 * aspect), "
-                                 "azimuth clockwise from +x towards +y",
-                "sizes": {name: {"probability": p, "amplitude_multiplier": a,
-                                 "radius_m": r} for name, (p, a, r) in DEPOSIT_SIZES.items()},
-            },
-            "domains": self.domains,
-            "halos": halo_list,
-            "traps": {
-                "shale_factors": dict(SHALE_FACTORS) if self.shale is not None else {},
-                "laboratories": ({"column": "lab", "B": {"sheets": [list(s) for s in self.lab_sheets],
-                                                         "sheet_m": self.preset.sheet_m,
-                                                         "bias": dict(self.preset.lab_bias)}}
-                                 if self.lab_sheets else {}),
-                "spikes": list(self.spikes),
-            },
-        }
 
 
 def _reflect(values: np.ndarray, lo: float, hi: float) -> np.ndarray:

@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from geogan.errors import ConfigError
 from geogan.synth.generator import SynthGenerator
+from geogan.synth.truth import deposits_table, truth_record
 from geogan.synth.presets import (
     SynthPreset,
     resolve_elements,
@@ -120,7 +121,7 @@ def make_survey(preset: str | SynthPreset = "demo", *, n_samples: int | None = N
     table = pa.concat_tables(list(generator.chunks()))
     return SynthSurvey(
         table=table.to_pandas(),
-        deposits=generator.deposits_table().to_pandas(),
-        truth=generator.truth(),
+        deposits=deposits_table(generator).to_pandas(),
+        truth=truth_record(generator),
     )
 

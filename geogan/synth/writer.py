@@ -28,6 +28,7 @@ from geogan.stores.ownership import foreign_entry, ownership, write_marker
 from geogan.choices import SURVEY_FORMATS
 from geogan.errors import ConfigError
 from geogan.synth.generator import SynthGenerator
+from geogan.synth.truth import deposits_table, truth_record
 from geogan.synth.presets import (
     SynthPreset,
     resolve_elements,
@@ -188,8 +189,8 @@ def write_synthetic_survey(out_dir: str | os.PathLike, preset: str | SynthPreset
     try:
         generator = SynthGenerator(spec, chosen, n, seed)
         _write_survey(generator, partial / survey_name, fmt, progress=progress)
-        _write_csv(generator.deposits_table(), partial / "deposits.csv")
-        truth = generator.truth()
+        _write_csv(deposits_table(generator), partial / "deposits.csv")
+        truth = truth_record(generator)
         (partial / "truth.json").write_text(json.dumps(truth, indent=1) + "\n",
                                             encoding="utf-8")
         # someone may have written meanwhile

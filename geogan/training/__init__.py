@@ -1,7 +1,8 @@
 """Training: a random sample of grid cells → transform + detector → a model directory.
 
-:func:`train_model` is the stage (``geogan train``); :func:`load_model` reads a model
-directory back for scoring. Around them: cell sampling (:mod:`~geogan.training.sampling`),
+:func:`train_model` is the stage (``geogan train``), run in phases
+(:mod:`~geogan.training.phases`) that return a :class:`TrainResult`; :func:`load_model` reads
+a model directory back for scoring. Around them: cell sampling (:mod:`~geogan.training.sampling`),
 compositional transforms (:mod:`~geogan.training.transform`), imputation of missing elements
 (:mod:`~geogan.training.impute`), target-aware scores (:mod:`~geogan.training.targeting`) and
 the run folder with its checkpoints (:mod:`~geogan.training.run`). The detectors themselves
@@ -9,6 +10,7 @@ are :mod:`geogan.detectors`.
 """
 
 from geogan.training.model import TrainedModel, load_model
-from geogan.training.stage import TrainResult, train_model
+from geogan.training.phases import TrainResult
+from geogan.training.stage import train_model
 
 __all__ = ["TrainResult", "TrainedModel", "load_model", "train_model"]

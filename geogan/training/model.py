@@ -28,7 +28,65 @@ CONFIG_KEYS = {"format", "format_version", "geogan_version", "detector", "create
 
 @dataclass
 class TrainedModel:
-    """A model directory loaded for scoring (see :func:`load_model`)."""
+    """A model directory loaded for scoring (see :func:`load_model`).
+
+    Each parameter is also an attribute of the same name; :attr:`elements` are the elements
+    the model reads, in the order of the raw arrays it scores.
+
+    Parameters
+    ----------
+    model_dir
+        The model directory.
+    config
+        Its ``config.json``, validated.
+    detector
+        The fitted detector (see :mod:`geogan.detectors`).
+    transform
+        The fitted transform (:class:`geogan.training.transform.Transform`).
+    imputer
+        The imputer of missing elements (:mod:`geogan.training.impute`); ``None`` for a model
+        from before imputation existed.
+    target
+        A target-aware model's scorer (:mod:`geogan.training.targeting`); ``None`` for a plain
+        model.
+
+    Raises
+    ------
+    InputError
+        :meth:`score`: an array that is not cells × the model's elements; a ``min_elements``
+        that is not an integer from 1 to the model's element count.
+    ModelError
+        :meth:`score` with ``min_elements`` below the element count, for a model without an
+        imputer.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np, xarray as xr
+    >>> from geogan import import_rasters, train_model
+    >>> d = tempfile.mkdtemp()
+    >>> rng = np.random.default_rng(0)
+    >>> for el in ("Cu", "Zn", "Pb"):  # a small grid store: three 8 x 8 element rasters
+    ...     xr.DataArray(rng.lognormal(size=(8, 8)).astype("float32"), dims=("y", "x"),
+    ...                  coords={"y": 750.0 - 100 * np.arange(8), "x": 50.0 + 100 * np.arange(8)},
+    ...                  ).rio.write_crs("EPSG:32650").rio.to_raster(os.path.join(d, f"{el}_ppm.tif"))
+    >>> grid = import_rasters([os.path.join(d, f"{el}_ppm.tif") for el in ("Cu", "Zn", "Pb")],
+    ...                       os.path.join(d, "grid.zarr"), tile=4)
+    >>> model_dir = train_model(grid, os.path.join(d, "model"), detector="mahalanobis", sample=60,
+    ...                         progress=False).model_dir
+    >>> model = load_model(model_dir)
+    >>> model.elements, model.detector_name, model.score_name
+    (['Cu', 'Zn', 'Pb'], 'mahalanobis', 'mahalanobis_sq')
+    >>> cells = np.array([[1.0, 1.0, 1.0], [40.0, 1.0, 1.0], [np.nan, 1.0, 1.0]])
+    >>> scores = model.score(cells)  # higher = more anomalous; a cell with a NaN stays NaN
+    >>> bool(scores[1] > scores[0]), bool(np.isnan(scores[2]))
+    (True, True)
+    >>> bool(np.isfinite(model.score(cells, min_elements=2)[2]))  # Cu imputed from Zn and Pb
+    True
+    >>> model.score(cells[:, :2])
+    Traceback (most recent call last):
+    geogan.errors.InputError: expected an array (cells × 3 elements: Cu, Zn, Pb), got shape (3, 2)
+    """
 
     model_dir: Path
     config: dict
@@ -156,6 +214,49 @@ def load_model(model_dir, *, networks: bool = True) -> TrainedModel:
     layers other than the expected ones, Lambda layers above all): a bad or tampered model
     raises :class:`~geogan.errors.ModelError` before any weights are read. Networks are
     rebuilt in Keras safe mode; nothing is unpickled.
+
+    Parameters
+    ----------
+    model_dir
+        The model directory (``geogan train``'s output).
+    networks
+        Build the neural networks and load their weights (True); False checks them only.
+
+    Returns
+    -------
+    TrainedModel
+        The model, ready to score raw concentrations (unless ``networks=False``).
+
+    Raises
+    ------
+    ModelError
+        The directory is missing (naming an unfinished ``<model_dir>.partial``), has no or an
+        unreadable ``config.json``, or holds an unknown format, unknown keys, detectors or
+        parameters, elements that disagree between its parts, or weight files that do not fit.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np, xarray as xr
+    >>> from geogan import import_rasters, train_model
+    >>> d = tempfile.mkdtemp()
+    >>> rng = np.random.default_rng(0)
+    >>> for el in ("Cu", "Zn", "Pb"):  # a small grid store: three 8 x 8 element rasters
+    ...     xr.DataArray(rng.lognormal(size=(8, 8)).astype("float32"), dims=("y", "x"),
+    ...                  coords={"y": 750.0 - 100 * np.arange(8), "x": 50.0 + 100 * np.arange(8)},
+    ...                  ).rio.write_crs("EPSG:32650").rio.to_raster(os.path.join(d, f"{el}_ppm.tif"))
+    >>> grid = import_rasters([os.path.join(d, f"{el}_ppm.tif") for el in ("Cu", "Zn", "Pb")],
+    ...                       os.path.join(d, "grid.zarr"), tile=4)
+    >>> model_dir = train_model(grid, os.path.join(d, "model"), detector="mahalanobis", sample=60,
+    ...                         progress=False).model_dir
+    >>> model = load_model(model_dir)
+    >>> model  # doctest: +ELLIPSIS
+    TrainedModel('...model', detector='mahalanobis', score='mahalanobis_sq', elements=['Cu', 'Zn', 'Pb'])
+    >>> model.score([[1.0, 1.0, 1.0]]).dtype
+    dtype('float32')
+    >>> load_model(os.path.join(d, "missing"))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    geogan.errors.ModelError: ...missing: model directory not found
     """
     model_dir = Path(model_dir)
     if not model_dir.exists() and Path(f"{model_dir}.partial").exists():

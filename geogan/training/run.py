@@ -85,7 +85,7 @@ def make_run_key(grid_path, options, det: Detector, elements: list[str], *, enri
                  deposits) -> dict:
     """What a resumed run must share with the run that wrote ``run.json``: the grid (its path
     and metadata fingerprint), the resolved detector parameters and the training options."""
-    from geogan.stores.store import location, metadata_fingerprint
+    from geogan.stores.layout import location, metadata_fingerprint
 
     o = options
     return {"grid": location(grid_path), "grid_fingerprint": metadata_fingerprint(grid_path),

@@ -108,7 +108,7 @@ def deposit_cells(ds, deposits, elements: list[str]) -> tuple[np.ndarray, np.nda
     :class:`~geogan.errors.InputError` when no deposit falls on a valid cell.
     """
     from geogan.evaluation.deposits import read_deposits
-    from geogan.stores.store import grid_spec
+    from geogan.stores.geometry import grid_spec
 
     spec = grid_spec(ds)
     dep = read_deposits(deposits, crs=spec.pyproj_crs)

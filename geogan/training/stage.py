@@ -1,7 +1,9 @@
 """The train stage: a random sample of grid cells → transform + detector → a model directory.
 
-What lives here: :func:`train_model` (the stage: options, sample, split, fit, the model
-directory), :func:`check_train_options` and :class:`TrainResult`. What does not: drawing the
+What lives here: :func:`train_model` (the stage: options, run key and work folder, then its
+phases in turn) and :func:`check_train_options`. What does not: the phases themselves (open the
+grid, sample and split, fit, write the model directory) and the
+:class:`~geogan.training.phases.TrainResult` they return (:mod:`geogan.training.phases`), drawing the
 cells (:mod:`geogan.training.sampling`), the work folder, checkpoints, resume and the history
 (:mod:`geogan.training.run`), loading a model back for scoring (:mod:`geogan.training.model`), the
 detectors and their files (:mod:`geogan.detectors`).
@@ -30,33 +32,24 @@ Status lines go to the ``geogan.training.stage`` and ``geogan.training.run`` log
 
 from __future__ import annotations
 
-import datetime as _dt
 import logging
 import shutil
 import time
-import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
-from geogan.stores.files import check_disjoint, holds_output_lock, replace_path
-from geogan.stores.ownership import check_replaceable
-from geogan.grid.coverage import coverage_attr
+from geogan.stores.files import check_disjoint, holds_output_lock
 from geogan.detectors.base import Detector
-from geogan.detectors.modelfile import write_model_files
 from geogan.detectors.neural import NeuralDetector
-from geogan.detectors.optim import gpu_available
 from geogan.detectors.registry import detector_class
-from geogan.errors import ConfigError, GeoganError, GeoganWarning, InputError
-from geogan.training.impute import GaussianImputer
+from geogan.errors import ConfigError, GeoganError
 from geogan.options import TrainOptions, split_options
-from geogan.training.sampling import CellSample, deposit_cells, sample_cells
 from geogan.stores.staging import partial_path
-from geogan.training.targeting import TargetPlan, TargetScorer, check_target_options, plan_target
-from geogan.training.run import (CHECKPOINTS, Fitter, check_work_folder, finish_work_folder, has_progress, make_run_key,
-                             start_work_folder, tune_cpu_threads)
-from geogan.training.transform import KINDS, Transform
+from geogan.training.phases import (TrainResult, fit_members, fit_target, open_training_grid, sample_training_cells,
+                                    write_model_dir)
+from geogan.training.targeting import check_target_options, plan_target
+from geogan.training.run import (Fitter, check_work_folder, has_progress, make_run_key, start_work_folder,
+                                 tune_cpu_threads)
+from geogan.training.transform import KINDS
 from geogan.stores.urls import is_url
 
 log = logging.getLogger(__name__)
@@ -69,49 +62,6 @@ MONITOR_CELLS = 16384
 # train_model arguments passed on to detectors that take a parameter of that name
 _SHARED_PARAMS = {"steps": "steps", "epochs": "epochs", "batch_size": "batch_size", "learning_rate": "learning_rate",
                   "latent_dim": "latent_dim", "seed": "random_state", "mixed_precision": "mixed_precision"}
-
-
-# -- results ------------------------------------------------------------------------------------
-@dataclass
-class TrainResult:
-    """What :func:`train_model` did."""
-
-    model_dir: Path
-    detector: str
-    score_name: str
-    elements: list[str]
-    n_valid_cells: int
-    n_train: int
-    n_test: int
-    epochs: int
-    seconds: float
-    test_score_mean: float
-    resumed_from_epoch: int | str | None = None
-    label_informed_test_auc: float | None = None
-    history: list[dict] = field(default_factory=list, repr=False)
-    steps: int | None = None
-    ensemble: int = 1
-    target: str | None = None  # TargetScorer.describe() of a target-aware model
-    detector_elements: list[str] | None = None  # a target-aware model's suite (elements: + matrix predictors)
-
-    def __str__(self) -> str:
-        n_det = len(self.detector_elements or self.elements)
-        extra = len(self.elements) - n_det
-        text = (f"model written to {self.model_dir}: {self.detector} (score {self.score_name}) on "
-                f"{n_det} elements" + (f" (+ {extra} matrix predictor{'s' if extra > 1 else ''})" if extra else "")
-                + f", {self.n_train:,} training / {self.n_test:,} test cells "
-                f"of {self.n_valid_cells:,} valid, "
-                + (f"{self.steps:,} steps ({self.epochs} epochs)" if self.steps else f"{self.epochs} epoch(s)")
-                + (f" × {self.ensemble} models" if self.ensemble > 1 else "")
-                + f" in {self.seconds:.0f} s; "
-                f"mean test score {self.test_score_mean:.4g}")
-        if self.resumed_from_epoch:
-            text += f" (resumed after epoch {self.resumed_from_epoch})"
-        if self.label_informed_test_auc is not None:
-            text += f"; label-informed test AUC {self.label_informed_test_auc:.3f} (not used for training)"
-        if self.target:
-            text += f"; {self.target}"
-        return text
 
 
 # -- helpers ------------------------------------------------------------------------------------------
@@ -263,6 +213,60 @@ def train_model(
         proxy of the rock the deposit belongs to).
     target_weight
         The target's share of a target-aware score (0.5).
+
+    Returns
+    -------
+    TrainResult
+        The model directory, the detector and its score, the cell counts, the training
+        length and time, the mean test score and the history.
+
+    Raises
+    ------
+    ConfigError
+        An option out of range; an unknown detector, transform or detector parameter;
+        ``enrichment_only`` with ``ilr``; an unknown target or deposit type; an unfinished
+        run in ``<out_dir>.partial`` with other settings (under ``resume``).
+    InputError
+        ``elements`` not distinct symbols of the grid; too few valid cells, or none where all
+        the elements have values; deposits of which none falls on a complete cell.
+    StoreError
+        ``grid_path`` is not a complete geogan grid store, or a chunk cannot be read.
+    OutputExistsError
+        ``out_dir`` exists and ``overwrite`` is false; an unfinished run with checkpoints
+        without ``resume``; another process is writing ``out_dir``; ``out_dir`` is, holds
+        or lies inside an input.
+
+    Examples
+    --------
+    A baseline trains in a fraction of a second:
+
+    >>> import os, tempfile
+    >>> import numpy as np, xarray as xr
+    >>> from geogan import import_rasters
+    >>> d = tempfile.mkdtemp()
+    >>> rng = np.random.default_rng(0)
+    >>> for el in ("Cu", "Zn", "Pb"):  # a small grid store: three 8 x 8 element rasters
+    ...     xr.DataArray(rng.lognormal(size=(8, 8)).astype("float32"), dims=("y", "x"),
+    ...                  coords={"y": 750.0 - 100 * np.arange(8), "x": 50.0 + 100 * np.arange(8)},
+    ...                  ).rio.write_crs("EPSG:32650").rio.to_raster(os.path.join(d, f"{el}_ppm.tif"))
+    >>> grid = import_rasters([os.path.join(d, f"{el}_ppm.tif") for el in ("Cu", "Zn", "Pb")],
+    ...                       os.path.join(d, "grid.zarr"), tile=4)
+    >>> result = train_model(grid, os.path.join(d, "model"), detector="mahalanobis", sample=60, progress=False)
+    >>> result.elements, result.n_train, result.n_test
+    (['Cu', 'Zn', 'Pb'], 42, 18)
+    >>> sorted(os.listdir(result.model_dir))
+    ['arrays.npz', 'config.json', 'history.csv']
+
+    ALAD, geogan's method, trains a 5-seed ensemble on TensorFlow (minutes on a real grid):
+
+    >>> result = train_model(grid, os.path.join(d, "alad"), elements=["Cu", "Zn", "Pb"],
+    ...                      sample=40_000, seed=0)  # doctest: +SKIP
+
+    Options are checked before any cell is read:
+
+    >>> train_model(grid, os.path.join(d, "gan"), detector="gan")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    geogan.errors.ConfigError: unknown detector 'gan'; choose one of alad, vae, autoencoder, iforest, mahalanobis, ...
     """
     t_start = time.perf_counter()
     grid_path, final = (grid_path if is_url(grid_path) else Path(grid_path)), Path(out_dir)
@@ -274,7 +278,7 @@ def train_model(
     (options,) = split_options("train_model", shortcuts, (TrainOptions, options))
     det, ensemble, enrichment_only = check_train_options(options)
     neural = isinstance(det, NeuralDetector)
-    ds, elements = _open_grid(grid_path, options.elements)
+    ds, elements = open_training_grid(grid_path, options.elements)
     plan = None
     if options.target is not None or options.deposit_type is not None:
         plan = plan_target([str(e) for e in ds["element"].values], target=options.target,
@@ -289,8 +293,8 @@ def train_model(
                              "weight": float(options.target_weight)}
     progress_found = check_work_folder(work, final, run_key, resume=resume, overwrite=overwrite, neural=neural)
     # -- data (before the work folder exists: a refusal here leaves nothing behind) ----------------
-    data = _sample(ds, grid_path, elements, options, enrichment_only, deposits, work=work,
-                   resuming=resume and progress_found, plan=plan)
+    data = sample_training_cells(ds, grid_path, elements, options, enrichment_only, deposits, work=work,
+                                 resuming=resume and progress_found, plan=plan)
     start_work_folder(work, run_key, resume=resume, progress_found=progress_found)
     tuned = tune_cpu_threads() if neural else False
     # -- training -----------------------------------------------------------------------------------
@@ -298,183 +302,15 @@ def train_model(
                     checkpoint_every=options.checkpoint_every, progress=progress, detector=options.detector,
                     ensemble=ensemble)
     try:
-        det = _fit_members(det, ensemble, options, work, fitter)
-        scorer = None if plan is None else _fit_target(det, data)
+        det = fit_members(det, ensemble, options, work, fitter)
+        scorer = None if plan is None else fit_target(det, data)
     except GeoganError:  # a setting the data refuse (n_components above the elements): nothing to resume
         if not has_progress(work):
             shutil.rmtree(work, ignore_errors=True)
         raise
     # -- the model directory ------------------------------------------------------------------------
-    return _write_model_dir(det, ensemble, options, data, fitter, ds, grid_path, run_key, work, final,
-                            deposits=deposits, neural=neural, tuned=tuned, t_start=t_start, scorer=scorer)
+    return write_model_dir(det, ensemble, options, data, fitter, ds, grid_path, run_key, work, final,
+                           deposits=deposits, neural=neural, tuned=tuned, t_start=t_start, scorer=scorer)
 
 
-# -- the phases of train_model ------------------------------------------------------------------------
-@dataclass
-class _Sample:
-    """The sampled cells, split (test cells first) and transformed; ``labels`` are the
-    transformed deposit cells and the test cells on no deposit (with ``deposits``)."""
-
-    elements: list[str]          # the model's elements (raw columns of cells.values)
-    detector_elements: list[str]  # the detector's (transform's) elements: all, or a target model's suite
-    cells: CellSample
-    n_test: int
-    train_raw: np.ndarray
-    transform: Transform
-    X_train: np.ndarray
-    X_test: np.ndarray
-    labels: tuple[np.ndarray, np.ndarray] | None
-    scorer: TargetScorer | None = None  # a target-aware model's (matrix correction fitted)
-
-
-def _fit_target(det: Detector, data: _Sample) -> TargetScorer:
-    """Fit the target-aware score's reference distributions on the training cells."""
-    scorer = data.scorer.fit_scores(data.train_raw, det.decision_function(data.X_train))
-    log.info(scorer.describe())
-    return scorer
-
-
-def _open_grid(grid_path, elements: list[str] | None) -> tuple:
-    """Open the grid and check ``elements`` (default: all) against it; returns both."""
-    from geogan.stores.store import open_grid
-
-    ds = open_grid(grid_path)
-    grid_elements = [str(e) for e in ds["element"].values]
-    elements = list(grid_elements if elements is None else elements)
-    missing = [e for e in elements if e not in grid_elements]
-    if missing or len(set(elements)) != len(elements) or not elements:
-        raise InputError(f"elements must be distinct symbols in the grid ({', '.join(grid_elements)}); "
-                         f"unknown: {', '.join(missing) or 'none'}", path=grid_path)
-    return ds, elements
-
-
-def _sample(ds, grid_path, elements: list[str], options: TrainOptions, enrichment_only: bool, deposits, *,
-            work: Path, resuming: bool, plan: TargetPlan | None = None) -> _Sample:
-    """Draw the cells, split them, fit the transform on the training cells, read the deposits."""
-    transform = options.transform
-    t0 = time.perf_counter()
-    try:
-        cells = sample_cells(ds, elements, int(options.sample), seed=int(options.seed))
-    except GeoganError:  # e.g. a damaged chunk
-        if not resuming:  # made by this run, holding no progress: leave nothing behind
-            shutil.rmtree(work, ignore_errors=True)
-        raise
-    n = cells.values.shape[0]
-    n_test = int(round(n * float(options.test_fraction)))
-    if n - n_test < 2 or n_test < 1:
-        raise InputError(f"only {n} valid cells: too few to split into training and test cells", path=grid_path)
-    train_raw, test_raw = cells.values[n_test:], cells.values[:n_test]
-    det_elements, scorer, signs = elements, None, None
-    if plan is not None:
-        det_elements = plan.detector_elements
-        signs = {e: plan.spec.directions.get(e, 1) for e in det_elements}
-        info = {**plan.spec.to_dict(), "detector_elements": det_elements}
-        scorer = TargetScorer(target=plan.spec.target, elements=elements, detector_elements=det_elements,
-                              predictors=plan.predictors, weight=float(options.target_weight), info=info)
-        scorer.fit_correction(train_raw, seed=int(options.seed))
-
-    def detector_input(raw):  # what the transform sees: the suite, corrected for the matrix
-        return raw if scorer is None else scorer.corrected(raw)
-
-    tr = Transform(transform, elements=det_elements, enrichment_only=enrichment_only, signs=signs).fit(
-        detector_input(train_raw))
-    X_train, X_test = tr.transform(detector_input(train_raw)), tr.transform(detector_input(test_raw))
-    if tr.constant_:
-        # stacklevel 4: past train_model and holds_output_lock's wrapper, to train_model's caller
-        warnings.warn(f"{', '.join(tr.constant_)} ha{'s' if len(tr.constant_) == 1 else 've'} one value in every "
-                      f"training cell (e.g. 100 % below detection) and cannot tell cells apart; consider leaving "
-                      f"{'it' if len(tr.constant_) == 1 else 'them'} out (--elements)", GeoganWarning, stacklevel=4)
-    stored = coverage_attr(ds)
-    if stored is not None and stored.n_data:
-        log.info(f"{cells.n_valid:,} cells are valid for all {len(elements)} elements: "
-                 f"{100 * cells.n_valid / stored.n_data:.1f} % of the grid's {stored.n_data:,} cells with data, the "
-                 f"part this model can score (geogan score --min-elements reaches further)")
-    log.info(f"sampled {n:,} of {cells.n_valid:,} valid cells in {time.perf_counter() - t0:.1f} s: "
-             f"{X_train.shape[0]:,} training, {n_test:,} test; transform {transform}"
-             + (", enrichment only" if enrichment_only else ""))
-    labels = None
-    if deposits is not None:
-        dep_raw, dep_rows, dep_cols = deposit_cells(ds, deposits, elements)
-        dep_cells = set(zip(dep_rows.tolist(), dep_cols.tolist()))
-        negative = np.array([(r, c) not in dep_cells for r, c in zip(cells.rows[:n_test], cells.cols[:n_test])])
-        labels = (tr.transform(detector_input(dep_raw)), X_test[negative])
-        log.info(f"label-informed monitoring: {len(dep_cells)} deposit cell(s) vs {int(negative.sum()):,} test "
-                 f"cells (recorded in the history only)")
-    return _Sample(elements, det_elements, cells, n_test, train_raw, tr, X_train, X_test, labels, scorer)
-
-
-def _fit_members(det: Detector, ensemble: int, options: TrainOptions, work: Path, fitter: Fitter) -> Detector:
-    """Fit the detector, or an ensemble of ``ensemble`` copies of it; returns the fitted detector."""
-    from geogan.detectors.ensemble import Ensemble
-
-    if ensemble == 1:
-        return fitter.fit(det, work / CHECKPOINTS, None)
-    detector, seed = options.detector, options.seed
-    member_params = {k: v for k, v in det.get_params().items() if k != "random_state"}
-    ens = Ensemble(detector=detector, n_members=int(ensemble), params=member_params,
-                   contamination=det.contamination, random_state=int(seed))
-    det = fitter.fit_ensemble(ens, work)
-    log.info(f"ensemble of {ensemble} {detector} models (seeds {seed}, {seed + 1000}, ...): scores are their "
-             f"mean percentile; the spread of their percentiles is a second map")
-    return det
-
-
-def _write_model_dir(det: Detector, ensemble: int, options: TrainOptions, data: _Sample, fitter: Fitter, ds,
-                     grid_path, run_key: dict, work: Path, final: Path, *, deposits, neural: bool, tuned: bool,
-                     t_start: float, scorer: TargetScorer | None = None) -> TrainResult:
-    """Write the model files, config and history into ``work`` and move it to ``final``."""
-    from geogan.stores.store import grid_spec, location, units_of
-
-    o, X_train, X_test, labels = options, data.X_train, data.X_test, data.labels
-    elements, n, n_test = data.elements, data.cells.values.shape[0], data.n_test
-    test_scores = det.decision_function(X_test)
-    if scorer is not None:
-        test_scores = scorer.score(data.cells.values[:n_test], test_scores)
-    q = np.percentile(test_scores, [50, 90, 95, 99]).tolist()
-    seconds = time.perf_counter() - t_start
-    spec = grid_spec(ds)
-    units = units_of(ds)
-    base = det.members_[0] if ensemble > 1 else det
-    n_epochs = base.total_epochs(len(X_train)) if isinstance(base, NeuralDetector) else 1
-    n_steps = n_epochs * base.batches_per_epoch(len(X_train)) if isinstance(base, NeuralDetector) else None
-    metadata = {
-        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        "elements": elements,
-        "units": {e: units.get(e) for e in elements},
-        "transform": data.transform.to_dict(),
-        "imputer": GaussianImputer(log=o.transform != "none").fit(data.train_raw).to_dict(),
-        "training": {"sample": int(o.sample), "n_sampled": n, "n_train": int(X_train.shape[0]), "n_test": n_test,
-                     "test_fraction": float(o.test_fraction), "seed": int(o.seed), "epochs": n_epochs,
-                     "steps": n_steps, "ensemble": int(ensemble), "checkpoint_every": o.checkpoint_every,
-                     "mixed_precision": bool(o.mixed_precision), "detector_params": dict(o.params or {}),
-                     "device": ("GPU" if gpu_available() else "CPU") if neural else "CPU",
-                     "cpu_threads_tuned": tuned, "resumed_from_epoch": fitter.resumed_from,
-                     "seconds": round(seconds, 1)},
-        "grid": {"path": location(grid_path), "metadata_sha256": run_key["grid_fingerprint"],
-                 "created": ds.attrs.get("created"), "geogan_version": ds.attrs.get("geogan_version"),
-                 "source": ds.attrs.get("source"), "spec": spec.to_dict(), "n_valid_cells": data.cells.n_valid},
-        "data": {"test_score_mean": float(np.mean(test_scores)),
-                 "test_score_quantiles": dict(zip(["50", "90", "95", "99"], q))},
-    }
-    if scorer is not None:
-        metadata["detector_elements"] = list(data.detector_elements)
-        metadata["target"] = scorer.to_dict()
-    if labels is not None:
-        metadata["label_informed"] = {
-            "deposits": str(deposits), "n_deposit_cells": int(labels[0].shape[0]), "test_auc": fitter.label_auc,
-            "note": "AUC of deposit cells against test cells, recorded for monitoring; never used to select "
-                    "epochs or settings"}
-    write_model_files(work, det, metadata=metadata)
-    finish_work_folder(work, fitter.history, ensemble=ensemble)
-    check_replaceable(final, what="model directory", kind="model")  # a user may have written there meanwhile
-    replace_path(work, final)
-    return TrainResult(model_dir=final, detector=o.detector, score_name=det.score_name, elements=elements,
-                       n_valid_cells=data.cells.n_valid, n_train=int(X_train.shape[0]), n_test=n_test,
-                       epochs=n_epochs, seconds=seconds, test_score_mean=float(np.mean(test_scores)),
-                       resumed_from_epoch=fitter.resumed_from, label_informed_test_auc=fitter.label_auc,
-                       history=fitter.history, steps=n_steps, ensemble=int(ensemble),
-                       target=None if scorer is None else scorer.describe(),
-                       detector_elements=list(data.detector_elements))
-
-
-__all__ = ["TrainResult", "check_train_options", "train_model"]
+__all__ = ["check_train_options", "train_model"]
