@@ -13,6 +13,19 @@ from geogan.cli.shell import (alad_default, app, bundled_spec_names, default_of,
 from geogan.options import EvalOptions, ScoreOptions, TrainOptions
 
 
+# -- the options score and evaluate share: which deposits, and the negative-sampling protocol ------
+DepositsCRS = Annotated[Optional[str], typer.Option(help="CRS of the deposit coordinates.")]
+DepositsX = Annotated[Optional[str], typer.Option(help="Deposit x column (auto-detected).")]
+DepositsY = Annotated[Optional[str], typer.Option(help="Deposit y column (auto-detected).")]
+DepositType = Annotated[Optional[str], typer.Option(help="Evaluate against the deposits of this type only: rows whose "
+                                                         "type column equals or contains it, any case (e.g. W-Sn).")]
+DepositTypeColumn = Annotated[Optional[str], typer.Option(help="The deposit type column (default: deposit_type, type, "
+                                                               "commodity or commodities).")]
+MinDistKm = Annotated[float, typer.Option(help="Negative-sampling AUC: negatives at least this far from deposits.")]
+Runs = Annotated[int, typer.Option(help="Negative-sampling AUC draws.")]
+EvalSeed = Annotated[int, typer.Option(help="Seed of the negative sampling.")]
+
+
 # -- train ---------------------------------------------------------------------------------------
 @app.command()
 @user_errors
@@ -80,14 +93,14 @@ def score(
     model: Annotated[Path, typer.Option("--model", "-m", help="Model directory from 'geogan train'.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output directory (scores.zarr, anomaly.tif, report/).")],
     deposits: Annotated[Optional[str], typer.Option(help="Known deposits (CSV/GeoPackage): also writes report/.")] = None,
-    deposits_crs: Annotated[Optional[str], typer.Option(help="CRS of the deposit coordinates.")] = None,
-    deposits_x: Annotated[Optional[str], typer.Option(help="Deposit x column (auto-detected).")] = None,
-    deposits_y: Annotated[Optional[str], typer.Option(help="Deposit y column (auto-detected).")] = None,
-    deposit_type: Annotated[Optional[str], typer.Option(help="Evaluate against the deposits of this type only: rows whose type column equals or contains it, any case (e.g. W-Sn).")] = None,
-    deposit_type_column: Annotated[Optional[str], typer.Option(help="The deposit type column (default: deposit_type, type, commodity or commodities).")] = None,
-    min_dist_km: Annotated[float, typer.Option(help="Negative-sampling AUC: negatives at least this far from deposits.")] = default_of(EvalOptions, "min_dist_km"),
-    runs: Annotated[int, typer.Option(help="Negative-sampling AUC draws.")] = default_of(EvalOptions, "runs"),
-    seed: Annotated[int, typer.Option(help="Seed of the negative sampling.")] = default_of(EvalOptions, "seed"),
+    deposits_crs: DepositsCRS = None,
+    deposits_x: DepositsX = None,
+    deposits_y: DepositsY = None,
+    deposit_type: DepositType = None,
+    deposit_type_column: DepositTypeColumn = None,
+    min_dist_km: MinDistKm = default_of(EvalOptions, "min_dist_km"),
+    runs: Runs = default_of(EvalOptions, "runs"),
+    seed: EvalSeed = default_of(EvalOptions, "seed"),
     scheduler: Annotated[Optional[str], typer.Option(help="Dask scheduler address (default: DASK_SCHEDULER_ADDRESS or a LocalCluster).")] = None,
     workers: Annotated[Optional[int], typer.Option(help="LocalCluster worker processes (default: one per core).")] = None,
     batch_size: Annotated[int, typer.Option(help="Cells per inference batch.")] = default_of(ScoreOptions, "batch_size"),
@@ -132,14 +145,14 @@ def evaluate(
     scores: Annotated[list[Path], typer.Argument(help="anomaly.tif or scores.zarr; several (NAME=PATH) sit side by side.")],
     deposits: Annotated[str, typer.Option(help="Known deposits (CSV/GeoPackage).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Report directory to create.")],
-    deposits_crs: Annotated[Optional[str], typer.Option(help="CRS of the deposit coordinates.")] = None,
-    deposits_x: Annotated[Optional[str], typer.Option(help="Deposit x column (auto-detected).")] = None,
-    deposits_y: Annotated[Optional[str], typer.Option(help="Deposit y column (auto-detected).")] = None,
-    deposit_type: Annotated[Optional[str], typer.Option(help="Evaluate against the deposits of this type only: rows whose type column equals or contains it, any case (e.g. W-Sn).")] = None,
-    deposit_type_column: Annotated[Optional[str], typer.Option(help="The deposit type column (default: deposit_type, type, commodity or commodities).")] = None,
-    min_dist_km: Annotated[float, typer.Option(help="Negative-sampling AUC: negatives at least this far from deposits.")] = default_of(EvalOptions, "min_dist_km"),
-    runs: Annotated[int, typer.Option(help="Negative-sampling AUC draws.")] = default_of(EvalOptions, "runs"),
-    seed: Annotated[int, typer.Option(help="Seed of the negative sampling.")] = default_of(EvalOptions, "seed"),
+    deposits_crs: DepositsCRS = None,
+    deposits_x: DepositsX = None,
+    deposits_y: DepositsY = None,
+    deposit_type: DepositType = None,
+    deposit_type_column: DepositTypeColumn = None,
+    min_dist_km: MinDistKm = default_of(EvalOptions, "min_dist_km"),
+    runs: Runs = default_of(EvalOptions, "runs"),
+    seed: EvalSeed = default_of(EvalOptions, "seed"),
     overwrite: Annotated[bool, typer.Option(help="Replace an existing report directory.")] = False,
 ):
     """Evaluate anomaly maps against known deposits: ROC AUC, P-A plot, report."""
