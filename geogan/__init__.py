@@ -6,25 +6,51 @@ The pipeline, one subpackage per stage::
     (geogan.survey)  (geogan.grid)  (geogan.training)  (geogan.scoring, geogan.evaluation)
 
 Every stage's function and option class is importable from here, as the command line uses
-them; ``geogan run SPEC.toml`` is :func:`run_pipeline`.
+them (each is imported on first use, so that ``import geogan`` stays quick); ``geogan run SPEC.toml`` is :func:`run_pipeline`.
 
 >>> import geogan
 >>> geogan.GridOptions().cell_size_m > 0
 True
 """
 
+from geogan._lazy import lazy_exports
 from geogan._version import __version__
 from geogan.errors import GeoganError
-from geogan.evaluation import Deposits, EvaluationResult, evaluate, evaluate_many, evaluate_scores, open_scores, read_deposits
-from geogan.grid import GridResult, grid_survey, import_rasters
-from geogan.gridspec import GridSpec
-from geogan.options import EvalOptions, GridOptions, ScoreOptions, SurveyOptions, TrainOptions
-from geogan.pipeline import PipelineSpec, load_spec, run_pipeline
-from geogan.scoring import ScoreResult, score_grid
-from geogan.stores import open_grid
-from geogan.survey import Survey, read_survey
-from geogan.synth import make_survey, write_synthetic_survey
-from geogan.training import TrainedModel, TrainResult, load_model, train_model
+
+#: what this package exports, and the module each name is imported from when first used
+_EXPORTS = {
+    "Deposits": "geogan.evaluation",
+    "EvaluationResult": "geogan.evaluation",
+    "evaluate": "geogan.evaluation",
+    "evaluate_many": "geogan.evaluation",
+    "evaluate_scores": "geogan.evaluation",
+    "open_scores": "geogan.evaluation",
+    "read_deposits": "geogan.evaluation",
+    "GridResult": "geogan.grid",
+    "grid_survey": "geogan.grid",
+    "import_rasters": "geogan.grid",
+    "GridSpec": "geogan.gridspec",
+    "EvalOptions": "geogan.options",
+    "GridOptions": "geogan.options",
+    "ScoreOptions": "geogan.options",
+    "SurveyOptions": "geogan.options",
+    "TrainOptions": "geogan.options",
+    "PipelineSpec": "geogan.pipeline",
+    "load_spec": "geogan.pipeline",
+    "run_pipeline": "geogan.pipeline",
+    "ScoreResult": "geogan.scoring",
+    "score_grid": "geogan.scoring",
+    "open_grid": "geogan.stores",
+    "Survey": "geogan.survey",
+    "read_survey": "geogan.survey",
+    "make_survey": "geogan.synth",
+    "write_synthetic_survey": "geogan.synth",
+    "TrainedModel": "geogan.training",
+    "TrainResult": "geogan.training",
+    "load_model": "geogan.training",
+    "train_model": "geogan.training",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = [
     "__version__", "GeoganError",

@@ -31,6 +31,7 @@ IsolationForest(n_estimators=50)
 
 from __future__ import annotations
 
+from geogan._lazy import lazy_exports
 from geogan.detectors.base import Detector
 from geogan.detectors.neural import NeuralDetector
 from geogan.detectors.registry import DETECTORS, detector_class, get_detector
@@ -49,12 +50,7 @@ __all__ = ["ALAD", "DETECTORS", "VAE", "AutoEncoder", "Detector", "Ensemble", "I
            "PCAReconstruction", "RobustMahalanobis", "detector_class", "get_detector", "load_detector"]
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'geogan.detectors' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 
 
 def load_detector(path) -> Detector:

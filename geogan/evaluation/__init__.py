@@ -13,11 +13,19 @@ classes to GIS software; :mod:`~geogan.evaluation.drivers` names the elements dr
 strongest anomalies.
 """
 
-from geogan.evaluation.deposits import Deposits, read_deposits
-from geogan.evaluation.result import EvaluationResult
-from geogan.evaluation.scorefiles import open_scores
-from geogan.evaluation.single import evaluate_scores
-from geogan.evaluation.stage import evaluate, evaluate_many
+from geogan._lazy import lazy_exports
+
+#: what this package exports, and the module each name is imported from when first used
+_EXPORTS = {
+    "Deposits": "geogan.evaluation.deposits",
+    "read_deposits": "geogan.evaluation.deposits",
+    "EvaluationResult": "geogan.evaluation.result",
+    "open_scores": "geogan.evaluation.scorefiles",
+    "evaluate_scores": "geogan.evaluation.single",
+    "evaluate": "geogan.evaluation.stage",
+    "evaluate_many": "geogan.evaluation.stage",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = ["Deposits", "EvaluationResult", "evaluate", "evaluate_many", "evaluate_scores", "open_scores",
            "read_deposits"]

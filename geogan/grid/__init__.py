@@ -6,7 +6,14 @@ element GeoTIFFs into the same store layout (``geogan import-rasters``). The ker
 The grid itself (extent, cell size, CRS, tiling) is :class:`geogan.gridspec.GridSpec`.
 """
 
-from geogan.grid.rasters import import_rasters
-from geogan.grid.stage import GridResult, grid_survey
+from geogan._lazy import lazy_exports
+
+#: what this package exports, and the module each name is imported from when first used
+_EXPORTS = {
+    "import_rasters": "geogan.grid.rasters",
+    "GridResult": "geogan.grid.stage",
+    "grid_survey": "geogan.grid.stage",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = ["GridResult", "grid_survey", "import_rasters"]

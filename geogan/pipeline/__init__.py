@@ -6,7 +6,15 @@ with geogan: :func:`bundled_specs`); :func:`run_pipeline` brings every stage up 
 (:mod:`~geogan.pipeline.state`).
 """
 
-from geogan.pipeline.run import run_pipeline
-from geogan.pipeline.spec import PipelineSpec, bundled_specs, load_spec
+from geogan._lazy import lazy_exports
+
+#: what this package exports, and the module each name is imported from when first used
+_EXPORTS = {
+    "run_pipeline": "geogan.pipeline.run",
+    "PipelineSpec": "geogan.pipeline.spec",
+    "bundled_specs": "geogan.pipeline.spec",
+    "load_spec": "geogan.pipeline.spec",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = ["PipelineSpec", "bundled_specs", "load_spec", "run_pipeline"]

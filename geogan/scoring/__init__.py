@@ -6,6 +6,13 @@ elements drive each cell's score; :mod:`~geogan.scoring.cog` writes Cloud-Optimi
 The score folder's names and stores are :mod:`geogan.stores.scores`.
 """
 
-from geogan.scoring.stage import ScoreResult, score_grid
+from geogan._lazy import lazy_exports
+
+#: what this package exports, and the module each name is imported from when first used
+_EXPORTS = {
+    "ScoreResult": "geogan.scoring.stage",
+    "score_grid": "geogan.scoring.stage",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = ["ScoreResult", "score_grid"]

@@ -12,8 +12,17 @@
 - :mod:`geogan.stores.urls`: inputs named by fsspec URLs.
 """
 
-from geogan.stores.scores import open_contributions_store, open_scores_store
-from geogan.stores.geometry import grid_spec
-from geogan.stores.store import describe, open_grid, open_store
+from geogan._lazy import lazy_exports
+
+#: what this package exports, and the module each name is imported from when first used
+_EXPORTS = {
+    "open_contributions_store": "geogan.stores.scores",
+    "open_scores_store": "geogan.stores.scores",
+    "grid_spec": "geogan.stores.geometry",
+    "describe": "geogan.stores.store",
+    "open_grid": "geogan.stores.store",
+    "open_store": "geogan.stores.store",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = ["open_grid", "open_store", "grid_spec", "describe", "open_scores_store", "open_contributions_store"]

@@ -9,7 +9,13 @@ duplicates (:mod:`~geogan.survey.duplicates`) and batch levelling
 their indicator elements.
 """
 
-from geogan.survey.read import read_survey
-from geogan.survey.record import Survey
+from geogan._lazy import lazy_exports
+
+#: what this package exports, and the module each name is imported from when first used
+_EXPORTS = {
+    "read_survey": "geogan.survey.read",
+    "Survey": "geogan.survey.record",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = ["Survey", "read_survey"]

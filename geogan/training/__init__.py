@@ -9,8 +9,15 @@ the run folder with its checkpoints (:mod:`~geogan.training.run`). The detectors
 are :mod:`geogan.detectors`.
 """
 
-from geogan.training.model import TrainedModel, load_model
-from geogan.training.phases import TrainResult
-from geogan.training.stage import train_model
+from geogan._lazy import lazy_exports
+
+#: what this package exports, and the module each name is imported from when first used
+_EXPORTS = {
+    "TrainedModel": "geogan.training.model",
+    "load_model": "geogan.training.model",
+    "TrainResult": "geogan.training.phases",
+    "train_model": "geogan.training.stage",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = ["TrainResult", "TrainedModel", "load_model", "train_model"]
