@@ -8,9 +8,10 @@ from typing import Annotated, Literal, Optional
 import typer
 
 from geogan.choices import ALAD_SCORES, DETECTORS, TRANSFORMS
-from geogan.cli.shell import (alad_default, app, bundled_spec_names, default_of, echo, ensemble_default, progress_on,
+from geogan.cli.shell import (alad_default, app, default_of, echo, ensemble_default, progress_on,
                             split_list, user_errors)
 from geogan.options import EvalOptions, ScoreOptions, TrainOptions
+from geogan.pipeline.spec import bundled_specs
 
 
 # -- the options score and evaluate share: which deposits, and the negative-sampling protocol ------
@@ -181,7 +182,7 @@ def evaluate(
 @app.command()
 @user_errors
 def run(
-    spec: Annotated[str, typer.Argument(metavar="SPEC", help="A pipeline spec (.toml file), or the name of one shipped with geogan: " + ", ".join(bundled_spec_names()) + " (`geogan run demo`).")],
+    spec: Annotated[str, typer.Argument(metavar="SPEC", help="A pipeline spec (.toml file), or the name of one shipped with geogan: " + ", ".join(bundled_specs()) + " (`geogan run demo`).")],
     force: Annotated[bool, typer.Option(help="Rerun every stage even when up to date.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Let stages replace outputs this pipeline did not write itself (and break stale locks).")] = False,
     scheduler: Annotated[Optional[str], typer.Option(help="Dask scheduler address for grid and score.")] = None,

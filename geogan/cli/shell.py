@@ -196,13 +196,6 @@ def _main(
     _STATE["debug"], _STATE["quiet"] = debug, quiet
 
 
-def bundled_spec_names() -> list[str]:
-    """The pipeline specs shipped with geogan (``geogan run demo``), for ``--help``."""
-    from geogan.pipeline import bundled_specs
-
-    return bundled_specs()
-
-
 def main() -> None:  # console-script entry point
     app()
 

@@ -216,18 +216,19 @@ class _Runner:
         self.scores: dict = {}  # the score grids the report draws, by name
         self.tops: dict[str, list] = {}  # top anomalies per detector, with [score] contributions = true
 
-    def stage(self, name: str, stamp: str, *outputs: Path, describe: str, action) -> bool:
-        """Run ``action`` unless stage ``name`` is up to date; record its stamp. True if it ran."""
+    def stage(self, name: str, stamp: str, *outputs: Path, describe: str, action):
+        """Run ``action`` unless stage ``name`` is up to date; record its stamp. Returns what
+        ``action`` returned, or ``None`` when the stage was up to date."""
         if not self.force and self.state.fresh(name, stamp, *outputs):
             log.info(f"== {name}: up to date ({outputs[0]})")
-            return False
+            return None
         log.info(f"== {name}{describe}")
         t0 = time.perf_counter()
-        action()
+        result = action()
         seconds = self.summary["seconds"][name] = round(time.perf_counter() - t0, 1)
         log.info(f"== {name} done in {seconds:.1f} s")
         self.state.record(name, stamp)
-        return True
+        return result
 
     def survey(self, survey_input) -> None:
         """The survey table (a synthetic preset written first), its deposits and its CRS."""
@@ -301,19 +302,18 @@ class _Runner:
         from geogan.scoring.stage import score_grid
         from geogan.stores.scores import CONTRIBUTIONS_STORE, SCORES_STORE
 
-        sc, score_dir, scored = self.spec.score, self.out / "scores" / name, {}
+        sc, score_dir = self.spec.score, self.out / "scores" / name
         stamp = stage_stamp("score", train_stamp, _resolved(sc, ScoreOptions, EvalOptions), self.deposits_path)
         outputs = [score_dir / SCORES_STORE] + ([score_dir / CONTRIBUTIONS_STORE] if sc.get("contributions") else [])
         options = ScoreOptions.pick(dict(sc))
-        self.stage(f"score.{name}", stamp, *outputs, describe=f" → {score_dir}", action=lambda: scored.update(
-            result=score_grid(self.grid_path, model_dir, score_dir, options, deposits=deposits,
-                              evaluation=self.evaluation, name=name, overwrite=True, progress=self.progress,
-                              **self.cluster)))
+        scored = self.stage(f"score.{name}", stamp, *outputs, describe=f" → {score_dir}", action=lambda: score_grid(
+            self.grid_path, model_dir, score_dir, options, deposits=deposits, evaluation=self.evaluation, name=name,
+            overwrite=True, progress=self.progress, **self.cluster))
         entry = self.summary["detectors"][name] = {"model": str(model_dir), "cog": str(score_dir / "anomaly.tif")}
         if target := _target_of(model_dir):
             entry["target"] = target
         if deposits is not None:
-            self.judge(name, score_dir, deposits, scored["result"].evaluation if scored else None)
+            self.judge(name, score_dir, deposits, scored.evaluation if scored is not None else None)
 
     def judge(self, name: str, score_dir: Path, deposits, result) -> None:
         """One detector's evaluation for the side-by-side report (again, when its score stage
