@@ -111,8 +111,8 @@ def ensemble_figures(X: np.ndarray, *, members: int, batch_size: int, steps: int
     rng = np.random.default_rng(0)
     X_t = tf.constant(X)
     one = ALAD(steps=1, batch_size=batch_size, random_state=0)
-    one._validate_params()
-    one._init_state(X.shape[1], seed=0)
+    one.check_params()
+    one.init_state(X.shape[1], seed=0)
     one_fn = one._make_step_fn()
     one_ms = steady_step_ms(one_fn, X_t, tf.constant(rng.integers(0, len(X), (2, batch_size)), tf.int32),
                             steps=steps, sync=lambda: one.step_.numpy())

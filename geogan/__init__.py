@@ -30,6 +30,7 @@ _EXPORTS = {
     "grid_survey": "geogan.grid",
     "import_rasters": "geogan.grid",
     "GridSpec": "geogan.gridspec",
+    "DepositOptions": "geogan.options",
     "EvalOptions": "geogan.options",
     "GridOptions": "geogan.options",
     "ScoreOptions": "geogan.options",
@@ -55,7 +56,8 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 __all__ = [
     "__version__", "GeoganError",
     # options of each stage
-    "SurveyOptions", "GridOptions", "TrainOptions", "ScoreOptions", "EvalOptions", "GridSpec",
+    "SurveyOptions", "GridOptions", "TrainOptions", "ScoreOptions", "EvalOptions", "DepositOptions",
+    "GridSpec",
     # the stages
     "Survey", "read_survey", "make_survey", "write_synthetic_survey",
     "GridResult", "grid_survey", "import_rasters", "open_grid",

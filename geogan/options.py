@@ -1,12 +1,15 @@
 """Typed options of each stage: frozen dataclasses, validated once, one source of defaults.
 
 What lives here: the option classes a stage takes (:class:`SurveyOptions`,
-:class:`GridOptions`, :class:`TrainOptions`, :class:`ScoreOptions`, :class:`EvalOptions`;
-:class:`geogan.grid.idw.IDWParams` is built the same way), their base :class:`Options`, which
-checks every field, and :func:`split_options`, which routes a stage's keyword shortcuts to
-them; each field is declared with :func:`~geogan.optionkeys.option` (:mod:`geogan.optionkeys`:
-what one option accepts). A field's type, range and default are written once, here: the Python API, the CLI
-and the pipeline spec (whose section keys are these field names) all read them from here.
+:class:`GridOptions`, :class:`TrainOptions`, :class:`ScoreOptions`, :class:`EvalOptions`,
+:class:`DepositOptions`; :class:`geogan.grid.idw.IDWParams` is built the same way); each
+field is declared with :func:`~geogan.optionkeys.option`. Their base
+:class:`~geogan.optionkeys.Options`, which checks every field, and
+:func:`~geogan.optionkeys.split_options`, which routes a stage's keyword shortcuts to them,
+live in :mod:`geogan.optionkeys` (what one option accepts) and are importable from here too.
+A field's type, range and default are written once, here: the Python API, the CLI and the
+pipeline spec (whose section keys are these field names; a :class:`DepositOptions` field's
+:attr:`~DepositOptions.keywords`) all read them from here.
 What does not live here: what the stages do with them, and checks that need the data
 (a detector's own parameters are checked by :func:`geogan.training.stage.check_train_options`).
 
@@ -21,77 +24,16 @@ geogan.errors.ConfigError: runs must be ≥ 1, got 0
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, ClassVar
 
-from geogan.errors import ConfigError, GeoganError, GridError
+from geogan.errors import GeoganError, GridError
 from geogan.gridspec import DEFAULT_CELL_SIZE_M, DEFAULT_TILE, MAX_CELLS
-from geogan.optionkeys import CONVERT, Key, option
+from geogan.optionkeys import Options, option, split_options
 
-
-class Options:
-    """Base of the option classes: checks every field in ``__post_init__``.
-
-    Subclasses are frozen dataclasses whose fields come from :func:`~geogan.optionkeys.option`;
-    ``error`` is the :class:`~geogan.errors.GeoganError` raised for a bad value.
-    """
-
-    error: ClassVar[type[GeoganError]] = ConfigError
-
-    def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if value is None and f.metadata["nullable"]:
-                continue
-            key: Key = f.metadata["key"]
-            problem = key.problem(value)
-            if problem:
-                raise self.error(f"{f.name} {problem}, got {value!r}")
-            if key.kind in CONVERT:
-                object.__setattr__(self, f.name, CONVERT[key.kind](value))
-
-    @classmethod
-    def keys(cls) -> tuple[str, ...]:
-        """The field names (the keys of this stage's pipeline spec section)."""
-        return tuple(f.name for f in dataclasses.fields(cls))
-
-    @classmethod
-    def pick(cls, values: dict, base=None):
-        """Build an instance from ``base`` (or the defaults) updated with the fields in ``values``.
-
-        The fields are removed from ``values`` (so what remains belongs to another class).
-        """
-        mine = {k: values.pop(k) for k in cls.keys() if k in values}
-        if base is None:
-            return cls(**mine)
-        if not isinstance(base, cls):
-            raise TypeError(f"expected a {cls.__name__}, got {type(base).__name__}")
-        return dataclasses.replace(base, **mine) if mine else base
-
-    def to_dict(self) -> dict:
-        """The fields as plain values (JSON-able for the built-in kinds)."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-
-
-def split_options(function: str, values: dict, *given: tuple[type[Options], Options | None]) -> tuple:
-    """Route a stage's keyword shortcuts to its option classes.
-
-    ``given`` pairs each option class with the instance passed (or None); the keyword
-    ``values`` override its fields. Returns the instances in the order given. A keyword no
-    class takes is a :class:`TypeError`, as Python raises for a misspelt argument.
-
-    >>> split_options("f", {"runs": 5}, (EvalOptions, None))
-    (EvalOptions(min_dist_km=5.0, runs=5, seed=0),)
-    >>> split_options("f", {"rnus": 5}, (EvalOptions, None))
-    Traceback (most recent call last):
-    TypeError: f() got an unexpected keyword argument 'rnus'
-    """
-    values = dict(values)
-    out = tuple(cls.pick(values, base) for cls, base in given)
-    if values:
-        raise TypeError(f"{function}() got an unexpected keyword argument {next(iter(values))!r}")
-    return out
+__all__ = ["Options", "split_options", "SurveyOptions", "GridOptions", "TrainOptions", "ScoreOptions", "EvalOptions",
+           "DepositOptions"]
 
 
 # -- the stages' options ---------------------------------------------------------------------
@@ -384,3 +326,64 @@ class EvalOptions(Options):
     min_dist_km: float = option(5.0, "num", low=0)
     runs: int = option(20, "int", low=1, high=10_000)
     seed: int = option(0, "int", low=0, high=2**31 - 1)
+
+
+@dataclass(frozen=True)
+class DepositOptions(Options):
+    """How to read a deposit file (see :func:`geogan.evaluation.deposits.read_deposits`).
+
+    ``x``/``y`` name the coordinate columns and ``input_crs`` their CRS, as for a survey
+    (:class:`SurveyOptions`); ``deposit_type`` keeps the deposits of one type, read from
+    ``deposit_type_column``. Beside other stages' options (:func:`~geogan.evaluation.stage.evaluate`,
+    :func:`~geogan.scoring.stage.score_grid`, the CLI's ``--deposits-x`` ..., a pipeline spec's
+    keys) the fields go by the names :attr:`keywords` maps to them.
+
+    Parameters
+    ----------
+    x, y
+        Names of the coordinate columns. Default ``None``: a vector file's geometry, else
+        detected as for surveys.
+    input_crs
+        CRS of the coordinates (``"EPSG:4326"``, an EPSG code, a :class:`pyproj.CRS`).
+        Default ``None``: the layer's, EPSG:4326 for lon/lat columns, else the grid's.
+    deposit_type
+        Keep only the deposits whose type column equals or contains this, any case
+        (``"W-Sn"``). Default ``None``: every deposit.
+    deposit_type_column
+        The type column, with ``deposit_type``. Default ``None``: the first of
+        ``deposit_type``, ``type``, ``commodity``, ``commodities`` (any case).
+
+    Raises
+    ------
+    ConfigError
+        A field of the wrong type (the message names the field and the value), or
+        ``deposit_type_column`` without ``deposit_type``.
+
+    Examples
+    --------
+    >>> from geogan import DepositOptions
+    >>> DepositOptions(input_crs="EPSG:4326", deposit_type="W-Sn").x is None
+    True
+    >>> DepositOptions.keywords["deposits_crs"]
+    'input_crs'
+    >>> DepositOptions(deposit_type_column="type")
+    Traceback (most recent call last):
+    geogan.errors.ConfigError: deposit_type_column names the column that deposit_type selects by; give deposit_type too
+    """
+
+    #: the names the fields go by beside other stages' options: evaluate's and score_grid's
+    #: keywords, the CLI flags (``--deposits-crs``), the pipeline spec's keys
+    keywords: ClassVar[MappingProxyType] = MappingProxyType({
+        "deposits_x": "x", "deposits_y": "y", "deposits_crs": "input_crs", "deposit_type": "deposit_type",
+        "deposit_type_column": "deposit_type_column"})
+
+    x: str | None = option(None, "str")
+    y: str | None = option(None, "str")
+    input_crs: Any = option(None, "crs")
+    deposit_type: str | None = option(None, "str")
+    deposit_type_column: str | None = option(None, "str")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.deposit_type_column is not None and self.deposit_type is None:
+            raise self.error("deposit_type_column names the column that deposit_type selects by; give deposit_type too")

@@ -6,7 +6,8 @@ import dataclasses
 import pytest
 
 from geogan.errors import ConfigError, GridError
-from geogan.options import EvalOptions, GridOptions, ScoreOptions, SurveyOptions, TrainOptions, split_options
+from geogan.options import (DepositOptions, EvalOptions, GridOptions, ScoreOptions, SurveyOptions, TrainOptions,
+                            split_options)
 
 
 def test_the_defaults_are_the_documented_ones():
@@ -19,6 +20,8 @@ def test_the_defaults_are_the_documented_ones():
     survey = SurveyOptions()
     assert (survey.bdl_factor, survey.negative_is_bdl, survey.missing) == (0.5, False, (-9999.0,))
     assert GridOptions().crs is None and GridOptions().bounds is None
+    assert DepositOptions().to_dict() == {"x": None, "y": None, "input_crs": None, "deposit_type": None,
+                                          "deposit_type_column": None}
 
 
 @pytest.mark.parametrize(("make", "error", "message"), [
@@ -35,8 +38,16 @@ def test_the_defaults_are_the_documented_ones():
     (lambda: GridOptions(tile=0), GridError, "tile must be ≥ 1, got 0"),
     (lambda: GridOptions(cell_size_m=0), GridError, "cell_size_m must be > 0, got 0"),
     (lambda: GridOptions(bounds=[0, 1, 2]), GridError, r"bounds must be four numbers \[xmin, ymin, xmax, ymax\], got"),
+    (lambda: DepositOptions(x=""), ConfigError, "x must be a non-empty string, got ''"),
+    (lambda: DepositOptions(y=7), ConfigError, "y must be a non-empty string, got 7"),
+    (lambda: DepositOptions(input_crs=4326.0), ConfigError,
+     r'input_crs must be a CRS string like "EPSG:32650", got 4326.0'),
+    (lambda: DepositOptions(deposit_type=["W"]), ConfigError, r"deposit_type must be a non-empty string, got \['W'\]"),
+    (lambda: DepositOptions(deposit_type_column="type"), ConfigError,
+     "deposit_type_column names the column that deposit_type selects by; give deposit_type too"),
 ], ids=["runs-low", "runs-float", "runs-bool", "dist-nan", "bdl-zero", "bdl-high", "missing-text", "fraction-high",
-        "seed-negative", "flag-text", "tile-zero", "cell-zero", "bounds-three"])
+        "seed-negative", "flag-text", "tile-zero", "cell-zero", "bounds-three", "deposit-x-empty", "deposit-y-number",
+        "deposit-crs-float", "deposit-type-list", "type-column-alone"])
 def test_every_field_is_checked_and_the_error_names_it_and_its_value(make, error, message):
     with pytest.raises(error, match=message) as err:
         make()
@@ -78,3 +89,19 @@ def test_split_options_routes_shortcuts_and_refuses_a_misspelt_one():
     assert evaluation == EvalOptions(min_dist_km=2.0, runs=3, seed=1)
     with pytest.raises(TypeError, match=r"score_grid\(\) got an unexpected keyword argument 'rnus'"):
         split_options("score_grid", {"rnus": 3}, (ScoreOptions, None), (EvalOptions, None))
+
+
+def test_deposit_options_keep_what_is_given_and_go_by_their_keywords_beside_other_options():
+    import pyproj
+
+    how = DepositOptions(x="E", y="N", input_crs=3067, deposit_type="W-Sn", deposit_type_column="kind")
+    assert (how.x, how.y, how.input_crs, how.deposit_type, how.deposit_type_column) == ("E", "N", 3067, "W-Sn", "kind")
+    assert DepositOptions(input_crs=pyproj.CRS("EPSG:4326")).input_crs.to_epsg() == 4326
+    assert sorted(DepositOptions.keywords.values()) == sorted(DepositOptions.keys())  # every field has a keyword
+    evaluation, deposits = split_options(
+        "evaluate", {"runs": 3, "deposits_crs": "EPSG:4326", "deposits_x": "lon", "deposit_type": "Au"},
+        (EvalOptions, None), (DepositOptions, DepositOptions(y="lat"), DepositOptions.keywords))
+    assert evaluation == EvalOptions(runs=3)
+    assert deposits == DepositOptions(x="lon", y="lat", input_crs="EPSG:4326", deposit_type="Au")
+    with pytest.raises(TypeError, match=r"evaluate\(\) got an unexpected keyword argument 'x'"):  # the field's own name
+        split_options("evaluate", {"x": "lon"}, (EvalOptions, None), (DepositOptions, None, DepositOptions.keywords))

@@ -10,12 +10,14 @@ import typer
 from geogan.choices import ALAD_SCORES, DETECTORS, TRANSFORMS
 from geogan.cli.shell import (alad_default, app, default_of, echo, ensemble_default, progress_on,
                             split_list, user_errors)
-from geogan.options import EvalOptions, ScoreOptions, TrainOptions
+from geogan.options import DepositOptions, EvalOptions, ScoreOptions, TrainOptions
 from geogan.pipeline.spec import bundled_specs
 
 
-# -- the options score and evaluate share: which deposits, and the negative-sampling protocol ------
-DepositsCRS = Annotated[Optional[str], typer.Option(help="CRS of the deposit coordinates.")]
+# -- the options train, score and evaluate share: which deposits (train: only how to read them),
+# and the negative-sampling protocol ------------------------------------------------------------
+DepositsCRS = Annotated[Optional[str], typer.Option(help="CRS of the deposit coordinates (default: the file's; "
+                                                         "EPSG:4326 for lon/lat columns; else the grid's).")]
 DepositsX = Annotated[Optional[str], typer.Option(help="Deposit x column (auto-detected).")]
 DepositsY = Annotated[Optional[str], typer.Option(help="Deposit y column (auto-detected).")]
 DepositType = Annotated[Optional[str], typer.Option(help="Evaluate against the deposits of this type only: rows whose "
@@ -25,6 +27,11 @@ DepositTypeColumn = Annotated[Optional[str], typer.Option(help="The deposit type
 MinDistKm = Annotated[float, typer.Option(help="Negative-sampling AUC: negatives at least this far from deposits.")]
 Runs = Annotated[int, typer.Option(help="Negative-sampling AUC draws.")]
 EvalSeed = Annotated[int, typer.Option(help="Seed of the negative sampling.")]
+
+
+def _deposit_options(**flags) -> DepositOptions:
+    """The :class:`~geogan.options.DepositOptions` of the ``--deposits-*`` and ``--deposit-type*`` flags."""
+    return DepositOptions.pick(flags, names=DepositOptions.keywords)
 
 
 # -- train ---------------------------------------------------------------------------------------
@@ -50,6 +57,9 @@ def train(
     resume: Annotated[bool, typer.Option(help="Continue from the last checkpoint in --out.")] = False,
     mixed_precision: Annotated[bool, typer.Option(help="float16 compute on GPU.")] = False,
     deposits: Annotated[Optional[str], typer.Option(help="Deposit points: adds a label-informed test AUC to the history (never used for selection).")] = None,
+    deposits_crs: DepositsCRS = default_of(DepositOptions, "input_crs"),
+    deposits_x: DepositsX = default_of(DepositOptions, "x"),
+    deposits_y: DepositsY = default_of(DepositOptions, "y"),
     score: Annotated[Optional[Literal[ALAD_SCORES]], typer.Option(help="ALAD score (auto, the default: latent on enrichment-only inputs, else l1).")] = None,
     target: Annotated[Optional[str], typer.Option(help="Target-aware map: the commodity element looked for (e.g. Au); its deposit type's pathfinders are the detector's elements.")] = None,
     deposit_type: Annotated[Optional[str], typer.Option(help="Target-aware map for a deposit type of the pathfinder catalogue (e.g. orogenic-au, porphyry-cu-mo-au; 'geogan pathfinders' lists them).")] = None,
@@ -69,8 +79,9 @@ def train(
                            mixed_precision=mixed_precision, params={"score": score} if score else None,
                            target=target, deposit_type=deposit_type, catalogue=catalogue, alteration=alteration,
                            matrix_correction=matrix_correction, target_weight=target_weight)
-    res = train_model(grid_store, out, options, resume=resume, deposits=deposits, overwrite=overwrite,
-                      progress=progress_on())
+    how = _deposit_options(deposits_crs=deposits_crs, deposits_x=deposits_x, deposits_y=deposits_y)
+    res = train_model(grid_store, out, options, resume=resume, deposits=deposits, deposit_options=how,
+                      overwrite=overwrite, progress=progress_on())
     echo(str(res))
 
 
@@ -94,11 +105,11 @@ def score(
     model: Annotated[Path, typer.Option("--model", "-m", help="Model directory from 'geogan train'.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output directory (scores.zarr, anomaly.tif, report/).")],
     deposits: Annotated[Optional[str], typer.Option(help="Known deposits (CSV/GeoPackage): also writes report/.")] = None,
-    deposits_crs: DepositsCRS = None,
-    deposits_x: DepositsX = None,
-    deposits_y: DepositsY = None,
-    deposit_type: DepositType = None,
-    deposit_type_column: DepositTypeColumn = None,
+    deposits_crs: DepositsCRS = default_of(DepositOptions, "input_crs"),
+    deposits_x: DepositsX = default_of(DepositOptions, "x"),
+    deposits_y: DepositsY = default_of(DepositOptions, "y"),
+    deposit_type: DepositType = default_of(DepositOptions, "deposit_type"),
+    deposit_type_column: DepositTypeColumn = default_of(DepositOptions, "deposit_type_column"),
     min_dist_km: MinDistKm = default_of(EvalOptions, "min_dist_km"),
     runs: Runs = default_of(EvalOptions, "runs"),
     seed: EvalSeed = default_of(EvalOptions, "seed"),
@@ -114,15 +125,15 @@ def score(
 
     options = ScoreOptions(batch_size=batch_size, contributions=contributions, min_elements=min_elements)
     evaluation = EvalOptions(min_dist_km=min_dist_km, runs=runs, seed=seed)
+    how = _deposit_options(deposits_crs=deposits_crs, deposits_x=deposits_x, deposits_y=deposits_y,
+                           deposit_type=deposit_type, deposit_type_column=deposit_type_column)
     known = None
     if deposits is not None:
         from geogan.evaluation.deposits import read_deposits
         from geogan.stores.geometry import grid_spec
         from geogan.stores.store import open_grid
 
-        known = read_deposits(deposits, crs=grid_spec(open_grid(grid_store)).crs, x=deposits_x, y=deposits_y,
-                              input_crs=deposits_crs, deposit_type=deposit_type,
-                              deposit_type_column=deposit_type_column)
+        known = read_deposits(deposits, crs=grid_spec(open_grid(grid_store)).crs, options=how)
     res = score_grid(grid_store, model, out, options, deposits=known, evaluation=evaluation, scheduler=scheduler,
                      workers=workers, overwrite=overwrite, progress=progress_on())
     echo(f"scored   {res.n_cells_scored:,} cells in {res.seconds:.1f} s")
@@ -146,11 +157,11 @@ def evaluate(
     scores: Annotated[list[Path], typer.Argument(help="anomaly.tif or scores.zarr; several (NAME=PATH) sit side by side.")],
     deposits: Annotated[str, typer.Option(help="Known deposits (CSV/GeoPackage).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Report directory to create.")],
-    deposits_crs: DepositsCRS = None,
-    deposits_x: DepositsX = None,
-    deposits_y: DepositsY = None,
-    deposit_type: DepositType = None,
-    deposit_type_column: DepositTypeColumn = None,
+    deposits_crs: DepositsCRS = default_of(DepositOptions, "input_crs"),
+    deposits_x: DepositsX = default_of(DepositOptions, "x"),
+    deposits_y: DepositsY = default_of(DepositOptions, "y"),
+    deposit_type: DepositType = default_of(DepositOptions, "deposit_type"),
+    deposit_type_column: DepositTypeColumn = default_of(DepositOptions, "deposit_type_column"),
     min_dist_km: MinDistKm = default_of(EvalOptions, "min_dist_km"),
     runs: Runs = default_of(EvalOptions, "runs"),
     seed: EvalSeed = default_of(EvalOptions, "seed"),
@@ -160,6 +171,8 @@ def evaluate(
     from geogan.evaluation.scorefiles import score_label
     from geogan.evaluation.stage import evaluate_many
 
+    how = _deposit_options(deposits_crs=deposits_crs, deposits_x=deposits_x, deposits_y=deposits_y,
+                           deposit_type=deposit_type, deposit_type_column=deposit_type_column)
     named = {}
     for k, p in enumerate(scores):
         name, sep, rest = str(p).partition("=")
@@ -170,8 +183,7 @@ def evaluate(
             name = f"{name}-{k + 1}"
         named[name] = path
     results = evaluate_many(named, deposits, out, EvalOptions(min_dist_km=min_dist_km, runs=runs, seed=seed),
-                            deposits_crs=deposits_crs, deposits_x=deposits_x, deposits_y=deposits_y,
-                            deposit_type=deposit_type, deposit_type_column=deposit_type_column, overwrite=overwrite)
+                            deposit_options=how, overwrite=overwrite)
     for name, res in results.items():
         m = res.metrics
         echo(f"{name}: AUC (all cells) {m.get('roc_auc', float('nan')):.3f}")
@@ -191,7 +203,7 @@ def run(
     """Run the chain synth/survey → grid → train → score → report from a TOML spec."""
     from geogan.pipeline import load_spec, run_pipeline
 
-    overrides = {"cluster": {k: v for k, v in {"scheduler": scheduler, "workers": workers}.items() if v}}
+    overrides = {"cluster": {k: v for k, v in {"scheduler": scheduler, "workers": workers}.items() if v is not None}}
     summary = run_pipeline(load_spec(spec, overrides=overrides), force=force, overwrite=overwrite,
                            progress=progress_on())
     for name, d in summary["detectors"].items():

@@ -34,20 +34,13 @@ from __future__ import annotations
 from geogan._lazy import lazy_exports
 from geogan.detectors.base import Detector
 from geogan.detectors.neural import NeuralDetector
-from geogan.detectors.registry import DETECTORS, detector_class, get_detector
+from geogan.detectors.registry import DETECTORS, class_modules, detector_class, get_detector
 
-_LAZY = {
-    "ALAD": "geogan.detectors.alad",
-    "VAE": "geogan.detectors.vae",
-    "AutoEncoder": "geogan.detectors.vae",
-    "IsolationForest": "geogan.detectors.baselines",
-    "RobustMahalanobis": "geogan.detectors.covariance",
-    "PCAReconstruction": "geogan.detectors.covariance",
-    "Ensemble": "geogan.detectors.ensemble",
-}
+# the detector classes, from the registry's table (registering a detector there exports it)
+_LAZY = class_modules()
 
-__all__ = ["ALAD", "DETECTORS", "VAE", "AutoEncoder", "Detector", "Ensemble", "IsolationForest", "NeuralDetector",
-           "PCAReconstruction", "RobustMahalanobis", "detector_class", "get_detector", "load_detector"]
+__all__ = sorted(["DETECTORS", "Detector", "NeuralDetector", "detector_class", "get_detector", "load_detector",
+                  *_LAZY])
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY)

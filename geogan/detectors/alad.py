@@ -190,7 +190,7 @@ class ALAD(NeuralDetector):
     """
 
     name = "alad"
-    _loss_names = ("dis", "dis_xz", "dis_xx", "dis_zz", "gen", "enc")
+    loss_names = ("dis", "dis_xz", "dis_xx", "dis_zz", "gen", "enc")
     # the original code normalises the hidden layers only: the encoder's latent layer and
     # the discriminators' logit layers keep a free scale
     _spectral_skip_layers = ("latent", "logit")
@@ -254,20 +254,21 @@ class ALAD(NeuralDetector):
 
     # -- parameters ------------------------------------------------------------------------------
     @property
-    def _network_names(self) -> tuple[str, ...]:
+    def network_names(self) -> tuple[str, ...]:
+        """The networks: encoder, generator, dis_xz, dis_xx and, with ``use_dzz``, dis_zz."""
         return ("encoder", "generator", "dis_xz", "dis_xx") + (("dis_zz",) if self.use_dzz else ())
 
     @property
     def _spectral_networks(self) -> tuple[str, ...]:
-        return tuple(n for n in _SPECTRAL if n in self._network_names)
+        return tuple(n for n in _SPECTRAL if n in self.network_names)
 
     def _optimizer_groups(self) -> dict[str, tuple[str, ...]]:
-        names = self._network_names
+        names = self.network_names
         return {"discriminators": tuple(n for n in names if n.startswith("dis_")),
                 "generator_encoder": ("generator", "encoder")}
 
-    def _validate_params(self) -> None:
-        super()._validate_params()
+    def check_params(self) -> None:
+        super().check_params()
         check_width("latent_dim", self.latent_dim)
         expected = {"encoder_units": None, "generator_units": None, "dxz_units": 2, "dxx_units": None,
                     "dzz_units": None}
@@ -297,11 +298,11 @@ class ALAD(NeuralDetector):
     def fit(self, X, y=None, **kwargs) -> ALAD:
         """Train (see :meth:`NeuralDetector.fit`); ``score="auto"`` is resolved on ``X`` first
         (``score_``, :func:`resolve_score`)."""
-        self.score_ = resolve_score(self.score, self._check_X(X, fitting=True))
+        self.score_ = resolve_score(self.score, self.check_X(X, fitting=True))
         return super().fit(X, y, **kwargs)
 
-    def _state_from_disk(self, path, state: dict, section: dict) -> None:
-        super()._state_from_disk(path, state, section)
+    def restore_state(self, path, state: dict, section: dict) -> None:
+        super().restore_state(path, state, section)
         # what "auto" resolved to when the model was trained (the section's score);
         # models saved before "auto" existed carry their score in params
         resolved = section.get("score")
@@ -389,6 +390,6 @@ class ALAD(NeuralDetector):
 
     def reconstruct(self, X, *, weights: str = "ema") -> np.ndarray:
         """G(E(x)) with EMA (default) or live weights, dropout off."""
-        X = self._check_X(X)
+        X = self.check_X(X)
         nets = self.ema_nets_ if weights == "ema" else self.nets_
         return np.asarray(nets["generator"](nets["encoder"](X, training=False), training=False), dtype=np.float32)

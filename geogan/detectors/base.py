@@ -33,6 +33,7 @@ from typing import ClassVar
 import numpy as np
 from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
+from sklearn.utils.validation import validate_data
 
 from geogan.stores.files import staged_directory
 from geogan.stores.ownership import check_replaceable
@@ -45,12 +46,14 @@ DEFAULT_CONTAMINATION = 0.1
 
 
 class DataError(InputError, ValueError):
-    """``X`` handed to a detector is unusable (not 2-D, empty, NaN, sparse, complex). Also a
-    :class:`ValueError`, as scikit-learn expects of an estimator."""
+    """``X`` handed to a detector is unusable (not 2-D, empty, NaN, complex, another width or
+    other columns than in ``fit``). Also a :class:`ValueError`, as scikit-learn expects of an
+    estimator."""
 
 
 class DataTypeError(DataError, TypeError):
-    """``X`` holds values that are not numbers (also a :class:`TypeError`, as NumPy raises)."""
+    """``X`` of the wrong type: values that are not numbers, or a sparse matrix (also a
+    :class:`TypeError`, as NumPy and scikit-learn raise)."""
 
 
 class NotFittedError(ModelError, _SklearnNotFittedError):
@@ -79,9 +82,10 @@ class Detector(OutlierMixin, BaseEstimator):
         (:meth:`set_params`).
     DataError
         ``X`` that is not a 2-D array of finite real numbers, is empty, has one row when
-        fitting, or has another width than in ``fit`` (an :class:`~geogan.errors.InputError`
-        and a :class:`ValueError`; :class:`DataTypeError`, also a :class:`TypeError`, for
-        values that are not numbers).
+        fitting, or has another width than in ``fit`` or, when ``fit`` saw a pandas DataFrame,
+        other column names (an :class:`~geogan.errors.InputError` and a :class:`ValueError`;
+        :class:`DataTypeError`, also a :class:`TypeError`, for values that are not numbers or a
+        sparse matrix). See :meth:`check_X`.
     NotFittedError
         Scoring or saving before ``fit`` (a :class:`~geogan.errors.ModelError` and
         scikit-learn's :class:`~sklearn.exceptions.NotFittedError`).
@@ -121,11 +125,31 @@ class Detector(OutlierMixin, BaseEstimator):
 
     # -- parameters (scikit-learn conventions) ----------------------------------------------
     @classmethod
-    def _param_names(cls) -> list[str]:
-        """Constructor parameter names in signature order (scikit-learn's are sorted)."""
-        sig = inspect.signature(cls.__init__)
-        return [p.name for p in sig.parameters.values()
-                if p.name != "self" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    def param_names(cls) -> list[str]:
+        """The detector's constructor parameters, in signature order.
+
+        The names are scikit-learn's (``_get_param_names``, which ``get_params`` and ``clone``
+        use, and which refuses ``*args``); scikit-learn sorts them, this list keeps the
+        signature's order because the repr and the error messages listing parameters show it
+        (the detector's own parameters first, ``contamination`` and ``random_state`` last).
+
+        Returns
+        -------
+        list of str
+
+        Raises
+        ------
+        RuntimeError
+            The constructor takes ``*args`` (scikit-learn's rule; no geogan detector does).
+
+        Examples
+        --------
+        >>> from geogan.detectors import PCAReconstruction
+        >>> PCAReconstruction.param_names()
+        ['n_components', 'contamination', 'random_state']
+        """
+        names = set(cls._get_param_names())
+        return [name for name in inspect.signature(cls.__init__).parameters if name in names]
 
     # get_params(deep=True) is scikit-learn's: the values exactly as given (a tuple stays a
     # tuple, as ``clone`` requires; config.json writes it as a JSON list)
@@ -133,7 +157,7 @@ class Detector(OutlierMixin, BaseEstimator):
     def set_params(self, **params) -> Detector:
         """Set constructor parameters (unchecked until ``fit``); :class:`ConfigError` for a name
         the detector does not take. Returns ``self``."""
-        unknown = set(params) - set(self._param_names())
+        unknown = set(params) - set(self.param_names())
         if unknown:
             raise ConfigError(f"{type(self).__name__} has no parameter(s) {', '.join(sorted(unknown))}")
         for k, v in params.items():
@@ -144,7 +168,7 @@ class Detector(OutlierMixin, BaseEstimator):
         sig = inspect.signature(type(self).__init__)
         params = self.get_params(deep=False)
         changed = []
-        for k in self._param_names():
+        for k in self.param_names():
             default = sig.parameters[k].default
             if default is inspect.Parameter.empty or _normalise(default) != _normalise(params[k]):
                 changed.append(f"{k}={params[k]!r}")
@@ -157,9 +181,24 @@ class Detector(OutlierMixin, BaseEstimator):
 
     _default_score_name: ClassVar[str] = "score"
 
-    def _validate_params(self) -> None:
-        """Check the parameters (in ``fit`` and on load, never in ``__init__``); subclasses
-        extend it. Here: ``contamination`` in (0, 0.5], as PyOD."""
+    def check_params(self) -> None:
+        """Check the parameters' values: ``fit`` and loading a model call it, never ``__init__``
+        (scikit-learn's rule). Each detector extends it with its own; here ``contamination``
+        must be in (0, 0.5], as PyOD's. (scikit-learn's private ``_validate_params``, for
+        ``_parameter_constraints``, which geogan's detectors do not declare, is not overridden.)
+
+        Raises
+        ------
+        ConfigError
+            A parameter out of range, naming it.
+
+        Examples
+        --------
+        >>> from geogan.detectors import IsolationForest
+        >>> IsolationForest(contamination=0.7).check_params()
+        Traceback (most recent call last):
+        geogan.errors.ConfigError: contamination must be a number in (0, 0.5], got 0.7
+        """
         c = self.contamination
         if isinstance(c, bool) or not isinstance(c, (int, float, np.integer, np.floating)) or not 0.0 < c <= 0.5:
             raise ConfigError(f"contamination must be a number in (0, 0.5], got {c!r}")
@@ -201,60 +240,85 @@ class Detector(OutlierMixin, BaseEstimator):
         return self
 
     def _fit_threshold(self, X) -> Detector:
-        """Score the training rows ``X`` and set ``decision_scores_``, ``threshold_``,
-        ``labels_``; the last step of every ``fit``."""
-        return self._set_threshold(self.decision_function(X))
+        """Score the training rows ``X`` (as :meth:`check_X` returned them) and set
+        ``decision_scores_``, ``threshold_``, ``labels_``; the last step of every ``fit``."""
+        # the checked array has no column names: scoring it must not warn that fit saw some
+        names = self.__dict__.pop("feature_names_in_", None)
+        try:
+            scores = self.decision_function(X)
+        finally:
+            if names is not None:
+                self.feature_names_in_ = names
+        return self._set_threshold(scores)
 
+    # Widths: ``n_features_`` is the fitted model's (set when it is built or loaded; saved as
+    # ``n_features``; its presence means fitted), ``n_features_in_`` scikit-learn's, of the X
+    # ``fit`` last checked (set by validate_data, and on load); they agree once ``fit`` returns
+    # (resuming a checkpoint refuses X whose width differs from the checkpoint's n_features_).
     @property
     def is_fitted(self) -> bool:
+        """Whether the detector holds a fitted model (from ``fit``, ``load`` or a checkpoint)."""
         return hasattr(self, "n_features_")
 
     def __sklearn_is_fitted__(self) -> bool:
         return self.is_fitted
 
-    @property
-    def n_features_in_(self) -> int:
-        """Features seen in ``fit`` (scikit-learn's name for ``n_features_``)."""
-        return self.n_features_
-
     def _check_fitted(self) -> None:
         if not self.is_fitted:
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(X) first")
 
-    def _check_X(self, X, *, fitting: bool = False) -> np.ndarray:
-        """float32, 2-D, finite; ≥ 2 rows when fitting; the fitted width when scoring.
+    def check_X(self, X, *, fitting: bool = False) -> np.ndarray:
+        """``X`` as a C-contiguous float32 array of finite values, checked by scikit-learn's
+        ``validate_data``: 2-D, real numbers, not sparse, at least one row and one feature.
 
-        Errors are :class:`DataError` (an :class:`~geogan.errors.InputError` and a
-        :class:`ValueError`) worded as scikit-learn's where its checks look for words."""
-        from scipy import sparse
+        When ``fitting``, at least 2 rows, and it records ``n_features_in_`` (and, for a pandas
+        DataFrame, ``feature_names_in_``). Otherwise the detector must be fitted and ``X`` have
+        the fitted width and, if ``fit`` saw a DataFrame, the same columns in the same order
+        (an array without names only warns, as scikit-learn does).
 
-        if sparse.issparse(X):
-            raise DataError("sparse input is not supported: pass a dense array (e.g. X.toarray())")
-        try:
-            X = np.asarray(X)
-            if X.dtype.kind == "c":
-                raise DataError("Complex data not supported: X must hold real numbers")
-            X = X.astype(np.float32, copy=False)
-        except TypeError as exc:
-            raise DataTypeError(f"X must be a numeric array: {exc}") from None
-        except ValueError as exc:
-            if isinstance(exc, DataError):
-                raise
-            raise DataError(f"X must be a numeric array: {exc}") from None
-        if X.ndim != 2:
-            raise DataError(f"X must be 2-D (samples × features), got shape {X.shape}. Reshape your data: "
-                            f"X.reshape(-1, 1) if it has one feature, X.reshape(1, -1) if it is one sample")
-        if X.shape[1] == 0:
-            raise DataError(f"X is empty: 0 feature(s) (shape={X.shape}) while a minimum of 1 is required.")
-        if X.shape[0] == 0:
-            raise DataError(f"X is empty: 0 sample(s) (shape={X.shape}) while a minimum of 1 is required.")
-        if fitting and X.shape[0] < 2:
-            raise DataError(f"X has 1 sample (shape={X.shape}); fitting a detector needs at least 2")
+        Parameters
+        ----------
+        X
+            Array-like ``(n_samples, n_features)``, or a pandas DataFrame.
+        fitting
+            Check rows to fit on (and record their width and column names).
+
+        Returns
+        -------
+        numpy.ndarray
+            float32, C-contiguous, finite.
+
+        Raises
+        ------
+        DataError
+            ``X`` unusable, in scikit-learn's words, or with NaN or infinite values.
+        DataTypeError
+            Values that are not numbers, or a sparse matrix.
+        NotFittedError
+            Not ``fitting``, and the detector is not fitted.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from geogan.detectors import PCAReconstruction
+        >>> det = PCAReconstruction(n_components=1).fit(np.random.default_rng(0).normal(size=(50, 3)))
+        >>> det.check_X([[1, 2, 3]])
+        array([[1., 2., 3.]], dtype=float32)
+        >>> det.check_X([[1, 2]])
+        Traceback (most recent call last):
+        geogan.detectors.base.DataError: X has 2 features, but PCAReconstruction is expecting 3 features as input.
+        """
         if not fitting:
             self._check_fitted()
-            if X.shape[1] != self.n_features_:
-                raise DataError(f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
-                                f"{self.n_features_} features as input (it was fitted on {self.n_features_})")
+        try:
+            X = validate_data(self, X, reset=fitting, dtype=np.float32, ensure_min_samples=2 if fitting else 1,
+                              ensure_all_finite=False)
+        except TypeError as exc:  # a sparse matrix, values that are not numbers
+            raise DataTypeError(str(exc)) from None
+        except ValueError as exc:  # shape, emptiness, complex values, width or columns other than fit's
+            raise DataError(str(exc)) from None
+        # checked here, not by validate_data: its message names neither how many rows nor which
+        # (geogan's rows are grid cells), and suggests estimators that accept NaN
         bad = ~np.isfinite(X)
         if bad.any():
             rows = np.flatnonzero(bad.any(axis=1))
@@ -267,7 +331,22 @@ class Detector(OutlierMixin, BaseEstimator):
         """Write weight files under ``path``; return the JSON-able rest of the fitted state."""
         raise NotImplementedError
 
-    def _state_from_disk(self, path: Path, state: dict, section: dict) -> None:  # pragma: no cover
+    def restore_state(self, path: Path, state: dict, section: dict) -> None:  # pragma: no cover
+        """Restore the fitted state saved in model directory ``path``: its ``config.json``
+        ``detector`` ``section`` and that section's ``state``. Loading calls it (see
+        :func:`~geogan.detectors.modelfile.detector_from_config`) on a detector made from the
+        checked parameters, with ``n_features_`` set. Each detector implements it.
+
+        Parameters
+        ----------
+        path, state, section
+            The model directory, the section's ``state``, the section.
+
+        Raises
+        ------
+        ModelError
+            A state or weight file that does not fit the detector.
+        """
         raise NotImplementedError
 
     def _architecture(self) -> dict | None:
@@ -283,6 +362,8 @@ class Detector(OutlierMixin, BaseEstimator):
         arch = self._architecture()
         if arch is not None:
             section["architecture"] = arch
+        if getattr(self, "feature_names_in_", None) is not None:  # fitted on a DataFrame
+            section["feature_names"] = [str(name) for name in self.feature_names_in_]
         return section
 
     def save(self, path, *, metadata: dict | None = None, overwrite: bool = False) -> Path:

@@ -66,7 +66,7 @@ class ArrayDetector(Detector):
     def _scalar_state(self) -> dict:
         return {}
 
-    def _state_from_disk(self, path: Path, state: dict, section: dict) -> None:
+    def restore_state(self, path: Path, state: dict, section: dict) -> None:
         if state.get("arrays") != ARRAYS:
             raise ModelError(f"the detector state must name {ARRAYS}", path=path)
         file = model_file(path, ARRAYS, what="array file")
@@ -137,8 +137,8 @@ class IsolationForest(ArrayDetector):
         self.random_state = random_state
         self.n_jobs = n_jobs
 
-    def _validate_params(self) -> None:
-        super()._validate_params()
+    def check_params(self) -> None:
+        super().check_params()
         if not isinstance(self.n_estimators, (int, np.integer)) or not 1 <= self.n_estimators <= MAX_ESTIMATORS:
             raise ConfigError(f"n_estimators must be an integer from 1 to {MAX_ESTIMATORS:,} (scikit-learn's default "
                               f"is 100), got {self.n_estimators!r}")
@@ -147,8 +147,8 @@ class IsolationForest(ArrayDetector):
         """Fit the forest on ``X`` (``y`` ignored); sets ``threshold_`` (see :class:`Detector`)."""
         from sklearn.ensemble import IsolationForest as SkIsolationForest
 
-        self._validate_params()
-        X = self._check_X(X, fitting=True)
+        self.check_params()
+        X = self.check_X(X, fitting=True)
         try:
             forest = SkIsolationForest(n_estimators=self.n_estimators, max_samples=self.max_samples,
                                        max_features=self.max_features, random_state=self.random_state,
@@ -233,7 +233,7 @@ class IsolationForest(ArrayDetector):
 
     def decision_function(self, X) -> np.ndarray:
         """2^(−E[h(x)] / c(ψ)) per row, float32: higher = more anomalous."""
-        X = self._check_X(X)
+        X = self.check_X(X)
         a = self.arrays_
         feature, threshold, left, right = a["feature"], a["threshold"], a["left"], a["right"]
         n = X.shape[0]

@@ -93,7 +93,7 @@ def read_checkpoint(path, cls: type[NeuralDetector], *, base: type[NeuralDetecto
         raise ModelError(f"the checkpoint names detector {name!r}, not a neural detector", path=path)
     if cls is not base and det_cls is not cls:
         raise ModelError(f"checkpoint holds a {det_cls.__name__}, not a {cls.__name__}", path=path)
-    unknown = sorted(set(det_meta["params"]) - set(det_cls._param_names()))
+    unknown = sorted(set(det_meta["params"]) - set(det_cls.param_names()))
     if unknown:
         raise ModelError(f"unknown parameter(s) for {name} in the checkpoint: {', '.join(unknown)}", path=path)
     n_features = det_meta.get("n_features")
@@ -102,7 +102,7 @@ def read_checkpoint(path, cls: type[NeuralDetector], *, base: type[NeuralDetecto
                          f"{n_features!r}", path=path)
     try:
         det = det_cls(**det_meta["params"])
-        det._validate_params()
+        det.check_params()
         seed = int(meta["seed"])
         epochs_done, history = int(meta["epochs_done"]), list(meta["history"])
         dtype_policy, fingerprint = str(meta["dtype_policy"]), meta["data_fingerprint"]
@@ -110,7 +110,7 @@ def read_checkpoint(path, cls: type[NeuralDetector], *, base: type[NeuralDetecto
         raise ModelError(f"the checkpoint metadata lacks {exc}", path=path) from None
     except (TypeError, ValueError, ConfigError) as exc:
         raise ModelError(f"invalid checkpoint metadata ({exc})", path=path) from None
-    det._init_state(n_features, seed=seed)
+    det.init_state(n_features, seed=seed)
     if det.dtype_policy_ != dtype_policy:
         raise ModelError(f"checkpoint was written with {dtype_policy} compute, this machine "
                          f"would use {det.dtype_policy_}", path=path)

@@ -16,6 +16,8 @@ TensorFlow, or the detector interface itself (:mod:`geogan.detectors.base`).
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from geogan.detectors.base import DEFAULT_CONTAMINATION, DataError
@@ -81,8 +83,8 @@ class RobustMahalanobis(ArrayDetector):
         self.contamination = contamination
         self.random_state = random_state
 
-    def _validate_params(self) -> None:
-        super()._validate_params()
+    def check_params(self) -> None:
+        super().check_params()
         if self.support_fraction is not None and not 0.0 < float(self.support_fraction) <= 1.0:
             raise ConfigError(f"support_fraction must be in (0, 1], got {self.support_fraction!r}")
         if not isinstance(self.max_fit_samples, (int, np.integer)) or self.max_fit_samples < 2:
@@ -92,14 +94,18 @@ class RobustMahalanobis(ArrayDetector):
         """Fit the MCD on ``X`` (``y`` ignored); sets ``threshold_`` from all rows of ``X``."""
         from sklearn.covariance import MinCovDet
 
-        self._validate_params()
-        X = self._check_X(X, fitting=True)
+        self.check_params()
+        X = self.check_X(X, fitting=True)
         X_fit = X.astype(np.float64)
         if X.shape[0] > self.max_fit_samples:
             rng = np.random.default_rng(self.random_state)
             X_fit = X_fit[np.sort(rng.choice(X.shape[0], self.max_fit_samples, replace=False))]
-        mcd = MinCovDet(support_fraction=self.support_fraction, random_state=self.random_state).fit(X_fit)
-        # pinv: a singular covariance (e.g. clr rows summing to zero) is the rule, not the exception
+        # a singular covariance (e.g. clr rows summing to zero) is the rule, not the exception: the
+        # warnings scikit-learn's MCD gives for it say nothing a user can act on, and pinv handles it
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*not full rank")
+            warnings.filterwarnings("ignore", message="Determinant has increased")
+            mcd = MinCovDet(support_fraction=self.support_fraction, random_state=self.random_state).fit(X_fit)
         self.arrays_ = {"location": mcd.location_, "precision": np.linalg.pinv(mcd.covariance_, hermitian=True)}
         self.n_features_ = X.shape[1]
         return self._fit_threshold(X)
@@ -112,7 +118,7 @@ class RobustMahalanobis(ArrayDetector):
 
     def decision_function(self, X) -> np.ndarray:
         """Squared robust Mahalanobis distance per row, float32: higher = more anomalous."""
-        X = self._check_X(X).astype(np.float64)
+        X = self.check_X(X).astype(np.float64)
         d = X - self.arrays_["location"]
         return np.einsum("ij,jk,ik->i", d, self.arrays_["precision"], d).astype(np.float32)
 
@@ -164,10 +170,10 @@ class PCAReconstruction(ArrayDetector):
         self.contamination = contamination
         self.random_state = random_state
 
-    def _validate_params(self) -> None:
-        super()._validate_params()
+    def check_params(self) -> None:
+        super().check_params()
         n = self.n_components
-        ok = (isinstance(n, (int, np.integer)) and 1 <= n <= MAX_COMPONENTS) or (isinstance(n, float) and 0.0 < n < 1.0)
+        ok = (isinstance(n, (int, np.integer)) and not isinstance(n, bool) and 1 <= n <= MAX_COMPONENTS) or (isinstance(n, float) and 0.0 < n < 1.0)
         if not ok:
             raise ConfigError(f"n_components must be an integer from 1 to {MAX_COMPONENTS:,} or a fraction in (0, 1), "
                               f"got {n!r}")
@@ -176,8 +182,8 @@ class PCAReconstruction(ArrayDetector):
         """Fit the principal axes on ``X`` (``y`` ignored); sets ``threshold_``."""
         from sklearn.decomposition import PCA
 
-        self._validate_params()
-        X = self._check_X(X, fitting=True).astype(np.float64)
+        self.check_params()
+        X = self.check_X(X, fitting=True).astype(np.float64)
         n = self.n_components
         if isinstance(n, (int, np.integer)) and n >= min(X.shape):
             # a DataError (a ValueError, as scikit-learn expects): it depends on X's shape
@@ -202,7 +208,7 @@ class PCAReconstruction(ArrayDetector):
 
     def decision_function(self, X) -> np.ndarray:
         """Squared reconstruction error per row, float32: higher = more anomalous."""
-        X = self._check_X(X).astype(np.float64)
+        X = self.check_X(X).astype(np.float64)
         d = X - self.arrays_["mean"]
         V = self.arrays_["components"]
         resid = d - (d @ V.T) @ V

@@ -139,15 +139,15 @@ class Ensemble(Detector):
         inner = self.members_[0].score_name if getattr(self, "members_", None) else "score"
         return f"ensemble_percentile({inner})"
 
-    def _validate_params(self) -> None:
-        super()._validate_params()
+    def check_params(self) -> None:
+        super().check_params()
         if not isinstance(self.n_members, (int, np.integer)) or isinstance(self.n_members, bool) or \
                 not 1 <= self.n_members <= 100:
             raise ConfigError(f"n_members must be an integer between 1 and 100, got {self.n_members!r}")
         cls = detector_class(self.detector)
         if cls is Ensemble:
             raise ConfigError("an ensemble's members cannot be ensembles")
-        unknown = set(self.params or {}) - set(cls._param_names())
+        unknown = set(self.params or {}) - set(cls.param_names())
         if unknown:
             raise ConfigError(f"detector {self.detector!r} has no parameter(s) {', '.join(sorted(unknown))}")
         if self.random_state is not None and not isinstance(self.random_state, (int, np.integer)):
@@ -176,13 +176,13 @@ class Ensemble(Detector):
 
         ALAD members are trained side by side as one network
         (:class:`~geogan.detectors.stacked.StackedALAD`); others one after another."""
-        self._validate_params()
-        X = self._check_X(X, fitting=True)
+        self.check_params()
+        X_checked = self.check_X(X, fitting=True)  # the members see an array: no column names
         members = [self.make_member(k) for k in range(int(self.n_members))]
         if stack_reason(members) is None:
-            StackedALAD.fresh(members, X).fit(X)
+            StackedALAD.fresh(members, X_checked).fit(X_checked)
         else:
-            members = [m.fit(X) for m in members]
+            members = [m.fit(X_checked) for m in members]
         if callback is not None:
             for k, m in enumerate(members):
                 callback(k, m)
@@ -191,10 +191,10 @@ class Ensemble(Detector):
     def set_members(self, members: Sequence[Detector], X) -> Ensemble:
         """Adopt fitted ``members``, calibrate each on the training rows ``X`` and set the
         ensemble's ``threshold_`` from its scores of ``X``."""
-        self._validate_params()
+        self.check_params()
         if len(members) != int(self.n_members):
             raise ConfigError(f"expected {self.n_members} members, got {len(members)}")
-        X = self._check_X(X, fitting=True)
+        X = self.check_X(X, fitting=True)
         self.members_ = list(members)
         self._scorer = None
         self.n_features_ = int(X.shape[1])
@@ -216,7 +216,7 @@ class Ensemble(Detector):
 
     def member_percentiles(self, X) -> np.ndarray:
         """``(n_members, n)`` percentiles of each row under each member."""
-        X = self._check_X(X)
+        X = self.check_X(X)
         return np.stack([to_percentile(s, q) for s, q in zip(self.member_scores(X), self.quantiles_)])
 
     def __getstate__(self) -> dict:
@@ -245,7 +245,7 @@ class Ensemble(Detector):
             members.append({"dir": member_dir(k), "detector": m.to_config(sub)})
         return {"members": members, "quantiles": [[float(v) for v in q] for q in self.quantiles_]}
 
-    def _state_from_disk(self, path: Path, state: dict, section: dict) -> None:
+    def restore_state(self, path: Path, state: dict, section: dict) -> None:
         where = path / "config.json"
         members, quantiles = state.get("members"), state.get("quantiles")
         if not isinstance(members, list) or len(members) != int(self.n_members) or not isinstance(quantiles, list) \

@@ -1,13 +1,13 @@
 """Model directories: the files a fitted detector is saved as, and their checks on load.
 
 A model directory holds ``config.json`` (format, version, the ``detector`` section: name,
-parameters, fitted state, Keras architecture, threshold) and weight files; never pickles of
-code. Here: writing it (:func:`write_model_files`; atomically through
-:func:`geogan.stores.files.staged_directory`), reading and
-validating it (:func:`read_config`, :func:`detector_from_config`), the limits on what it may
-ask TensorFlow to build (:data:`MAX_UNITS`, :data:`MAX_PARAMETERS`, :data:`MAX_LAYERS`),
-:func:`model_file`, :func:`checked_only`, and the training data fingerprint a model or
-checkpoint records (:func:`data_fingerprint`).
+parameters, fitted state, Keras architecture, threshold, and the column names when it was
+fitted on a pandas DataFrame) and weight files; never pickles of code. Here: writing it
+(:func:`write_model_files`; atomically through :func:`geogan.stores.files.staged_directory`),
+reading and validating it (:func:`read_config`, :func:`detector_from_config`), the limits on
+what it may ask TensorFlow to build (:data:`MAX_UNITS`, :data:`MAX_PARAMETERS`,
+:data:`MAX_LAYERS`), :func:`model_file`, :func:`checked_only`, and the training data
+fingerprint a model or checkpoint records (:func:`data_fingerprint`).
 
 Must not hold: the networks' architecture and weight-file checks and their rebuilding
 (:mod:`geogan.detectors.netfiles`), detector classes or training code
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 CONFIG_NAME = "config.json"
 MODEL_FORMAT = "geogan-model"
 MODEL_FORMAT_VERSION = 1
-_DETECTOR_KEYS = {"name", "params", "n_features", "score", "state", "architecture", "threshold"}
+_DETECTOR_KEYS = {"name", "params", "n_features", "score", "state", "architecture", "threshold", "feature_names"}
 #: Limits on what a model directory, checkpoint or parameter set may ask TensorFlow to build,
 #: checked before anything is allocated: the width of any layer or network input (Dense
 #: units, latent dimension, features), the weights of one network (~2 GB of float32; geogan's
@@ -116,12 +116,12 @@ def detector_from_config(path: Path, section: dict, *, where) -> Detector:
     params = section.get("params")
     if not isinstance(params, dict):
         raise ModelError("detector 'params' must be a JSON object", path=where)
-    bad = set(params) - set(cls._param_names())
+    bad = set(params) - set(cls.param_names())
     if bad:
         raise ModelError(f"unknown parameter(s) for {name}: {', '.join(sorted(bad))}", path=where)
     try:
         det = cls(**params)
-        det._validate_params()
+        det.check_params()
     except (TypeError, ValueError, ConfigError) as exc:
         raise ModelError(f"invalid parameters for {name}: {exc}", path=where) from None
     n_features = section.get("n_features")
@@ -134,8 +134,14 @@ def detector_from_config(path: Path, section: dict, *, where) -> Detector:
     if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, (int, float))
                                   or not math.isfinite(threshold)):
         raise ModelError(f"detector 'threshold' must be a finite number, got {threshold!r}", path=where)
-    det.n_features_ = n_features
-    det._state_from_disk(Path(path), state, section)
+    names = section.get("feature_names")  # the columns of the DataFrame it was fitted on, if any
+    if names is not None and (not isinstance(names, list) or len(names) != n_features
+                              or not all(isinstance(n, str) for n in names)):
+        raise ModelError(f"detector 'feature_names' must list {n_features} column names (strings)", path=where)
+    det.n_features_ = det.n_features_in_ = n_features
+    if names is not None:
+        det.feature_names_in_ = np.asarray(names, dtype=object)
+    det.restore_state(Path(path), state, section)
     # models saved before geogan kept threshold_ load without one (predict then says so);
     # decision_scores_ and labels_ describe the training rows and are not saved
     det.threshold_ = None if threshold is None else float(threshold)

@@ -284,15 +284,15 @@ def read_networks(det: NeuralDetector, path: Path, state: dict, section: dict) -
     anything is built; inside :func:`~geogan.detectors.modelfile.checked_only` only checked."""
     where = path / CONFIG_NAME
     arch = section.get("architecture")
-    if not isinstance(arch, dict) or set(arch) != set(det._network_names):
-        raise ModelError(f"the architecture must describe the networks {', '.join(det._network_names)}",
+    if not isinstance(arch, dict) or set(arch) != set(det.network_names):
+        raise ModelError(f"the architecture must describe the networks {', '.join(det.network_names)}",
                          path=where)
     files = state.get("weights")
-    if not isinstance(files, dict) or set(files) != set(det._network_names) or not all(
+    if not isinstance(files, dict) or set(files) != set(det.network_names) or not all(
             isinstance(e, dict) for e in files.values()):
         raise ModelError("the weight file list does not match the networks", path=where)
     det.nets_, det.ema_nets_ = {}, {}
-    for name in det._network_names:
+    for name in det.network_names:
         # sizes and weight-file shapes are checked against the architecture before building
         check_architecture(arch[name], where=where)
         shapes = network_weight_shapes(arch[name], where=where)

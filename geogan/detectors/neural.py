@@ -40,12 +40,12 @@ DEFAULT_STEPS = 5000
 class NeuralDetector(Detector):
     """Shared training/scoring machinery of the TensorFlow detectors.
 
-    Subclasses define ``_network_names``, ``_build_networks(n_features, dtype=, seed=)``,
+    Subclasses define ``network_names`` (their networks, as saved), ``loss_names`` (the losses
+    an epoch's ``logs`` report), ``_build_networks(n_features, dtype=, seed=)``,
     ``_spectral_networks`` (names whose Dense kernels are spectrally normalised),
-    ``_loss_names``, ``_optimizer_groups`` and the graph functions ``_train_step`` and
-    ``_score_graph``. Parameters every subclass has: ``epochs``, ``steps``, ``batch_size``,
-    ``learning_rate``, ``random_state``, ``ema_decay``, ``mixed_precision``, ``jit_compile``,
-    ``score_batch_size``.
+    ``_optimizer_groups`` and the graph functions ``_train_step`` and ``_score_graph``.
+    Parameters every subclass has: ``epochs``, ``steps``, ``batch_size``, ``learning_rate``,
+    ``random_state``, ``ema_decay``, ``mixed_precision``, ``jit_compile``, ``score_batch_size``.
 
     The base class takes no parameters; the detectors built on it (:class:`~geogan.detectors.ALAD`,
     :class:`~geogan.detectors.VAE`, :class:`~geogan.detectors.AutoEncoder`) list theirs.
@@ -85,11 +85,11 @@ class NeuralDetector(Detector):
     geogan.errors.ConfigError: give the training length as steps (optimiser updates) or epochs
     """
 
-    _network_names: ClassVar[tuple[str, ...]] = ()
+    network_names: ClassVar[tuple[str, ...]] = ()
     _spectral_networks: ClassVar[tuple[str, ...]] = ()
     # output layers left free, as the original ALAD code (its SN layers are the hidden ones)
     _spectral_skip_layers: ClassVar[tuple[str, ...]] = ()
-    _loss_names: ClassVar[tuple[str, ...]] = ()
+    loss_names: ClassVar[tuple[str, ...]] = ()
     # ALAD updates the discriminators and then G/E on two different batches per step
     _batches_per_step: ClassVar[int] = 2
     spectral_norm: bool = False
@@ -109,8 +109,8 @@ class NeuralDetector(Detector):
     def _score_graph(self, x, nets: dict):  # pragma: no cover
         raise NotImplementedError
 
-    def _validate_params(self) -> None:
-        super()._validate_params()
+    def check_params(self) -> None:
+        super().check_params()
         for name in ("epochs", "steps", "batch_size", "score_batch_size"):
             v = getattr(self, name, None)
             if v is None and name in ("epochs", "steps"):
@@ -136,16 +136,17 @@ class NeuralDetector(Detector):
         # recent ones do bfloat16, which needs no scaling
         return "mixed_float16" if gpu_available() else "mixed_bfloat16"
 
-    def _draw_seed(self) -> int:
-        if self.random_state is not None:
-            return int(self.random_state)
-        return int(np.random.SeedSequence().generate_state(1)[0] >> 1)
-
-    def _init_state(self, n_features: int, *, seed: int) -> None:
-        """Fresh networks, EMA copies, optimisers and counters for ``n_features`` inputs."""
+    def init_state(self, n_features: int, *, seed: int | None = None) -> None:
+        """Fresh training state for ``n_features`` inputs (networks, EMA copies, optimisers,
+        counters): what ``fit`` starts from, and a checkpoint restores into. Call
+        :meth:`check_params` first. ``seed`` (``seed_``) is by default ``random_state``, or a
+        fresh draw when that is None."""
         tf = tensorflow()
 
-        self.n_features_ = int(n_features)
+        if seed is None:
+            seed = self.random_state if self.random_state is not None else \
+                np.random.SeedSequence().generate_state(1)[0] >> 1
+        self.n_features_ = self.n_features_in_ = int(n_features)
         self.seed_ = int(seed)
         self.dtype_policy_ = self._compute_dtype()
         self.nets_ = self._build_networks(n_features, dtype=self.dtype_policy_, seed=self.seed_)
@@ -170,7 +171,7 @@ class NeuralDetector(Detector):
                                                 beta_2=float(getattr(self, "beta_2", 0.999)), name=group)
         self.loss_scale_ = LossScale() if self.dtype_policy_ == "mixed_float16" else None
         self.step_ = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-        self._loss_sum = tf.Variable(tf.zeros([len(self._loss_names)], tf.float32), trainable=False)
+        self._loss_sum = tf.Variable(tf.zeros([len(self.loss_names)], tf.float32), trainable=False)
         self.epochs_done_ = 0
         self.history_ = []
         self._step_fn = None
@@ -281,8 +282,8 @@ class NeuralDetector(Detector):
         """
         import tensorflow as tf
 
-        self._validate_params()
-        X = self._check_X(X, fitting=True)
+        self.check_params()
+        X = self.check_X(X, fitting=True)
         if resume:
             if not hasattr(self, "step_"):
                 raise ConfigError("nothing to resume: this detector has no training state (restore one with "
@@ -294,7 +295,7 @@ class NeuralDetector(Detector):
                 raise ModelError("cannot resume: the training data differ from the checkpoint's (same grid, "
                                  "sample, seed and transform are needed)")
         else:
-            self._init_state(X.shape[1], seed=self._draw_seed())
+            self.init_state(X.shape[1])
         self.data_fingerprint_ = data_fingerprint(X)
         self.n_train_ = int(X.shape[0])
         if self._step_fn is None:
@@ -309,7 +310,7 @@ class NeuralDetector(Detector):
             for idx in dataset:
                 self._step_fn(X_t, idx)
             sums = self._loss_sum.numpy()
-            logs = {name: float(v) / len(batches) for name, v in zip(self._loss_names, sums)}
+            logs = {name: float(v) / len(batches) for name, v in zip(self.loss_names, sums)}
             logs["seconds"] = time.perf_counter() - t0
             self.epochs_done_ = epoch + 1
             self.history_.append({"epoch": epoch + 1, **logs})
@@ -336,7 +337,7 @@ class NeuralDetector(Detector):
         ``score_batch_size`` rows with dropout off. ``weights="ema"`` (default) uses the EMA
         shadow weights; ``"live"`` the last training weights (for diagnostics).
         """
-        X = self._check_X(X)
+        X = self.check_X(X)
         if weights not in ("ema", "live"):
             raise ConfigError(f"weights must be 'ema' or 'live', got {weights!r}")
         self._validate_score()
@@ -361,7 +362,7 @@ class NeuralDetector(Detector):
                 "dtype_policy": self.dtype_policy_,
                 "history": [{k: float(v) for k, v in row.items()} for row in self.history_]}
 
-    def _state_from_disk(self, path: Path, state: dict, section: dict) -> None:
+    def restore_state(self, path: Path, state: dict, section: dict) -> None:
         read_networks(self, path, state, section)
         self.epochs_done_ = int(state.get("epochs_done", 0))
         self.seed_ = int(state.get("seed", 0))

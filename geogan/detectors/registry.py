@@ -1,9 +1,10 @@
 """The detector registry: registry names (``"alad"``, ``"iforest"``, ...) to classes.
 
-Holds the name → ``module:Class`` table, :data:`DETECTORS` (a mapping that imports a class's
-module on first access, so the scikit-learn baselines never import TensorFlow),
-:func:`detector_class` and :func:`get_detector`. The CLI, pipeline specs, model files and
-checkpoints name detectors by these names.
+Holds the name → ``module:Class`` table (the one place a detector is registered),
+:data:`DETECTORS` (a mapping that imports a class's module on first access, so the
+scikit-learn baselines never import TensorFlow), :func:`detector_class`, :func:`get_detector`
+and :func:`class_modules` (the package's lazy exports, from the same table). The CLI, pipeline
+specs, model files and checkpoints name detectors by these names.
 
 Must not hold: detector code (:mod:`geogan.detectors.base` and the detector modules), model
 files (:mod:`geogan.detectors.modelfile`), or any import of a detector module at import time.
@@ -63,6 +64,24 @@ class _LazyRegistry(Mapping):
 
 #: Registry name → detector class, loaded lazily.
 DETECTORS: Mapping[str, type[Detector]] = _LazyRegistry()
+
+
+def class_modules() -> dict[str, str]:
+    """Class name → the module defining it, for every registered detector: what
+    :mod:`geogan.detectors` exports lazily (read from the registry's table, so a detector is
+    registered in one place).
+
+    Returns
+    -------
+    dict
+        ``{"ALAD": "geogan.detectors.alad", ...}``, in registry order.
+
+    Examples
+    --------
+    >>> class_modules()["IsolationForest"]
+    'geogan.detectors.baselines'
+    """
+    return dict(reversed(target.split(":")) for target in _REGISTRY.values())
 
 
 def detector_class(name: str) -> type[Detector]:
@@ -129,7 +148,7 @@ def get_detector(name: str, **params) -> Detector:
     geogan.errors.ConfigError: detector 'pca' has no parameter(s) n_estimators; it takes n_components, ...
     """
     cls = detector_class(name)
-    accepted = cls._param_names()
+    accepted = cls.param_names()
     unknown = sorted(set(params) - set(accepted))
     if unknown:
         raise ConfigError(f"detector {name!r} has no parameter(s) {', '.join(unknown)}; "

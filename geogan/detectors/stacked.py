@@ -116,7 +116,7 @@ class StackedALAD:
             u = tf.Variable(np.stack([m.sn_u_[i].numpy() for m in members]), trainable=False, name=f"sn_u_{i}")
             self._sn.append((name, key, u))
         self.step = tf.Variable(int(t.step_.numpy()), dtype=tf.int64, trainable=False, name="stacked_step")
-        self.loss_sum = tf.Variable(tf.zeros([len(members), len(t._loss_names)], tf.float32), trainable=False)
+        self.loss_sum = tf.Variable(tf.zeros([len(members), len(t.loss_names)], tf.float32), trainable=False)
         self._step_fn = None
 
     @classmethod
@@ -126,10 +126,10 @@ class StackedALAD:
         reason = stack_reason(members)
         if reason is not None:
             raise ConfigError(f"cannot train these members as one network: {reason}")
-        n_features = members[0]._check_X(X, fitting=True).shape[1]
+        X = [m.check_X(X, fitting=True) for m in members][0]  # as each member's fit would
         for m in members:
-            m._validate_params()
-            m._init_state(n_features, seed=m._draw_seed())
+            m.check_params()
+            m.init_state(X.shape[1])
         return cls(members)
 
     @staticmethod
@@ -208,7 +208,7 @@ class StackedALAD:
         import tensorflow as tf
 
         t = self.template
-        X = t._check_X(X, fitting=True)
+        X = [m.check_X(X, fitting=True) for m in self.members][0]  # as each member's fit would
         fp = data_fingerprint(X)
         if t.epochs_done_ and any(getattr(m, "data_fingerprint_", fp) != fp for m in self.members):
             raise ModelError("cannot resume: the training data differ from the checkpoint's (same grid, sample, "
@@ -231,7 +231,7 @@ class StackedALAD:
             seconds = time.perf_counter() - t0
             logs = []
             for m, row in zip(self.members, sums):
-                log = {name: float(v) for name, v in zip(t._loss_names, row)}
+                log = {name: float(v) for name, v in zip(t.loss_names, row)}
                 log["seconds"] = seconds
                 m.epochs_done_ = epoch + 1
                 m.history_.append({"epoch": epoch + 1, **log})
@@ -301,7 +301,7 @@ def stacked_scorer(members: Sequence) -> StackedScorer | None:
     if len(members) < 2 or not all(type(m) is ALAD and getattr(m, "ema_nets_", None) for m in members):
         return None
     t = members[0]
-    shapes = [[tuple(w.shape) for net in m._network_names for w in m.ema_nets_[net].weights] for m in members]
+    shapes = [[tuple(w.shape) for net in m.network_names for w in m.ema_nets_[net].weights] for m in members]
     same = all(s == shapes[0] for s in shapes) and len({m.score_name for m in members}) == 1 and \
         all(m.get_params() | {"random_state": 0} == t.get_params() | {"random_state": 0} for m in members)
     return StackedScorer(members) if same else None

@@ -24,7 +24,7 @@ _SLOPE = 0.2  # ALAD's LeakyReLU
 
 def dense_keys(det: ALAD) -> list[str]:
     """``net/layer`` of every Dense layer of ``det``'s networks, in network order."""
-    return [f"{name}/{layer.name}" for name in det._network_names for layer in det.nets_[name].layers
+    return [f"{name}/{layer.name}" for name in det.network_names for layer in det.nets_[name].layers
             if getattr(layer, "kernel", None) is not None]
 
 

@@ -48,8 +48,8 @@ class _Reconstruction(NeuralDetector):
 
     _batches_per_step = 1
 
-    def _validate_params(self) -> None:
-        super()._validate_params()
+    def check_params(self) -> None:
+        super().check_params()
         check_width("latent_dim", self.latent_dim)
         check_widths("hidden_units", self.hidden_units)
         self._validate_score()
@@ -60,7 +60,7 @@ class _Reconstruction(NeuralDetector):
                               f"choose one of {', '.join(self._scores)}")
 
     def _optimizer_groups(self) -> dict[str, tuple[str, ...]]:
-        return {"all": self._network_names}
+        return {"all": self.network_names}
 
     def _dense_factory(self, seed: int, dtype):
         import keras
@@ -126,8 +126,8 @@ class VAE(_Reconstruction):
     """
 
     name = "vae"
-    _network_names = ("encoder", "decoder")
-    _loss_names = ("loss", "nll", "kl")
+    network_names = ("encoder", "decoder")
+    loss_names = ("loss", "nll", "kl")
     _scores = ("reconstruction_probability", "reconstruction_error")
 
     def __init__(self, *, latent_dim: int = 64, hidden_units: Sequence[int] = (256, 128), epochs: int | None = None, steps: int | None = DEFAULT_STEPS,
@@ -151,8 +151,8 @@ class VAE(_Reconstruction):
         self.contamination = contamination
         self.random_state = random_state
 
-    def _validate_params(self) -> None:
-        super()._validate_params()
+    def check_params(self) -> None:
+        super().check_params()
         # scoring holds score_batch_size x n_samples decoded rows at once
         if not isinstance(self.n_samples, (int, np.integer)) or isinstance(self.n_samples, bool) \
                 or not 1 <= self.n_samples <= MAX_SAMPLES:
@@ -266,8 +266,8 @@ class AutoEncoder(_Reconstruction):
     """
 
     name = "autoencoder"
-    _network_names = ("encoder", "decoder")
-    _loss_names = ("mse",)
+    network_names = ("encoder", "decoder")
+    loss_names = ("mse",)
     _scores = ("reconstruction_error",)
 
     def __init__(self, *, latent_dim: int = 64, hidden_units: Sequence[int] = (256, 128), epochs: int | None = None, steps: int | None = DEFAULT_STEPS,

@@ -24,6 +24,7 @@ import pyproj
 from geogan.survey.coordinates import coordinate_columns, read_coordinates
 from geogan.errors import CRSError, GeoganWarning, InputError
 from geogan.gridspec import parse_crs
+from geogan.options import DepositOptions, split_options
 from geogan.survey.tables import Table, TableRole, open_table
 
 __all__ = ["Deposits", "read_deposits", "TYPE_COLUMNS"]
@@ -196,13 +197,14 @@ def read_deposits(
     path: str | PathLike,
     *,
     crs,
-    x: str | None = None,
-    y: str | None = None,
-    input_crs=None,
-    deposit_type: str | None = None,
-    deposit_type_column: str | None = None,
+    options: DepositOptions | None = None,
+    **shortcuts,
 ) -> Deposits:
     """Read known deposits from CSV (or Parquet) or a vector file (GeoPackage) into ``crs``.
+
+    How (columns, CRS, deposit type) is a :class:`~geogan.options.DepositOptions`, or any of
+    its fields by name (``x=``, ``y=``, ``input_crs=``, ``deposit_type=``,
+    ``deposit_type_column=``), overriding the object given.
 
     Parameters
     ----------
@@ -212,18 +214,20 @@ def read_deposits(
         an fsspec URL. Read by :func:`geogan.survey.tables.open_table`, as surveys are.
     crs
         The grid's CRS: deposits are reprojected to it (pyproj, ``always_xy``).
-    x, y
-        Coordinate column names. Auto-detected (any case) as for surveys: x/y, x_*/y_*
-        (``x_etrstm35fin``), easting/northing, then lon/lat; vector files use their geometry.
-    input_crs
-        CRS of the file's coordinates. Default: the layer's CRS for a vector geometry,
-        EPSG:4326 for lon/lat columns, else ``crs`` (the file is assumed to be in the grid CRS).
-    deposit_type
-        Keep only the deposits of this type (:meth:`Deposits.select_type`: the type column
-        equals or contains it, any case), e.g. ``"W-Sn"``. Every row is validated first.
-    deposit_type_column
-        The type column; default the first of ``deposit_type``, ``type``, ``commodity``,
-        ``commodities`` (any case).
+    options
+        How to read the file (:class:`~geogan.options.DepositOptions`); default its defaults.
+    **shortcuts
+        Fields of :class:`~geogan.options.DepositOptions` by name:
+
+        ``x``, ``y``: coordinate column names. Auto-detected (any case) as for surveys: x/y,
+        x_*/y_* (``x_etrstm35fin``), easting/northing, then lon/lat; vector files use their
+        geometry. ``input_crs``: CRS of the file's coordinates. Default: the layer's CRS for a
+        vector geometry, EPSG:4326 for lon/lat columns, else ``crs`` (the file is assumed to
+        be in the grid CRS). ``deposit_type``: keep only the deposits of this type
+        (:meth:`Deposits.select_type`: the type column equals or contains it, any case), e.g.
+        ``"W-Sn"``; every row is validated first. ``deposit_type_column``: the type column;
+        default the first of ``deposit_type``, ``type``, ``commodity``, ``commodities`` (any
+        case).
 
     Returns
     -------
@@ -238,6 +242,9 @@ def read_deposits(
         are listed). Rows are CSV line numbers (header = line 1) or 1-based features.
     CRSError
         Coordinates outside the valid range of the input CRS (usually a wrong CRS).
+    ConfigError
+        An option of the wrong type, or ``deposit_type_column`` without ``deposit_type``
+        (before the file is read).
 
     Warns
     -----
@@ -255,21 +262,23 @@ def read_deposits(
     ('EPSG:4326', [250800.0, 252600.0])
     >>> read_deposits(path, crs="EPSG:32650", deposit_type="W-Sn").ids.tolist()
     ['Pangushan']
+    >>> from geogan.options import DepositOptions
+    >>> how = DepositOptions(x="lon", y="lat", input_crs="EPSG:4326")
+    >>> read_deposits(path, crs="EPSG:32650", options=how).ids.tolist()
+    ['Pangushan', 'Dajishan']
     >>> read_deposits(path, crs="EPSG:32650", deposit_type="Au")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     geogan.errors.InputError: ...deposits.csv: column 'type': no deposit of type 'Au'; the types present are: ...
     """
+    (o,) = split_options("read_deposits", shortcuts, (DepositOptions, options))
     grid_crs = parse_crs(crs, what="grid CRS")
-    given_crs = None if input_crs is None else parse_crs(input_crs, what="deposits CRS")
+    given_crs = None if o.input_crs is None else parse_crs(o.input_crs, what="deposits CRS")
     with open_table(path, role=_ROLE, centroids=True) as table:  # a URL is read from a local copy
-        deposits = _read(table, x=x, y=y, input_crs=given_crs, grid_crs=grid_crs)
+        deposits = _read(table, x=o.x, y=o.y, input_crs=given_crs, grid_crs=grid_crs)
     for note in table.notes:
         warnings.warn(f"{deposits.path}: {note}", GeoganWarning, stacklevel=2)
-    if deposit_type is not None:
-        deposits = deposits.select_type(deposit_type, column=deposit_type_column)
-    elif deposit_type_column is not None:
-        raise InputError("--deposit-type-column names the column that --deposit-type selects by; give "
-                         "--deposit-type too", path=deposits.path)
+    if o.deposit_type is not None:  # (a type column without a type: refused by DepositOptions)
+        deposits = deposits.select_type(o.deposit_type, column=o.deposit_type_column)
     return deposits
 
 

@@ -2,7 +2,9 @@
 
 What lives here: one function per PNG of the report directory (:func:`plot_map`,
 :func:`plot_roc`, :func:`plot_pa`, :func:`plot_success`), drawn with matplotlib's object API
-(no pyplot: no backend is chosen for the caller and a notebook's figures are left alone).
+(no pyplot: no backend is chosen for the caller and a notebook's figures are left alone); each
+saves its PNG and returns the :class:`~matplotlib.figure.Figure` it drew (its axes hold the data
+plotted).
 What does not: the metrics (:mod:`geogan.evaluation.metrics`), the HTML page and ``metrics.json``
 (:mod:`geogan.evaluation.report`). The map's classes and colours are :mod:`geogan.evaluation.gis`'s, those of
 ``anomaly.qml`` and ``anomaly_polygons.gpkg``.
@@ -65,7 +67,7 @@ def _break_text(k: int, breaks: np.ndarray) -> str:
     return f"{breaks[k - 1]:.3g}–{breaks[k]:.3g}"
 
 
-def plot_map(path: Path, results, scores, deposits: Deposits, title: str) -> None:
+def plot_map(path: Path, results, scores, deposits: Deposits, title: str) -> Figure:
     """``map.png``: one panel per detector (``results``, ``{name: EvaluationResult}``) of its
     grid (``scores``, ``{name: grid}``) in the percentile classes, with the deposits on top."""
     n = len(results)
@@ -134,9 +136,10 @@ def plot_map(path: Path, results, scores, deposits: Deposits, title: str) -> Non
     fig.suptitle(title, fontsize=12)
     fig.tight_layout()
     fig.savefig(path, dpi=_DPI)
+    return fig
 
 
-def plot_roc(path: Path, results) -> None:
+def plot_roc(path: Path, results) -> Figure:
     """``roc.png``: the all-cells ROC curve of every detector, overlaid."""
     fig, ax = _subplots(figsize=(5.4, 5.0))
     ax.plot([0, 1], [0, 1], ls="--", c="0.6", lw=1, label="chance (0.5)")
@@ -151,9 +154,10 @@ def plot_roc(path: Path, results) -> None:
     ax.set_aspect("equal")
     fig.tight_layout()
     fig.savefig(path, dpi=_DPI)
+    return fig
 
 
-def plot_pa(path: Path, results, note: str | None) -> None:
+def plot_pa(path: Path, results, note: str | None) -> Figure:
     """``pa.png``: a P-A panel per detector with area metrics; ``note`` says why there are
     none when no detector has them."""
     # One panel per detector: thresholds are in each detector's own score units, so curves of
@@ -200,13 +204,14 @@ def plot_pa(path: Path, results, note: str | None) -> None:
         ax.set_title(f"P-A plot: {name}", fontsize=11)
     fig.tight_layout()
     fig.savefig(path, dpi=_DPI)
+    return fig
 
 
 #: Area shares (%) at which the success-rate figure reads off the deposits captured.
 _CAPTURE_AT_PCT = (1.0, 5.0, 10.0)
 
 
-def plot_success(path: Path, results, note: str | None) -> None:
+def plot_success(path: Path, results, note: str | None) -> Figure:
     """Cumulative share of deposits captured against the cumulative share of the map, cells
     taken from the highest score down (the exact curve, a step per deposit), on a logarithmic
     area axis: the top few % of the map, where targets are chosen, fill most of the figure.
@@ -241,3 +246,4 @@ def plot_success(path: Path, results, note: str | None) -> None:
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=7, frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=_DPI)
+    return fig

@@ -89,11 +89,11 @@ def deposits_on_grid(grid: xr.DataArray, deposits: Deposits, *, values: np.ndarr
         if deposits.source_crs_assumed:
             hint = (
                 " The deposit file named no CRS, so the grid's was assumed; if its coordinates are in "
-                "another CRS, pass deposits_crs (--deposits-crs)."
+                "another CRS, give it (--deposits-crs; DepositOptions(input_crs=...))."
             )
             looks_degrees = np.all(np.abs(deposits.x) <= 180.0) & np.all(np.abs(deposits.y) <= 90.0)
             if scores_crs(grid).is_projected and looks_degrees:
-                hint += " The coordinates look like degrees: try deposits_crs='EPSG:4326'."
+                hint += " The coordinates look like degrees: try --deposits-crs EPSG:4326."
         raise EvaluationError(
             f"none of the {len(deposits)} deposits lies on a valid grid cell "
             f"({int(location.outside.sum())} outside the grid, {int(location.on_nodata.sum())} on no-data "

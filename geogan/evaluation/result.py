@@ -17,6 +17,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
 from geogan.evaluation.deposits import TYPE_COLUMNS, Deposits
 from geogan.evaluation.gis import class_labels, classify
@@ -151,8 +152,9 @@ def deposit_table(deposits: Deposits, location: DepositLocation, values: np.ndar
     for k in range(len(deposits)):
         row = {"id": ids[k], "x": float(deposits.x[k]), "y": float(deposits.y[k]), "status": "used",
                "score": None, "percentile": None, "class": None}
-        if type_col is not None:
-            row["type"] = str(deposits.attributes[type_col].iloc[k])
+        if type_col is not None:  # a blank type stays blank (None), not the text "nan"
+            kind = deposits.attributes[type_col].iloc[k]
+            row["type"] = None if pd.isna(kind) else str(kind)
         if location.outside[k]:
             row["status"] = "outside"
         elif location.on_nodata[k]:

@@ -31,7 +31,7 @@ import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 
 from geogan.evaluation.deposits import Deposits, read_deposits
-from geogan.options import EvalOptions, split_options
+from geogan.options import DepositOptions, EvalOptions, split_options
 from geogan.errors import InputError
 from geogan.evaluation.locate import scores_crs
 from geogan.evaluation.report import check_report_dir, write_report
@@ -77,11 +77,7 @@ def evaluate_many(
     out_dir: str | PathLike | None,
     evaluation: EvalOptions | None = None,
     *,
-    deposits_crs=None,
-    deposits_x: str | None = None,
-    deposits_y: str | None = None,
-    deposit_type: str | None = None,
-    deposit_type_column: str | None = None,
+    deposit_options: DepositOptions | None = None,
     title: str | None = None,
     overwrite: bool = False,
     top_anomalies: Mapping[str, list[dict]] | None = None,
@@ -95,10 +91,12 @@ def evaluate_many(
     All grids must share a CRS (deposits are read once, in the first grid's CRS, and
     reprojected per grid otherwise). ``out_dir=None`` computes the metrics without a report.
     ``top_anomalies`` (``{name: rows}`` of :func:`geogan.evaluation.drivers.top_anomalies`) adds
-    the top-anomalies table to the report. ``deposit_type`` (and ``deposit_type_column``)
-    keep only the deposits of one type (:func:`geogan.evaluation.deposits.read_deposits`); these and
-    ``deposits_crs/x/y`` apply when ``deposits`` is a file, read in the first grid's CRS (a
-    :class:`~geogan.evaluation.deposits.Deposits` is used as it is). ``evaluation`` (or its fields by
+    the top-anomalies table to the report. ``deposit_options`` (or its fields by the names
+    :attr:`DepositOptions.keywords <geogan.options.DepositOptions.keywords>` gives them:
+    ``deposits_crs``, ``deposits_x``, ``deposits_y``, ``deposit_type``, ``deposit_type_column``)
+    say how a deposit file is read (:func:`geogan.evaluation.deposits.read_deposits`, in the first
+    grid's CRS; a :class:`~geogan.evaluation.deposits.Deposits` is used as it is), e.g. keeping only
+    the deposits of one type. ``evaluation`` (or its fields by
     name) sets the negative-sampling protocol. A ``contributions.zarr``
     beside a score file (``geogan score --contributions``) adds each deposit's driving
     elements to the report's deposit table.
@@ -118,10 +116,10 @@ def evaluate_many(
     evaluation
         The negative-sampling protocol (:class:`~geogan.options.EvalOptions`); default its
         defaults.
-    deposits_crs, deposits_x, deposits_y
-        CRS and coordinate columns of a deposit file (default: detected, as for surveys).
-    deposit_type, deposit_type_column
-        Keep only the deposits of one type, and the column holding it.
+    deposit_options
+        How to read a deposit file (:class:`~geogan.options.DepositOptions`: CRS and coordinate
+        columns, detected by default as for surveys; the deposit type to keep, and its column);
+        default its defaults.
     title
         The report's title.
     overwrite
@@ -129,7 +127,9 @@ def evaluate_many(
     top_anomalies
         ``{name: rows}`` of :func:`geogan.evaluation.drivers.top_anomalies` for the report.
     **shortcuts
-        Fields of :class:`~geogan.options.EvalOptions` by name (``runs=5``).
+        Fields of :class:`~geogan.options.EvalOptions` by name (``runs=5``), and of
+        :class:`~geogan.options.DepositOptions` by their keywords (``deposits_crs="EPSG:4326"``,
+        ``deposit_type="W-Sn"``).
 
     Returns
     -------
@@ -150,7 +150,7 @@ def evaluate_many(
     StoreError
         A ``scores.zarr`` that is incomplete or damaged.
     ConfigError
-        An evaluation option out of range.
+        An evaluation or deposit option out of range or of the wrong type.
 
     Examples
     --------
@@ -167,7 +167,8 @@ def evaluate_many(
     Traceback (most recent call last):
     geogan.errors.InputError: no score grids given
     """
-    (evaluation,) = split_options("evaluate_many", shortcuts, (EvalOptions, evaluation))
+    evaluation, deposit_options = split_options("evaluate_many", shortcuts, (EvalOptions, evaluation),
+                                                (DepositOptions, deposit_options, DepositOptions.keywords))
     if not scores_paths:
         raise InputError("no score grids given")
     if out_dir is not None:  # the report never replaces one of its inputs (a score folder, the deposits)
@@ -179,10 +180,7 @@ def evaluate_many(
     grids = {name: p if isinstance(p, xr.DataArray) else open_scores(p) for name, p in scores_paths.items()}
     first = next(iter(grids.values()))
     if not isinstance(deposits, Deposits):
-        deposits = read_deposits(
-            deposits, crs=scores_crs(first), x=deposits_x, y=deposits_y, input_crs=deposits_crs,
-            deposit_type=deposit_type, deposit_type_column=deposit_type_column,
-        )
+        deposits = read_deposits(deposits, crs=scores_crs(first), options=deposit_options)
     results = {
         name: evaluate_scores(grid, deposits, evaluation, name=name)
         for name, grid in grids.items()
@@ -240,11 +238,7 @@ def evaluate(
     out_dir: str | PathLike | None,
     evaluation: EvalOptions | None = None,
     *,
-    deposits_crs=None,
-    deposits_x: str | None = None,
-    deposits_y: str | None = None,
-    deposit_type: str | None = None,
-    deposit_type_column: str | None = None,
+    deposit_options: DepositOptions | None = None,
     name: str | None = None,
     title: str | None = None,
     overwrite: bool = False,
@@ -272,12 +266,13 @@ def evaluate(
     deposits, evaluation
         A :class:`~geogan.evaluation.deposits.Deposits` or a deposit file, and the negative-sampling
         protocol, as for :func:`evaluate_many`.
-    deposit_type, deposit_type_column
-        Keep only the deposits of one type (:func:`geogan.evaluation.deposits.read_deposits`), e.g. ``"W-Sn"``.
+    deposit_options
+        How to read a deposit file (:class:`~geogan.options.DepositOptions`), e.g. keeping only
+        the deposits of one type (``deposit_type="W-Sn"``), as for :func:`evaluate_many`.
     top_anomalies
         Rows of :func:`geogan.evaluation.drivers.top_anomalies` for the report's top-anomalies
         table (the score stage passes them with ``contributions=True``).
-    deposits_crs, deposits_x, deposits_y, title, overwrite, **shortcuts
+    title, overwrite, **shortcuts
         As for :func:`evaluate_many`.
 
     Returns
@@ -317,10 +312,15 @@ def evaluate(
     ['index.html', 'map.png', 'metrics.json', 'pa.png', 'roc.png', 'success.png']
     >>> evaluate(tif, csv, None, deposit_type="W-Sn", min_dist_km=0.1, runs=2).metrics["roc_auc"]
     1.0
+    >>> from geogan.options import DepositOptions
+    >>> evaluate(tif, csv, None, deposit_options=DepositOptions(deposit_type="Au"), runs=2).metrics["n_deposits_used"]
+    1
     >>> evaluate(tif, csv, report)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     geogan.errors.OutputExistsError: ...report: report directory exists; pass overwrite=True (--overwrite) to replace it
     """
+    evaluation, deposit_options = split_options("evaluate", shortcuts, (EvalOptions, evaluation),
+                                                (DepositOptions, deposit_options, DepositOptions.keywords))
     if name is None:
         if out_dir is not None:
             check_report_dir(out_dir, overwrite=overwrite)
@@ -329,12 +329,8 @@ def evaluate(
         {name: scores_path},
         deposits,
         out_dir,
-        split_options("evaluate", shortcuts, (EvalOptions, evaluation))[0],
-        deposits_crs=deposits_crs,
-        deposits_x=deposits_x,
-        deposits_y=deposits_y,
-        deposit_type=deposit_type,
-        deposit_type_column=deposit_type_column,
+        evaluation,
+        deposit_options=deposit_options,
         title=title,
         overwrite=overwrite,
         top_anomalies={name: top_anomalies} if top_anomalies else None,

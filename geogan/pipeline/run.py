@@ -18,6 +18,7 @@ Layout of the output directory::
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -26,7 +27,8 @@ from pathlib import Path
 
 from geogan.errors import ConfigError, GeoganError, InputError, OutputExistsError
 from geogan.grid.idw import IDWParams
-from geogan.options import EvalOptions, GridOptions, Options, ScoreOptions, SurveyOptions, TrainOptions
+from geogan.options import (DepositOptions, EvalOptions, GridOptions, Options, ScoreOptions, SurveyOptions,
+                            TrainOptions)
 from geogan.pipeline.spec import PipelineSpec, load_spec
 from geogan.pipeline.state import RunState, pipeline_outputs, stage_stamp
 from geogan.stores.files import check_disjoint, file_sha256, output_lock
@@ -211,6 +213,7 @@ class _Runner:
         self.out = spec.output
         self.cluster = {"scheduler": spec.cluster.get("scheduler"), "workers": spec.cluster.get("workers")}
         self.evaluation = EvalOptions.pick(dict(spec.score))
+        self.deposit_options = spec.deposit_options()  # the survey's CRS filled in for a synthetic one
         self.summary: dict = {"output": str(self.out), "detectors": {}, "seconds": {}}
         self.results: list = []  # evaluation results, in report order
         self.scores: dict = {}  # the score grids the report draws, by name
@@ -274,10 +277,10 @@ class _Runner:
         from geogan.stores.geometry import grid_spec
         from geogan.stores.store import open_grid
 
-        sv = self.spec.survey
-        return read_deposits(self.deposits_path, crs=grid_spec(open_grid(self.grid_path)).crs, x=sv.get("deposits_x"),
-                             y=sv.get("deposits_y"), deposit_type=self.spec.score.get("deposit_type"),
-                             input_crs=sv.get("deposits_crs") or ("synth" in sv and self.survey_crs) or None)
+        if self.deposit_options.input_crs is None and "synth" in self.spec.survey:
+            self.deposit_options = dataclasses.replace(self.deposit_options, input_crs=self.survey_crs)
+        return read_deposits(self.deposits_path, crs=grid_spec(open_grid(self.grid_path)).crs,
+                             options=self.deposit_options)
 
     def train(self, name: str, table: dict) -> tuple[Path, str]:
         from geogan.training.stage import train_model
@@ -303,7 +306,11 @@ class _Runner:
         from geogan.stores.scores import CONTRIBUTIONS_STORE, SCORES_STORE
 
         sc, score_dir = self.spec.score, self.out / "scores" / name
-        stamp = stage_stamp("score", train_stamp, _resolved(sc, ScoreOptions, EvalOptions), self.deposits_path)
+        settings = _resolved({k: v for k, v in sc.items() if k not in DepositOptions.keywords},
+                             ScoreOptions, EvalOptions)
+        if self.deposits_path:  # the deposits, as read: their file and the resolved DepositOptions
+            settings["DepositOptions"] = self.deposit_options.to_dict()
+        stamp = stage_stamp("score", train_stamp, settings, self.deposits_path)
         outputs = [score_dir / SCORES_STORE] + ([score_dir / CONTRIBUTIONS_STORE] if sc.get("contributions") else [])
         options = ScoreOptions.pick(dict(sc))
         scored = self.stage(f"score.{name}", stamp, *outputs, describe=f" → {score_dir}", action=lambda: score_grid(

@@ -20,7 +20,8 @@ from pathlib import Path
 from geogan.errors import ConfigError
 from geogan.grid.idw import IDWParams
 from geogan.optionkeys import Key
-from geogan.options import EvalOptions, GridOptions, Options, ScoreOptions, SurveyOptions, TrainOptions
+from geogan.options import (DepositOptions, EvalOptions, GridOptions, Options, ScoreOptions, SurveyOptions,
+                            TrainOptions)
 from geogan.stores.urls import is_url
 
 __all__ = ["PipelineSpec", "SCHEMA", "bundled_specs", "load_spec"]
@@ -28,16 +29,28 @@ __all__ = ["PipelineSpec", "SCHEMA", "bundled_specs", "load_spec"]
 SECTIONS = {"output", "survey", "grid", "train", "score"}
 
 
+#: The :class:`~geogan.options.DepositOptions` keys of each section, by their keywords: how the
+#: deposits file is read in ``[survey]``, which deposits are kept in ``[score]``.
+DEPOSIT_KEYS = {"survey": ("deposits_crs", "deposits_x", "deposits_y"),
+                "score": ("deposit_type", "deposit_type_column")}
+
+
+def _deposit_keys(section: str) -> dict[str, Key]:
+    fields = {f.name: f.metadata["key"] for f in dataclasses.fields(DepositOptions)}
+    return {k: fields[DepositOptions.keywords[k]] for k in DEPOSIT_KEYS[section]}
+
+
 #: Keys of a spec section that are not stage options: where the survey comes from (a file, or a
-#: ``synth`` preset with its seed, size, elements and format), the deposits file, the cluster.
+#: ``synth`` preset with its seed, size, elements and format), the deposits file and how it is
+#: read (:class:`~geogan.options.DepositOptions`, by its keywords), the cluster.
 _SPEC_KEYS: dict[str, dict[str, Key]] = {
     "output": {"dir": Key("str")},
     "survey": {"path": Key("str"), "synth": Key("str"), "seed": Key("int", 0), "samples": Key("int", 1),
                "elements": Key("strs"), "format": Key("str", choices=("csv", "parquet")), "deposits": Key("str"),
-               "deposits_crs": Key("crs"), "deposits_x": Key("str"), "deposits_y": Key("str")},
+               **_deposit_keys("survey")},
     "grid": {},
     "train": {},
-    "score": {"deposit_type": Key("str")},
+    "score": _deposit_keys("score"),
     "cluster": {"scheduler": Key("str"), "workers": Key("int", 1)},
 }
 #: The option classes whose fields a section takes (its keys: :meth:`Options.keys`).
@@ -82,7 +95,7 @@ class PipelineSpec:
     train
         ``{name: table}`` of the ``[train.<name>]`` tables.
     score
-        The ``[score]`` table: score and evaluation options.
+        The ``[score]`` table: score and evaluation options, the deposit type to keep.
     cluster
         The ``[cluster]`` table: ``scheduler``, ``workers``.
 
@@ -122,6 +135,11 @@ class PipelineSpec:
     train: dict[str, dict]
     score: dict = field(default_factory=dict)
     cluster: dict = field(default_factory=dict)
+
+    def deposit_options(self) -> DepositOptions:
+        """How the deposits file is read: the deposit keys of ``[survey]`` and ``[score]``
+        (:data:`DEPOSIT_KEYS`) as a :class:`~geogan.options.DepositOptions`."""
+        return DepositOptions.pick({**self.survey, **self.score}, names=DepositOptions.keywords)
 
 
 def _check_keys(table, section: str, where: str, path: Path) -> None:
@@ -185,7 +203,7 @@ def load_spec(path: str | os.PathLike, *, overrides: dict | None = None) -> Pipe
         The file is missing, a directory or not valid TOML; an unknown section or key, a value
         of the wrong type or out of range; no ``[output] dir``; not exactly one of ``[survey]
         path`` and ``synth``; no ``[train.<name>]`` table, one without ``detector`` or with a
-        name that cannot be a directory name.
+        name that cannot be a directory name; ``deposit_type_column`` without ``deposit_type``.
 
     Examples
     --------
@@ -263,5 +281,10 @@ def load_spec(path: str | os.PathLike, *, overrides: dict | None = None) -> Pipe
     cluster = dict(raw.get("cluster", {}))
     for section, values in (overrides or {}).items():
         {"grid": grid, "score": score, "cluster": cluster, "survey": survey}[section].update(values)
-    return PipelineSpec(path=path, output=Path(resolve(out["dir"])), survey=survey, grid=grid, train=train,
+    spec = PipelineSpec(path=path, output=Path(resolve(out["dir"])), survey=survey, grid=grid, train=train,
                         score=score, cluster=cluster)
+    try:  # the deposit keys together (a type column needs a type)
+        spec.deposit_options()
+    except ConfigError as exc:
+        raise ConfigError(f"[score] {exc.message}", path=path) from None
+    return spec

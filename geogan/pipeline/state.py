@@ -12,7 +12,7 @@ from pathlib import Path
 
 from geogan.errors import ConfigError, OutputExistsError
 from geogan.pipeline.spec import PipelineSpec
-from geogan.stores.ownership import check_replaceable, geotiff_is_ours, ownership, small_json, write_file, write_marker
+from geogan.stores.ownership import check_replaceable, write_file
 
 __all__ = ["RunState", "stage_stamp", "pipeline_outputs"]
 
@@ -42,11 +42,6 @@ class RunState:
                               path=self.file) from None
         if not isinstance(self.data, dict):
             raise ConfigError("not a geogan pipeline state; remove it to start afresh", path=self.file)
-        if self.data and "owned" not in self.data:  # written before ownership was recorded: its stages'
-            stages = {"synth": "survey", "grid": "grid.zarr"}  # outputs, and the report they fed, are ours
-            owned = [stages.get(k) or k.replace("train.", "models/").replace("score.", "scores/")
-                     for k in self.data if k in stages or k.startswith(("train.", "score."))]
-            self.data["owned"] = owned + (["report"] if any(k.startswith("score.") for k in self.data) else [])
         owned = self.data.get("owned", [])
         if not isinstance(owned, list) or not all(isinstance(o, str) for o in owned):
             raise ConfigError(f"'owned' must be a list of paths, got {json.dumps(owned)[:60]}; remove the file to "
@@ -60,17 +55,17 @@ class RunState:
 
         An output this pipeline did not write needs ``overwrite``; with or without it, only an
         output carrying geogan's marker is replaced, and never one holding files of the
-        user's (:func:`geogan.stores.files.check_replaceable`)."""
+        user's (:func:`geogan.stores.ownership.check_replaceable`): being listed in the state
+        file does not make a folder without the marker geogan's."""
         owned = self.data.get("owned", [])
         new = []
         for stage, path in outputs:
             rel = path.relative_to(self.out).as_posix()
-            if os.path.lexists(path) and path.resolve() != self.out.resolve() / rel:
+            # resolve() follows every link on the way, also to an output not written yet
+            if path.resolve() != self.out.resolve() / rel:
                 raise OutputExistsError(f"{path} is (or lies under) a symbolic link; geogan run writes its outputs "
                                         f"inside {self.out} itself: remove the link", path=None)
-            if rel in owned:
-                _adopt(stage, path, self.out)
-            elif path.exists() and not overwrite:
+            if rel not in owned and path.exists() and not overwrite:
                 raise OutputExistsError(f"{path} exists and was not written by this pipeline (it is not in "
                                         f"{self.file.name}); move it away, or pass --overwrite to let the run "
                                         f"replace it")
@@ -91,7 +86,7 @@ class RunState:
         write_file(self.file, json.dumps(self.data, indent=2, sort_keys=True))
 
 
-#: the kind of output each stage replaces (geogan.stores.files.check_replaceable)
+#: the kind of output each stage replaces (geogan.stores.ownership.check_replaceable)
 _KINDS = {"synth": "synth", "grid": "grid", "train": "model", "report": "report"}
 
 
@@ -103,29 +98,6 @@ def _replaced_by(stage: str, path: Path) -> list[tuple[Path, str | None]]:
     if stage.startswith("score."):
         return [(path / name, OUTPUT_KINDS.get(name)) for name in SCORE_OUTPUTS]
     return [(path, _KINDS[stage.partition(".")[0]])]
-
-
-def _adopt(stage: str, path: Path, out: Path) -> None:
-    """Mark a folder this pipeline wrote before geogan marked its folders (``run-state.json``
-    says it owns it, and the folder itself shows it: a report's ``metrics.json`` names a geogan
-    version, a survey's ``truth.json`` its preset, a score folder's map carries geogan's tags).
-    Nothing is marked in a folder without that evidence, or reached through a link: it stays
-    the user's, and the check that follows refuses it."""
-    from geogan.evaluation.report import REPORT_FILES
-    from geogan.stores.scores import COG_NAME, FOLDERS, SCORE_OUTPUTS
-    from geogan.synth.writer import SYNTH_FILES
-
-    kind = stage.partition(".")[0]
-    evidence = {"report": lambda: "geogan_version" in (small_json(path / "metrics.json") or {}),
-                "synth": lambda: {"preset", "halos"} <= set(small_json(path / "truth.json") or {}),
-                "score": lambda: (path / COG_NAME).is_file() and geotiff_is_ours(path / COG_NAME)}.get(kind)
-    known = {"synth": SYNTH_FILES, "report": REPORT_FILES, "score": SCORE_OUTPUTS}.get(kind, ())
-    if evidence is None or not path.is_dir() or path.resolve() != out.resolve() / path.relative_to(out) or \
-            ownership(path) is not None or not evidence():
-        return
-    write_marker(path, kind, [f"{n}/" if n in FOLDERS else n for n in known if (path / n).exists()])
-    if kind == "score":  # its report, from the same geogan
-        _adopt("report", path / "report", out)
 
 
 def pipeline_outputs(spec: PipelineSpec) -> list[tuple[str, Path]]:

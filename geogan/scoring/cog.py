@@ -72,6 +72,9 @@ def export_cog(da: xr.DataArray, path: str | os.PathLike, *, overwrite: bool = F
     spec = GridSpec.from_dict(da.attrs["grid"]) if "grid" in da.attrs else None
     if spec is None:
         raise StoreError("the array carries no grid description (attrs['grid'])")
+    if da.dims != ("y", "x") or da.shape != (spec.height, spec.width):  # rasterio would resample silently
+        raise StoreError(f"the array is {dict(zip(da.dims, da.shape))}, but its grid description is "
+                         f"{spec.height} rows x {spec.width} columns (dims y, x)")
     token = f"{os.getpid()}-{os.urandom(4).hex()}"  # not a name anyone can place beforehand
     tmp_tiled = path.with_name(f".{path.name}.tiled-{token}.tif")
     tmp_cog = path.with_name(f".{path.name}.cog-{token}.tif")

@@ -20,7 +20,7 @@ import numpy as np
 from geogan.cluster import dask_client, run_tasks
 from geogan.errors import InputError, ModelError, OutputExistsError, StoreError
 from geogan.evaluation.deposits import Deposits, read_deposits
-from geogan.options import ScoreOptions
+from geogan.options import DepositOptions, ScoreOptions
 from geogan.scoring.inference import model_token, score_tile
 from geogan.stores import geometry, layout, store
 from geogan.stores.files import check_disjoint, replace_path
@@ -72,7 +72,8 @@ class ScoreRun:
     """One call of :func:`~geogan.scoring.stage.score_grid`: its inputs checked against each
     other when built (no output is made before), then each step of the run."""
 
-    def __init__(self, grid_path, model_dir, out_dir, options: ScoreOptions, deposits):
+    def __init__(self, grid_path, model_dir, out_dir, options: ScoreOptions, deposits,
+                 deposit_options: DepositOptions | None = None):
         from geogan.training.model import load_model
 
         self.grid_path, self.out_dir = grid_path, Path(out_dir)
@@ -100,7 +101,7 @@ class ScoreRun:
             from geogan.scoring.contributions import check_supported
 
             check_supported(self.model)  # an ilr model fails now, before any output is created
-        self.deposits = self._deposits(deposits)
+        self.deposits = self._deposits(deposits, deposit_options)
         self.token = model_token(self.model_dir)
         self.staging = Staging(self.scores_path)
         self.contrib_stage = self.staging.root / CONTRIBUTIONS_STORE
@@ -125,16 +126,17 @@ class ScoreRun:
                 f"{e} {model_units[e]} vs {grid_units[e]}" for e in wrong), path=self.model_dir)
         return [grid_elements.index(e) for e in model.elements]
 
-    def _deposits(self, deposits) -> Deposits | None:
-        """The deposits on the grid's CRS. A bad deposits file, or one with no point inside the
-        grid, fails now, not after the whole grid is scored (extent only: a zero-stride
-        stand-in for the values reads nothing)."""
+    def _deposits(self, deposits, options: DepositOptions | None) -> Deposits | None:
+        """The deposits on the grid's CRS (a file read as ``options`` says). A bad deposits file,
+        or one with no point inside the grid, fails now, not after the whole grid is scored
+        (extent only: a zero-stride stand-in for the values reads nothing)."""
         if deposits is None:
             return None
         from geogan.evaluation.locate import deposits_on_grid
 
         spec = self.spec
-        deps = deposits.to_crs(spec.crs) if isinstance(deposits, Deposits) else read_deposits(deposits, crs=spec.crs)
+        deps = (deposits.to_crs(spec.crs) if isinstance(deposits, Deposits)
+                else read_deposits(deposits, crs=spec.crs, options=options))
         deposits_on_grid(self.ds["distance"], deps, values=np.broadcast_to(np.float32(0), spec.shape))
         return deps
 

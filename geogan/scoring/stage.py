@@ -24,7 +24,7 @@ from pathlib import Path
 
 from geogan.cluster import check_workers
 from geogan.evaluation.deposits import Deposits
-from geogan.options import EvalOptions, ScoreOptions, split_options
+from geogan.options import DepositOptions, EvalOptions, ScoreOptions, split_options
 from geogan.scoring.maps import cog_tags, detector_label, export_maps
 from geogan.scoring.run import ScoreRun
 from geogan.stores.files import holds_output_lock
@@ -139,6 +139,7 @@ def score_grid(
     *,
     deposits: Deposits | str | os.PathLike | None = None,
     evaluation: EvalOptions | None = None,
+    deposit_options: DepositOptions | None = None,
     name: str | None = None,
     scheduler: str | None = None,
     workers: int | None = None,
@@ -154,10 +155,12 @@ def score_grid(
     ``seed``); ``name`` labels the detector there (default: the model's detector).
     ``deposits`` is a :class:`~geogan.evaluation.deposits.Deposits` (see
     :func:`geogan.evaluation.deposits.read_deposits` for columns, CRS and deposit type) or a deposit
-    file read with the defaults (columns detected, the grid CRS unless the file says otherwise).
+    file, read as ``deposit_options`` says (:class:`~geogan.options.DepositOptions`; default: columns
+    detected, the grid CRS unless the file says otherwise).
     ``options`` (:class:`~geogan.options.ScoreOptions`) holds ``batch_size``,
     ``contributions`` and ``min_elements``; any field of it or of ``evaluation`` may also be
-    given by name (``runs=5``, ``contributions=True``).
+    given by name (``runs=5``, ``contributions=True``), and those of ``deposit_options`` by
+    their keywords (``deposits_crs="EPSG:4326"``, ``deposit_type="W-Sn"``).
 
     Always also written beside the COG, from the scores read once: ``anomaly.qml`` (a QGIS
     style drawing ``anomaly.tif`` in the report's percentile classes) and
@@ -194,6 +197,9 @@ def score_grid(
         or a deposit file); ``None``: no report.
     evaluation
         The negative-sampling protocol of the report (:class:`~geogan.options.EvalOptions`).
+    deposit_options
+        How to read a deposit file (:class:`~geogan.options.DepositOptions`: its columns, CRS,
+        the deposit type to keep); a :class:`~geogan.evaluation.deposits.Deposits` is used as it is.
     name
         The detector's label in the report. Default: the model's detector.
     scheduler, workers
@@ -203,7 +209,9 @@ def score_grid(
     progress
         Show a progress bar over the tiles.
     **shortcuts
-        Any field of ``options`` or ``evaluation`` by name (``runs=5``, ``contributions=True``).
+        Any field of ``options`` or ``evaluation`` by name (``runs=5``, ``contributions=True``),
+        and of ``deposit_options`` by its keyword (:attr:`DepositOptions.keywords
+        <geogan.options.DepositOptions.keywords>`: ``deposits_crs``, ``deposit_type``, ...).
 
     Returns
     -------
@@ -235,16 +243,10 @@ def score_grid(
     A small grid store and a baseline model:
 
     >>> import os, tempfile
-    >>> import numpy as np, xarray as xr
-    >>> from geogan import import_rasters, train_model
+    >>> from geogan import train_model
+    >>> from geogan.synth.examples import example_grid
     >>> d = tempfile.mkdtemp()
-    >>> rng = np.random.default_rng(0)
-    >>> for el in ("Cu", "Zn", "Pb"):
-    ...     xr.DataArray(rng.lognormal(size=(8, 8)).astype("float32"), dims=("y", "x"),
-    ...                  coords={"y": 750.0 - 100 * np.arange(8), "x": 50.0 + 100 * np.arange(8)},
-    ...                  ).rio.write_crs("EPSG:32650").rio.to_raster(os.path.join(d, f"{el}_ppm.tif"))
-    >>> grid = import_rasters([os.path.join(d, f"{el}_ppm.tif") for el in ("Cu", "Zn", "Pb")],
-    ...                       os.path.join(d, "grid.zarr"), tile=4)
+    >>> grid = example_grid(d, ["Cu", "Zn", "Pb"])
     >>> model = train_model(grid, os.path.join(d, "model"), detector="mahalanobis", sample=60, progress=False)
 
     Scoring runs on a Dask cluster (local worker processes by default):
@@ -259,10 +261,12 @@ def score_grid(
     Traceback (most recent call last):
     geogan.errors.ModelError: ...no-model: model directory not found
     """
-    options, evaluation = split_options("score_grid", shortcuts, (ScoreOptions, options), (EvalOptions, evaluation))
+    options, evaluation, deposit_options = split_options(
+        "score_grid", shortcuts, (ScoreOptions, options), (EvalOptions, evaluation),
+        (DepositOptions, deposit_options, DepositOptions.keywords))
     t0 = time.perf_counter()
     check_workers(workers)
-    run = ScoreRun(grid_path, model_dir, out_dir, options, deposits)  # every check before any output
+    run = ScoreRun(grid_path, model_dir, out_dir, options, deposits, deposit_options)  # every check before any output
     run.claim(overwrite=overwrite)
     pending = run.stage()
     if pending:

@@ -65,16 +65,11 @@ def grid_spec(ds: xr.Dataset) -> GridSpec:
 
     Examples
     --------
-    >>> import os, tempfile
-    >>> import numpy as np, xarray as xr
-    >>> from geogan import import_rasters
+    >>> import tempfile
+    >>> import xarray as xr
+    >>> from geogan.synth.examples import example_grid
     >>> d = tempfile.mkdtemp()
-    >>> for el in ("Cu", "Zn"):  # two 8 x 8 element rasters of 100 m cells
-    ...     xr.DataArray(np.random.default_rng(0).lognormal(size=(8, 8)).astype("float32"), dims=("y", "x"),
-    ...                  coords={"y": 750.0 - 100 * np.arange(8), "x": 50.0 + 100 * np.arange(8)},
-    ...                  ).rio.write_crs("EPSG:32650").rio.to_raster(os.path.join(d, f"{el}_ppm.tif"))
-    >>> path = import_rasters([os.path.join(d, "Cu_ppm.tif"), os.path.join(d, "Zn_ppm.tif")],
-    ...                       os.path.join(d, "grid.zarr"), tile=4)
+    >>> path = example_grid(d, ["Cu", "Zn"])
     >>> from geogan.stores.store import open_grid
     >>> spec = grid_spec(open_grid(path))
     >>> spec.shape, spec.cell_size_m, spec.bounds, spec.n_tiles

@@ -101,9 +101,10 @@ def ownership(path: str | os.PathLike) -> tuple[str, frozenset[str] | None] | No
     Returns ``(kind, entries)``. A directory is geogan's by its own marker only: a
     :data:`MARKER` file (``entries``: the names it lists, a folder's with a trailing ``/``), a
     store's ``geogan_kind`` attribute (``entries`` None), a model's ``config.json``. A file is
-    geogan's (``("file", None)``) when the marker of its folder lists its name, and, for a
-    GeoTIFF, only when its tags carry ``geogan_version`` too (a user's map copied over geogan's
-    is not geogan's). An empty directory is ``("empty", frozenset())``: nothing to lose.
+    geogan's (``("file", None)``) when the marker of its folder lists its name; a GeoTIFF
+    carries its own marker instead, its ``geogan_version`` tag, as a store does (a map written
+    on its own is geogan's wherever it lies; a user's map copied over geogan's is not). An
+    empty directory is ``("empty", frozenset())``: nothing to lose.
     """
     p = Path(path)
     if p.is_dir():
@@ -120,9 +121,9 @@ def ownership(path: str | os.PathLike) -> tuple[str, frozenset[str] | None] | No
         return None
     if not p.is_file():
         return None
-    listed = p.name in ((read_marker(p.parent) or {}).get("entries") or [])
     if p.suffix.lower() in (".tif", ".tiff"):
         return ("file", None) if geotiff_is_ours(p) else None
+    listed = p.name in ((read_marker(p.parent) or {}).get("entries") or [])
     return ("file", None) if listed else None
 
 

@@ -132,14 +132,10 @@ def open_scores_store(path: str | os.PathLike):
 
     A grid store is refused:
 
-    >>> import os, tempfile
-    >>> import numpy as np, xarray as xr
-    >>> from geogan import import_rasters
+    >>> import tempfile
+    >>> from geogan.synth.examples import example_grid
     >>> d = tempfile.mkdtemp()
-    >>> xr.DataArray(np.ones((8, 8), dtype="float32"), dims=("y", "x"),
-    ...              coords={"y": 750.0 - 100 * np.arange(8), "x": 50.0 + 100 * np.arange(8)},
-    ...              ).rio.write_crs("EPSG:32650").rio.to_raster(os.path.join(d, "Cu_ppm.tif"))
-    >>> grid = import_rasters([os.path.join(d, "Cu_ppm.tif")], os.path.join(d, "grid.zarr"), tile=4)
+    >>> grid = example_grid(d, ["Cu"])
     >>> open_scores_store(grid)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     geogan.errors.StoreError: ...grid.zarr is a geogan grid store, expected a scores store
@@ -179,14 +175,10 @@ def open_contributions_store(path: str | os.PathLike):
 
     A grid store is refused:
 
-    >>> import os, tempfile
-    >>> import numpy as np, xarray as xr
-    >>> from geogan import import_rasters
+    >>> import tempfile
+    >>> from geogan.synth.examples import example_grid
     >>> d = tempfile.mkdtemp()
-    >>> xr.DataArray(np.ones((8, 8), dtype="float32"), dims=("y", "x"),
-    ...              coords={"y": 750.0 - 100 * np.arange(8), "x": 50.0 + 100 * np.arange(8)},
-    ...              ).rio.write_crs("EPSG:32650").rio.to_raster(os.path.join(d, "Cu_ppm.tif"))
-    >>> grid = import_rasters([os.path.join(d, "Cu_ppm.tif")], os.path.join(d, "grid.zarr"), tile=4)
+    >>> grid = example_grid(d, ["Cu"])
     >>> open_contributions_store(grid)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     geogan.errors.StoreError: ...grid.zarr is a geogan grid store, expected a contributions store

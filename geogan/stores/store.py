@@ -83,16 +83,10 @@ def open_store(path: str | os.PathLike, *, kind: str) -> xr.Dataset:
 
     Examples
     --------
-    >>> import os, tempfile
-    >>> import numpy as np, xarray as xr
-    >>> from geogan import import_rasters
+    >>> import tempfile
+    >>> from geogan.synth.examples import example_grid
     >>> d = tempfile.mkdtemp()
-    >>> for el in ("Cu", "Zn"):  # two 8 x 8 element rasters of 100 m cells
-    ...     xr.DataArray(np.random.default_rng(0).lognormal(size=(8, 8)).astype("float32"), dims=("y", "x"),
-    ...                  coords={"y": 750.0 - 100 * np.arange(8), "x": 50.0 + 100 * np.arange(8)},
-    ...                  ).rio.write_crs("EPSG:32650").rio.to_raster(os.path.join(d, f"{el}_ppm.tif"))
-    >>> path = import_rasters([os.path.join(d, "Cu_ppm.tif"), os.path.join(d, "Zn_ppm.tif")],
-    ...                       os.path.join(d, "grid.zarr"), tile=4)
+    >>> path = example_grid(d, ["Cu", "Zn"])
     >>> ds = open_store(path, kind="grid")
     >>> ds.attrs["geogan_kind"], ds.attrs["complete"]
     ('grid', True)
@@ -164,15 +158,9 @@ def open_grid(path: str | os.PathLike) -> xr.Dataset:
     Examples
     --------
     >>> import os, tempfile
-    >>> import numpy as np, xarray as xr
-    >>> from geogan import import_rasters
+    >>> from geogan.synth.examples import example_grid
     >>> d = tempfile.mkdtemp()
-    >>> for el in ("Cu", "Zn"):  # two 8 x 8 element rasters of 100 m cells
-    ...     xr.DataArray(np.random.default_rng(0).lognormal(size=(8, 8)).astype("float32"), dims=("y", "x"),
-    ...                  coords={"y": 750.0 - 100 * np.arange(8), "x": 50.0 + 100 * np.arange(8)},
-    ...                  ).rio.write_crs("EPSG:32650").rio.to_raster(os.path.join(d, f"{el}_ppm.tif"))
-    >>> path = import_rasters([os.path.join(d, "Cu_ppm.tif"), os.path.join(d, "Zn_ppm.tif")],
-    ...                       os.path.join(d, "grid.zarr"), tile=4)
+    >>> path = example_grid(d, ["Cu", "Zn"])
     >>> ds = open_grid(path)
     >>> ds["concentration"].dims, ds["element"].values.tolist(), ds.attrs["units"]
     (('element', 'y', 'x'), ['Cu', 'Zn'], {'Cu': 'ppm', 'Zn': 'ppm'})
@@ -235,16 +223,10 @@ def describe(ds: xr.Dataset, path: str | os.PathLike | None = None) -> str:
 
     Examples
     --------
-    >>> import os, tempfile
-    >>> import numpy as np, xarray as xr
-    >>> from geogan import import_rasters
+    >>> import tempfile
+    >>> from geogan.synth.examples import example_grid
     >>> d = tempfile.mkdtemp()
-    >>> for el in ("Cu", "Zn"):  # two 8 x 8 element rasters of 100 m cells
-    ...     xr.DataArray(np.random.default_rng(0).lognormal(size=(8, 8)).astype("float32"), dims=("y", "x"),
-    ...                  coords={"y": 750.0 - 100 * np.arange(8), "x": 50.0 + 100 * np.arange(8)},
-    ...                  ).rio.write_crs("EPSG:32650").rio.to_raster(os.path.join(d, f"{el}_ppm.tif"))
-    >>> path = import_rasters([os.path.join(d, "Cu_ppm.tif"), os.path.join(d, "Zn_ppm.tif")],
-    ...                       os.path.join(d, "grid.zarr"), tile=4)
+    >>> path = example_grid(d, ["Cu", "Zn"])
     >>> print(describe(open_grid(path)))  # doctest: +ELLIPSIS
     kind       grid (format v1, geogan ..., created ...)
     grid       8 rows x 8 cols = 64 cells of 100 m, tiles 4 (4 tiles)

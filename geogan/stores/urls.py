@@ -15,7 +15,7 @@ import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from geogan.errors import GeoganError, InputError
 
@@ -36,6 +36,8 @@ def filesystem(url: str):
     except (ImportError, ValueError) as exc:
         raise InputError(f"cannot open this URL ({exc}); install the fsspec backend for its protocol "
                          f"(s3fs for s3://, gcsfs for gs://, adlfs for az://)", path=url) from None
+    except FileNotFoundError as exc:  # a chain's outer link missing (zip://a.csv::s3://b/none.zip)
+        raise InputError(f"not found ({exc})", path=url) from None
     except OSError as exc:  # a backend that connects at once (ftp://, sftp://): DNS, network, login
         raise InputError(f"cannot reach it ({exc})", path=url) from None
 
@@ -44,25 +46,52 @@ def filesystem(url: str):
 def local_copy(path: str | os.PathLike, *, what: str = "file") -> Iterator[Path]:
     """Yield a local path for ``path``: itself, or a temporary copy of a URL's object.
 
-    A :class:`~geogan.errors.GeoganError` raised inside the block that names the copy is
+    The copy is fsspec's own whole-file cache (:class:`fsspec.implementations.cached.SimpleCacheFileSystem`,
+    keeping the object's name) in a temporary directory removed when the block ends. A
+    :class:`~geogan.errors.GeoganError` raised inside the block that names the copy is
     re-raised naming the URL.
+
+    Parameters
+    ----------
+    path
+        A local path (yielded as it is) or an fsspec URL, chained ones included
+        (``zip://survey.csv::s3://bucket/surveys.zip``); credentials come from the backend's
+        usual places.
+    what
+        What the object is, for messages (``"survey file"``).
+
+    Returns
+    -------
+    contextlib.AbstractContextManager[pathlib.Path]
+        The local path, valid inside the ``with`` block.
+
+    Raises
+    ------
+    InputError
+        The URL names no file (missing, a directory), its backend is not installed, or the
+        object cannot be read (permissions, network); the message names the URL.
+
+    Examples
+    --------
+    >>> import fsspec
+    >>> fsspec.filesystem("memory").pipe("/geogan-doc/deposits.csv", b"x,y\\n1,2\\n")
+    >>> with local_copy("memory://geogan-doc/deposits.csv") as local:
+    ...     print(local.name, local.read_text().splitlines())
+    deposits.csv ['x,y', '1,2']
+    >>> local.exists()
+    False
+    >>> with local_copy("memory://geogan-doc/none.csv", what="deposit file"):
+    ...     pass
+    Traceback (most recent call last):
+    geogan.errors.InputError: memory://geogan-doc/none.csv: deposit file not found
     """
     if not is_url(path):
         yield Path(path)
         return
     url = str(path)
     fs, remote = filesystem(url)
-    try:
-        if not fs.isfile(remote):
-            raise InputError(f"{what} not found", path=url)
-    except (PermissionError, OSError) as exc:
-        raise InputError(f"cannot read the {what} ({exc})", path=url) from None
-    with tempfile.TemporaryDirectory(prefix="geogan-fetch-") as tmp:
-        local = Path(tmp) / (PurePosixPath(remote).name or "download")
-        try:
-            fs.get_file(remote, str(local))
-        except (PermissionError, OSError) as exc:
-            raise InputError(f"cannot read the {what} ({exc})", path=url) from None
+    with tempfile.TemporaryDirectory(prefix="geogan-fetch-") as cache:
+        local = _fetch(fs, remote, cache, url=url, what=what)
         try:
             yield local
         except GeoganError as exc:
@@ -70,3 +99,22 @@ def local_copy(path: str | os.PathLike, *, what: str = "file") -> Iterator[Path]
                 exc.path = url
                 exc.args = (exc.format(),)
             raise
+
+
+def _fetch(fs, remote: str, cache: str, *, url: str, what: str) -> Path:
+    """Copy ``remote`` of ``fs`` into the folder ``cache`` through fsspec's simple cache; its
+    local path. Only a file is copied: a directory, or a FIFO or a device behind a
+    ``file://`` URL (reading it could block), is refused first."""
+    from fsspec.implementations.cached import SimpleCacheFileSystem
+
+    try:
+        if not fs.isfile(remote):
+            raise InputError(f"{what} not found" if not fs.exists(remote) else
+                             f"is not a {what} (a directory, a FIFO or a device)", path=url)
+        cached = SimpleCacheFileSystem(fs=fs, cache_storage=cache, same_names=True, skip_instance_cache=True)
+        with cached.open(remote, "rb") as f:
+            return Path(f.name)
+    except FileNotFoundError:
+        raise InputError(f"{what} not found", path=url) from None
+    except OSError as exc:  # permissions, network
+        raise InputError(f"cannot read the {what} ({exc})", path=url) from None

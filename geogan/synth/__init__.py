@@ -32,7 +32,8 @@ The package, one concept per module: :mod:`~geogan.synth.elements` (the element 
 (presets, option checks), :mod:`~geogan.synth.fields` (random streams, Gaussian fields,
 domains, halos on a lattice), :mod:`~geogan.synth.generator` (samples, values),
 :mod:`~geogan.synth.truth` (the truth and the known deposits), :mod:`~geogan.synth.memory`
-(:func:`make_survey`) and :mod:`~geogan.synth.writer` (:func:`write_synthetic_survey`).
+(:func:`make_survey`), :mod:`~geogan.synth.writer` (:func:`write_synthetic_survey`) and
+:mod:`~geogan.synth.examples` (:func:`example_grid`, a tiny grid store for examples).
 This module only re-exports their public API; it holds no code.
 
 >>> survey = make_survey("demo", n_samples=300, elements=["W", "Cu"], seed=1)
@@ -42,6 +43,7 @@ This module only re-exports their public API; it holds no code.
 'EPSG:32650'
 """
 
+from geogan.synth.examples import example_grid
 from geogan.synth.elements import ELEMENTS, FACTOR_NAMES, ElementSpec
 from geogan.synth.deposits import DEPOSIT_MODELS, DepositModel
 from geogan.synth.memory import SynthSurvey, make_survey
@@ -59,6 +61,7 @@ __all__ = [
     "SynthOutputs",
     "SynthPreset",
     "SynthSurvey",
+    "example_grid",
     "make_survey",
     "write_synthetic_survey",
 ]

@@ -62,16 +62,11 @@ class TrainedModel:
     Examples
     --------
     >>> import os, tempfile
-    >>> import numpy as np, xarray as xr
-    >>> from geogan import import_rasters, train_model
+    >>> import numpy as np
+    >>> from geogan import train_model
+    >>> from geogan.synth.examples import example_grid
     >>> d = tempfile.mkdtemp()
-    >>> rng = np.random.default_rng(0)
-    >>> for el in ("Cu", "Zn", "Pb"):  # a small grid store: three 8 x 8 element rasters
-    ...     xr.DataArray(rng.lognormal(size=(8, 8)).astype("float32"), dims=("y", "x"),
-    ...                  coords={"y": 750.0 - 100 * np.arange(8), "x": 50.0 + 100 * np.arange(8)},
-    ...                  ).rio.write_crs("EPSG:32650").rio.to_raster(os.path.join(d, f"{el}_ppm.tif"))
-    >>> grid = import_rasters([os.path.join(d, f"{el}_ppm.tif") for el in ("Cu", "Zn", "Pb")],
-    ...                       os.path.join(d, "grid.zarr"), tile=4)
+    >>> grid = example_grid(d, ["Cu", "Zn", "Pb"])
     >>> model_dir = train_model(grid, os.path.join(d, "model"), detector="mahalanobis", sample=60,
     ...                         progress=False).model_dir
     >>> model = load_model(model_dir)
@@ -237,16 +232,10 @@ def load_model(model_dir, *, networks: bool = True) -> TrainedModel:
     Examples
     --------
     >>> import os, tempfile
-    >>> import numpy as np, xarray as xr
-    >>> from geogan import import_rasters, train_model
+    >>> from geogan import train_model
+    >>> from geogan.synth.examples import example_grid
     >>> d = tempfile.mkdtemp()
-    >>> rng = np.random.default_rng(0)
-    >>> for el in ("Cu", "Zn", "Pb"):  # a small grid store: three 8 x 8 element rasters
-    ...     xr.DataArray(rng.lognormal(size=(8, 8)).astype("float32"), dims=("y", "x"),
-    ...                  coords={"y": 750.0 - 100 * np.arange(8), "x": 50.0 + 100 * np.arange(8)},
-    ...                  ).rio.write_crs("EPSG:32650").rio.to_raster(os.path.join(d, f"{el}_ppm.tif"))
-    >>> grid = import_rasters([os.path.join(d, f"{el}_ppm.tif") for el in ("Cu", "Zn", "Pb")],
-    ...                       os.path.join(d, "grid.zarr"), tile=4)
+    >>> grid = example_grid(d, ["Cu", "Zn", "Pb"])
     >>> model_dir = train_model(grid, os.path.join(d, "model"), detector="mahalanobis", sample=60,
     ...                         progress=False).model_dir
     >>> model = load_model(model_dir)

@@ -101,16 +101,10 @@ class TrainResult:
     Examples
     --------
     >>> import os, tempfile
-    >>> import numpy as np, xarray as xr
-    >>> from geogan import import_rasters, train_model
+    >>> from geogan import train_model
+    >>> from geogan.synth.examples import example_grid
     >>> d = tempfile.mkdtemp()
-    >>> rng = np.random.default_rng(0)
-    >>> for el in ("Cu", "Zn", "Pb"):  # a small grid store: three 8 x 8 element rasters
-    ...     xr.DataArray(rng.lognormal(size=(8, 8)).astype("float32"), dims=("y", "x"),
-    ...                  coords={"y": 750.0 - 100 * np.arange(8), "x": 50.0 + 100 * np.arange(8)},
-    ...                  ).rio.write_crs("EPSG:32650").rio.to_raster(os.path.join(d, f"{el}_ppm.tif"))
-    >>> grid = import_rasters([os.path.join(d, f"{el}_ppm.tif") for el in ("Cu", "Zn", "Pb")],
-    ...                       os.path.join(d, "grid.zarr"), tile=4)
+    >>> grid = example_grid(d, ["Cu", "Zn", "Pb"])
     >>> result = train_model(grid, os.path.join(d, "model"), detector="mahalanobis", sample=60, progress=False)
     >>> result.detector, result.score_name, result.n_valid_cells, result.n_train, result.n_test
     ('mahalanobis', 'mahalanobis_sq', 64, 42, 18)
@@ -197,7 +191,8 @@ def open_training_grid(grid_path, elements: list[str] | None) -> tuple:
 
 def sample_training_cells(ds, grid_path, elements: list[str], options: TrainOptions, enrichment_only: bool,
                           deposits, *, work: Path, resuming: bool, plan: TargetPlan | None = None) -> TrainingSample:
-    """Draw the cells, split them, fit the transform on the training cells, read the deposits."""
+    """Draw the cells, split them, fit the transform on the training cells, and find the cells of
+    ``deposits`` (a :class:`~geogan.evaluation.deposits.Deposits` in the grid CRS, or None)."""
     transform = options.transform
     t0 = time.perf_counter()
     try:

@@ -38,6 +38,7 @@ from geogan.detectors.base import Detector
 from geogan.detectors.modelfile import CONFIG_NAME, write_model_files
 from geogan.detectors.neural import NeuralDetector
 from geogan.errors import ConfigError, OutputExistsError
+from geogan.options import DepositOptions
 from geogan.progress import Progress
 
 if TYPE_CHECKING:
@@ -82,17 +83,22 @@ def _write_history(path: Path, rows: list[dict]) -> None:
 
 
 def make_run_key(grid_path, options, det: Detector, elements: list[str], *, enrichment_only: bool, ensemble: int,
-                 deposits) -> dict:
+                 deposits, deposit_options=None) -> dict:
     """What a resumed run must share with the run that wrote ``run.json``: the grid (its path
-    and metadata fingerprint), the resolved detector parameters and the training options."""
+    and metadata fingerprint), the resolved detector parameters and the training options (and
+    how the deposits are read, when that was said)."""
     from geogan.stores.layout import location, metadata_fingerprint
 
     o = options
-    return {"grid": location(grid_path), "grid_fingerprint": metadata_fingerprint(grid_path),
-            "detector": o.detector, "params": det.get_params(), "transform": o.transform, "elements": elements,
-            "enrichment_only": bool(enrichment_only), "ensemble": int(ensemble),
-            "sample": int(o.sample), "test_fraction": float(o.test_fraction), "seed": int(o.seed),
-            "checkpoint_every": o.checkpoint_every, "deposits": None if deposits is None else str(deposits)}
+    key = {"grid": location(grid_path), "grid_fingerprint": metadata_fingerprint(grid_path),
+           "detector": o.detector, "params": det.get_params(), "transform": o.transform, "elements": elements,
+           "enrichment_only": bool(enrichment_only), "ensemble": int(ensemble),
+           "sample": int(o.sample), "test_fraction": float(o.test_fraction), "seed": int(o.seed),
+           "checkpoint_every": o.checkpoint_every, "deposits": None if deposits is None else str(deposits)}
+    if deposits is not None:  # how they are read, resolved (None and the defaults are one setting)
+        how = (deposit_options or DepositOptions()).to_dict()
+        key["deposit_options"] = {k: None if v is None else str(v) for k, v in how.items()}
+    return key
 
 
 def check_work_folder(work: Path, final: Path, run_key: dict, *, resume: bool, overwrite: bool,
@@ -230,7 +236,7 @@ class Fitter:
 
     @staticmethod
     def _losses_info(d: NeuralDetector, logs: list[dict]) -> str:
-        shown = [k for k in ("dis", "gen", "enc") if k in logs[0]] or list(d._loss_names)
+        shown = [k for k in ("dis", "gen", "enc") if k in logs[0]] or list(d.loss_names)
         return " ".join(f"{k} {np.mean([lg[k] for lg in logs]):.3f}" for k in shown)
 
     def fit(self, d: Detector, ckpt_dir: Path, member: int | None) -> Detector:

@@ -104,18 +104,18 @@ def deposit_cells(ds, deposits, elements: list[str]) -> tuple[np.ndarray, np.nda
     """Raw values and (row, col) of the valid grid cells holding ≥ 1 deposit (each once).
 
     For label-informed monitoring only (:func:`geogan.training.stage.train_model`'s ``deposits``):
-    the cells are scored against the test cells and never used for training. Raises
+    the cells are scored against the test cells and never used for training. ``deposits`` is a
+    :class:`~geogan.evaluation.deposits.Deposits` in the grid's CRS. Raises
     :class:`~geogan.errors.InputError` when no deposit falls on a valid cell.
     """
-    from geogan.evaluation.deposits import read_deposits
     from geogan.stores.geometry import grid_spec
 
     spec = grid_spec(ds)
-    dep = read_deposits(deposits, crs=spec.pyproj_crs)
-    row, col, inside = spec.cell_of(dep.x, dep.y)
+    row, col, inside = spec.cell_of(deposits.x, deposits.y)
     cells = sorted(set(zip(row[inside].tolist(), col[inside].tolist())))
     if not cells:
-        raise InputError("no deposit falls inside the grid; label-informed AUC cannot be computed", path=deposits)
+        raise InputError("no deposit falls inside the grid; label-informed AUC cannot be computed",
+                         path=deposits.path)
     import xarray as xr
 
     r = xr.DataArray([c[0] for c in cells], dims="cell")
@@ -124,7 +124,7 @@ def deposit_cells(ds, deposits, elements: list[str]) -> tuple[np.ndarray, np.nda
     ok = np.isfinite(vals).all(axis=1)
     if not ok.any():
         raise InputError("every deposit cell lacks a value for some element; label-informed AUC cannot be "
-                         "computed", path=deposits)
+                         "computed", path=deposits.path)
     rc = np.array(cells, dtype=np.int64)[ok]
     return vals[ok].astype(np.float32), rc[:, 0], rc[:, 1]
 

@@ -42,7 +42,7 @@ from geogan.detectors.base import Detector
 from geogan.detectors.neural import NeuralDetector
 from geogan.detectors.registry import detector_class
 from geogan.errors import ConfigError, GeoganError
-from geogan.options import TrainOptions, split_options
+from geogan.options import DepositOptions, TrainOptions, split_options
 from geogan.stores.staging import partial_path
 from geogan.training.phases import (TrainResult, fit_members, fit_target, open_training_grid, sample_training_cells,
                                     write_model_dir)
@@ -50,6 +50,8 @@ from geogan.training.targeting import check_target_options, plan_target
 from geogan.training.run import (Fitter, check_work_folder, has_progress, make_run_key, start_work_folder,
                                  tune_cpu_threads)
 from geogan.training.transform import KINDS
+from geogan.evaluation.deposits import read_deposits
+from geogan.stores.geometry import grid_spec
 from geogan.stores.urls import is_url
 
 log = logging.getLogger(__name__)
@@ -66,7 +68,7 @@ _SHARED_PARAMS = {"steps": "steps", "epochs": "epochs", "batch_size": "batch_siz
 
 # -- helpers ------------------------------------------------------------------------------------------
 def _resolve_params(cls: type[Detector], shared: dict, detector_params: dict | None) -> dict:
-    names = set(cls._param_names())
+    names = set(cls.param_names())
     # None = the detector's own default (e.g. ALAD's steps); the seed is always passed
     params = {dst: shared[src] for src, dst in _SHARED_PARAMS.items()
               if dst in names and shared.get(src) is not None}
@@ -112,11 +114,11 @@ def check_train_options(options: TrainOptions) -> tuple[Detector, int, bool]:
     shared = {k: getattr(options, k) for k in ("steps", "epochs", "batch_size", "learning_rate", "latent_dim",
                                                 "seed", "mixed_precision")}
     det = cls(**_resolve_params(cls, shared, options.params))
-    det._validate_params()
+    det.check_params()
     if ensemble > 1:
         member_params = {k: v for k, v in det.get_params().items() if k != "random_state"}
         Ensemble(detector=detector, n_members=int(ensemble), params=member_params, contamination=det.contamination,
-                 random_state=seed)._validate_params()
+                 random_state=seed).check_params()
     return det, int(ensemble), bool(enrichment_only)
 
 
@@ -128,6 +130,7 @@ def train_model(
     *,
     resume: bool = False,
     deposits=None,
+    deposit_options: DepositOptions | None = None,
     overwrite: bool = False,
     progress: bool = True,
     detector_params: dict | None = None,
@@ -186,6 +189,9 @@ def train_model(
         Deposit points (CSV/GeoPackage; x/y columns auto-detected, grid CRS unless the file
         says otherwise). Adds ``label_informed_test_auc`` (deposit cells vs the test cells) to
         the history at each checkpoint, for monitoring only: nothing is selected by it.
+    deposit_options
+        How to read ``deposits`` (:class:`~geogan.options.DepositOptions`: coordinate columns,
+        their CRS, one deposit type); default: detected, as for surveys.
     overwrite
         Replace an existing ``out_dir``.
     progress
@@ -241,16 +247,9 @@ def train_model(
     A baseline trains in a fraction of a second:
 
     >>> import os, tempfile
-    >>> import numpy as np, xarray as xr
-    >>> from geogan import import_rasters
+    >>> from geogan.synth.examples import example_grid
     >>> d = tempfile.mkdtemp()
-    >>> rng = np.random.default_rng(0)
-    >>> for el in ("Cu", "Zn", "Pb"):  # a small grid store: three 8 x 8 element rasters
-    ...     xr.DataArray(rng.lognormal(size=(8, 8)).astype("float32"), dims=("y", "x"),
-    ...                  coords={"y": 750.0 - 100 * np.arange(8), "x": 50.0 + 100 * np.arange(8)},
-    ...                  ).rio.write_crs("EPSG:32650").rio.to_raster(os.path.join(d, f"{el}_ppm.tif"))
-    >>> grid = import_rasters([os.path.join(d, f"{el}_ppm.tif") for el in ("Cu", "Zn", "Pb")],
-    ...                       os.path.join(d, "grid.zarr"), tile=4)
+    >>> grid = example_grid(d, ["Cu", "Zn", "Pb"])
     >>> result = train_model(grid, os.path.join(d, "model"), detector="mahalanobis", sample=60, progress=False)
     >>> result.elements, result.n_train, result.n_test
     (['Cu', 'Zn', 'Pb'], 42, 18)
@@ -279,6 +278,8 @@ def train_model(
     det, ensemble, enrichment_only = check_train_options(options)
     neural = isinstance(det, NeuralDetector)
     ds, elements = open_training_grid(grid_path, options.elements)
+    known = None if deposits is None else read_deposits(deposits, crs=grid_spec(ds).pyproj_crs,
+                                                        options=deposit_options)
     plan = None
     if options.target is not None or options.deposit_type is not None:
         plan = plan_target([str(e) for e in ds["element"].values], target=options.target,
@@ -287,13 +288,13 @@ def train_model(
                            elements=options.elements)
         elements = plan.elements
     run_key = make_run_key(grid_path, options, det, elements, enrichment_only=enrichment_only, ensemble=ensemble,
-                           deposits=deposits)
+                           deposits=deposits, deposit_options=deposit_options)
     if plan is not None:  # absent for plain models: their run keys stay as before
         run_key["target"] = {**plan.spec.to_dict(), "predictors": plan.predictors,
                              "weight": float(options.target_weight)}
     progress_found = check_work_folder(work, final, run_key, resume=resume, overwrite=overwrite, neural=neural)
     # -- data (before the work folder exists: a refusal here leaves nothing behind) ----------------
-    data = sample_training_cells(ds, grid_path, elements, options, enrichment_only, deposits, work=work,
+    data = sample_training_cells(ds, grid_path, elements, options, enrichment_only, known, work=work,
                                  resuming=resume and progress_found, plan=plan)
     start_work_folder(work, run_key, resume=resume, progress_found=progress_found)
     tuned = tune_cpu_threads() if neural else False

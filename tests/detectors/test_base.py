@@ -38,6 +38,7 @@ import functools
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.base import clone, is_outlier_detector
 from sklearn.exceptions import NotFittedError
@@ -48,6 +49,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from geogan.detectors import (ALAD, VAE, AutoEncoder, Detector, Ensemble, IsolationForest, PCAReconstruction,
                               RobustMahalanobis, get_detector, load_detector)
+from geogan.detectors.base import DataError
 from geogan.errors import ConfigError, InputError, ModelError
 
 # tiny networks and one epoch: the estimator checks fit dozens of times on 10-300 rows
@@ -156,7 +158,7 @@ def test_clone_and_get_params(name):
     det = get_detector(name, **TINY[name])
     assert isinstance(det, Detector) and is_outlier_detector(det)
     params = det.get_params(deep=True)
-    assert params == det.get_params(deep=False) == {k: getattr(det, k) for k in det._param_names()}
+    assert params == det.get_params(deep=False) == {k: getattr(det, k) for k in det.param_names()}
     assert params["contamination"] == 0.1
     twin = clone(det)
     assert type(twin) is type(det) and twin is not det
@@ -249,8 +251,8 @@ def test_not_fitted_and_input_errors_are_sklearn_and_geogan_errors():
         check_is_fitted(det)
     assert not hasattr(det, "n_features_in_")
     det.fit(_data(n=50))
-    for bad, match in ((np.zeros(5), "2-D"), (np.full((2, 4), np.nan), "NaN"), (np.zeros((2, 3)), "expecting 4"),
-                       (np.zeros((2, 4)) + 1j, "Complex")):
+    for bad, match in ((np.zeros(5), "Expected 2D array, got 1D array"), (np.full((2, 4), np.nan), "NaN"),
+                       (np.zeros((2, 3)), "expecting 4"), (np.zeros((2, 4)) + 1j, "Complex")):
         with pytest.raises(InputError, match=match):
             det.decision_function(bad)
         with pytest.raises(ValueError, match=match):
@@ -270,6 +272,41 @@ def test_save_load_keeps_threshold(name, fitted, tmp_path):
     np.testing.assert_array_equal(loaded.score_samples(X), det.score_samples(X))
     # training-row attributes are not saved
     assert not hasattr(loaded, "labels_") and not hasattr(loaded, "decision_scores_")
+
+
+@pytest.mark.parametrize("name", [*FAST, pytest.param("alad", marks=[pytest.mark.tf, pytest.mark.slow])])
+def test_dataframe_columns_are_kept_saved_and_checked(name, tmp_path):
+    X = _data(n=120)
+    columns = ["Cu", "Zn", "Pb", "W"]
+    frame = pd.DataFrame(X, columns=columns)
+    det = get_detector(name, **TINY[name]).fit(frame)
+    assert det.feature_names_in_.tolist() == columns and det.n_features_in_ == det.n_features_ == 4
+    path = det.save(tmp_path / "m")
+    assert json.loads((path / "config.json").read_text())["detector"]["feature_names"] == columns
+    loaded = load_detector(path)
+    assert loaded.feature_names_in_.tolist() == columns and loaded.n_features_in_ == 4
+    # an array has no names: it scores the same rows alike, with scikit-learn's warning
+    with pytest.warns(UserWarning, match="X does not have valid feature names"):
+        scores = det.decision_function(X)
+    np.testing.assert_array_equal(det.decision_scores_, scores)  # fit scored the same rows
+    np.testing.assert_array_equal(loaded.decision_function(frame), scores)
+    # other columns, or the same in another order, are refused, naming the difference
+    with pytest.raises(DataError, match="Feature names must be in the same order as they were in fit"):
+        loaded.decision_function(frame[["Zn", "Cu", "Pb", "W"]])
+    with pytest.raises(DataError, match="unseen at fit time: - Mo Feature names seen at fit time, yet now missing: - W"):
+        loaded.predict(frame.rename(columns={"W": "Mo"}))
+
+
+def test_model_fitted_on_an_array_saves_no_column_names_and_bad_ones_are_refused(fitted, tmp_path):
+    X, dets = fitted
+    path = dets["pca"].save(tmp_path / "m")
+    config = json.loads((path / "config.json").read_text())
+    assert "feature_names" not in config["detector"] and not hasattr(load_detector(path), "feature_names_in_")
+    for bad in (["Cu", "Zn"], ["Cu", "Zn", "Pb", 4], "CuZnPbW"):
+        config["detector"]["feature_names"] = bad
+        (path / "config.json").write_text(json.dumps(config))
+        with pytest.raises(ModelError, match="'feature_names' must list 4 column names"):
+            load_detector(path)
 
 
 def test_model_saved_without_threshold_loads_and_predict_says_why(fitted, tmp_path):

@@ -8,8 +8,9 @@ import pandas as pd
 import pyproj
 import pytest
 
-from geogan.errors import CRSError, InputError
+from geogan.errors import ConfigError, CRSError, InputError
 from geogan.evaluation.deposits import read_deposits
+from geogan.options import DepositOptions
 from tests.helpers.scores import CRS, cell_xy
 
 
@@ -88,7 +89,8 @@ def test_read_deposits_selects_a_deposit_type(tmp_path):
         read_deposits(p, crs=CRS, deposit_type="Mo")
     with pytest.raises(InputError, match=r"column 'kind': deposit type column not found"):
         read_deposits(p, crs=CRS, deposit_type="W", deposit_type_column="kind")
-    with pytest.raises(InputError, match="give --deposit-type too"):
+    with pytest.raises(ConfigError, match="deposit_type_column names the column that deposit_type selects by; "
+                                          "give deposit_type too"):
         read_deposits(p, crs=CRS, deposit_type_column="type")
 
 
@@ -104,3 +106,33 @@ def test_unknown_deposit_type_or_missing_type_column_is_refused(tmp_path):
     csv.write_text("x,y\n400000,2800000\n")
     with pytest.raises(InputError, match="no deposit type column.*--deposit-type-column"):
         read_deposits(csv, crs=CRS, deposit_type="W-Sn")
+
+
+def test_read_deposits_takes_a_deposit_options_object_like_its_keywords(tmp_path):
+    x, y = cell_xy(np.arange(3), np.arange(3))
+    lon, lat = pyproj.Transformer.from_crs(CRS, "EPSG:4326", always_xy=True).transform(x, y)
+    p = tmp_path / "d.csv"
+    pd.DataFrame({"name": list("abc"), "kind": ["W-Sn skarn", "Au", "w-sn vein"], "E": lon, "N": lat}).to_csv(
+        p, index=False)
+    how = DepositOptions(x="E", y="N", input_crs="EPSG:4326", deposit_type="W-Sn", deposit_type_column="kind")
+    by_object = read_deposits(p, crs=CRS, options=how)
+    by_keywords = read_deposits(p, crs=CRS, x="E", y="N", input_crs="EPSG:4326", deposit_type="W-Sn",
+                                deposit_type_column="kind")
+    assert by_object.ids.tolist() == by_keywords.ids.tolist() == ["a", "c"]
+    np.testing.assert_allclose(by_object.x, x[[0, 2]], atol=1e-3)
+    np.testing.assert_array_equal(by_object.x, by_keywords.x)
+    assert by_object.selection == by_keywords.selection == "kind contains 'W-Sn' (2 of 3 rows)"
+    # both: the keywords override the object's fields, the others stay
+    assert read_deposits(p, crs=CRS, options=how, deposit_type="Au").ids.tolist() == ["b"]
+
+
+def test_read_deposits_refuses_bad_options_before_reading_the_file(tmp_path):
+    missing = tmp_path / "missing.csv"  # never opened: the options are checked first
+    with pytest.raises(ConfigError, match="deposit_type must be a non-empty string, got ''"):
+        read_deposits(missing, crs=CRS, deposit_type="")
+    with pytest.raises(ConfigError, match="x must be a non-empty string, got 3"):
+        read_deposits(missing, crs=CRS, options=DepositOptions(), x=3)
+    with pytest.raises(TypeError, match=r"read_deposits\(\) got an unexpected keyword argument 'deposits_x'"):
+        read_deposits(missing, crs=CRS, deposits_x="E")  # evaluate's keyword, not read_deposits'
+    with pytest.raises(TypeError, match="expected a DepositOptions, got dict"):
+        read_deposits(missing, crs=CRS, options={"x": "E"})

@@ -254,6 +254,24 @@ def test_evaluate_a_bare_cog_by_its_detector_and_deposit_type(scored, tmp_path):
 
 @pytest.mark.cluster
 @pytest.mark.slow
+def test_score_reads_the_deposits_as_its_deposit_options_say_before_scoring(scored, tmp_path):
+    from geogan.errors import ConfigError, InputError
+    from geogan.options import DepositOptions
+
+    root, _, csv = scored
+    out = tmp_path / "out"
+    with pytest.raises(InputError, match="no deposit of type 'porphyry'; the types present are: 'Au orogenic'"):
+        score_grid(root / "grid.zarr", root / "pca", out, deposits=csv, deposit_type="porphyry", progress=False)
+    with pytest.raises(InputError, match="column 'east': x column not found"):
+        score_grid(root / "grid.zarr", root / "pca", out, deposits=csv, progress=False,
+                   deposit_options=DepositOptions(x="east", y="y"))
+    with pytest.raises(ConfigError, match="give deposit_type too"):
+        score_grid(root / "grid.zarr", root / "pca", out, deposits=csv, deposit_type_column="type", progress=False)
+    assert not out.exists()
+
+
+@pytest.mark.cluster
+@pytest.mark.slow
 def test_score_report_lists_every_deposit_with_its_drivers(scored):
     _, res, _ = scored
     rows = res.evaluation.deposit_table

@@ -1,5 +1,6 @@
-"""Tests for geogan.evaluation.report and geogan.evaluation.figures: the report directory (page,
-figures, metrics.json) (the evaluate entry point that writes it: test_stage.py)."""
+"""Tests for geogan.evaluation.report: the report directory (page, figures, metrics.json) (the
+evaluate entry point that writes it: test_stage.py; the page itself: test_page.py; the figures:
+test_figures.py)."""
 
 from __future__ import annotations
 

@@ -8,9 +8,11 @@ import pytest
 import rasterio
 from rasterio.transform import from_origin
 
-from geogan.errors import OutputExistsError
+from geogan.errors import ConfigError, OutputExistsError
 from geogan.evaluation.stage import evaluate
+from geogan.options import DepositOptions
 from tests.helpers.scores import CRS, X0, Y0, cell_xy
+from tests.helpers.scores import typed_deposits as typed_deposit_files
 
 FILES = ("index.html", "map.png", "roc.png", "pa.png", "success.png", "metrics.json")
 
@@ -37,3 +39,34 @@ def test_evaluate_from_geotiff_and_csv_writes_report(tmp_path):
         assert (tmp_path / "report" / name).exists()
     with pytest.raises(OutputExistsError):
         evaluate(tif, csv, tmp_path / "report", runs=2)
+
+
+@pytest.fixture
+def typed_deposits(tmp_path):
+    """:func:`tests.helpers.scores.typed_deposits` in ``tmp_path``."""
+    return typed_deposit_files(tmp_path)
+
+
+def test_evaluate_reads_the_deposits_as_deposit_options_or_their_keywords_say(typed_deposits):
+    tif, csv = typed_deposits
+    how = DepositOptions(x="E", y="N", input_crs="EPSG:4326", deposit_type="W-Sn", deposit_type_column="kind")
+    by_object = evaluate(tif, csv, None, deposit_options=how, runs=2, min_dist_km=0.3).metrics
+    by_keywords = evaluate(tif, csv, None, deposits_x="E", deposits_y="N", deposits_crs="EPSG:4326",
+                           deposit_type="W-Sn", deposit_type_column="kind", runs=2, min_dist_km=0.3).metrics
+    assert by_object["deposits_selection"] == by_keywords["deposits_selection"] == "kind contains 'W-Sn' (2 of 3 rows)"
+    assert by_object["n_deposits_used"] == by_keywords["n_deposits_used"] == 2
+    assert by_object["roc_auc"] == by_keywords["roc_auc"] == 1.0
+    # both: a keyword overrides the object's field (the Au deposit sits on the lowest cell)
+    au = evaluate(tif, csv, None, deposit_options=how, deposit_type="Au", runs=2, min_dist_km=0.3).metrics
+    assert au["deposits_selection"] == "kind contains 'Au' (1 of 3 rows)" and au["roc_auc"] == 0.0
+
+
+def test_evaluate_refuses_bad_deposit_options_before_writing(typed_deposits, tmp_path):
+    tif, csv = typed_deposits
+    with pytest.raises(ConfigError, match="give deposit_type too"):
+        evaluate(tif, csv, tmp_path / "r", deposit_type_column="kind")
+    with pytest.raises(ConfigError, match="x must be a non-empty string, got ''"):
+        evaluate(tif, csv, tmp_path / "r", deposits_x="")
+    with pytest.raises(TypeError, match=r"evaluate\(\) got an unexpected keyword argument 'x'"):
+        evaluate(tif, csv, tmp_path / "r", x="E")  # read_deposits' name, not evaluate's
+    assert not (tmp_path / "r").exists()

@@ -153,11 +153,11 @@ def test_detector_widths_from_config_are_limited(alad, tmp_path):
 
     # the checks every fit and load runs
     with pytest.raises(ConfigError, match="hidden_units.*65536"):
-        get_detector("vae", hidden_units=[100_000])._validate_params()
+        get_detector("vae", hidden_units=[100_000]).check_params()
     with pytest.raises(ConfigError, match="encoder_units.*65536"):
-        get_detector("alad", encoder_units=[10**9, 8])._validate_params()
+        get_detector("alad", encoder_units=[10**9, 8]).check_params()
     with pytest.raises(ConfigError, match="n_samples"):
-        get_detector("vae", n_samples=10**9)._validate_params()
+        get_detector("vae", n_samples=10**9).check_params()
 
 
 # -- 5: a missing chunk is damage, not a hole to fill ----------------------------------------------

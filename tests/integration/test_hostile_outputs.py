@@ -160,7 +160,7 @@ def test_score_overwrite_replaces_its_outputs_keeps_the_users_and_refuses_a_fore
 @pytest.mark.slow
 def test_a_geotiff_carrying_geogan_tags_is_geogans_without_a_marker(tmp_path, scored):
     _, _, out = scored
-    (out / MARKER).unlink()  # a score directory from before markers
+    (out / MARKER).unlink()  # a folder without a marker: the GeoTIFF carries its own
     assert ownership(out / "anomaly.tif") == ("file", None)
     assert ownership(out / "anomaly.qml") is None
     with pytest.raises(OutputExistsError, match="anomaly.qml exists and geogan did not write it"):
@@ -189,15 +189,23 @@ def _run_small_pipeline(tmp_path, *, samples: int):
 
 @pytest.mark.cluster
 @pytest.mark.slow
-def test_pipeline_adopts_outputs_it_wrote_before_markers(tmp_path):
+def test_pipeline_refuses_its_own_outputs_once_their_markers_are_gone(tmp_path):
+    """``run-state.json`` alone never makes a folder geogan's: outputs without their marker (as
+    an unreleased geogan left them) are refused, with --overwrite too, and kept as they are."""
     spec = _run_small_pipeline(tmp_path, samples=400)
     out = tmp_path / "out"
-    for d in (out / "survey", out / "report", out / "scores" / "p"):  # as an older geogan left them
+    for d in (out / "survey", out / "report", out / "scores" / "p"):
         (d / MARKER).unlink()
-    res = cli("--quiet", "run", spec, "--force")
-    assert res.exit_code == 0, res.output
-    assert json.loads((out / "report" / MARKER).read_text())["kind"] == "report"
-    assert "index.html" in json.loads((out / "report" / MARKER).read_text())["entries"]
+    before = tree(out)
+    for extra in ([], ["--force"], ["--overwrite"]):
+        assert_user_error(cli("--quiet", "run", spec, *extra), "out/survey", "survey (the synth output) exists and "
+                          "geogan did not write it", "no geogan marker")
+    (out / "survey").rename(tmp_path / "kept-survey")  # moved away: the next refusal names the scores
+    assert_user_error(cli("--quiet", "run", spec), "out/scores/p/", "geogan did not write it")
+    assert tree(tmp_path / "kept-survey") == {k.removeprefix("survey/"): v for k, v in before.items()
+                                              if k.startswith("survey/")}
+    assert {k: v for k, v in tree(out).items() if not k.startswith("survey")} == \
+        {k: v for k, v in before.items() if not k.startswith("survey")}
 
 
 def test_a_user_folder_bearing_a_staging_name_is_never_deleted(tmp_path, survey):
@@ -275,19 +283,6 @@ def test_a_symlinked_output_shares_the_lock_of_its_target(tmp_path, survey, hold
     holder(real / "g.zarr")
     assert_user_error(cli("grid", survey, "--out", link / "g.zarr", *GRID_ARGS), "another geogan process")
     assert sorted(p.name for p in real.iterdir()) == ["g.zarr.lock"]
-
-
-def test_lock_is_released_on_error_and_reentry_refused(tmp_path):
-    target = tmp_path / "thing"
-    with pytest.raises(ValueError):
-        with output_lock(target):
-            assert json.loads((tmp_path / "thing.lock").read_text())["pid"] == os.getpid()
-            raise ValueError
-    assert not (tmp_path / "thing.lock").exists()
-    with output_lock(target):
-        with pytest.raises(OutputExistsError, match="already writing"):
-            with output_lock(tmp_path / "." / "thing"):  # the same output by another name
-                pass
 
 
 RACER = textwrap.dedent("""
@@ -495,7 +490,7 @@ def test_a_crafted_state_never_makes_a_users_folder_geogans(tmp_path):
     out = tmp_path / "o2"
     (out / "report").mkdir(parents=True)
     (out / "report" / "index.html").write_text("my own page")
-    (out / "run-state.json").write_text(json.dumps({"score.p": "x"}))  # a state from before ownership
+    (out / "run-state.json").write_text(json.dumps({"score.p": "x", "owned": ["report"]}))  # claims the user's folder
     spec = tmp_path / "spec.toml"
     spec.write_text('[output]\ndir = "o2"\n[survey]\nsynth = "demo"\nsamples = 300\n[train.p]\ndetector = "pca"\n')
     assert_user_error(cli("--quiet", "run", spec), "o2/report", "geogan did not write it")

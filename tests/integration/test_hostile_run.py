@@ -4,13 +4,10 @@ Each case: exit code 1, one ``error:`` line naming the file/key, no traceback, n
 user's changed, nothing half-written left behind.
 """
 
-import json
-
 import numpy as np
 import pytest
 
-from geogan.stores.files import check_disjoint
-from geogan.errors import ConfigError, GridError, InputError, OutputExistsError
+from geogan.errors import ConfigError, GridError, InputError
 from geogan.gridspec import GridSpec
 from geogan.pipeline import load_spec, run_pipeline
 from geogan.stores.staging import Staging, partial_path
@@ -118,12 +115,6 @@ def test_grid_out_equal_to_or_containing_the_survey_is_refused(tmp_path, survey)
         assert_user_error(cli("grid", survey, "--out", out, "--crs", "EPSG:32650", "--overwrite"),
                           "grid store", "the input")
         assert survey.read_text() == SURVEY
-
-
-def test_check_disjoint_cases(tmp_path):
-    check_disjoint([tmp_path / "a"], [tmp_path / "ab.csv", "s3://bucket/a", None])
-    with pytest.raises(OutputExistsError, match="lies inside the input"):
-        check_disjoint([tmp_path / "d" / "out"], [tmp_path / "d"])
 
 
 # -- 3. grid size is bounded before anything is allocated ---------------------------------------------
@@ -295,21 +286,6 @@ def test_unreachable_survey_url_is_not_reported_as_missing(tmp_path):
     with pytest.raises(ConfigError, match="cannot reach the survey file .*Name or service not known") as err:
         run_pipeline(spec, progress=False)
     assert "not found" not in str(err.value)
-
-
-def test_state_from_before_ownership_owns_its_stages_outputs(tmp_path):
-    from geogan.pipeline.state import RunState
-
-    out = tmp_path / "out"
-    out.mkdir()
-    (out / "run-state.json").write_text(json.dumps({"grid": "a", "train.alad": "b", "score.alad": "c"}))
-    for d in ("grid.zarr", "models/alad", "scores/alad", "report", "mine"):
-        (out / d).mkdir(parents=True)
-    state = RunState(out)
-    assert sorted(state.data["owned"]) == ["grid.zarr", "models/alad", "report", "scores/alad"]
-    state.claim([("grid", out / "grid.zarr"), ("report", out / "report")], overwrite=False)
-    with pytest.raises(OutputExistsError, match="mine exists and was not written by this pipeline"):
-        state.claim([("train.x", out / "mine")], overwrite=False)
 
 
 # -- issue 24: inputs named as file:// URLs, and the spec itself, are inputs too ----------------------

@@ -99,3 +99,23 @@ def test_pipeline_spec_takes_contributions(tmp_path):
     (tmp_path / "b.toml").write_text(base + 'contributions = "yes"\n')
     with pytest.raises(ConfigError, match="contributions must be true or false"):
         load_spec(tmp_path / "b.toml")
+
+
+def test_the_deposit_keys_are_deposit_options_by_their_keywords(tmp_path):
+    from geogan.options import DepositOptions
+
+    text = GOOD.replace('deposits = "data/deposits.csv"\n', 'deposits = "data/deposits.csv"\ndeposits_x = "E"\n'
+                        'deposits_y = "N"\ndeposits_crs = "EPSG:4326"\n')
+    spec = load_spec(write(tmp_path, text + '[score]\ndeposit_type = "W-Sn"\ndeposit_type_column = "kind"\nruns = 3\n'))
+    assert spec.deposit_options() == DepositOptions(x="E", y="N", input_crs="EPSG:4326", deposit_type="W-Sn",
+                                                    deposit_type_column="kind")
+    assert load_spec(write(tmp_path, GOOD)).deposit_options() == DepositOptions()
+    # each key is checked as the option's field is, and the keys together as the class checks them
+    for extra, match in [('[score]\ndeposit_type = ""\n', r"\[score\] deposit_type must be a non-empty string"),
+                         ("[score]\ndeposit_type_column = 3\n", r"\[score\] deposit_type_column must be a non-empty"),
+                         ('[score]\ndeposit_type_column = "kind"\n', r"\[score\] deposit_type_column names the "
+                                                                       r"column that deposit_type selects by"),
+                         ('[score]\ndeposits_x = "E"\n', r"unknown key\(s\) deposits_x in \[score\]")]:
+        with pytest.raises(ConfigError, match=match) as err:
+            load_spec(write(tmp_path, GOOD + extra))
+        assert "spec.toml" in str(err.value) and "\n" not in str(err.value)

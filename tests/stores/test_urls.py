@@ -4,15 +4,19 @@
 ``file://`` URLs reach the Dask worker processes too.
 """
 
+import zipfile
+from pathlib import Path
+
 import fsspec
 import numpy as np
 import pytest
 
-from geogan.errors import InputError, StoreError, SurveyError
+from geogan.errors import GeoganError, InputError, StoreError, SurveyError
 from geogan.evaluation.deposits import read_deposits
 from geogan.grid.stage import grid_survey
 from geogan.stores.layout import metadata_fingerprint
 from geogan.stores.store import open_grid
+from geogan.stores.urls import local_copy
 from geogan.survey.read import read_survey
 
 SURVEY = "x,y,Au_ppb,Cu_ppm\n" + "".join(
@@ -25,6 +29,65 @@ def memfs():
     yield fs
     for path in fs.find("/geogan-test"):
         fs.rm(path)
+
+
+def test_a_local_copy_holds_the_objects_bytes_under_its_name_and_is_removed_afterwards(memfs, tmp_path):
+    memfs.pipe("/geogan-test/dir/survey.csv", SURVEY.encode())
+    (tmp_path / "deposits.csv").write_bytes(b"name,x,y\nA,1,2\n")
+    for url, expected in (("memory://geogan-test/dir/survey.csv", SURVEY.encode()),
+                          ((tmp_path / "deposits.csv").as_uri(), b"name,x,y\nA,1,2\n")):
+        with local_copy(url) as local:
+            assert local.read_bytes() == expected
+            assert local.name == url.rsplit("/", 1)[1]  # the name, so its suffix picks the reader
+            assert local.parent != tmp_path  # a copy, not the file:// URL's file itself
+        assert not local.exists() and not local.parent.exists()
+    assert (tmp_path / "deposits.csv").read_bytes() == b"name,x,y\nA,1,2\n"
+
+
+def test_a_local_path_is_passed_through_unchanged(tmp_path):
+    for given in (tmp_path / "survey.csv", str(tmp_path / "survey.csv"), "relative/survey.csv"):
+        with local_copy(given) as local:  # not read: a missing local file is its reader's to report
+            assert local == Path(given)
+
+
+def test_a_chained_url_is_read_through_its_chain(memfs, tmp_path):
+    with zipfile.ZipFile(tmp_path / "surveys.zip", "w") as z:
+        z.writestr("survey.csv", SURVEY)
+    memfs.pipe("/geogan-test/surveys.zip", (tmp_path / "surveys.zip").read_bytes())
+    with local_copy("zip://survey.csv::memory://geogan-test/surveys.zip") as local:
+        assert local.read_text() == SURVEY and local.name == "survey.csv"
+
+
+def test_a_missing_object_or_a_folder_is_an_input_error_naming_the_url(memfs):
+    memfs.pipe("/geogan-test/dir/survey.csv", SURVEY.encode())
+    with pytest.raises(InputError) as err:
+        with local_copy("memory://geogan-test/none.csv", what="deposit file"):
+            pytest.fail("the block must not run")
+    assert str(err.value) == "memory://geogan-test/none.csv: deposit file not found"
+    with pytest.raises(InputError, match=r"^memory://geogan-test/dir: is not a survey file \(a directory"):
+        with local_copy("memory://geogan-test/dir", what="survey file"):
+            pytest.fail("the block must not run")
+    with pytest.raises(InputError, match=r"^zip://none.csv::memory://geogan-test/none.zip: not found "
+                                         r"\(/geogan-test/none.zip\)"):
+        with local_copy("zip://none.csv::memory://geogan-test/none.zip"):
+            pytest.fail("the block must not run")
+
+
+def test_an_error_inside_the_block_naming_the_copy_names_the_url_and_the_copy_is_removed(memfs):
+    url = "memory://geogan-test/survey.csv"
+    memfs.pipe("/geogan-test/survey.csv", SURVEY.encode())
+    with pytest.raises(SurveyError) as err:
+        with local_copy(url) as local:
+            raise SurveyError("non-numeric value 'abc'", path=local, row=3, column="Au_ppb")
+    assert str(err.value) == f"{url}:3: column 'Au_ppb': non-numeric value 'abc'" and err.value.path == url
+    assert not local.exists()
+    with pytest.raises(GeoganError, match=r"^elsewhere.csv: bad$"):  # an error about another file: unchanged
+        with local_copy(url):
+            raise GeoganError("bad", path="elsewhere.csv")
+    with pytest.raises(ValueError, match="not geogan's"):
+        with local_copy(url) as local:
+            raise ValueError("not geogan's")
+    assert not local.exists()
 
 
 def test_survey_and_deposits_from_a_url(memfs, tmp_path):

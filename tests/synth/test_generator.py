@@ -3,7 +3,6 @@ world, its geochemistry, the demo's traps, reproducibility."""
 
 from __future__ import annotations
 
-import json
 import re
 
 import numpy as np
@@ -208,19 +207,6 @@ def test_deposits_prefer_granite_contacts(demo):
     assert at_contact / len(deposits) >= 0.5
     assert set(deposits["type"]) == {"W-polymetallic"}
     assert list(deposits.columns) == ["deposit_id", "x", "y", "type", "size", "setting"]
-
-
-def test_truth_describes_the_world(demo):
-    truth = demo.truth
-    assert truth["preset"] == "demo" and truth["seed"] == 0 and truth["crs"] == "EPSG:32650"
-    kinds = {d["kind"] for d in truth["domains"]}
-    assert kinds == {"granite", "mafic", "shale"}
-    known = [h for h in truth["halos"] if h["known"]]
-    hidden = [h for h in truth["halos"] if not h["known"]]
-    assert len(known) == len(demo.deposits) and len(hidden) == PRESETS["demo"].n_hidden_deposits
-    assert [h["deposit_id"] for h in known] == list(demo.deposits["deposit_id"])
-    assert all(h["amplitudes"]["W"] > 0 for h in truth["halos"])
-    json.dumps(truth)  # serialisable as is
 
 
 # ----------------------------------------------------------------------------- reproducibility

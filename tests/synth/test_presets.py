@@ -45,7 +45,6 @@ def test_demo_preset_is_a_district():
         ({"elements": []}, "no elements selected"),
         ({"n_samples": 0}, "n_samples must be from 1 to 100,000,000"),
         ({"seed": -1}, "seed must be an integer from 0 to 2,147,483,647"),
-        ({"n_samples": 2_000_000}, "use write_synthetic_survey"),
     ],
 )
 def test_bad_options_raise_config_errors(kwargs, message):

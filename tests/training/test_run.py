@@ -83,3 +83,18 @@ def test_ensemble_trained_side_by_side_resumes_from_its_members_checkpoints(grid
     cells = conc[:, 0:10, 0:40].reshape(5, -1).T
     np.testing.assert_array_equal(load_model(a.model_dir).score(cells), load_model(b.model_dir).score(cells))
     assert not (tmp_path / "b.partial").exists() and a.steps == b.steps
+
+
+def test_the_run_key_holds_how_deposits_are_read_with_none_and_the_defaults_alike():
+    from geogan.detectors.registry import get_detector
+    from geogan.options import DepositOptions, TrainOptions
+    from geogan.training.run import make_run_key
+
+    def key(deposits, how):
+        return make_run_key("/nonexistent/grid.zarr", TrainOptions(detector="pca"), get_detector("pca"), ["Cu"],
+                            enrichment_only=True, ensemble=1, deposits=deposits, deposit_options=how)
+
+    assert "deposit_options" not in key(None, DepositOptions(x="E"))  # no deposits: nothing to read
+    assert key("d.csv", None) == key("d.csv", DepositOptions())  # the API's None is the CLI's defaults
+    assert key("d.csv", DepositOptions(x="E", y="N"))["deposit_options"]["x"] == "E"
+    assert key("d.csv", DepositOptions(input_crs="EPSG:4326")) != key("d.csv", None)
