@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import os
 import time
@@ -27,7 +28,7 @@ from geogan.errors import CRSError, GeoganWarning, GridError
 from geogan.gridspec import GridSpec, check_grid_crs
 from geogan.grid.idw import IDWParams, SampleIndex, idw, median_spacing
 from geogan.options import GridOptions, SurveyOptions, split_options
-from geogan.stores.staging import Staging, partial_path
+from geogan.stores.staging import Staging
 from geogan.stores.urls import is_url
 
 SAMPLES_FILE = "samples.npz"
@@ -87,7 +88,13 @@ class GridResult:
 
 def _load_index(samples_path: str, token: str, space: str) -> SampleIndex:
     def build():
-        with np.load(samples_path, allow_pickle=False) as f:
+        source = samples_path
+        if is_url(samples_path):  # in object storage, beside the store: read whole, once per worker
+            import fsspec
+
+            with fsspec.open(samples_path, "rb") as f:
+                source = io.BytesIO(f.read())
+        with np.load(source, allow_pickle=False) as f:
             return SampleIndex(f["x"], f["y"], f["values"], space=space, elements=list(f["elements"]))
     return worker_cached(("idw-index", samples_path, token, space), build)
 
@@ -214,7 +221,7 @@ def grid_survey(
     t0 = time.perf_counter()
     check_workers(workers)
     survey_path = survey_path if is_url(survey_path) else Path(survey_path)
-    check_disjoint([out, partial_path(out)], [survey_path], what="grid store")
+    check_disjoint([out, Staging(out).root], [survey_path], what="grid store")
     out = check_output(out, overwrite=overwrite, what="grid store", kind="grid")
     if g.crs is not None:  # a bad --crs is refused before the survey is read
         check_grid_crs(g.crs, allow_geographic=g.allow_geographic)
@@ -238,9 +245,9 @@ def grid_survey(
     run_params = _run_params(survey, spec, params, so)
     token = hashlib.sha256(layout.dumps(run_params).encode()).hexdigest()[:16]
     staging, resumed = _open_staging(out, token, spec)
-    samples_path = staging.work / SAMPLES_FILE
+    samples_path = staging.work_file(SAMPLES_FILE)
     if not staging.exists():
-        _start_staging(staging, survey_path, survey, spec, params, run_params, token, samples_path)
+        _start_staging(staging, survey_path, survey, spec, params, run_params, token)
     pending = [t for t in spec.tiles() if t not in resumed]
     if pending:
         _grid_tiles(out, samples_path, token, spec, params, pending, scheduler=scheduler, workers=workers,
@@ -321,7 +328,7 @@ def _open_staging(out, token: str, spec: GridSpec) -> tuple[Staging, set[tuple[i
 
 
 def _start_staging(staging: Staging, survey_path, survey, spec: GridSpec, params: IDWParams, run_params: dict,
-                   token: str, samples_path: Path) -> None:
+                   token: str) -> None:
     """Start a fresh staging folder: the samples for the workers and the empty grid store."""
     attrs = {
         "idw": asdict(params),
@@ -332,7 +339,9 @@ def _start_staging(staging: Staging, survey_path, survey, spec: GridSpec, params
         "survey_options": run_params["survey_options"],
     }
     staging.start({"token": token, **run_params})
-    np.savez(samples_path, x=survey.x, y=survey.y, values=survey.values, elements=np.array(survey.elements))
+    samples = io.BytesIO()
+    np.savez(samples, x=survey.x, y=survey.y, values=survey.values, elements=np.array(survey.elements))
+    staging.write_work_file(SAMPLES_FILE, samples.getvalue())
     layout.create_grid_store(staging.store, spec, survey.elements, units=survey.units, attrs=attrs)
     staging.mark_created()
 
@@ -342,7 +351,7 @@ def _grid_tiles(out, samples_path: Path, token: str, spec: GridSpec, params: IDW
     """Grid the ``pending`` tiles on a Dask cluster (:func:`grid_tile` on the workers)."""
     with dask_client(scheduler, workers=workers) as client:
         # task keys name this run (inputs, parameters, output), so runs sharing a cluster never mix
-        run_id = hashlib.sha256(f"{token}:{Path(out).resolve()}".encode()).hexdigest()[:16]
+        run_id = hashlib.sha256(f"{token}:{layout.location(out)}".encode()).hexdigest()[:16]
         futures = [client.submit(grid_tile, str(out), str(samples_path), token, spec.to_dict(),
                                  asdict(params), i, j, key=f"geogan-grid-{run_id}-{i}-{j}")
                    for i, j in pending]

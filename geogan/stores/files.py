@@ -33,10 +33,13 @@ import socket
 import stat
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from geogan.errors import OutputExistsError
 from geogan.stores.ownership import check_replaceable
+from geogan.stores.remote import is_remote, public_url
+from geogan.stores.remotelock import remote_lock
+from geogan.stores.remoteowner import check_remote_output
 from geogan.stores.urls import is_url
 
 
@@ -78,9 +81,11 @@ def partial_path(path: str | os.PathLike) -> Path:
     return path.with_name(path.name + ".partial")
 
 
-def check_output(path: str | os.PathLike, *, overwrite: bool, what: str = "output", kind: str | None = None) -> Path:
+def check_output(path: str | os.PathLike, *, overwrite: bool, what: str = "output",
+                 kind: str | None = None) -> Path | str:
     """Refuse to replace an existing output unless ``overwrite``, and even then unless geogan
-    wrote it (:func:`check_replaceable`); return it as a Path.
+    wrote it (:func:`check_replaceable`); return it as a Path (an object-storage URL: as the
+    URL string, checked by :func:`geogan.stores.remote.check_remote_output`).
 
     >>> check_output("/nonexistent/out.zarr", overwrite=False)
     PosixPath('/nonexistent/out.zarr')
@@ -88,6 +93,8 @@ def check_output(path: str | os.PathLike, *, overwrite: bool, what: str = "outpu
     Traceback (most recent call last):
     geogan.errors.OutputExistsError: /tmp exists; pass --overwrite to replace it
     """
+    if is_remote(path):
+        return check_remote_output(str(path), overwrite=overwrite, what=what, kind=kind)
     if Path(path).name in (".", "..") or str(path).rstrip("/") in (".", ".."):
         raise OutputExistsError(f"--out {path}: name the output itself (e.g. out/grid.zarr), not a folder you "
                                 f"are in", path=None)
@@ -172,25 +179,42 @@ def _resolved(p) -> Path | None:
     return Path(p).resolve()  # no ~ expansion: the shell does it, and a folder may be named "~"
 
 
+def _compared(p) -> tuple[str, PurePosixPath] | None:
+    """``p`` as ``(space, path)`` for :func:`check_disjoint`: a local path resolved (a
+    ``file://`` URL too), an object-storage URL as its protocol and bucket and its key (a
+    ``user:secret@`` part left out)."""
+    if p is None:
+        return None
+    if is_remote(p):
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(str(p))
+        return f"{parts.scheme.lower()}://{parts.netloc.rpartition('@')[2]}", PurePosixPath("/" + parts.path.strip("/"))
+    return "local", PurePosixPath(_resolved(p))
+
+
 def check_disjoint(outputs: Iterable, inputs: Iterable, *, what: str = "output") -> None:
     """Refuse when an output path equals, contains or lies inside an input path.
 
-    Remote URLs and ``None`` entries are ignored (remote inputs cannot be deleted by a local
-    write); ``file://`` URLs are compared as the local paths they name.
+    ``None`` entries are ignored; ``file://`` URLs are compared as the local paths they name,
+    object-storage URLs by bucket and key (``s3://b/out`` contains ``s3://b/out/grid.zarr``);
+    a local path and a URL never overlap.
 
     >>> check_disjoint(["/tmp/out"], ["/tmp/survey.csv"])
     >>> check_disjoint(["/tmp"], ["/tmp/survey.csv"])  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     geogan.errors.OutputExistsError: /tmp: output contains the input /tmp/survey.csv; ...
     """
-    ins = [(raw, _resolved(raw)) for raw in inputs]
+    ins = [(raw, _compared(raw)) for raw in inputs]
     for out_raw in outputs:
-        out = _resolved(out_raw)
-        if out is None:
+        compared = _compared(out_raw)
+        if compared is None:
             continue
-        for in_raw, inp in ins:
-            if inp is None:
+        space, out = compared
+        for in_raw, found in ins:
+            if found is None or found[0] != space:
                 continue
+            inp = found[1]
             if out == inp:
                 how = "is the input"
             elif out in inp.parents:
@@ -199,8 +223,9 @@ def check_disjoint(outputs: Iterable, inputs: Iterable, *, what: str = "output")
                 how = "lies inside the input"
             else:
                 continue
-            raise OutputExistsError(f"{what} {how} {in_raw}; writing it could destroy the input: choose a "
-                                    f"path for the {what} apart from the inputs", path=out_raw)
+            shown = [public_url(str(p)) if is_remote(p) else p for p in (out_raw, in_raw)]
+            raise OutputExistsError(f"{what} {how} {shown[1]}; writing it could destroy the input: choose a "
+                                    f"path for the {what} apart from the inputs", path=shown[0])
 
 
 def lock_path(output: str | os.PathLike) -> Path:
@@ -271,14 +296,16 @@ def output_lock(output: str | os.PathLike, *, lock: str | os.PathLike | None = N
     the file for the message another writer gets, and removes the file when done.
 
     Raises :class:`OutputExistsError` when another process holds it, or when this process
-    already does. Local paths only; a URL output is not locked.
+    already does. An object-storage output is locked by a lock object instead
+    (:func:`geogan.stores.remote.remote_lock`).
 
     Why not the ``filelock`` package: its Unix lock is this same ``flock``, but it opens the
     path following links and FIFOs (a FIFO in place of the lock file would hang); these lines
     add ``O_NOFOLLOW``, the regular-file check, the inode re-check and the holder's details.
     """
-    if is_url(output):
-        yield None
+    if is_remote(output):
+        with remote_lock(str(output)) as held:
+            yield held
         return
     import fcntl
 

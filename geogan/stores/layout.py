@@ -82,13 +82,14 @@ def _template(spec: GridSpec, elements: list[str]) -> xr.Dataset:
 
 
 def create_grid_store(path: str | os.PathLike, spec: GridSpec, elements: list[str], *,
-                      units: dict[str, str], attrs: dict) -> Path:
-    """Write the metadata and coordinates of an empty grid store at ``path``.
+                      units: dict[str, str], attrs: dict) -> Path | str:
+    """Write the metadata and coordinates of an empty grid store at ``path`` (a local path or
+    a URL, returned as given: a Path, or the URL string).
 
     Chunks are not written: tiles fill them later by region (:func:`write_region`), every
     chunk of ``concentration``, so the store lists it in ``all_chunks_written``.
     """
-    path = Path(path)
+    path = path if is_url(path) else Path(path)
     ds = _template(spec, elements)
     ds.attrs.update(attrs)
     ds.attrs.update(
@@ -113,7 +114,7 @@ def write_region(path: str | os.PathLike, name: str, data: np.ndarray, region: t
     Every chunk is stored, all-NaN ones too (Zarr skips chunks equal to the fill value by
     default): a complete store has all its chunks, so a missing one is damage, not a hole.
     """
-    arr = zarr.open_array(str(Path(path) / name), mode="r+").with_config({"write_empty_chunks": True})
+    arr = zarr.open_array(f"{str(path).rstrip('/')}/{name}", mode="r+").with_config({"write_empty_chunks": True})
     for sl, c, n in zip(region, arr.chunks, arr.shape):
         start, stop, _ = sl.indices(n)
         if start % c or not (stop % c == 0 or stop == n):
@@ -165,8 +166,11 @@ def finalize_metadata(path: str | os.PathLike, attrs: dict | None = None) -> Non
 
 
 def location(path: str | os.PathLike) -> str:
-    """A store's identity in run keys and provenance: the URL, or the absolute local path."""
-    return str(path) if is_url(path) else str(Path(path).resolve())
+    """A store's identity in run keys and provenance: the URL (without credentials), or the
+    absolute local path."""
+    from geogan.stores.remote import public_url
+
+    return public_url(str(path)) if is_url(path) else str(Path(path).resolve())
 
 
 def metadata_fingerprint(path: str | os.PathLike) -> str:

@@ -40,6 +40,12 @@ _MODEL_DIR = re.compile(r"weights|members|members/\d+|members/\d+/weights|checkp
                         r"checkpoints/(member_\d+/)?epoch_\d+")
 
 
+def is_model_entry(rel: str, *, directory: bool = False) -> bool:
+    """Whether ``rel`` (relative to a model directory, ``/``-separated) is a file (or, with
+    ``directory``, a folder) that geogan writes in a model directory."""
+    return bool((_MODEL_DIR if directory else _MODEL_FILE).fullmatch(rel))
+
+
 def write_marker(directory: str | os.PathLike, kind: str, entries: Iterable[str]) -> None:
     """Mark ``directory`` as geogan's ``kind`` output whose entries ``entries`` geogan wrote
     (added to those an earlier marker lists)."""
@@ -50,14 +56,14 @@ def write_marker(directory: str | os.PathLike, kind: str, entries: Iterable[str]
     write_file(path, json.dumps(data, indent=1) + "\n")
 
 
-def write_file(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` through a new temporary file renamed over it: never through
-    a link, a hard link or a FIFO that stands at ``path`` (the rename replaces the entry)."""
+def write_file(path: str | os.PathLike, text: str | bytes) -> None:
+    """Write ``text`` (or bytes) to ``path`` through a new temporary file renamed over it: never
+    through a link, a hard link or a FIFO that stands at ``path`` (the rename replaces the entry)."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+        with (os.fdopen(fd, "wb") if isinstance(text, bytes) else os.fdopen(fd, "w", encoding="utf-8")) as f:
             f.write(text)
         os.replace(tmp, path)
     except BaseException:
@@ -133,7 +139,7 @@ def foreign_entry(p: Path, kind: str, entries: frozenset[str] | None) -> str | N
     if kind == "model":  # the files train writes (geogan.training.stage's layout), by name
         for f in sorted(p.rglob("*")):
             rel = f.relative_to(p).as_posix()
-            if f.is_symlink() or not (_MODEL_DIR.fullmatch(rel) if f.is_dir() else _MODEL_FILE.fullmatch(rel)):
+            if f.is_symlink() or not is_model_entry(rel, directory=f.is_dir()):
                 return rel
         return None
     if entries is None:  # a store: zarr.json at every level; chunks c/<digits>/... in each array
@@ -201,5 +207,6 @@ def check_replaceable(path: str | os.PathLike, *, what: str = "output", kind: st
                                     f"geogan's own outputs: move it elsewhere first", path=p)
 
 
-__all__ = ["MARKER", "MODEL_ENTRIES", "check_replaceable", "foreign_entry", "geotiff_is_ours", "ownership", "read_marker",
+__all__ = ["MARKER", "MODEL_ENTRIES", "check_replaceable", "foreign_entry", "geotiff_is_ours", "is_model_entry",
+           "ownership", "read_marker",
            "small_json", "write_file", "write_marker"]

@@ -23,28 +23,61 @@ from geogan.stores.files import partial_path, replace_path
 from geogan.stores.ownership import small_json, write_file
 from geogan.errors import OutputExistsError
 from geogan.stores.layout import finalize_metadata, now_iso
+from geogan.stores.remote import Remote, is_remote, join, sibling
 
 
 class Staging:
     """Where the store for ``final`` is built: ``<final>.partial/{store.zarr, work/}``.
 
-    Workers construct their own ``Staging(final)`` from the path to write tiles and markers.
+    In object storage (:func:`~geogan.stores.remote.is_remote`), which has no rename, the store
+    is built in place at ``final`` and committed by :meth:`finalize` (its root ``zarr.json``
+    marked complete, the last write); ``<final>.partial/work/`` holds the rest as objects.
+    Workers construct their own ``Staging(final)`` from the path or URL to write tiles and markers.
     """
 
     def __init__(self, final: str | os.PathLike):
-        self.final = Path(final)
-        self.root = partial_path(self.final)
-        self.store = self.root / "store.zarr"
-        self.work = self.root / "work"
-        self.done_dir = self.work / "done"
-        self.params_file = self.work / "params.json"
+        self.remote = is_remote(final)
+        if self.remote:
+            self.final = str(final).rstrip("/")
+            self.root = sibling(self.final, ".partial")
+            self.store = self.final
+            self.work = join(self.root, "work")
+            self._objects = Remote(self.root)
+        else:
+            self.final = Path(final)
+            self.root = partial_path(self.final)
+            self.store = self.root / "store.zarr"
+            self.work = self.root / "work"
+        self.done_dir = self.work_file("done")
+        self.params_file = self.work_file("params.json")
+
+    def work_file(self, name: str):
+        """The path (or URL) of ``name`` in the work folder."""
+        return join(self.work, name) if self.remote else self.work / name
+
+    def write_work_file(self, name: str, data: bytes) -> None:
+        """Write ``data`` as ``name`` in the work folder (one object in object storage)."""
+        if self.remote:
+            self._objects.write_bytes(f"work/{name}", data)
+        else:
+            write_file(self.work / name, data)
 
     def exists(self) -> bool:
+        if self.remote:
+            return self._objects.exists()
         return self.root.exists()
 
     def remove(self) -> None:
         """Delete the staging folder: only one geogan made (``work/`` or ``store.zarr`` in it),
-        never a folder of the user's that happens to bear its name."""
+        never a folder of the user's that happens to bear its name. In object storage, the
+        unfinished store built in place goes with it."""
+        if self.remote:
+            if self._objects.exists() and not isinstance(self.params(), dict):
+                raise OutputExistsError(f"{self.root} is not a geogan staging folder (no work/params.json in it); "
+                                        f"geogan builds {self.final} there: move it away", path=None)
+            Remote(self.store).remove()
+            self._objects.remove()
+            return
         started = {e.name for e in self.root.iterdir()} <= {"work"} and (not self.work.is_dir() or all(
             e.name.startswith(".params.json.") for e in self.work.iterdir()))  # killed before params.json
         ours = started or isinstance(self.params(), dict) or isinstance(
@@ -55,48 +88,69 @@ class Staging:
         shutil.rmtree(self.root)
 
     def start(self, params: dict) -> None:
-        """Begin a fresh build (the store must be created next)."""
+        """Begin a fresh build (the store must be created next). In object storage, whatever
+        stands at the final URL goes first (:func:`~geogan.stores.files.check_output` has
+        refused it unless it is geogan's to replace)."""
+        text = json.dumps(params, sort_keys=True, default=str)
+        if self.remote:
+            self._objects.write_bytes("work/params.json", text.encode())  # first: marks the prefix geogan's
+            Remote(self.store).remove()
+            return
         self.work.mkdir(parents=True, exist_ok=True)
-        write_file(self.params_file, json.dumps(params, sort_keys=True, default=str))  # first: marks the folder geogan's
+        write_file(self.params_file, text)  # first: marks the folder geogan's
         self.done_dir.mkdir(exist_ok=True)
 
     def params(self) -> dict | None:
-        return small_json(self.params_file)
+        return self._objects.read_json("work/params.json") if self.remote else small_json(self.params_file)
 
     def mark_created(self) -> None:
         """Record that the staged store is complete in its metadata and coordinates (written
         after creating it: a writer killed while creating it leaves a store not to resume)."""
-        (self.work / "created").touch()
+        if self.remote:
+            self._objects.write_bytes("work/created", b"")
+        else:
+            (self.work / "created").touch()
 
     def created(self) -> bool:
-        return (self.work / "created").is_file()
+        return self._objects.isfile("work/created") if self.remote else (self.work / "created").is_file()
 
     def mark(self, i: int, j: int) -> None:
         # written last, after the tile's chunks: a marker means the tile is complete
-        (self.done_dir / f"{i}_{j}").touch()
+        if self.remote:
+            self._objects.write_bytes(f"work/done/{i}_{j}", b"")
+        else:
+            (self.done_dir / f"{i}_{j}").touch()
 
     def done(self) -> set[tuple[int, int]]:
-        if not self.done_dir.exists():
-            return set()
+        if self.remote:
+            names = [n.rpartition("/")[2] for n in self._objects.names("work/done")]
+        else:
+            names = [p.name for p in self.done_dir.iterdir()] if self.done_dir.exists() else []
         out = set()
-        for p in self.done_dir.iterdir():
-            i, _, j = p.name.partition("_")
+        for name in names:
+            i, _, j = name.partition("_")
             if i.isdigit() and j.isdigit():  # anything else is not a marker of ours: ignored
                 out.add((int(i), int(j)))
         return out
 
-    def finalize(self, *, extra_attrs: dict | None = None) -> Path:
+    def finalize(self, *, extra_attrs: dict | None = None) -> Path | str:
         """Mark the finished store complete and move it to its final path.
 
         The metadata is made portable first (:func:`~geogan.stores.layout.finalize_metadata`): nested
         attributes as JSON strings, ``geogan_version``, consolidated metadata. Temporary chunk
         files of writes a killed worker left unfinished (Zarr writes ``<chunk>.<id>.partial``
-        and renames it) are removed: their tiles were rewritten when the run resumed."""
+        and renames it) are removed: their tiles were rewritten when the run resumed. In object
+        storage (one PUT per chunk, nothing torn), writing the metadata is the commit, and the
+        work objects go after it."""
+        attrs = dict(extra_attrs or {})
+        attrs.update(complete=True, created=now_iso())
+        if self.remote:
+            finalize_metadata(self.store, attrs)
+            self._objects.remove()
+            return self.final
         for torn in self.store.rglob("*.partial"):
             if torn.is_file():
                 torn.unlink()
-        attrs = dict(extra_attrs or {})
-        attrs.update(complete=True, created=now_iso())
         finalize_metadata(self.store, attrs)
         replace_path(self.store, self.final)
         shutil.rmtree(self.root)
