@@ -1,7 +1,9 @@
 """Dask clients: a LocalCluster sized to the machine by default, or an existing scheduler.
 
-``--scheduler ADDR`` (or ``DASK_SCHEDULER_ADDRESS``) connects to a running cluster; inputs
-and outputs must then sit on a path every worker sees. Per-worker state (a survey's
+``--scheduler ADDR`` (or ``DASK_SCHEDULER_ADDRESS``) connects to a running cluster; the
+stores the workers read and write must then be where every worker reaches them: a path every
+worker sees, or a URL in object storage (``s3://...``, credentials from each worker's
+environment; see :mod:`geogan.stores.remote`). Per-worker state (a survey's
 KD-trees, a trained model) lives in module-level caches here, keyed by a token that
 changes with the content, so it is built once per worker and never shipped in the graph.
 """

@@ -5,7 +5,8 @@ Fixtures that build something costly once per session live here when test module
 than one folder use them: the demo survey gridded, trained (ALAD) and scored
 (``demo_models``, ``demo_scores``: the score stage's tests and the kill -9 tests) and a small
 survey gridded on a LocalCluster (``small_survey``, ``local_grid``: the grid stage's tests and
-the kill -9 tests).
+the kill -9 tests); moto's S3 server on 127.0.0.1 and a fresh bucket on it (``s3_server``,
+``s3_bucket``: every test of outputs in object storage).
 """
 
 import os
@@ -43,6 +44,28 @@ def dask_processes():
     procs = ProcessCluster(n_workers=2)
     yield procs
     procs.close()
+
+
+# -- object storage: moto's S3 server (tests/stores, tests/integration/test_object_storage.py) --------
+@pytest.fixture(scope="session")
+def s3_server():
+    """moto's S3 server on 127.0.0.1 for the session, this process's environment pointing at it
+    (``AWS_ENDPOINT_URL``, dummy credentials; restored afterwards). Skips without moto or s3fs."""
+    from tests.helpers.s3 import MotoS3, environment, missing_reason
+
+    reason = missing_reason()
+    if reason:
+        pytest.skip(reason)
+    server = MotoS3()
+    with environment(server.env):
+        yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_server):
+    """A new empty bucket on :func:`s3_server`: ``s3://<name>``."""
+    return s3_server.new_bucket()
 
 
 # -- the score stage on the demo survey (tests/scoring/test_stage.py, tests/integration) ------------

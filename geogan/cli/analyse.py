@@ -39,7 +39,7 @@ def _deposit_options(**flags) -> DepositOptions:
 @user_errors
 def train(
     grid_store: Annotated[str, typer.Argument(metavar="GRID.zarr", help="Grid store from 'geogan grid'.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Model directory to create.")],
+    out: Annotated[str, typer.Option("--out", "-o", help="Model directory to create (a path or an fsspec URL such as s3://bucket/models/alad).")],
     detector: Annotated[Literal[DETECTORS], typer.Option(help="The detector (an ensemble: --ensemble N).")] = default_of(TrainOptions, "detector"),
     transform: Annotated[Optional[Literal[TRANSFORMS]], typer.Option(help="log (default), clr, ilr or none (then robust median/IQR scaling).")] = None,
     elements: Annotated[Optional[str], typer.Option(help="Comma-separated symbols (default: all in the grid).")] = None,
@@ -98,12 +98,24 @@ def pathfinders(
 
 
 # -- score ---------------------------------------------------------------------------------------
+def _name(path) -> str:
+    """The last name of a path or URL (``anomaly.qml``)."""
+    return str(path).rstrip("/").rpartition("/")[2]
+
+
+def _within(folder, name: str):
+    """``name`` inside ``folder``, a local path or a URL (shown without credentials)."""
+    from geogan.stores.remote import is_remote, join, public_url
+
+    return public_url(join(str(folder), name)) if is_remote(folder) else Path(folder) / name
+
+
 @app.command()
 @user_errors
 def score(
     grid_store: Annotated[str, typer.Argument(metavar="GRID.zarr", help="Grid store to score.")],
-    model: Annotated[Path, typer.Option("--model", "-m", help="Model directory from 'geogan train'.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory (scores.zarr, anomaly.tif, report/).")],
+    model: Annotated[str, typer.Option("--model", "-m", help="Model directory from 'geogan train' (a path or an fsspec URL).")],
+    out: Annotated[str, typer.Option("--out", "-o", help="Output directory (scores.zarr, anomaly.tif, report/): a path or an fsspec URL such as s3://bucket/scores/alad.")],
     deposits: Annotated[Optional[str], typer.Option(help="Known deposits (CSV/GeoPackage): also writes report/.")] = None,
     deposits_crs: DepositsCRS = default_of(DepositOptions, "input_crs"),
     deposits_x: DepositsX = default_of(DepositOptions, "x"),
@@ -137,13 +149,13 @@ def score(
     res = score_grid(grid_store, model, out, options, deposits=known, evaluation=evaluation, scheduler=scheduler,
                      workers=workers, overwrite=overwrite, progress=progress_on())
     echo(f"scored   {res.n_cells_scored:,} cells in {res.seconds:.1f} s")
-    echo(f"scores   {res.scores}\nmap      {res.cog}" + (f" (QGIS style {res.qml.name})\npolygons {res.polygons}"
+    echo(f"scores   {res.scores}\nmap      {res.cog}" + (f" (QGIS style {_name(res.qml)})\npolygons {res.polygons}"
                                                          if res.qml else ""))
     if res.contributions:
         echo(f"contrib  {res.contributions}")
     if res.report:
         m = res.metrics or {}
-        echo(f"report   {res.report / 'index.html'}")
+        echo(f"report   {_within(res.report, 'index.html')}")
         if "roc_auc" in m:
             alone = res.target_alone or {}
             echo(f"AUC (all cells) {m['roc_auc']:.3f}" + (f"; {alone['name']}: {alone['roc_auc']:.3f}"
@@ -154,9 +166,9 @@ def score(
 @app.command()
 @user_errors
 def evaluate(
-    scores: Annotated[list[Path], typer.Argument(help="anomaly.tif or scores.zarr; several (NAME=PATH) sit side by side.")],
+    scores: Annotated[list[str], typer.Argument(help="anomaly.tif or scores.zarr (paths or fsspec URLs); several (NAME=PATH) sit side by side.")],
     deposits: Annotated[str, typer.Option(help="Known deposits (CSV/GeoPackage).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Report directory to create.")],
+    out: Annotated[str, typer.Option("--out", "-o", help="Report directory to create (a path or an fsspec URL such as s3://bucket/report).")],
     deposits_crs: DepositsCRS = default_of(DepositOptions, "input_crs"),
     deposits_x: DepositsX = default_of(DepositOptions, "x"),
     deposits_y: DepositsY = default_of(DepositOptions, "y"),
@@ -173,12 +185,16 @@ def evaluate(
 
     how = _deposit_options(deposits_crs=deposits_crs, deposits_x=deposits_x, deposits_y=deposits_y,
                            deposit_type=deposit_type, deposit_type_column=deposit_type_column)
+    from geogan.stores.urls import is_url
+
     named = {}
-    for k, p in enumerate(scores):
-        name, sep, rest = str(p).partition("=")
+    for k, arg in enumerate(scores):
+        name, sep, rest = arg.partition("=")
+        path = rest if sep and not is_url(arg) else arg
+        path = path if is_url(path) else str(Path(path))  # a local path as the Path it always was
         # a bare path is named by what the map says it is (a geogan COG's detector tag, a band
         # description), else by its folder
-        name, path = (name, rest) if sep else (score_label(p) or Path(p).parent.name or f"map{k + 1}", str(p))
+        name = name if sep and not is_url(arg) else (score_label(path) or Path(path).parent.name or f"map{k + 1}")
         if name in named:
             name = f"{name}-{k + 1}"
         named[name] = path
@@ -187,7 +203,7 @@ def evaluate(
     for name, res in results.items():
         m = res.metrics
         echo(f"{name}: AUC (all cells) {m.get('roc_auc', float('nan')):.3f}")
-    echo(f"report   {out / 'index.html'}")
+    echo(f"report   {_within(out, 'index.html')}")
 
 
 # -- run -----------------------------------------------------------------------------------------

@@ -39,7 +39,7 @@ def synth(
 @user_errors
 def grid(
     survey: Annotated[str, typer.Argument(help="Survey table: CSV, Parquet or GeoPackage (a path or an fsspec URL such as s3://bucket/survey.parquet).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Grid store to create (GRID.zarr).")],
+    out: Annotated[str, typer.Option("--out", "-o", help="Grid store to create (GRID.zarr; a path or an fsspec URL such as s3://bucket/grid.zarr).")],
     crs: Annotated[Optional[str], typer.Option(help="Grid CRS, projected in metres (e.g. EPSG:32650). Default: the survey's if projected.")] = None,
     input_crs: Annotated[Optional[str], typer.Option(help="CRS of the survey coordinates (default: from the file, EPSG:4326 for lon/lat columns).")] = None,
     x: Annotated[Optional[str], typer.Option("--x", help="X coordinate column (auto-detected).")] = None,
@@ -80,7 +80,7 @@ def grid(
 
 @app.command()
 @user_errors
-def info(store_path: Annotated[str, typer.Argument(metavar="STORE", help="A grid or scores store.")]):
+def info(store_path: Annotated[str, typer.Argument(metavar="STORE", help="A grid or scores store (a path or an fsspec URL such as s3://bucket/grid.zarr).")]):
     """Summarise a geogan store."""
     from geogan.stores.store import describe, open_store
 
@@ -105,12 +105,12 @@ def info(store_path: Annotated[str, typer.Argument(metavar="STORE", help="A grid
 @app.command("import-rasters")
 @user_errors
 def import_rasters_cmd(
-    rasters: Annotated[list[Path], typer.Argument(help="Single-band GeoTIFFs, one per element.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Grid store to create.")],
+    rasters: Annotated[list[str], typer.Argument(help="Single-band GeoTIFFs, one per element (paths or fsspec URLs such as s3://bucket/Cu_ppm.tif).")],
+    out: Annotated[str, typer.Option("--out", "-o", help="Grid store to create (a path or an fsspec URL such as s3://bucket/grid.zarr).")],
     elements: Annotated[Optional[str], typer.Option(help="Comma-separated symbols in file order (default: from file names).")] = None,
     units: Annotated[Optional[str], typer.Option(help="Units per element, e.g. Au=ppb (default: ppm, or from the file name).")] = None,
     tile: Annotated[int, typer.Option(help="Tile edge in cells (the Zarr chunk).")] = default_of(GridOptions, "tile"),
-    like: Annotated[Optional[Path], typer.Option(help="Reference grid raster (default: the first raster).")] = None,
+    like: Annotated[Optional[str], typer.Option(help="Reference grid raster (default: the first raster).")] = None,
     resample: Annotated[Optional[Literal[RESAMPLING]], typer.Option(help="Resample rasters on other grids onto the reference (default: refuse them).")] = None,
     nodata: Annotated[Optional[float], typer.Option(help="No-data value for files that declare none (e.g. -9999).")] = None,
     nonpositive: Annotated[Literal[NONPOSITIVE], typer.Option(help="What values <= 0 become (error: refuse them).")] = "error",

@@ -53,7 +53,8 @@ def load_detector(path) -> Detector:
     ----------
     path
         A directory written by :meth:`Detector.save <geogan.detectors.base.Detector.save>`
-        (or a model directory of ``geogan train``, whose ``config.json`` holds the detector).
+        (or a model directory of ``geogan train``, whose ``config.json`` holds the detector);
+        a path or an fsspec URL (``s3://bucket/models/iforest``), copied to a local cache first.
 
     Returns
     -------

@@ -37,7 +37,7 @@ from sklearn.utils.validation import validate_data
 
 from geogan.stores.files import staged_directory
 from geogan.stores.ownership import check_replaceable
-from geogan.detectors.modelfile import CONFIG_NAME, detector_from_config, read_config, write_model_files
+from geogan.detectors.modelfile import CONFIG_NAME, detector_from_config, local_model, read_config, write_model_files
 from geogan.errors import ConfigError, InputError, ModelError, OutputExistsError
 
 #: PyOD's default share of outliers in the training data: ``threshold_`` is the
@@ -384,13 +384,14 @@ class Detector(OutlierMixin, BaseEstimator):
 
     @classmethod
     def load(cls, path) -> Detector:
-        """Load a detector saved with :meth:`save` (any registered kind from ``Detector.load``)."""
-        path = Path(path)
-        config = read_config(path)
-        det = detector_from_config(path, config["detector"], where=path / CONFIG_NAME)
-        if cls is not Detector and not isinstance(det, cls):
-            raise ModelError(f"{path} holds a {type(det).__name__}, not a {cls.__name__}", path=path)
-        return det
+        """Load a detector saved with :meth:`save` (any registered kind from ``Detector.load``);
+        ``path`` may be a URL (``s3://...``: see :func:`geogan.detectors.modelfile.local_model`)."""
+        with local_model(path) as path:
+            config = read_config(path)
+            det = detector_from_config(path, config["detector"], where=path / CONFIG_NAME)
+            if cls is not Detector and not isinstance(det, cls):
+                raise ModelError(f"{path} holds a {type(det).__name__}, not a {cls.__name__}", path=path)
+            return det
 
 
 def _normalise(v):

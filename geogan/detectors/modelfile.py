@@ -6,8 +6,10 @@ fitted on a pandas DataFrame) and weight files; never pickles of code. Here: wri
 (:func:`write_model_files`; atomically through :func:`geogan.stores.files.staged_directory`),
 reading and validating it (:func:`read_config`, :func:`detector_from_config`), the limits on
 what it may ask TensorFlow to build (:data:`MAX_UNITS`, :data:`MAX_PARAMETERS`,
-:data:`MAX_LAYERS`), :func:`model_file`, :func:`checked_only`, and the training data
-fingerprint a model or checkpoint records (:func:`data_fingerprint`).
+:data:`MAX_LAYERS`), :func:`model_file`, :func:`checked_only`, the training data
+fingerprint a model or checkpoint records (:func:`data_fingerprint`), and model directories in
+object storage (``s3://...``): copied to a local cache before they are read
+(:func:`fetch_model_dir`, :func:`local_model`), with every check of a local one.
 
 Must not hold: the networks' architecture and weight-file checks and their rebuilding
 (:mod:`geogan.detectors.netfiles`), detector classes or training code
@@ -24,9 +26,12 @@ geogan.errors.ConfigError: latent_dim must be an integer between 1 and 65536, go
 from __future__ import annotations
 
 import contextvars
+import hashlib
 import json
 import math
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,7 +41,9 @@ import numpy as np
 
 from geogan._version import __version__
 from geogan.detectors.registry import DETECTORS
-from geogan.errors import ConfigError, ModelError
+from geogan.errors import ConfigError, GeoganError, ModelError, OutputExistsError
+from geogan.stores.remote import Remote, is_remote, public_url
+from geogan.stores.urls import filesystem, is_url
 
 if TYPE_CHECKING:
     from geogan.detectors.base import Detector
@@ -83,7 +90,11 @@ def write_model_files(path: Path, det: Detector, *, metadata: dict | None = None
 
 
 def read_config(path: Path) -> dict:
-    """Read and check the envelope of ``path/config.json`` (:class:`ModelError` if unusable)."""
+    """Read and check the envelope of ``path/config.json`` (:class:`ModelError` if unusable);
+    ``path`` may be a URL (:func:`local_model`)."""
+    if is_url(path):
+        with local_model(path) as local:
+            return read_config(local)
     cfg_path = Path(path) / CONFIG_NAME
     if not Path(path).is_dir():
         raise ModelError("model directory not found", path=path)
@@ -192,3 +203,137 @@ def model_file(path: Path, rel: str, *, what: str) -> Path:
     if not file.is_file():
         raise ModelError(f"{what} {rel} is not a regular file", path=path)
     return file
+
+
+# -- model directories in object storage ----------------------------------------------------------
+#: the largest ``config.json`` read from object storage, and the most bytes of the files of one
+#: model directory there that are copied to load it (networks of :data:`MAX_PARAMETERS` fit)
+MAX_CONFIG_BYTES = 64 << 20
+MAX_FETCH_BYTES = 16 << 30
+#: where copies of models in object storage are kept (default: ``<temp>/geogan-<uid>/models``)
+CACHE_ENV = "GEOGAN_CACHE_DIR"
+
+
+def user_dir(env: str, name: str) -> Path:
+    """The folder ``$env`` when set, else ``<temp dir>/geogan-<uid>/<name>``, created; a
+    ``geogan-<uid>`` folder that is a link or another user's is refused
+    (:class:`OutputExistsError`): what it holds is read back as the user's own."""
+    if os.environ.get(env):
+        folder = Path(os.environ[env])
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+    root = Path(tempfile.gettempdir()) / f"geogan-{os.getuid()}"
+    root.mkdir(mode=0o700, exist_ok=True)
+    st = os.lstat(root)
+    if not os.path.isdir(root) or os.path.islink(root) or st.st_uid != os.getuid():
+        raise OutputExistsError(f"{root} is a link or another user's folder; set {env} to a folder of yours",
+                                path=None)
+    (root / name).mkdir(exist_ok=True)
+    return root / name
+
+
+def remote_config(url: str) -> bytes:
+    """The bytes of the ``config.json`` of the model directory ``url`` in object storage
+    (:class:`ModelError`, naming the URL, when it has none or it cannot be read)."""
+    shown = public_url(str(url))
+    loc = Remote(url)
+    try:
+        raw = loc.read_bytes(CONFIG_NAME, limit=MAX_CONFIG_BYTES)
+        if raw is None:
+            raise ModelError("model directory not found" if not loc.exists() else
+                             f"no {CONFIG_NAME}: not a geogan model directory", path=shown)
+    except GeoganError as exc:
+        raise ModelError(exc.message, path=shown) from None
+    except OSError as exc:  # permissions, network
+        raise ModelError(f"cannot read it ({exc})", path=shown) from None
+    return raw
+
+
+def _loadable(rel: str) -> bool:
+    """Whether loading a model reads the file ``rel`` of its directory: its config, arrays,
+    weights and history, an ensemble's members, never checkpoints or work files."""
+    from geogan.stores.ownership import is_model_entry
+
+    return is_model_entry(rel) and not rel.startswith("checkpoints/") and rel != "run.json" \
+        and not rel.endswith(".history.json")
+
+
+def _cached(dest: Path, config: bytes) -> bool:
+    """Whether ``dest`` is a finished copy of the model whose ``config.json`` is ``config``."""
+    try:
+        return (dest / CONFIG_NAME).read_bytes() == config
+    except OSError:
+        return False
+
+
+def fetch_model_dir(url: str) -> Path:
+    """A local copy of the model directory ``url`` in object storage, to load as a local one.
+
+    The copy holds the files loading reads (config, arrays, weights, history, an ensemble's
+    members; a user's files and checkpoints stay behind), at most :data:`MAX_FETCH_BYTES`.
+    It is kept in :func:`user_dir` (``$GEOGAN_CACHE_DIR``), keyed by the URL and the SHA-256
+    of its ``config.json``: a worker loading it again, or another worker on the machine,
+    copies nothing, and a model replaced at the URL is copied afresh. A model replaced while
+    it is copied is refused (:class:`ModelError`, naming the URL, as every failure here)."""
+    shown = public_url(str(url))
+    config = remote_config(url)
+    digest = hashlib.sha256(config).hexdigest()
+    dest = user_dir(CACHE_ENV, "models") / hashlib.sha256(f"{shown}\n{digest}".encode()).hexdigest()[:32]
+    if _cached(dest, config):
+        return dest
+    loc = Remote(url)
+    loc.fs.invalidate_cache()
+    try:
+        found = {p[len(loc.key) + 1:]: info.get("size") or 0 for p, info in loc.fs.find(loc.key, detail=True).items()
+                 if p.startswith(loc.key + "/")}
+    except OSError as exc:
+        raise ModelError(f"cannot list it ({exc})", path=shown) from None
+    wanted = sorted(rel for rel in found if _loadable(rel) and rel != CONFIG_NAME)
+    total = sum(found[rel] for rel in wanted)
+    if total > MAX_FETCH_BYTES:
+        raise ModelError(f"its model files are {total:,} bytes, more than geogan loads ({MAX_FETCH_BYTES:,})",
+                         path=shown)
+    tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}-{os.urandom(4).hex()}")
+    try:
+        for rel in wanted:
+            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+            loc.fs.get_file(f"{loc.key}/{rel}", str(tmp / rel))
+        tmp.mkdir(parents=True, exist_ok=True)
+        (tmp / CONFIG_NAME).write_bytes(config)
+        if remote_config(url) != config:
+            raise ModelError("the model was replaced while it was read; try again", path=shown)
+        try:
+            os.replace(tmp, dest)
+        except OSError:  # a copy is there: another process's, the same, or one damaged since (set aside)
+            if not _cached(dest, config):
+                aside = dest.with_name(f".{dest.name}.old-{os.getpid()}-{os.urandom(4).hex()}")
+                os.replace(dest, aside)
+                shutil.rmtree(aside, ignore_errors=True)
+                os.replace(tmp, dest)
+    except OSError as exc:
+        raise ModelError(f"cannot copy it ({exc})", path=shown) from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return dest
+
+
+@contextmanager
+def local_model(path) -> Iterator[Path]:
+    """A local directory for the model directory ``path``: itself; a ``file://`` URL's path;
+    for a URL in object storage, its cached copy (:func:`fetch_model_dir`). A
+    :class:`~geogan.errors.GeoganError` raised in the block that names the copy is re-raised
+    naming the URL (without credentials)."""
+    if not is_url(path):
+        yield Path(path)
+        return
+    if not is_remote(path):
+        yield Path(filesystem(str(path))[1])
+        return
+    shown, local = public_url(str(path)), fetch_model_dir(str(path))
+    try:
+        yield local
+    except GeoganError as exc:
+        exc.path = None if exc.path is None else exc.path.replace(str(local), shown)
+        exc.message = exc.message.replace(str(local), shown)
+        exc.args = (exc.format(),)
+        raise

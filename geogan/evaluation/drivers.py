@@ -145,16 +145,20 @@ def top_anomalies(scores_2d, contributions_3d, elements, x_coords, y_coords, n: 
 
 def read_top_anomalies(out_dir, n: int = 10) -> list[dict]:
     """:func:`top_anomalies` of a score stage's output directory: ``scores.zarr`` and
-    ``contributions.zarr`` (written by ``geogan score --contributions``) in ``out_dir``.
+    ``contributions.zarr`` (written by ``geogan score --contributions``) in ``out_dir`` (a
+    folder, or a prefix in object storage).
 
     Reads the score grid whole and the contributions of the ``n`` top cells only.
     """
     from pathlib import Path
 
+    from geogan.stores.remote import is_remote, join
     from geogan.stores.scores import CONTRIBUTIONS_STORE, SCORES_STORE, open_contributions_store, open_scores_store
 
-    out_dir = Path(out_dir)
-    scores = open_scores_store(out_dir / SCORES_STORE)
-    contrib = open_contributions_store(out_dir / CONTRIBUTIONS_STORE)
+    def path_of(name):
+        return join(str(out_dir), name) if is_remote(out_dir) else Path(out_dir) / name
+
+    scores = open_scores_store(path_of(SCORES_STORE))
+    contrib = open_contributions_store(path_of(CONTRIBUTIONS_STORE))
     return top_anomalies(scores["anomaly"], contrib["contribution"], contrib["element"].values.tolist(),
                          scores["x"].values, scores["y"].values, n=n)

@@ -6,7 +6,8 @@ everything, and linked), ``map.png``, ``roc.png``, ``pa.png``, ``success.png`` a
 panel, one overlaid ROC / success-rate curve and one per-deposit table each.
 
 What lives here: writing the report directory (its figures, ``metrics.json`` and page, under
-a temporary name, then renamed). What does not: the page, its tables and definitions
+a temporary name, then renamed; in object storage written into a local temporary folder and
+uploaded, its marker object last). What does not: the page, its tables and definitions
 (:mod:`geogan.evaluation.page`), the figures (:mod:`geogan.evaluation.figures`), the metrics
 (:mod:`geogan.evaluation.metrics`, :mod:`geogan.evaluation.result`) and
 reading score grids or deposit files (:mod:`geogan.evaluation.stage`, :mod:`geogan.evaluation.deposits`); this
@@ -18,6 +19,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import shutil
+import tempfile
 import uuid
 from collections.abc import Mapping, Sequence
 from os import PathLike
@@ -27,7 +29,9 @@ import xarray as xr
 
 from geogan._version import __version__
 from geogan.stores.files import check_output, replace_path
-from geogan.stores.ownership import check_replaceable, write_marker
+from geogan.stores.ownership import MARKER, check_replaceable, write_marker
+from geogan.stores.remote import is_remote, join, public_url, upload_tree
+from geogan.stores.remoteowner import check_remote_replaceable
 from geogan.evaluation.deposits import Deposits
 from geogan.errors import InputError, OutputExistsError
 from geogan.evaluation.figures import plot_map, plot_pa, plot_roc, plot_success
@@ -84,10 +88,10 @@ _FIGURES = ("map", "roc", "pa", "success")
 REPORT_FILES = ("index.html", "metrics.json", *(f"{k}.png" for k in _FIGURES))
 
 
-def check_report_dir(out_dir: str | PathLike, *, overwrite: bool) -> Path:
+def check_report_dir(out_dir: str | PathLike, *, overwrite: bool) -> Path | str:
     """Refuse an existing report directory unless ``overwrite``, and even then one geogan did
     not write or one holding files of the user's (:func:`geogan.stores.files.check_replaceable`);
-    return it as a Path.
+    return it as a Path (a prefix in object storage: as its URL).
 
     :func:`geogan.stores.files.check_output`, saying "report directory exists" (the words the
     ``evaluate`` command has always used).
@@ -103,7 +107,7 @@ def check_report_dir(out_dir: str | PathLike, *, overwrite: bool) -> Path:
         if overwrite:  # not geogan's, or holding the user's files
             raise
         raise OutputExistsError("report directory exists; pass overwrite=True (--overwrite) to replace it",
-                                path=out_dir) from None
+                                path=public_url(str(out_dir)) if is_remote(out_dir) else out_dir) from None
 
 
 def write_report(
@@ -122,7 +126,9 @@ def write_report(
     ----------
     out_dir
         Report directory; written beside itself under a temporary name and renamed when
-        complete, so a crash never leaves a report that looks finished.
+        complete, so a crash never leaves a report that looks finished. A prefix in object
+        storage (``s3://bucket/report``) is written into a local temporary folder, then
+        uploaded with its marker object last (what says the report is geogan's and whole).
     results
         One result per detector (from :func:`geogan.evaluation.single.evaluate_scores`).
     scores
@@ -138,6 +144,11 @@ def write_report(
         for one detector): adds a "Top anomalies" table per detector (position, score
         percentile, driving elements with signs) and ``top_anomalies`` to ``metrics.json``.
 
+    Returns
+    -------
+    pathlib.Path or str
+        ``index.html`` of the report (its URL in object storage).
+
     Raises
     ------
     OutputExistsError
@@ -147,37 +158,55 @@ def write_report(
     results = _as_results(results)
     grids = _as_scores(scores, list(results))
     top = _as_top(top_anomalies, list(results))
+    if is_remote(out_dir):
+        with tempfile.TemporaryDirectory(prefix="geogan-report-") as local:
+            _write_files(Path(local), results, grids, deposits, title, top)
+            check_remote_replaceable(out_dir, what="report directory", kind="report")  # a user may have written
+            marker = (Path(local) / MARKER).read_bytes()  # first too: an upload cut short stays geogan's
+            upload_tree(local, out_dir, last=(MARKER,), first={MARKER: marker})  # last: the report is whole
+        return join(out_dir, "index.html")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_dir.parent / f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     try:
-        files = {k: tmp / f"{k}.png" for k in _FIGURES}
-        area_note = next(
-            (r.metrics.get("area_metrics") for r in results.values() if r.metrics.get("area_metrics") != "computed"),
-            None,
-        )
-        plot_map(files["map"], results, grids, deposits, title)
-        plot_roc(files["roc"], results)
-        plot_pa(files["pa"], results, area_note)
-        plot_success(files["success"], results, area_note)
-        generated = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-        payload = {
-            "title": title,
-            "generated": generated,
-            "geogan_version": __version__,
-            "deposits_source": None if deposits.path is None else str(deposits.path),
-            "detectors": {name: r.metrics for name, r in results.items()},
-            "curves": {name: r.curves() for name, r in results.items()},
-            "deposits": {name: r.deposit_table for name, r in results.items() if r.deposit_table is not None},
-        }
-        if top:
-            payload["top_anomalies"] = top
-        (tmp / "metrics.json").write_text(json.dumps(to_jsonable(payload), indent=1, allow_nan=False))
-        (tmp / "index.html").write_text(page_html(title, results, deposits, files, generated, top), encoding="utf-8")
-        write_marker(tmp, "report", REPORT_FILES)
+        _write_files(tmp, results, grids, deposits, title, top)
         check_replaceable(out_dir, what="report directory", kind="report")  # a user may have written meanwhile
         replace_path(tmp, out_dir)  # the new report appears complete, in one rename
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out_dir / "index.html"
+
+
+def _write_files(tmp: Path, results: dict[str, EvaluationResult], grids: dict[str, xr.DataArray], deposits: Deposits,
+                 title: str, top: dict[str, list]) -> None:
+    """The report's files in the folder ``tmp``: figures, ``metrics.json``, the page, the marker."""
+    files = {k: tmp / f"{k}.png" for k in _FIGURES}
+    area_note = next(
+        (r.metrics.get("area_metrics") for r in results.values() if r.metrics.get("area_metrics") != "computed"),
+        None,
+    )
+    plot_map(files["map"], results, grids, deposits, title)
+    plot_roc(files["roc"], results)
+    plot_pa(files["pa"], results, area_note)
+    plot_success(files["success"], results, area_note)
+    generated = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    payload = {
+        "title": title,
+        "generated": generated,
+        "geogan_version": __version__,
+        "deposits_source": None if deposits.path is None else _shown(deposits.path),
+        "detectors": {name: r.metrics for name, r in results.items()},
+        "curves": {name: r.curves() for name, r in results.items()},
+        "deposits": {name: r.deposit_table for name, r in results.items() if r.deposit_table is not None},
+    }
+    if top:
+        payload["top_anomalies"] = top
+    (tmp / "metrics.json").write_text(json.dumps(to_jsonable(payload), indent=1, allow_nan=False))
+    (tmp / "index.html").write_text(page_html(title, results, deposits, files, generated, top), encoding="utf-8")
+    write_marker(tmp, "report", REPORT_FILES)
+
+
+def _shown(path) -> str:
+    """A path as the report records it: a URL without credentials."""
+    return public_url(str(path)) if is_remote(path) else str(path)

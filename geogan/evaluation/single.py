@@ -159,6 +159,13 @@ def _read_values(scores: xr.DataArray, source) -> np.ndarray:
     return values
 
 
+def _shown(path) -> str:
+    """A path as the metrics record it: a URL without credentials."""
+    from geogan.stores.remote import is_remote, public_url
+
+    return public_url(str(path)) if is_remote(path) else str(path)
+
+
 def _grid_metrics(scores: xr.DataArray, deposits: Deposits, location, *, name: str, score_name: str | None, crs,
                   shape: tuple[int, int], n_valid: int, n_positive: int, roc_auc: float) -> dict:
     """The metrics that describe the grid, the deposits on it and the all-cells ROC AUC."""
@@ -169,7 +176,7 @@ def _grid_metrics(scores: xr.DataArray, deposits: Deposits, location, *, name: s
         "name": name,
         "score_name": score_name or str(scores.attrs.get("score", scores.attrs.get("score_name", "unknown"))),
         "scores_source": scores.attrs.get("source"),
-        "deposits_source": None if deposits.path is None else str(deposits.path),
+        "deposits_source": None if deposits.path is None else _shown(deposits.path),
         "deposits_selection": deposits.selection,
         "crs": crs.to_string(),
         "crs_is_geographic": bool(crs.is_geographic),

@@ -51,21 +51,28 @@ def _contributions_beside(path, grid: xr.DataArray) -> xr.DataArray | str | None
     stage's output folder) when it covers the same cells; ``None`` when there is none, or a
     note saying why one is not used."""
     from geogan.errors import GeoganError
+    from geogan.stores.remote import Remote, is_remote, join, public_url
     from geogan.stores.scores import CONTRIBUTIONS_STORE, open_contributions_store
 
-    if is_url(path):
+    if is_remote(path):  # a score folder in object storage: its prefix
+        candidate = join(str(path).rstrip("/").rpartition("/")[0], CONTRIBUTIONS_STORE)
+        if not Remote(candidate).isfile("zarr.json"):
+            return None
+        shown = public_url(candidate)
+    elif is_url(path):
         return None
-    candidate = Path(path).parent / CONTRIBUTIONS_STORE
-    if not candidate.is_dir():
-        return None
+    else:
+        candidate = shown = Path(path).parent / CONTRIBUTIONS_STORE
+        if not candidate.is_dir():
+            return None
     try:
         contrib = open_contributions_store(candidate)["contribution"]
     except GeoganError as exc:
-        return f"{candidate} was not used for the deposits' driving elements: {exc}"
+        return f"{shown} was not used for the deposits' driving elements: {exc}"
     same = contrib.shape[1:] == grid.shape and all(
         np.allclose(contrib[axis].values, grid[axis].values, rtol=0.0, atol=1e-6 * abs(float(grid.rio.resolution()[0])))
         for axis in ("y", "x"))
-    return contrib if same else f"{candidate} covers other cells than the scores; not used for the deposits"
+    return contrib if same else f"{shown} covers other cells than the scores; not used for the deposits"
 
 
 # --------------------------------------------------------------------------- top level
@@ -111,7 +118,8 @@ def evaluate_many(
         A :class:`~geogan.evaluation.deposits.Deposits`, or a deposit file read with
         :func:`~geogan.evaluation.deposits.read_deposits` in the first grid's CRS.
     out_dir
-        The report directory to write (``index.html``, figures, ``metrics.json``); ``None``:
+        The report directory to write (``index.html``, figures, ``metrics.json``), a path or
+        an fsspec URL (``s3://bucket/report``: written locally, then uploaded); ``None``:
         metrics only.
     evaluation
         The negative-sampling protocol (:class:`~geogan.options.EvalOptions`); default its
@@ -257,7 +265,8 @@ def evaluate(
         ``anomaly.tif`` or ``scores.zarr`` (any score grid
         :func:`~geogan.evaluation.scorefiles.open_scores` reads).
     out_dir
-        The report directory; ``None``: metrics only.
+        The report directory, a path or an fsspec URL (``s3://bucket/report``); ``None``:
+        metrics only.
     name
         Detector label; default what the grid calls itself
         (:func:`~geogan.evaluation.scorefiles.score_label`: the COG's

@@ -6,6 +6,7 @@ import logging
 import os
 import re
 import warnings
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,9 @@ from geogan.grid.coverage import grid_coverage
 from geogan.errors import GeoganWarning, InputError
 from geogan.gridspec import MAX_CELLS, GridSpec
 from geogan.options import GridOptions
+from geogan.stores.remote import is_remote, public_url, sibling
 from geogan.stores.staging import Staging, partial_path
+from geogan.stores.urls import is_url, local_copy
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +68,7 @@ def _same_grid(a: dict, b: dict) -> bool:
 def import_rasters(paths: list[str | os.PathLike], out: str | os.PathLike, *, elements: list[str] | None = None,
                    units: dict[str, str] | None = None, tile: int = GridOptions.tile, like: str | os.PathLike | None = None,
                    resampling: str | None = None, nodata: float | None = None, nonpositive: str = "error",
-                   max_cells: int | None = MAX_CELLS, overwrite: bool = False) -> Path:
+                   max_cells: int | None = MAX_CELLS, overwrite: bool = False) -> Path | str:
     """Stack single-band GeoTIFFs (one element each) into a grid store.
 
     Rasters come as GIS software writes them:
@@ -92,9 +95,10 @@ def import_rasters(paths: list[str | os.PathLike], out: str | os.PathLike, *, el
     Parameters
     ----------
     paths
-        Single-band GeoTIFFs, one element each.
+        Single-band GeoTIFFs, one element each: paths or fsspec URLs (``s3://bucket/Cu_ppm.tif``;
+        read through a temporary local copy, credentials from the backend's usual places).
     out
-        Path of the grid store to create (``grid.zarr``).
+        Path or fsspec URL of the grid store to create (``grid.zarr``, ``s3://bucket/grid.zarr``).
     elements
         Element symbols in file order. Default: read from the file names (``Idw_Au.tif`` →
         Au, ``W_ppm.tif`` → W in ppm).
@@ -118,8 +122,9 @@ def import_rasters(paths: list[str | os.PathLike], out: str | os.PathLike, *, el
 
     Returns
     -------
-    pathlib.Path
-        The grid store, complete (open it with :func:`geogan.stores.store.open_grid`).
+    pathlib.Path or str
+        The grid store, complete (open it with :func:`geogan.stores.store.open_grid`); a URL's
+        as the URL.
 
     Raises
     ------
@@ -162,43 +167,55 @@ def import_rasters(paths: list[str | os.PathLike], out: str | os.PathLike, *, el
     Traceback (most recent call last):
     geogan.errors.InputError: unknown nonpositive policy 'drop'; choose one of error, nan, half-min, keep
     """
-    paths = [Path(p) for p in paths]
-    check_disjoint([out, partial_path(out)], paths + ([Path(like)] if like else []), what="grid store")
+    inputs = [p if is_url(p) else Path(p) for p in paths]  # URLs: read through local copies below
+    like_in = (like if is_url(like) else Path(like)) if like else None
+    check_disjoint([out, sibling(str(out), ".partial") if is_remote(out) else partial_path(out)],
+                   inputs + ([like_in] if like_in is not None else []), what="grid store")
     out = check_output(out, overwrite=overwrite, what="grid store", kind="grid")
-    if not paths:
+    if not inputs:
         raise InputError("give at least one GeoTIFF")
     GridOptions(tile=tile)  # the bounds every grid's tile has (ConfigError: tile must be ≤ 16,384)
-    if elements is not None and len(elements) != len(paths):
-        raise InputError(f"--elements names {len(elements)} elements for {len(paths)} rasters")
+    if elements is not None and len(elements) != len(inputs):
+        raise InputError(f"--elements names {len(elements)} elements for {len(inputs)} rasters")
     if resampling is not None and resampling not in RESAMPLING:
         raise InputError(f"unknown resampling {resampling!r}; choose one of {', '.join(RESAMPLING)}")
     if nonpositive not in NONPOSITIVE:
         raise InputError(f"unknown nonpositive policy {nonpositive!r}; choose one of {', '.join(NONPOSITIVE)}")
-    names, units_all = _element_names(paths, elements, units)
-    ref_path, ref, warp, spec = _reference_grid(paths, like, resampling=resampling, max_cells=max_cells, tile=tile)
-    srcs = _open_sources(paths, warp, ref, resampling=resampling, nodata=nodata)
-    try:
-        regions = list(layout.iter_regions(spec, spec.tiles()))
-        floor = _half_min_floors(srcs, regions, nodata) if nonpositive == "half-min" else {}
-        staging = Staging(out)
-        if staging.exists():
-            staging.remove()
-        staging.start({"rasters": [str(p) for p in paths]})
-        attrs = {"source": {"path": [str(p) for p in paths], "sha256": [file_sha256(p) for p in paths],
-                            "kind": "imported rasters", "like": str(ref_path), "resampling": {
-                                p.name: resampling for p, w in zip(paths, warp) if w}, "nonpositive": nonpositive}}
-        layout.create_grid_store(staging.store, spec, names, units=units_all, attrs=attrs)
-        counts, minima = _write_tiles(staging, srcs, regions, nonpositive=nonpositive, floor=floor, nodata=nodata)
-    finally:
-        for src in srcs:
-            src.close()
-    _check_nonpositive(staging, paths, names, counts, minima, nonpositive=nonpositive, floor=floor)
+    with ExitStack() as copies:  # an error naming a copy names its URL
+        paths = [copies.enter_context(local_copy(p, what="raster")) for p in inputs]
+        like = None if like_in is None else copies.enter_context(local_copy(like_in, what="raster"))
+        names, units_all = _element_names(paths, elements, units)
+        ref_path, ref, warp, spec = _reference_grid(paths, like, resampling=resampling, max_cells=max_cells,
+                                                    tile=tile)
+        srcs = _open_sources(paths, warp, ref, resampling=resampling, nodata=nodata)
+        try:
+            regions = list(layout.iter_regions(spec, spec.tiles()))
+            floor = _half_min_floors(srcs, regions, nodata) if nonpositive == "half-min" else {}
+            staging = Staging(out)
+            if staging.exists():
+                staging.remove()
+            staging.start({"rasters": [_shown(p) for p in inputs]})
+            attrs = {"source": {"path": [_shown(p) for p in inputs], "sha256": [file_sha256(p) for p in paths],
+                                "kind": "imported rasters", "like": _shown(inputs[0] if like_in is None else like_in),
+                                "resampling": {p.name: resampling for p, w in zip(paths, warp) if w},
+                                "nonpositive": nonpositive}}
+            layout.create_grid_store(staging.store, spec, names, units=units_all, attrs=attrs)
+            counts, minima = _write_tiles(staging, srcs, regions, nonpositive=nonpositive, floor=floor, nodata=nodata)
+        finally:
+            for src in srcs:
+                src.close()
+        _check_nonpositive(staging, paths, names, counts, minima, nonpositive=nonpositive, floor=floor)
     cov = grid_coverage(xr.open_zarr(staging.store, consolidated=False))
     log.info(cov.describe())
     for line in cov.warnings():
         warnings.warn(line, GeoganWarning, stacklevel=3)
     return staging.finalize(extra_attrs={"nonpositive_cells": {names[k]: int(counts[k]) for k in range(len(names))},
                                          "coverage": cov.to_dict()})
+
+
+def _shown(path) -> str:
+    """A raster's path as the store records it (a URL without credentials)."""
+    return public_url(path) if is_url(path) else str(path)
 
 
 # -- the steps of import_rasters ---------------------------------------------------------------------

@@ -28,6 +28,7 @@ from geogan.errors import CRSError, GeoganWarning, GridError
 from geogan.gridspec import GridSpec, check_grid_crs
 from geogan.grid.idw import IDWParams, SampleIndex, idw, median_spacing
 from geogan.options import GridOptions, SurveyOptions, split_options
+from geogan.stores.remote import is_remote, public_url
 from geogan.stores.staging import Staging
 from geogan.stores.urls import is_url
 
@@ -146,7 +147,8 @@ def grid_survey(
     survey_path
         CSV, Parquet or GeoPackage (see :func:`geogan.survey.read.read_survey`).
     out
-        Path of the grid store to create.
+        Path or fsspec URL of the grid store to create (``grid.zarr``, ``s3://bucket/grid.zarr``:
+        built in place there, resumable, committed by its metadata written last).
     options, survey_options, idw_params
         The grid's geometry (:class:`~geogan.options.GridOptions`: CRS, cell size, bounds,
         tile, elements, ...), how to read the survey (:class:`~geogan.options.SurveyOptions`)
@@ -261,7 +263,7 @@ def grid_survey(
         warnings.warn(line, GeoganWarning, stacklevel=3)
     staging.finalize(extra_attrs={"coverage": cov.to_dict()})
     seconds = time.perf_counter() - t0
-    log.info(f"wrote {out} in {seconds:.1f} s")
+    log.info(f"wrote {_shown(out)} in {seconds:.1f} s")
     return GridResult(path=out, spec=spec, elements=list(survey.elements), idw=params,
                       n_samples=int(len(survey.x)), tiles_computed=len(pending), tiles_resumed=len(resumed),
                       seconds=seconds, coverage=cov)
@@ -320,9 +322,9 @@ def _open_staging(out, token: str, spec: GridSpec) -> tuple[Staging, set[tuple[i
     if staging.exists():
         if (staging.params() or {}).get("token") == token and staging.created() and _readable(staging.store):
             resumed = staging.done()
-            log.info(f"resuming {staging.root}: {len(resumed)} of {spec.n_tiles} tiles already done")
+            log.info(f"resuming {_shown(staging.root)}: {len(resumed)} of {spec.n_tiles} tiles already done")
         else:
-            log.info(f"removing {staging.root} left by an earlier run with other inputs or parameters")
+            log.info(f"removing {_shown(staging.root)} left by an earlier run with other inputs or parameters")
             staging.remove()
     return staging, resumed
 
@@ -356,6 +358,11 @@ def _grid_tiles(out, samples_path: Path, token: str, spec: GridSpec, params: IDW
                                  asdict(params), i, j, key=f"geogan-grid-{run_id}-{i}-{j}")
                    for i, j in pending]
         run_tasks(client, futures, description="gridding tiles", progress=progress)
+
+
+def _shown(path) -> str | Path:
+    """``path`` as a status line may show it: a URL without any ``user:secret@`` part."""
+    return public_url(str(path)) if is_remote(path) else path
 
 
 def _readable(path: Path) -> bool:

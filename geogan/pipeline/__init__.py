@@ -3,7 +3,8 @@
 :func:`load_spec` reads and checks a spec (:mod:`~geogan.pipeline.spec`; the specs shipped
 with geogan: :func:`bundled_specs`); :func:`run_pipeline` brings every stage up to date
 (:mod:`~geogan.pipeline.run`), keeping what finished in ``run-state.json``
-(:mod:`~geogan.pipeline.state`).
+(:mod:`~geogan.pipeline.state`), in a local folder or an object-storage prefix
+(:mod:`~geogan.pipeline.location`).
 """
 
 from geogan._lazy import lazy_exports

@@ -14,12 +14,14 @@ Layout of the output directory::
     models/<name>/     one model dir per [train.<name>] table
     scores/<name>/     scores.zarr + anomaly.tif (+ report/ of that detector)
     report/            all detectors side by side: index.html, map.png, roc.png, pa.png, metrics.json
+
+The output directory may be a prefix in object storage (``[output] dir = "s3://bucket/run"``),
+with the same layout, state and lock (:mod:`geogan.pipeline.location`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 import time
@@ -29,9 +31,12 @@ from geogan.errors import ConfigError, GeoganError, InputError, OutputExistsErro
 from geogan.grid.idw import IDWParams
 from geogan.options import (DepositOptions, EvalOptions, GridOptions, Options, ScoreOptions, SurveyOptions,
                             TrainOptions)
+from geogan.pipeline.location import (Output, check_output_dir, child, read_json, run_lock, shown, synth_files,
+                                      write_synth)
 from geogan.pipeline.spec import PipelineSpec, load_spec
 from geogan.pipeline.state import RunState, pipeline_outputs, stage_stamp
-from geogan.stores.files import check_disjoint, file_sha256, output_lock
+from geogan.stores.files import check_disjoint, file_sha256
+from geogan.stores.remote import is_remote
 from geogan.stores.urls import filesystem, is_url
 from geogan.survey.pathfinders import catalogue_digest
 
@@ -49,7 +54,9 @@ def run_pipeline(spec: PipelineSpec | str | os.PathLike, *, force: bool = False,
     ``grid.zarr``, ``models/<name>``, ``scores/<name>`` or ``report/`` it did not write is
     refused unless ``overwrite``. An output directory that is, contains or lies inside an
     input (survey, deposits) is refused. One run at a time holds the output directory
-    (``<output>/run.lock``; ``overwrite`` breaks a stale one).
+    (``<output>/run.lock``; ``overwrite`` breaks a stale one). The output directory may be
+    an object-storage URL (``s3://bucket/run``): the same layout, state file and lock, as
+    objects; the summary shows URLs without credentials.
 
     Returns a summary dict: ``output``, ``detectors`` (model, COG and metrics per detector),
     ``report`` (when deposits are known) and ``seconds`` (wall time of each stage that ran).
@@ -137,22 +144,17 @@ def run_pipeline(spec: PipelineSpec | str | os.PathLike, *, force: bool = False,
     # the spec and its catalogues are inputs too: no stage may replace the folder they lie in
     catalogues = [t["catalogue"] for t in spec.train.values() if t.get("catalogue")]
     check_disjoint([p for _, p in pipeline_outputs(spec)], [spec.path, *catalogues], what="pipeline output")
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"[output] dir {out} is a file, not a directory", path=spec.path)
+    check_output_dir(out, spec.path)
     survey_input = _survey_input(spec)
-    out.mkdir(parents=True, exist_ok=True)
-    with output_lock(out, lock=out / "run.lock"):
+    with run_lock(out):
         state = RunState(out)
         state.claim(pipeline_outputs(spec), overwrite=overwrite)  # all refusals before any stage runs
         return _run(spec, state, survey_input, force=force, progress=progress)
 
 
-def _target_of(model_dir: Path) -> dict | None:
+def _target_of(model_dir: Output) -> dict | None:
     """What a trained model looks for (its config's target section), for the summary and report."""
-    try:
-        target = json.loads((model_dir / "config.json").read_text()).get("target")
-    except (OSError, ValueError):
-        return None
+    target = (read_json(model_dir, "config.json") or {}).get("target")
     if not isinstance(target, dict):
         return None
     info = target.get("info") or {}
@@ -175,7 +177,8 @@ def _survey_input(spec: PipelineSpec) -> tuple[str | Path, str] | None:
             raise ConfigError("survey file not found", path=survey_path) from None
         except OSError as exc:  # DNS, network, permissions: not a missing file
             raise ConfigError(f"cannot reach the survey file ({exc})", path=survey_path) from None
-        return survey_path, stage_stamp(survey_path, {k: info.get(k) for k in ("size", "mtime", "ETag", "etag", "md5Hash")})
+        identity = {k: info.get(k) for k in ("size", "mtime", "ETag", "etag", "md5Hash")}
+        return survey_path, stage_stamp(shown(survey_path), identity)
     survey_path = Path(sv["path"])
     if not survey_path.is_file():
         raise ConfigError("survey file not found" if not survey_path.exists() else "the survey is not a file",
@@ -214,18 +217,21 @@ class _Runner:
         self.cluster = {"scheduler": spec.cluster.get("scheduler"), "workers": spec.cluster.get("workers")}
         self.evaluation = EvalOptions.pick(dict(spec.score))
         self.deposit_options = spec.deposit_options()  # the survey's CRS filled in for a synthetic one
-        self.summary: dict = {"output": str(self.out), "detectors": {}, "seconds": {}}
+        self.summary: dict = {"output": shown(self.out), "detectors": {}, "seconds": {}}
         self.results: list = []  # evaluation results, in report order
         self.scores: dict = {}  # the score grids the report draws, by name
         self.tops: dict[str, list] = {}  # top anomalies per detector, with [score] contributions = true
 
-    def stage(self, name: str, stamp: str, *outputs: Path, describe: str, action):
+    def stage(self, name: str, stamp: str, *outputs: Output, describe: str, action):
         """Run ``action`` unless stage ``name`` is up to date; record its stamp. Returns what
-        ``action`` returned, or ``None`` when the stage was up to date."""
+        ``action`` returned, or ``None`` when the stage was up to date. In object storage,
+        where a stage rewrites its output in place, its stamp is dropped while it runs."""
         if not self.force and self.state.fresh(name, stamp, *outputs):
-            log.info(f"== {name}: up to date ({outputs[0]})")
+            log.info(f"== {name}: up to date ({shown(outputs[0])})")
             return None
         log.info(f"== {name}{describe}")
+        if is_remote(self.out):
+            self.state.forget(name)
         t0 = time.perf_counter()
         result = action()
         seconds = self.summary["seconds"][name] = round(time.perf_counter() - t0, 1)
@@ -240,32 +246,28 @@ class _Runner:
             (self.survey_path, self.survey_stamp), self.survey_crs = survey_input, sv.get("input_crs")
             self.deposits_path = sv.get("deposits")
             return
-        from geogan.synth import write_synthetic_survey
-
-        synth_dir = self.out / "survey"
+        synth_dir = child(self.out, "survey")
         args = {"preset": sv["synth"], "seed": sv.get("seed", 0), "samples": sv.get("samples"),
                 "elements": sv.get("elements"), "format": sv.get("format")}
         self.survey_stamp = stage_stamp("synth", args)
-        self.stage("synth", self.survey_stamp, synth_dir, describe=f": {sv['synth']} preset → {synth_dir}",
-                   action=lambda: write_synthetic_survey(synth_dir, sv["synth"], n_samples=args["samples"],
-                                                         elements=args["elements"], seed=args["seed"],
-                                                         fmt=args["format"], overwrite=True, progress=self.progress))
-        self.survey_crs = json.loads((synth_dir / "truth.json").read_text())["crs"]
-        self.survey_path = next(p for p in synth_dir.iterdir() if p.stem == "survey")
-        self.deposits_path = sv.get("deposits") or str(synth_dir / "deposits.csv")
+        self.stage("synth", self.survey_stamp, synth_dir, describe=f": {sv['synth']} preset → {shown(synth_dir)}",
+                   action=lambda: write_synth(synth_dir, sv["synth"], seed=args["seed"], samples=args["samples"],
+                                              elements=args["elements"], fmt=args["format"], progress=self.progress))
+        self.survey_crs, self.survey_path, deposits = synth_files(synth_dir)
+        self.deposits_path = sv.get("deposits") or deposits
 
     def grid(self) -> None:
         from geogan.grid.stage import grid_survey
 
         sv = self.spec.survey
-        self.grid_path = self.out / "grid.zarr"
+        self.grid_path = child(self.out, "grid.zarr")
         args = {k: v for k, v in sv.items() if k in SurveyOptions.keys()}
         args.update(self.spec.grid)
         args.setdefault("crs", self.survey_crs)
         if "synth" in sv:
             args.setdefault("input_crs", self.survey_crs)
         self.grid_stamp = stage_stamp("grid", self.survey_stamp, _resolved(args, SurveyOptions, GridOptions, IDWParams))
-        self.stage("grid", self.grid_stamp, self.grid_path, describe=f" → {self.grid_path}",
+        self.stage("grid", self.grid_stamp, self.grid_path, describe=f" → {shown(self.grid_path)}",
                    action=lambda: grid_survey(self.survey_path, self.grid_path, overwrite=True,
                                               progress=self.progress, **self.cluster, **args))
 
@@ -282,10 +284,10 @@ class _Runner:
         return read_deposits(self.deposits_path, crs=grid_spec(open_grid(self.grid_path)).crs,
                              options=self.deposit_options)
 
-    def train(self, name: str, table: dict) -> tuple[Path, str]:
+    def train(self, name: str, table: dict) -> tuple[Output, str]:
         from geogan.training.stage import train_model
 
-        model_dir = self.out / "models" / name
+        model_dir = child(self.out, "models", name)
         targeted = table.get("target") is not None or table.get("deposit_type") is not None
         stamp = stage_stamp("train", self.grid_stamp, _train_settings(table),
                        catalogue_digest(table.get("catalogue")) if targeted else None)
@@ -298,38 +300,43 @@ class _Runner:
                     raise
                 raise ConfigError(f"[train.{name}]: {exc.message}", path=self.spec.path) from None
 
-        self.stage(f"train.{name}", stamp, model_dir, describe=f" ({table['detector']}) → {model_dir}", action=action)
+        self.stage(f"train.{name}", stamp, model_dir, describe=f" ({table['detector']}) → {shown(model_dir)}",
+                   action=action)
         return model_dir, stamp
 
-    def score(self, name: str, model_dir: Path, train_stamp: str, deposits) -> None:
+    def score(self, name: str, model_dir: Output, train_stamp: str, deposits) -> None:
         from geogan.scoring.stage import score_grid
         from geogan.stores.scores import CONTRIBUTIONS_STORE, SCORES_STORE
 
-        sc, score_dir = self.spec.score, self.out / "scores" / name
+        sc, score_dir = self.spec.score, child(self.out, "scores", name)
         settings = _resolved({k: v for k, v in sc.items() if k not in DepositOptions.keywords},
                              ScoreOptions, EvalOptions)
         if self.deposits_path:  # the deposits, as read: their file and the resolved DepositOptions
             settings["DepositOptions"] = self.deposit_options.to_dict()
-        stamp = stage_stamp("score", train_stamp, settings, self.deposits_path)
-        outputs = [score_dir / SCORES_STORE] + ([score_dir / CONTRIBUTIONS_STORE] if sc.get("contributions") else [])
+        deposits_path = shown(self.deposits_path) if self.deposits_path else self.deposits_path
+        stamp = stage_stamp("score", train_stamp, settings, deposits_path)
+        outputs = [child(score_dir, SCORES_STORE)] + ([child(score_dir, CONTRIBUTIONS_STORE)]
+                                                      if sc.get("contributions") else [])
         options = ScoreOptions.pick(dict(sc))
-        scored = self.stage(f"score.{name}", stamp, *outputs, describe=f" → {score_dir}", action=lambda: score_grid(
-            self.grid_path, model_dir, score_dir, options, deposits=deposits, evaluation=self.evaluation, name=name,
-            overwrite=True, progress=self.progress, **self.cluster))
-        entry = self.summary["detectors"][name] = {"model": str(model_dir), "cog": str(score_dir / "anomaly.tif")}
+        scored = self.stage(f"score.{name}", stamp, *outputs, describe=f" → {shown(score_dir)}",
+                            action=lambda: score_grid(self.grid_path, model_dir, score_dir, options, deposits=deposits,
+                                                      evaluation=self.evaluation, name=name, overwrite=True,
+                                                      progress=self.progress, **self.cluster))
+        entry = self.summary["detectors"][name] = {"model": shown(model_dir),
+                                                   "cog": shown(child(score_dir, "anomaly.tif"))}
         if target := _target_of(model_dir):
             entry["target"] = target
         if deposits is not None:
             self.judge(name, score_dir, deposits, scored.evaluation if scored is not None else None)
 
-    def judge(self, name: str, score_dir: Path, deposits, result) -> None:
+    def judge(self, name: str, score_dir: Output, deposits, result) -> None:
         """One detector's evaluation for the side-by-side report (again, when its score stage
         was up to date)."""
         from geogan.evaluation.scorefiles import open_scores
         from geogan.evaluation.single import evaluate_scores
         from geogan.stores.scores import SCORES_STORE
 
-        grid = open_scores(score_dir / SCORES_STORE)
+        grid = open_scores(child(score_dir, SCORES_STORE))
         result = result or evaluate_scores(grid, deposits, evaluation=self.evaluation, name=name)
         self.results.append(result)
         self.scores[name] = grid
@@ -356,13 +363,13 @@ class _Runner:
     def report(self, deposits) -> None:
         from geogan.evaluation.report import write_report
 
-        report_dir = self.out / "report"
+        report_dir = child(self.out, "report")
         t0 = time.perf_counter()
         write_report(report_dir, self.results, scores=self.scores, deposits=deposits, overwrite=True,
                      title=f"geogan report: {self.spec.path.name}", top_anomalies=self.tops or None)
         self.summary["seconds"]["report"] = round(time.perf_counter() - t0, 1)
-        self.summary["report"] = str(report_dir / "index.html")
-        log.info(f"== report: {report_dir / 'index.html'}")
+        self.summary["report"] = shown(child(report_dir, "index.html"))
+        log.info(f"== report: {self.summary['report']}")
 
 
 def _run(spec: PipelineSpec, state: RunState, survey_input, *, force: bool, progress: bool) -> dict:

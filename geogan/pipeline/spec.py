@@ -4,7 +4,8 @@ A spec names the survey (a file, or a ``synth`` preset), the grid, one or more d
 train, and the score/evaluate settings. Every key is checked against the stages' option
 classes before any stage runs. Paths in a spec are resolved relative to the spec file, or
 to the working directory for the specs shipped with geogan (``geogan run demo``,
-:func:`bundled_specs`); specs are data only (nothing in them is executed).
+:func:`bundled_specs`); URLs (``s3://bucket/run``, a survey in object storage) stay URLs.
+Specs are data only (nothing in them is executed).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from geogan.grid.idw import IDWParams
 from geogan.optionkeys import Key
 from geogan.options import (DepositOptions, EvalOptions, GridOptions, Options, ScoreOptions, SurveyOptions,
                             TrainOptions)
+from geogan.pipeline.location import Output, output_location
 from geogan.stores.urls import is_url
 
 __all__ = ["PipelineSpec", "SCHEMA", "bundled_specs", "load_spec"]
@@ -87,7 +89,9 @@ class PipelineSpec:
     path
         The spec file.
     output
-        The output directory (``[output] dir``, resolved).
+        The output directory (``[output] dir``): a resolved :class:`~pathlib.Path`, or an
+        object-storage URL kept as its string (``s3://bucket/run``; see
+        :mod:`geogan.pipeline.location`).
     survey
         The ``[survey]`` table: ``path`` (resolved) or ``synth``, deposits, survey options.
     grid
@@ -129,7 +133,7 @@ class PipelineSpec:
     """
 
     path: Path
-    output: Path
+    output: Output
     survey: dict
     grid: dict
     train: dict[str, dict]
@@ -281,8 +285,12 @@ def load_spec(path: str | os.PathLike, *, overrides: dict | None = None) -> Pipe
     cluster = dict(raw.get("cluster", {}))
     for section, values in (overrides or {}).items():
         {"grid": grid, "score": score, "cluster": cluster, "survey": survey}[section].update(values)
-    spec = PipelineSpec(path=path, output=Path(resolve(out["dir"])), survey=survey, grid=grid, train=train,
-                        score=score, cluster=cluster)
+    try:
+        output = output_location(out["dir"], base)
+    except ConfigError as exc:
+        raise ConfigError(exc.message, path=path) from None
+    spec = PipelineSpec(path=path, output=output, survey=survey, grid=grid, train=train, score=score,
+                        cluster=cluster)
     try:  # the deposit keys together (a type column needs a type)
         spec.deposit_options()
     except ConfigError as exc:

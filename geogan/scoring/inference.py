@@ -11,7 +11,6 @@ stores, resuming, the COG and the report (:mod:`geogan.scoring.stage`).
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 
@@ -19,14 +18,22 @@ from geogan.stores import layout, store
 from geogan._tf import tensorflow
 from geogan.cluster import worker_cached
 from geogan.gridspec import GridSpec
-from geogan.stores.scores import CONTRIBUTIONS_STORE
+from geogan.stores.remote import is_remote
+from geogan.stores.scores import contributions_stage
 from geogan.stores.staging import Staging
 
 
 def model_token(model_dir: str) -> str:
-    """What identifies a model directory's version in the workers' caches (its config's mtime and size)."""
-    cfg = Path(model_dir) / "config.json"
-    st = cfg.stat()
+    """What identifies a model directory's version in the workers' caches (its config's mtime and
+    size; for a model in object storage, its config's SHA-256)."""
+    from geogan.detectors.modelfile import local_model, remote_config
+
+    if is_remote(model_dir):
+        import hashlib
+
+        return "sha256-" + hashlib.sha256(remote_config(model_dir)).hexdigest()[:32]
+    with local_model(model_dir) as local:  # a file:// URL: its path
+        st = (local / "config.json").stat()
     return f"{st.st_mtime_ns}-{st.st_size}"
 
 
@@ -44,7 +51,7 @@ def _worker_model(model_dir: str, token: str):
         from geogan.detectors.registry import detector_class
         from geogan.training.model import load_model
 
-        section = read_config(Path(model_dir)).get("detector", {})
+        section = read_config(model_dir).get("detector", {})  # a URL's model: copied once per machine
         name = section.get("name")
         if name == "ensemble":  # an ensemble is as neural as its members
             name = (section.get("params") or {}).get("detector")
@@ -130,7 +137,7 @@ def score_tile(grid_path: str, created: str | None, final: str, spec_dict: dict,
     if contributions:
         contrib = contribution_block(block, model_dir=model_dir, model_token=model_token,
                                      element_index=element_index, batch_size=batch_size)
-        layout.write_region(staging.root / CONTRIBUTIONS_STORE, "contribution", contrib, (slice(None), rows, cols))
+        layout.write_region(contributions_stage(staging), "contribution", contrib, (slice(None), rows, cols))
     for name in sorted(arrays, key=lambda n: n == "anomaly"):  # the anomaly last
         layout.write_region(staging.store, name, arrays[name], (rows, cols))
     staging.mark(i, j)

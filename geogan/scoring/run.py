@@ -6,6 +6,12 @@ Each tile is one task that reads the tile's chunk (all elements) from the grid s
 it and writes it into the scores store, on the worker (:mod:`geogan.scoring.inference`): only
 a count comes back. Finished tiles are recorded in a manifest so a rerun after a crash
 resumes; the stores appear under their final names only when complete.
+
+A score directory in object storage (an ``s3://`` URL, a prefix) takes the same steps: the
+stores are built in place and committed by their metadata (:class:`~geogan.stores.staging.Staging`),
+``contributions.zarr`` beside ``scores.zarr`` (:func:`~geogan.stores.scores.contributions_stage`),
+the marker is an object, and the maps are written locally and uploaded
+(:func:`geogan.scoring.maps.export_maps`).
 """
 
 from __future__ import annotations
@@ -25,10 +31,12 @@ from geogan.scoring.inference import model_token, score_tile
 from geogan.stores import geometry, layout, store
 from geogan.stores.files import check_disjoint, replace_path
 from geogan.stores.ownership import check_replaceable, write_marker
+from geogan.stores.remote import Remote, is_remote, join, public_url
+from geogan.stores.remoteowner import check_remote_replaceable
 from geogan.stores.scores import (
     COG_NAME, CONTRIBUTIONS_STORE, FOLDERS, OUTPUT_KINDS, POLYGONS_NAME, POLYGONS_QML_NAME, QML_NAME, REPORT_DIR,
-    SCORE_OUTPUTS, SCORES_STORE, SPREAD_COG_NAME, SPREAD_QML_NAME, USED_COG_NAME, create_contributions_store,
-    create_scores_store, run_key_of,
+    SCORE_OUTPUTS, SCORES_STORE, SPREAD_COG_NAME, SPREAD_QML_NAME, USED_COG_NAME, contributions_stage,
+    create_contributions_store, create_scores_store, run_key_of,
 )
 from geogan.stores.staging import Staging
 
@@ -37,31 +45,61 @@ log = logging.getLogger(__name__)
 __all__ = ["ScoreRun"]
 
 
-def _mark(out_dir: Path, *names: str) -> None:
+def _exists(path) -> bool:
+    """Whether an output stands at ``path``. In object storage a store geogan is still building
+    in place (its metadata not yet complete) is not one: the run resumes or restarts it, as it
+    does a local staging folder."""
+    if not is_remote(path):
+        return path.exists()
+    loc = Remote(path)
+    if not loc.exists():
+        return False
+    attrs = (loc.read_json("zarr.json") or {}).get("attributes") or {}
+    return not (isinstance(attrs.get("geogan_kind"), str) and not attrs.get("complete"))
+
+
+def _check_replaceable(path, *, what: str, kind: str | None) -> None:
+    """:func:`~geogan.stores.ownership.check_replaceable`, or its twin for an object-storage URL."""
+    if is_remote(path):
+        check_remote_replaceable(path, what=what, kind=kind)
+    else:
+        check_replaceable(path, what=what, kind=kind)
+
+
+def _mark(out_dir: Path | str, *names: str) -> None:
     """List ``names`` in the score directory's marker, just before they are written: what
     geogan writes there, and only that (a folder's name with a trailing ``/``)."""
     write_marker(out_dir, "score", [f"{n}/" if n in FOLDERS else n for n in names])
 
 
-def _finalize_contributions(staged: Path, final: Path, run_key: dict) -> None:
+def _finalize_contributions(staged: Path | str, final: Path | str, run_key: dict) -> None:
     """Mark the staged contributions store complete and move it to ``final`` (already there
-    when a previous run stopped between this move and the scores store's)."""
-    if staged.exists():
+    when a previous run stopped between this move and the scores store's). In object storage
+    it was built at ``final``: marking it complete is its commit."""
+    if is_remote(final):
+        if run_key_of(final) != run_key:
+            raise StoreError(f"{public_url(final)} is missing or from another run; rerun with --overwrite")
+        layout.finalize_metadata(final, {"complete": True, "created": layout.now_iso()})
+    elif staged.exists():
         layout.finalize_metadata(staged, {"complete": True, "created": layout.now_iso()})
         replace_path(staged, final)
     elif run_key_of(final) != run_key:
         raise StoreError(f"{final} is missing or from another run; rerun with --overwrite")
 
 
-def _refuse_if_nothing_scored(staging: Staging, model, min_elements: int | None, grid_path) -> None:
+def _refuse_if_nothing_scored(staging: Staging, model, min_elements: int | None, grid_path, *,
+                              contributions: bool) -> None:
     """A run that scored no cell is a user error (every cell lacks an element the model reads),
-    not an all-NaN map: the staging folder goes, whatever the output held before stays."""
+    not an all-NaN map: the staging folder goes, whatever the output held before stays (in
+    object storage, the stores built in place go with it)."""
     import xarray as xr
 
     staged = xr.open_zarr(staging.store, consolidated=False)["anomaly"]
     if bool(staged.notnull().any().compute()):
         return
     staging.remove()
+    if staging.remote and contributions:
+        Remote(contributions_stage(staging)).remove()
     need = (f"at least {min_elements} of" if min_elements is not None else "every one of")
     raise InputError(f"no cell could be scored: none holds {need} the model's elements "
                      f"({', '.join(model.elements)}); check the grid's elements (geogan info), or lower "
@@ -76,20 +114,22 @@ class ScoreRun:
                  deposit_options: DepositOptions | None = None):
         from geogan.training.model import load_model
 
-        self.grid_path, self.out_dir = grid_path, Path(out_dir)
+        self.remote = is_remote(out_dir)  # a prefix in object storage: its outputs are URLs
+        self.grid_path, self.out_dir = grid_path, str(out_dir).rstrip("/") if self.remote else Path(out_dir)
         deposits_path = deposits.path if isinstance(deposits, Deposits) else deposits
         check_disjoint([self.out_dir], [grid_path, model_dir, deposits_path], what="score directory")
-        if self.out_dir.exists() and not self.out_dir.is_dir():
-            raise OutputExistsError(f"{self.out_dir} is a file; the score output is a directory: choose another --out")
-        self.scores_path, self.report_path = self.out_dir / SCORES_STORE, self.out_dir / REPORT_DIR
-        self.contrib_path = self.out_dir / CONTRIBUTIONS_STORE
+        if Remote(self.out_dir).isfile("") if self.remote else (self.out_dir.exists() and not self.out_dir.is_dir()):
+            raise OutputExistsError(f"{self._shown(self.out_dir)} is a file; the score output is a directory: choose "
+                                    f"another --out")
+        self.scores_path, self.report_path = self.path_of(SCORES_STORE), self.path_of(REPORT_DIR)
+        self.contrib_path = self.path_of(CONTRIBUTIONS_STORE)
         if deposits is not None:  # the report is replaced whole: refuse now, not after scoring, if a user keeps files in it
             from geogan.evaluation.report import check_report_dir
 
             check_report_dir(self.report_path, overwrite=True)
         self.ds = store.open_grid(grid_path)
         self.spec = geometry.grid_spec(self.ds)
-        self.model_dir = str(Path(model_dir).resolve())
+        self.model_dir = layout.location(model_dir)  # a URL's: without credentials (workers read the env's)
         # validates the model dir before any output is created, without starting TensorFlow here
         self.model = load_model(self.model_dir, networks=False)
         self.element_index = self._element_index()
@@ -104,13 +144,21 @@ class ScoreRun:
         self.deposits = self._deposits(deposits, deposit_options)
         self.token = model_token(self.model_dir)
         self.staging = Staging(self.scores_path)
-        self.contrib_stage = self.staging.root / CONTRIBUTIONS_STORE
+        self.contrib_stage = contributions_stage(self.staging)
         self.run_key = {"grid": layout.location(grid_path), "grid_created": self.ds.attrs.get("created"),
                         "model": self.model_dir, "model_token": self.token}
         if self.contributions:  # absent when off: run keys (and reuse of earlier outputs) stay as before
             self.run_key["contributions"] = True
         if self.min_elements is not None:
             self.run_key["min_elements"] = int(self.min_elements)
+
+    def path_of(self, name: str) -> Path | str:
+        """The path of ``name`` in the score directory (a URL in object storage)."""
+        return join(self.out_dir, name) if self.remote else self.out_dir / name
+
+    def _shown(self, path) -> Path | str:
+        """``path`` as messages show it (a URL without credentials)."""
+        return public_url(str(path)) if self.remote else path
 
     def _element_index(self) -> list[int]:
         """Where the model's elements lie in the grid, which must hold them in the same units."""
@@ -145,19 +193,22 @@ class ScoreRun:
         A finished scores.zarr from this same grid and model is reused (resume after a crash in
         the COG export or the report)."""
         out, key = self.out_dir, self.run_key
-        done = self.scores_path.exists() and not overwrite and run_key_of(self.scores_path) == key
-        self.scores_done = done and (not self.contributions or run_key_of(self.contrib_path) == key)
+        done = _exists(self.scores_path) and not overwrite and run_key_of(self.scores_path) == key
+        self.scores_done = done and (not self.contributions or (_exists(self.contrib_path)
+                                                                and run_key_of(self.contrib_path) == key))
         # (anomaly.qml and anomaly_polygons.gpkg go with anomaly.tif: rewritten whenever it is)
-        blocking = [p for p in (out / COG_NAME, out / SPREAD_COG_NAME, self.report_path) if p.exists()]
-        if self.contrib_path.exists() and run_key_of(self.contrib_path) != key:
+        blocking = [p for p in (self.path_of(COG_NAME), self.path_of(SPREAD_COG_NAME), self.report_path) if _exists(p)]
+        if _exists(self.contrib_path) and run_key_of(self.contrib_path) != key:
             blocking.append(self.contrib_path)
-        if self.scores_path.exists() and not self.scores_done:
+        if _exists(self.scores_path) and not self.scores_done:
             blocking.insert(0, self.scores_path)
         if blocking and not overwrite:
-            raise OutputExistsError(f"{blocking[0]} exists; pass --overwrite to replace the outputs in {out}")
+            raise OutputExistsError(f"{self._shown(blocking[0])} exists; pass --overwrite to replace the outputs in "
+                                    f"{self._shown(out)}")
         for output in SCORE_OUTPUTS:  # geogan's own outputs only, even with --overwrite
-            check_replaceable(out / output, what=output, kind=OUTPUT_KINDS.get(output))
-        out.mkdir(parents=True, exist_ok=True)
+            _check_replaceable(self.path_of(output), what=output, kind=OUTPUT_KINDS.get(output))
+        if not self.remote:  # (a prefix in object storage needs no folder)
+            out.mkdir(parents=True, exist_ok=True)
 
     def stage(self) -> list[tuple[int, int]]:
         """Resume the staged stores of an interrupted run, or create them; the tiles left to score."""
@@ -180,7 +231,8 @@ class ScoreRun:
 
     def _create_stores(self) -> None:
         model = self.model
-        attrs = {"run_key": self.run_key, "grid_source": str(self.grid_path),
+        source = public_url(str(self.grid_path)) if is_remote(self.grid_path) else str(self.grid_path)
+        attrs = {"run_key": self.run_key, "grid_source": source,
                  "model": {"dir": self.model_dir, "detector": model.detector_name, "score": model.score_name,
                            "elements": model.elements}}
         if model.target is not None:
@@ -188,6 +240,8 @@ class ScoreRun:
                                "suite": model.target.info.get("suite"), "description": model.target.describe()}
         self.staging.start(self.run_key)
         if self.contributions:  # created first: a scores store in the staging folder implies this one
+            if self.remote:  # built in place: an earlier run's store there goes first
+                Remote(self.contrib_stage).remove()
             create_contributions_store(self.contrib_stage, self.spec, model.elements, attrs)
         create_scores_store(self.staging.store, self.spec, attrs, spread=model.is_ensemble,
                             elements_used=self.min_elements is not None)
@@ -196,7 +250,7 @@ class ScoreRun:
     def score_tiles(self, pending, *, scheduler: str | None, workers: int | None, progress: bool) -> None:
         """One task per tile on the cluster; each writes its tile on the worker."""
         # task keys name this run (grid, model, output), so two runs sharing a cluster never mix
-        out = str(self.scores_path.resolve())
+        out = layout.location(self.scores_path)
         run_id = hashlib.sha256(layout.dumps({**self.run_key, "out": out}).encode()).hexdigest()[:16]
         with dask_client(scheduler, workers=workers) as client:
             if not scheduler and not os.environ.get("DASK_SCHEDULER_ADDRESS"):
@@ -213,9 +267,12 @@ class ScoreRun:
     def finish(self) -> None:
         """Move the finished stores into place, and list what the folder will hold."""
         if not self.scores_done:
-            _refuse_if_nothing_scored(self.staging, self.model, self.min_elements, self.grid_path)
+            _refuse_if_nothing_scored(self.staging, self.model, self.min_elements, self.grid_path,
+                                      contributions=self.contributions)
             if self.contributions:
                 _finalize_contributions(self.contrib_stage, self.contrib_path, self.run_key)
+            elif self.remote:  # from an earlier run with contributions (--overwrite): stale now
+                Remote(self.contrib_path).remove()
             elif os.path.lexists(self.contrib_path):  # from an earlier run with contributions (--overwrite): stale now
                 import shutil
 
@@ -224,11 +281,22 @@ class ScoreRun:
                 else:
                     shutil.rmtree(self.contrib_path)
             self.staging.finalize()
+        self.mark_outputs()  # before they are written
+
+    def mark_outputs(self) -> None:
+        """List in the score folder's marker what this run writes there."""
         _mark(self.out_dir, SCORES_STORE, COG_NAME, QML_NAME, POLYGONS_NAME, POLYGONS_QML_NAME,
               *([CONTRIBUTIONS_STORE] if self.contributions else []),
               *([USED_COG_NAME] if self.min_elements is not None else []),
               *([SPREAD_COG_NAME, SPREAD_QML_NAME] if self.model.is_ensemble else []),
-              *([REPORT_DIR] if self.deposits is not None else []))  # before they are written
+              *([REPORT_DIR] if self.deposits is not None else []))
+
+    def seal(self) -> None:
+        """Once the maps and the report are written: in object storage, the score folder's
+        marker object is written again, the folder's last write (a local marker, written before
+        the maps as there, is left as it is)."""
+        if self.remote:
+            self.mark_outputs()
 
     def count_scored(self, scores_ds) -> int:
         """The cells scored, logged against the grid's cells with data."""

@@ -42,7 +42,7 @@ class ScoreResult:
     Parameters
     ----------
     out_dir
-        The score directory.
+        The score directory (in object storage its URL, as are the other paths).
     scores
         ``scores.zarr``: ``anomaly(y, x)``.
     cog
@@ -87,19 +87,19 @@ class ScoreResult:
     >>> result.cog, result.metrics["roc_auc"]  # doctest: +SKIP
     """
 
-    out_dir: Path
-    scores: Path
-    cog: Path
-    report: Path | None
+    out_dir: Path | str  # paths are URLs (str) for a score directory in object storage
+    scores: Path | str
+    cog: Path | str
+    report: Path | str | None
     n_cells_scored: int
     seconds: float
     metrics: dict | None = None
     evaluation: object | None = None  # geogan.evaluation.result.EvaluationResult when deposits were given
-    contributions: Path | None = None  # contributions.zarr, with contributions=True
+    contributions: Path | str | None = None  # contributions.zarr, with contributions=True
     top_anomalies: list | None = None  # geogan.evaluation.drivers.top_anomalies rows, with contributions=True
-    spread: Path | None = None  # spread.tif, for an ensemble model
-    qml: Path | None = None  # anomaly.qml, the QGIS style of anomaly.tif
-    polygons: Path | None = None  # anomaly_polygons.gpkg
+    spread: Path | str | None = None  # spread.tif, for an ensemble model
+    qml: Path | str | None = None  # anomaly.qml, the QGIS style of anomaly.tif
+    polygons: Path | str | None = None  # anomaly_polygons.gpkg
     class_breaks: dict | None = None  # {"P50": score, …, "P99": score} of the valid cells
     target_alone: dict | None = None  # a target-aware model's target element evaluated alone (its metrics)
 
@@ -189,7 +189,10 @@ def score_grid(
         A model directory of :func:`geogan.training.stage.train_model`, trained on elements
         the grid has, in the same units.
     out_dir
-        The score directory to write (created; other files in it are left alone).
+        The score directory to write (created; other files in it are left alone), or a prefix
+        in object storage (``s3://bucket/scores``): the stores are built there in place, the
+        maps and the report written locally and uploaded, the folder's marker object last.
+        Credentials come from the environment of the client and of every worker.
     options
         ``batch_size``, ``contributions``, ``min_elements`` (:class:`~geogan.options.ScoreOptions`).
     deposits
@@ -285,6 +288,7 @@ def score_grid(
     if run.deposits is not None:
         result, alone = _evaluate(run.scores_path, run.ds, run.model, run.deposits, run.report_path, evaluation,
                                   name=label, top=top)
+    run.seal()
     return ScoreResult(out_dir=run.out_dir, scores=run.scores_path, cog=maps.cog, n_cells_scored=n_scored,
                        report=run.report_path if result is not None else None, seconds=time.perf_counter() - t0,
                        metrics=result.metrics if result is not None else None, evaluation=result,

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from geogan._version import __version__
 from geogan.errors import OutputExistsError
+from geogan.stores.remote import Remote, is_remote
 
 #: the marker file geogan writes into each output directory it makes of several files (a
 #: synthetic survey, a report, a score directory): JSON with the kind and the entries geogan
@@ -46,14 +47,23 @@ def is_model_entry(rel: str, *, directory: bool = False) -> bool:
     return bool((_MODEL_DIR if directory else _MODEL_FILE).fullmatch(rel))
 
 
+def marker_text(kind: str, entries: Iterable[str]) -> str:
+    """The :data:`MARKER` of a ``kind`` output whose entries geogan wrote are ``entries``."""
+    data = {"kind": kind, "geogan_version": __version__, "entries": sorted(set(entries))}
+    return json.dumps(data, indent=1) + "\n"
+
+
 def write_marker(directory: str | os.PathLike, kind: str, entries: Iterable[str]) -> None:
     """Mark ``directory`` as geogan's ``kind`` output whose entries ``entries`` geogan wrote
-    (added to those an earlier marker lists)."""
-    path = Path(directory) / MARKER
+    (added to those an earlier marker lists). In object storage (a URL), the marker object
+    ``<url>/.geogan``, written in one PUT."""
     before = read_marker(directory) or {}
     listed = set(before.get("entries") or []) if before.get("kind") == kind else set()
-    data = {"kind": kind, "geogan_version": __version__, "entries": sorted(listed | set(entries))}
-    write_file(path, json.dumps(data, indent=1) + "\n")
+    text = marker_text(kind, listed | set(entries))
+    if is_remote(directory):
+        Remote(str(directory)).write_bytes(MARKER, text.encode())
+    else:
+        write_file(Path(directory) / MARKER, text)
 
 
 def write_file(path: str | os.PathLike, text: str | bytes) -> None:
@@ -83,9 +93,11 @@ def small_json(path: Path, limit: int = 64 << 20) -> dict | None:
 
 
 def read_marker(directory: str | os.PathLike) -> dict | None:
-    """The marker of a directory geogan wrote (see :data:`MARKER`); None when it has none."""
-    data = small_json(Path(directory) / MARKER)
-    if not data or not isinstance(data.get("kind"), str) or not isinstance(data.get("entries", []), list):
+    """The marker of a directory geogan wrote (see :data:`MARKER`); None when it has none.
+    ``directory`` may be an object-storage URL (the marker object under that prefix)."""
+    data = Remote(str(directory)).read_json(MARKER) if is_remote(directory) else small_json(Path(directory) / MARKER)
+    if not isinstance(data, dict) or not isinstance(data.get("kind"), str) or \
+            not isinstance(data.get("entries", []), list):
         return None
     return data
 
@@ -207,6 +219,6 @@ def check_replaceable(path: str | os.PathLike, *, what: str = "output", kind: st
                                     f"geogan's own outputs: move it elsewhere first", path=p)
 
 
-__all__ = ["MARKER", "MODEL_ENTRIES", "check_replaceable", "foreign_entry", "geotiff_is_ours", "is_model_entry",
+__all__ = ["MARKER", "MODEL_ENTRIES", "check_replaceable", "foreign_entry", "geotiff_is_ours", "is_model_entry", "marker_text",
            "ownership", "read_marker",
            "small_json", "write_file", "write_marker"]

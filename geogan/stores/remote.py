@@ -159,16 +159,21 @@ class Remote:
         self.fs.invalidate_cache()
 
 
-def upload_tree(local: str | os.PathLike, url: str, *, last: tuple[str, ...] = ()) -> str:
-    """Copy the finished local file or folder ``local`` to ``url``: every file, then the
-    ``last`` ones (relative names) in their order: the object readers require (a model's
-    ``config.json``, a folder's marker) is written last, so the output is whole once it is
-    there. Whatever stood at ``url`` is deleted first (checked by the caller). Returns ``url``."""
+def upload_tree(local: str | os.PathLike, url: str, *, last: tuple[str, ...] = (),
+                first: dict[str, bytes] | None = None) -> str:
+    """Copy the finished local file or folder ``local`` to ``url``: the ``first`` objects
+    (name → bytes: the ownership marker, so that an upload cut short is still geogan's to
+    replace on a rerun), every file, then the ``last`` ones (relative names) in their order: the
+    object readers require (a model's ``config.json``, a folder's marker) is written last, so
+    the output is whole once it is there. Whatever stood at ``url`` is deleted first (checked
+    by the caller). Returns ``url``."""
     from pathlib import Path
 
     local = Path(local)
     loc = Remote(url)
     loc.remove()
+    for name, data in (first or {}).items():
+        loc.write_bytes(name, data)
     if local.is_file():
         loc.fs.put_file(str(local), loc.key)
         return url

@@ -19,7 +19,8 @@ def remote_ownership(url: str) -> tuple[str, frozenset[str] | None] | None:
     :func:`geogan.stores.ownership.ownership` says of a local one: ``(kind, entries)`` from its
     :data:`~geogan.stores.ownership.MARKER` object (a folder of several outputs), a store's
     ``geogan_kind`` attribute (``entries`` None) or a model's ``config.json``; ``("file",
-    None)`` for a GeoTIFF object carrying geogan's tags; None for anything else."""
+    None)`` for a GeoTIFF object carrying geogan's tags, and for another object its folder's
+    marker lists (``anomaly.qml`` in a score folder); None for anything else."""
     from geogan.stores.ownership import MARKER, MODEL_ENTRIES
 
     loc = Remote(url)
@@ -31,9 +32,14 @@ def remote_ownership(url: str) -> tuple[str, frozenset[str] | None] | None:
         return kind, None
     if (loc.read_json("config.json") or {}).get("format") == "geogan-model":
         return "model", frozenset(MODEL_ENTRIES)
-    if url.lower().endswith((".tif", ".tiff")) and loc.isfile("") and _geotiff_is_ours(loc):
-        return "file", None
-    return None
+    if not loc.isfile(""):
+        return None
+    if url.lower().endswith((".tif", ".tiff")):  # a GeoTIFF carries its own marker, its tags
+        return ("file", None) if _geotiff_is_ours(loc) else None
+    parent, _, name = url.rstrip("/").rpartition("/")  # another object: listed in its folder's marker
+    folder = Remote(parent).read_json(MARKER)
+    listed = folder.get("entries") if isinstance(folder, dict) else None
+    return ("file", None) if isinstance(listed, list) and name in listed else None
 
 
 def _geotiff_is_ours(loc: Remote) -> bool:
@@ -62,12 +68,12 @@ def foreign_object(loc: Remote, names: list[str]) -> str | None:
 
 def _foreign(url: str, kind: str, entries: frozenset[str] | None, names: list[str]) -> str | None:
     """The first object under ``url`` geogan did not write there (see :func:`remote_ownership`)."""
-    from geogan.stores.ownership import is_model_entry
+    from geogan.stores.ownership import MARKER, is_model_entry
 
     if kind == "file":
         return None
-    if kind == "model":
-        return next((n for n in names if not is_model_entry(n)), None)
+    if kind == "model":  # (an upload in progress marks the prefix with the MARKER first)
+        return next((n for n in names if n != MARKER and not is_model_entry(n)), None)
     if entries is None:
         return foreign_object(Remote(url), names)
     for name in names:

@@ -18,11 +18,12 @@ import numpy as np
 from geogan._version import __version__
 from geogan.gridspec import GridSpec
 from geogan.stores import layout, store
+from geogan.stores.remote import join
 
 __all__ = ["SCORES_STORE", "CONTRIBUTIONS_STORE", "COG_NAME", "SPREAD_COG_NAME", "USED_COG_NAME", "QML_NAME",
            "SPREAD_QML_NAME", "POLYGONS_NAME", "POLYGONS_QML_NAME", "REPORT_DIR", "SCORE_OUTPUTS", "FOLDERS",
-           "OUTPUT_KINDS", "create_scores_store", "create_contributions_store", "open_scores_store",
-           "open_contributions_store", "run_key_of"]
+           "OUTPUT_KINDS", "contributions_stage", "create_scores_store", "create_contributions_store",
+           "open_scores_store", "open_contributions_store", "run_key_of"]
 
 SCORES_STORE = "scores.zarr"
 CONTRIBUTIONS_STORE = "contributions.zarr"
@@ -184,6 +185,16 @@ def open_contributions_store(path: str | os.PathLike):
     geogan.errors.StoreError: ...grid.zarr is a geogan grid store, expected a contributions store
     """
     return store.open_store(path, kind="contributions")
+
+
+def contributions_stage(staging):
+    """Where a score run builds ``contributions.zarr`` beside the scores store that ``staging``
+    (a :class:`~geogan.stores.staging.Staging`) builds: inside its staging folder, moved into
+    place just before ``scores.zarr``; in object storage, which has no rename, in place beside
+    ``scores.zarr`` (its URL), committed just before it."""
+    if staging.remote:
+        return join(staging.final.rpartition("/")[0], CONTRIBUTIONS_STORE)
+    return staging.root / CONTRIBUTIONS_STORE
 
 
 def run_key_of(path) -> dict | None:

@@ -70,11 +70,14 @@ class Staging:
     def remove(self) -> None:
         """Delete the staging folder: only one geogan made (``work/`` or ``store.zarr`` in it),
         never a folder of the user's that happens to bear its name. In object storage, the
-        unfinished store built in place goes with it."""
+        unfinished store built in place goes with it (only when ``work/params.json`` says one is
+        being built: without it, nothing at the final URL is touched)."""
         if self.remote:
-            if self._objects.exists() and not isinstance(self.params(), dict):
-                raise OutputExistsError(f"{self.root} is not a geogan staging folder (no work/params.json in it); "
-                                        f"geogan builds {self.final} there: move it away", path=None)
+            if not isinstance(self.params(), dict):
+                if self._objects.exists():
+                    raise OutputExistsError(f"{self.root} is not a geogan staging folder (no work/params.json in "
+                                            f"it); geogan builds {self.final} there: move it away", path=None)
+                return  # nothing staged: what stands at the final URL is not a store being built
             Remote(self.store).remove()
             self._objects.remove()
             return

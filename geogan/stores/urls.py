@@ -4,8 +4,13 @@ The survey table and the deposit file are read once, by the client: a URL is fet
 temporary local copy with fsspec, read as a local file, and the copy removed. Errors name
 the URL, not the copy. Credentials come from the backend's usual places (environment,
 ``~/.aws``, instance roles); the backend package (``s3fs``, ``gcsfs``, ``adlfs``) must be
-installed. Grid stores can be read from a URL too (:func:`geogan.stores.store.open_store`); outputs
-need a filesystem path every worker sees (see README, "Running on a cluster").
+installed. Grid stores can be read from a URL too (:func:`geogan.stores.store.open_store`).
+
+Outputs may be URLs in object storage as well (``s3://bucket/grid.zarr``): without a rename
+there, a store is built in place and committed by its metadata, written last
+(:mod:`geogan.stores.staging`); one writer at a time holds a lock object made by a conditional
+put (:mod:`geogan.stores.remotelock`); ``--overwrite`` replaces only what geogan wrote
+(:mod:`geogan.stores.remoteowner`); the objects themselves are :mod:`geogan.stores.remote`'s.
 """
 
 from __future__ import annotations

@@ -5,8 +5,9 @@
 a model directory back for scoring. Around them: cell sampling (:mod:`~geogan.training.sampling`),
 compositional transforms (:mod:`~geogan.training.transform`), imputation of missing elements
 (:mod:`~geogan.training.impute`), target-aware scores (:mod:`~geogan.training.targeting`) and
-the run folder with its checkpoints (:mod:`~geogan.training.run`). The detectors themselves
-are :mod:`geogan.detectors`.
+the run folder with its checkpoints (:mod:`~geogan.training.run`), where a model directory is
+built and put in place, object storage included (:mod:`~geogan.training.outputs`). The
+detectors themselves are :mod:`geogan.detectors`.
 """
 
 from geogan._lazy import lazy_exports

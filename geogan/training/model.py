@@ -15,8 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from geogan.detectors.base import Detector
-from geogan.detectors.modelfile import CONFIG_NAME, checked_only, detector_from_config, read_config
+from geogan.detectors.modelfile import CONFIG_NAME, checked_only, detector_from_config, local_model, read_config
 from geogan.errors import InputError, ModelError
+from geogan.stores.remote import is_remote, public_url
+from geogan.stores.urls import is_url
 from geogan.training.impute import GaussianImputer
 from geogan.training.targeting import TargetScorer
 from geogan.training.transform import Transform
@@ -36,7 +38,7 @@ class TrainedModel:
     Parameters
     ----------
     model_dir
-        The model directory.
+        The model directory (a model in object storage: its URL, without credentials).
     config
         Its ``config.json``, validated.
     detector
@@ -83,7 +85,7 @@ class TrainedModel:
     geogan.errors.InputError: expected an array (cells × 3 elements: Cu, Zn, Pb), got shape (3, 2)
     """
 
-    model_dir: Path
+    model_dir: Path | str
     config: dict
     detector: Detector
     transform: Transform
@@ -213,7 +215,10 @@ def load_model(model_dir, *, networks: bool = True) -> TrainedModel:
     Parameters
     ----------
     model_dir
-        The model directory (``geogan train``'s output).
+        The model directory (``geogan train``'s output): a path, or an fsspec URL
+        (``s3://bucket/models/alad``; credentials from the backend's usual places), whose
+        files are copied to a local cache first (:func:`geogan.detectors.modelfile.fetch_model_dir`)
+        and checked as a local model's; errors then name the URL.
     networks
         Build the neural networks and load their weights (True); False checks them only.
 
@@ -247,6 +252,11 @@ def load_model(model_dir, *, networks: bool = True) -> TrainedModel:
     Traceback (most recent call last):
     geogan.errors.ModelError: ...missing: model directory not found
     """
+    if is_url(model_dir):
+        with local_model(model_dir) as local:
+            model = load_model(local, networks=networks)
+        model.model_dir = public_url(str(model_dir)) if is_remote(model_dir) else local
+        return model
     model_dir = Path(model_dir)
     if not model_dir.exists() and Path(f"{model_dir}.partial").exists():
         raise ModelError(f"training did not finish ({model_dir}.partial exists): rerun 'geogan train' with "

@@ -37,9 +37,8 @@ from geogan.detectors.optim import gpu_available
 from geogan.errors import GeoganError, GeoganWarning, InputError
 from geogan.grid.coverage import coverage_attr
 from geogan.options import TrainOptions
-from geogan.stores.files import replace_path
-from geogan.stores.ownership import check_replaceable
 from geogan.training.impute import GaussianImputer
+from geogan.training.outputs import publish_model
 from geogan.training.run import CHECKPOINTS, Fitter, finish_work_folder
 from geogan.training.sampling import CellSample, deposit_cells, sample_cells
 from geogan.training.targeting import TargetPlan, TargetScorer
@@ -63,7 +62,7 @@ class TrainResult:
     Parameters
     ----------
     model_dir
-        The model directory written.
+        The model directory written (a model in object storage: its URL, without credentials).
     detector, score_name
         The detector's registry name and the score it computes.
     elements
@@ -112,7 +111,7 @@ class TrainResult:
     model written to ...model: mahalanobis (score mahalanobis_sq) on 3 elements, 42 training / 18 test cells of 64 ...
     """
 
-    model_dir: Path
+    model_dir: Path | str
     detector: str
     score_name: str
     elements: list[str]
@@ -262,9 +261,10 @@ def fit_members(det: Detector, ensemble: int, options: TrainOptions, work: Path,
 
 
 def write_model_dir(det: Detector, ensemble: int, options: TrainOptions, data: TrainingSample, fitter: Fitter, ds,
-                    grid_path, run_key: dict, work: Path, final: Path, *, deposits, neural: bool, tuned: bool,
+                    grid_path, run_key: dict, work: Path, final: Path | str, *, deposits, neural: bool, tuned: bool,
                     t_start: float, scorer: TargetScorer | None = None) -> TrainResult:
-    """Write the model files, config and history into ``work`` and move it to ``final``."""
+    """Write the model files, config and history into ``work`` and put it in place at ``final``
+    (:func:`~geogan.training.outputs.publish_model`: renamed, or uploaded to object storage)."""
     from geogan.stores.geometry import grid_spec
     from geogan.stores.layout import location
     from geogan.stores.store import units_of
@@ -310,9 +310,8 @@ def write_model_dir(det: Detector, ensemble: int, options: TrainOptions, data: T
                     "epochs or settings"}
     write_model_files(work, det, metadata=metadata)
     finish_work_folder(work, fitter.history, ensemble=ensemble)
-    check_replaceable(final, what="model directory", kind="model")  # a user may have written there meanwhile
-    replace_path(work, final)
-    return TrainResult(model_dir=final, detector=o.detector, score_name=det.score_name, elements=elements,
+    model_dir = publish_model(work, final)  # refused if a user has written there meanwhile
+    return TrainResult(model_dir=model_dir, detector=o.detector, score_name=det.score_name, elements=elements,
                        n_valid_cells=data.cells.n_valid, n_train=int(X_train.shape[0]), n_test=n_test,
                        epochs=n_epochs, seconds=seconds, test_score_mean=float(np.mean(test_scores)),
                        resumed_from_epoch=fitter.resumed_from, label_informed_test_auc=fitter.label_auc,

@@ -1,6 +1,7 @@
 """The work folder of a train run: run key, checkpoints, resume, history.
 
-A model directory is built in ``<model_dir>.partial/`` (:func:`geogan.stores.staging.partial_path`)::
+A model directory is built in ``<model_dir>.partial/`` (:func:`geogan.stores.staging.partial_path`; for
+a model in object storage, a local folder named by its URL: :func:`geogan.training.outputs.model_paths`)::
 
     model_dir.partial/
       run.json           the run key: grid, detector, parameters, sample, seed, ... (a resume
@@ -32,7 +33,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from geogan.stores.ownership import MODEL_ENTRIES, check_replaceable, foreign_entry, ownership, small_json
+from geogan.stores.ownership import MODEL_ENTRIES, foreign_entry, ownership, small_json
 from geogan._tf import tensorflow
 from geogan.detectors.base import Detector
 from geogan.detectors.modelfile import CONFIG_NAME, write_model_files
@@ -40,6 +41,7 @@ from geogan.detectors.neural import NeuralDetector
 from geogan.errors import ConfigError, OutputExistsError
 from geogan.options import DepositOptions
 from geogan.progress import Progress
+from geogan.training.outputs import check_model_replaceable, model_exists, shown
 
 if TYPE_CHECKING:
     from geogan.detectors.ensemble import Ensemble
@@ -101,13 +103,14 @@ def make_run_key(grid_path, options, det: Detector, elements: list[str], *, enri
     return key
 
 
-def check_work_folder(work: Path, final: Path, run_key: dict, *, resume: bool, overwrite: bool,
+def check_work_folder(work: Path, final: Path | str, run_key: dict, *, resume: bool, overwrite: bool,
                       neural: bool) -> bool:
     """Refuse to start unless the outputs allow it, before any data is read.
 
     A resume needs ``work``'s ``run.json`` to equal ``run_key`` (:class:`ConfigError`); an
     unfinished neural run with progress is kept unless ``resume`` or ``overwrite``, and so is
-    a finished model at ``final`` (:class:`OutputExistsError`). Returns whether ``work``
+    a finished model at ``final`` (a path or an object-storage URL; :class:`OutputExistsError`).
+    Returns whether ``work``
     holds progress to resume from (checkpoints or finished members; neural detectors only).
     """
     _check_work_is_ours(work)
@@ -123,10 +126,10 @@ def check_work_folder(work: Path, final: Path, run_key: dict, *, resume: bool, o
     if not resume and not overwrite and progress_found:
         raise OutputExistsError(f"{work} holds an unfinished run ({_describe_progress(work)}); pass --resume to "
                                 f"continue it, or --overwrite to start afresh")
-    if final.exists() and not overwrite and not (resume and work.exists()):
+    if model_exists(final) and not overwrite and not (resume and work.exists()):
         hint = "; it is a finished model, nothing to resume" if resume else ""
-        raise OutputExistsError(f"{final} exists{hint}; pass --overwrite to replace it")
-    check_replaceable(final, what="model directory", kind="model")  # --overwrite replaces geogan's models only
+        raise OutputExistsError(f"{shown(final)} exists{hint}; pass --overwrite to replace it")
+    check_model_replaceable(final)  # --overwrite replaces geogan's models only
     return progress_found
 
 

@@ -23,7 +23,8 @@ writes the model directory::
                          (+ label_informed_test_auc at checkpoints, with deposits)
       checkpoints/       epoch_0010/ ... every checkpoint_every epochs (neural detectors)
 
-It is built in ``<model_dir>.partial/`` and renamed into place when complete; ``resume``
+It is built in ``<model_dir>.partial/`` and renamed into place when complete (a model in object
+storage: built in a local work folder named by its URL and uploaded; :mod:`geogan.training.outputs`); ``resume``
 continues an interrupted run from its last checkpoint to the same result as an
 uninterrupted one. :func:`geogan.training.model.load_model` reads a model directory back for scoring.
 Status lines go to the ``geogan.training.stage`` and ``geogan.training.run`` loggers; caveats are
@@ -43,9 +44,9 @@ from geogan.detectors.neural import NeuralDetector
 from geogan.detectors.registry import detector_class
 from geogan.errors import ConfigError, GeoganError
 from geogan.options import DepositOptions, TrainOptions, split_options
-from geogan.stores.staging import partial_path
 from geogan.training.phases import (TrainResult, fit_members, fit_target, open_training_grid, sample_training_cells,
                                     write_model_dir)
+from geogan.training.outputs import model_paths
 from geogan.training.targeting import check_target_options, plan_target
 from geogan.training.run import (Fitter, check_work_folder, has_progress, make_run_key, start_work_folder,
                                  tune_cpu_threads)
@@ -143,7 +144,9 @@ def train_model(
     grid_path
         Grid store (``geogan grid`` / ``geogan import-rasters``).
     out_dir
-        Model directory to create.
+        Model directory to create: a path, or an fsspec URL (``s3://bucket/models/alad``;
+        credentials from the backend's usual places), where the finished model is uploaded
+        (:mod:`geogan.training.outputs`; ``config.json`` last, so it appears whole or not at all).
     options
         What to train and how: a :class:`~geogan.options.TrainOptions`, whose fields follow
         (default: its defaults). Any field may also be given by name (``detector="pca"``,
@@ -268,8 +271,8 @@ def train_model(
     geogan.errors.ConfigError: unknown detector 'gan'; choose one of alad, vae, autoencoder, iforest, mahalanobis, ...
     """
     t_start = time.perf_counter()
-    grid_path, final = (grid_path if is_url(grid_path) else Path(grid_path)), Path(out_dir)
-    work = partial_path(final)
+    grid_path = grid_path if is_url(grid_path) else Path(grid_path)
+    final, work = model_paths(out_dir)  # an object-storage model: built in a local folder, then uploaded
     check_disjoint([final, work], [grid_path, deposits], what="model directory")
     # -- validate everything cheap before reading data ---------------------------------------------
     if detector_params is not None:

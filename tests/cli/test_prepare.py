@@ -113,6 +113,31 @@ def test_info_refuses_what_is_not_a_store(tmp_path):
     assert_user_error(cli("info", tmp_path / "notes.txt"), "notes.txt")
 
 
+def test_info_describes_stores_in_object_storage(s3_bucket):
+    from geogan.gridspec import GridSpec
+    from geogan.stores import layout
+    from geogan.stores.scores import create_scores_store
+
+    grid, *_ = make_grid(f"{s3_bucket}/grid.zarr")
+    res = cli("info", grid)
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.splitlines()
+    assert lines[0] == f"store      {grid}"
+    assert "elements   5: Ag (ppm), Bi (ppm), Mo (ppm), Sn (ppm), W (ppm)" in lines
+    assert any(line.startswith("coverage: 2,192 cells hold data") for line in lines)
+    spec = GridSpec.from_bounds((500_000, 2_700_000, 505_000, 2_703_000), crs="EPSG:32650", cell_size_m=500, tile=4)
+    scores = f"{s3_bucket}/run/scores.zarr"
+    create_scores_store(scores, spec, {"run_key": {"model": "s3://models/m"}})
+    res = cli("info", scores)
+    assert_user_error(res, scores, "incomplete")  # no commit yet: not a store to describe
+    layout.write_region(scores, "anomaly", np.full(spec.shape, 0.5, np.float32), (slice(0, 6), slice(0, 10)))
+    layout.finalize_metadata(scores, {"complete": True})
+    res = cli("info", scores)
+    assert res.exit_code == 0, res.output
+    assert res.stdout.splitlines()[0] == f"store      {scores}" and "coverage" not in res.stdout
+    assert_user_error(cli("info", f"{s3_bucket}/none.zarr"), f"{s3_bucket}/none.zarr")
+
+
 # -- import-rasters ------------------------------------------------------------------------------
 def _tif(path, values):
     """A single-band 100 m GeoTIFF of UTM 50N."""

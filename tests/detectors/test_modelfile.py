@@ -168,3 +168,56 @@ def test_load_refuses_bad_model_dirs(fitted, tmp_path):
     fitted["iforest"].save(tmp_path / "if")
     with pytest.raises(ModelError, match="holds a"):
         VAE.load(tmp_path / "if")
+
+
+# -- model directories in object storage ------------------------------------------------------------
+def test_a_model_url_is_copied_once_with_the_files_loading_reads_and_within_limits(pca_dir, tmp_path,
+                                                                                   monkeypatch):
+    import fsspec
+
+    from geogan.detectors import modelfile
+
+    pca_dir, _, _ = pca_dir
+    monkeypatch.setenv("GEOGAN_CACHE_DIR", str(tmp_path / "cache"))
+    fs = fsspec.filesystem("memory")
+    root = f"/geogan-test-modelfile-{tmp_path.name}"
+    url = f"memory://{root}/pca"
+    fs.put(str(pca_dir), f"{root}/pca", recursive=True)
+    fs.pipe_file(f"{root}/pca/notes.txt", b"the user's")
+    fs.pipe_file(f"{root}/pca/checkpoints/epoch_0001/state.npz", b"old")
+    try:
+        copy = modelfile.fetch_model_dir(url)
+        assert sorted(p.name for p in copy.iterdir()) == sorted(p.name for p in pca_dir.iterdir())
+        assert modelfile.fetch_model_dir(url) == copy and read_config(url) == read_config(pca_dir)
+        with modelfile.local_model(url) as local:
+            assert local == copy
+        with pytest.raises(ModelError, match=rf"^{url}/config.json: bad {url} model$"):  # the URL, not the copy
+            with modelfile.local_model(url) as local:
+                raise ModelError(f"bad {local} model", path=local / "config.json")
+        monkeypatch.setattr(modelfile, "MAX_FETCH_BYTES", 100)
+        fs.pipe_file(f"{root}/pca/config.json", fs.cat_file(f"{root}/pca/config.json") + b"\n")  # another model
+        with pytest.raises(ModelError, match=rf"^{url}: its model files are [\d,]+ bytes, more than geogan loads"):
+            modelfile.fetch_model_dir(url)
+        assert list((tmp_path / "cache").iterdir()) == [copy]  # no partial copy left
+    finally:
+        fs.rm(root, recursive=True)
+
+
+def test_the_copies_folder_is_the_users_own(tmp_path, monkeypatch):
+    import os
+    import tempfile
+
+    from geogan.detectors.modelfile import user_dir
+    from geogan.errors import OutputExistsError
+
+    monkeypatch.delenv("GEOGAN_CACHE_DIR", raising=False)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    assert user_dir("GEOGAN_CACHE_DIR", "models") == tmp_path / f"geogan-{os.getuid()}" / "models"
+    assert (tmp_path / f"geogan-{os.getuid()}").stat().st_mode & 0o777 == 0o700
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "other"))
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / f"geogan-{os.getuid()}").symlink_to(tmp_path / f"geogan-{os.getuid()}")
+    with pytest.raises(OutputExistsError, match="is a link or another user's folder; set GEOGAN_CACHE_DIR"):
+        user_dir("GEOGAN_CACHE_DIR", "models")
+    monkeypatch.setenv("GEOGAN_CACHE_DIR", str(tmp_path / "mine"))
+    assert user_dir("GEOGAN_CACHE_DIR", "models") == tmp_path / "mine"

@@ -5,7 +5,7 @@ import pytest
 import rasterio
 from affine import Affine
 
-from geogan.errors import InputError
+from geogan.errors import InputError, OutputExistsError
 from geogan.grid.rasters import element_from_filename, import_rasters
 from geogan.stores.staging import partial_path
 from geogan.stores.store import open_grid
@@ -170,3 +170,37 @@ def test_a_reference_grid_over_max_cells_is_refused_before_anything_is_read(rast
     assert_user_error(cli("import-rasters", *tifs, "--out", out, "--max-cells", "10"), "--max-cells 10",
                       "Idw_Au.tif")
     assert not out.exists()
+
+
+def test_import_from_s3_geotiffs_to_an_s3_store_equals_the_local_import(rasters, tmp_path, s3_bucket):
+    import fsspec
+
+    from geogan.stores.geometry import grid_spec
+    from geogan.stores.remote import Remote
+
+    d, _, _ = rasters
+    names = ["Idw_Au.tif", "Cu_ppm.tif"]
+    fs = fsspec.filesystem("s3")
+    for name in names:
+        fs.put_file(str(d / name), f"{s3_bucket[5:]}/maps/{name}")
+    local = import_rasters([d / n for n in names], tmp_path / "grid.zarr", units={"Au": "ppb"}, tile=16)
+    out = f"{s3_bucket}/grids/grid.zarr"
+    assert import_rasters([f"{s3_bucket}/maps/{n}" for n in names], out, units={"Au": "ppb"}, tile=16) == out
+    a, b = open_grid(local), open_grid(out)
+    np.testing.assert_array_equal(a["concentration"].values, b["concentration"].values)
+    assert a["element"].values.tolist() == b["element"].values.tolist() == ["Au", "Cu"]
+    assert b.attrs["units"] == {"Au": "ppb", "Cu": "ppm"} and grid_spec(b).to_dict() == grid_spec(a).to_dict()
+    assert b.attrs["source"]["path"] == [f"{s3_bucket}/maps/{n}" for n in names]  # the URLs, not the copies
+    assert b.attrs["source"]["sha256"] == a.attrs["source"]["sha256"]
+    assert not Remote(f"{out}.partial").exists()  # the work objects went with the commit
+    # an existing store is refused without --overwrite; a raster missing from the bucket is named by its URL
+    with pytest.raises(OutputExistsError, match="exists; pass --overwrite"):
+        import_rasters([f"{s3_bucket}/maps/{n}" for n in names], out)
+    assert_user_error(cli("import-rasters", f"{s3_bucket}/maps/Idw_Au.tif", f"{s3_bucket}/maps/Pb.tif", "--out",
+                          f"{s3_bucket}/grids/other.zarr"), f"{s3_bucket}/maps/Pb.tif", "not found")
+    assert not Remote(f"{s3_bucket}/grids/other.zarr").exists()
+    res = cli("import-rasters", *[f"{s3_bucket}/maps/{n}" for n in names], "--out", out, "--overwrite",
+              "--units", "Au=ppb", "--tile", "16")
+    assert res.exit_code == 0, res.output
+    assert out in res.stdout
+    np.testing.assert_array_equal(open_grid(out)["concentration"].values, a["concentration"].values)

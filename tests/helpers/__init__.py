@@ -10,5 +10,7 @@ may call these; no test module imports from a ``conftest.py``.
 - :mod:`tests.helpers.survey`: survey CSV files written for the survey readers;
 - :mod:`tests.helpers.idw`: an independent brute-force IDW;
 - :mod:`tests.helpers.detectors`: planted-anomaly data and small settings per detector;
-- :mod:`tests.helpers.synth`: reading the synthetic surveys' tables.
+- :mod:`tests.helpers.synth`: reading the synthetic surveys' tables;
+- :mod:`tests.helpers.s3`: moto's S3 server on 127.0.0.1, fresh buckets, and a scheduler and
+  workers as separate processes in empty directories of their own (``IsolatedCluster``).
 """

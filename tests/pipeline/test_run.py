@@ -6,6 +6,7 @@ tests/integration/test_hostile_run.py)."""
 from __future__ import annotations
 
 import json
+import uuid
 
 import fsspec
 import pytest
@@ -17,6 +18,7 @@ from geogan.pipeline import load_spec
 from geogan.pipeline.run import _resolved, _Runner, _survey_input, _target_of, _train_settings
 from geogan.pipeline.state import RunState, stage_stamp
 from geogan.stores.files import file_sha256
+from geogan.stores.remote import Remote
 from tests.helpers.grids import make_grid
 
 GRID = (SurveyOptions, GridOptions, IDWParams)
@@ -211,3 +213,83 @@ def test_a_target_element_is_judged_alone_beside_the_target_aware_maps(tmp_path)
     entry = run.summary["detectors"]["W alone"]
     assert entry["element"] == "W" and entry["metrics"]["n_deposits"] == 2
     assert entry["metrics"]["roc_auc"] > 0.9  # the grid's W is enriched around both deposits
+
+
+# -- an output directory in object storage (memory:// here; the whole chain on a real S3 API:
+# tests/integration/test_object_storage_run.py) ----------------------------------------------------
+@pytest.fixture
+def bucket():
+    """A fresh ``memory://`` prefix, removed afterwards."""
+    root = f"geogan-run-{uuid.uuid4().hex[:8]}"
+    yield f"memory://{root}"
+    fs = fsspec.filesystem("memory")
+    if fs.exists(f"/{root}"):
+        fs.rm(f"/{root}", recursive=True)
+
+
+def remote_runner(tmp_path, bucket, survey: str, *, force=False, name="spec.toml") -> _Runner:
+    spec = spec_file(tmp_path, survey, name=name)
+    spec.output = bucket + "/out"
+    return _Runner(spec, RunState(spec.output), force=force, progress=False)
+
+
+def test_target_of_reads_the_config_of_a_model_in_object_storage(bucket):
+    model = f"{bucket}/out/models/p"
+    assert _target_of(model) is None  # nothing there yet
+    Remote(model).write_bytes("config.json", json.dumps({"target": {"target": "Sn", "predictors": ["W", "Cu"],
+                                                                    "info": {"suite": "granite"}}}).encode())
+    assert _target_of(model) == {"element": "Sn", "deposit_type": None, "suite": "granite",
+                                 "predictors": ["W", "Cu"], "weight": None}
+
+
+def test_a_stage_in_object_storage_drops_its_stamp_while_it_rewrites_its_output(tmp_path, bucket, log_lines):
+    run = remote_runner(tmp_path, bucket, 'synth = "demo"')
+    thing = run.out + "/thing"
+    seen = []
+
+    def action():
+        seen.append(RunState(run.out).data.get("thing"))  # what a run killed now would find
+        Remote(thing).write_bytes("data", b"made")
+
+    run.stage("thing", "s1", thing, describe="", action=action)
+    assert RunState(run.out).data["thing"] == "s1" and seen == [None]
+    assert run.stage("thing", "s1", thing, describe="", action=action) is None and len(seen) == 1
+    assert f"== thing: up to date ({thing})" in log_lines()
+
+    def killed():
+        seen.append(RunState(run.out).data.get("thing"))
+        Remote(thing).write_bytes("data", b"half")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):  # a forced rerun killed while it rewrites the output in place
+        remote_runner(tmp_path, bucket, 'synth = "demo"', force=True).stage("thing", "s1", thing, describe="",
+                                                                           action=killed)
+    assert seen[-1] is None and "thing" not in RunState(run.out).data  # so the next run redoes it
+    again = remote_runner(tmp_path, bucket, 'synth = "demo"')
+    again.stage("thing", "s1", thing, describe="", action=action)
+    assert len(seen) == 3 and Remote(thing).read_bytes("data") == b"made"
+
+
+def test_the_synthetic_survey_step_uploads_the_preset_once(tmp_path, bucket):
+    run = remote_runner(tmp_path, bucket, 'synth = "demo"\nsamples = 300\nseed = 2')
+    run.survey(None)
+    synth = run.out + "/survey"
+    assert run.survey_path == synth + "/survey.csv" and run.deposits_path == synth + "/deposits.csv"
+    assert run.survey_crs == Remote(synth).read_json("truth.json")["crs"] and "synth" in run.summary["seconds"]
+    first = Remote(synth).read_bytes("survey.csv")
+    assert first.decode().count("\n") == 301  # header and 300 samples
+    RunState(run.out).claim([("synth", synth)], overwrite=True)  # geogan's synth output: replaceable
+    again = remote_runner(tmp_path, bucket, 'synth = "demo"\nsamples = 300\nseed = 2')
+    again.survey(None)
+    assert again.survey_stamp == run.survey_stamp and "synth" not in again.summary["seconds"]
+    assert (again.survey_path, again.survey_crs) == (run.survey_path, run.survey_crs)
+    other = remote_runner(tmp_path, bucket, 'synth = "demo"\nsamples = 300\nseed = 3', name="other.toml")
+    other.survey(None)
+    assert other.survey_stamp != run.survey_stamp and "synth" in other.summary["seconds"]  # another seed: rewritten
+    assert Remote(synth).read_bytes("survey.csv") != first
+
+
+def test_a_models_target_is_read_from_object_storage(bucket):
+    assert _target_of(bucket + "/models/p") is None
+    Remote(bucket).write_bytes("models/p/config.json", json.dumps({"target": {"target": "W"}}).encode())
+    assert _target_of(bucket + "/models/p")["element"] == "W"

@@ -38,6 +38,17 @@ def test_paths_resolve_relative_to_the_spec(tmp_path):
     assert spec.train == {"alad": {"detector": "alad", "epochs": 2}}
 
 
+def test_urls_stay_urls_and_a_file_url_is_the_local_folder_it_names(tmp_path):
+    text = GOOD.replace('dir = "out"', 'dir = "s3://bucket/run/"').replace('"data/survey.csv"', '"s3://bucket/s.csv"')
+    spec = load_spec(write(tmp_path, text))
+    assert spec.output == "s3://bucket/run" and spec.survey["path"] == "s3://bucket/s.csv"
+    assert spec.survey["deposits"] == str(tmp_path / "data" / "deposits.csv")
+    assert load_spec(write(tmp_path, GOOD.replace('dir = "out"', f'dir = "file://{tmp_path}/o"'))).output == \
+        tmp_path / "o"
+    with pytest.raises(ConfigError, match=r"spec\.toml: \[output\] dir s3:// names no bucket or folder"):
+        load_spec(write(tmp_path, GOOD.replace('dir = "out"', 'dir = "s3://"')))
+
+
 @pytest.mark.parametrize("text,match", [
     (GOOD.replace("[grid]", "[grid]\ncommand = 'rm -rf /'"), "unknown key.*command.*\\[grid\\]"),
     (GOOD + "\n[hooks]\npre = 'x'\n", "unknown section.*hooks"),

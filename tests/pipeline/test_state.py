@@ -4,14 +4,17 @@ a run owns (the run itself: test_run.py; through ``geogan run``: tests/integrati
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
+import fsspec
 import pytest
 
 from geogan.errors import ConfigError, OutputExistsError
 from geogan.pipeline import load_spec
 from geogan.pipeline.state import RunState, pipeline_outputs, stage_stamp
 from geogan.stores.ownership import MARKER, write_marker
+from geogan.stores.remote import Remote
 
 
 def tree(root: Path) -> dict:
@@ -171,3 +174,93 @@ def test_pipeline_outputs_lists_each_stage_and_its_path(tmp_path):
     assert [s for s, _ in plain] == ["grid", "train.a", "score.a", "train.b", "score.b"]  # no deposits: no report
     judged = pipeline_outputs(load_spec(_spec(tmp_path, 'path = "survey.csv"\ndeposits = "deposits.csv"')))
     assert judged[-1] == ("report", out / "report")
+
+
+# -- an output directory in object storage (memory:// here; a real S3 API: tests/integration/
+# test_object_storage_run.py) --------------------------------------------------------------------
+@pytest.fixture
+def bucket():
+    """A fresh ``memory://`` output prefix, removed afterwards."""
+    root = f"geogan-state-{uuid.uuid4().hex[:8]}"
+    yield f"memory://{root}/out"
+    fs = fsspec.filesystem("memory")
+    if fs.exists(f"/{root}"):
+        fs.rm(f"/{root}", recursive=True)
+
+
+def test_the_state_round_trips_as_one_object_in_object_storage(bucket):
+    state = RunState(bucket)
+    assert state.data == {} and state.file == bucket + "/run-state.json"
+    state.record("grid", "abc")
+    state.claim([("grid", bucket + "/grid.zarr"), ("train.p", bucket + "/models/p")], overwrite=False)
+    assert Remote(bucket).names() == ["run-state.json"]
+    saved = Remote(bucket).read_bytes("run-state.json").decode()
+    assert json.loads(saved) == {"grid": "abc", "owned": ["grid.zarr", "models/p"]}
+    assert "://" not in saved  # relative names only: never a URL, never a credential
+    again = RunState(bucket)
+    assert again.data == json.loads(saved)
+    assert not again.fresh("grid", "abc", bucket + "/grid.zarr")  # the output is not there
+    Remote(bucket).write_bytes("grid.zarr/zarr.json", b"{}")
+    assert again.fresh("grid", "abc", bucket + "/grid.zarr") and not again.fresh("grid", "other", bucket + "/grid.zarr")
+    again.forget("grid")
+    assert "grid" not in RunState(bucket).data and RunState(bucket).data["owned"] == ["grid.zarr", "models/p"]
+
+
+@pytest.mark.parametrize("content, expected", [
+    (b"{not json", r"cannot read the pipeline state \(.*\); remove it to start afresh"),
+    (b'{"owned": [1]}', r"'owned' must be a list of paths, got \[1\]"),
+])
+def test_a_damaged_state_object_is_a_config_error_naming_its_url(bucket, content, expected):
+    Remote(bucket).write_bytes("run-state.json", content)
+    with pytest.raises(ConfigError, match=expected) as err:
+        RunState(bucket)
+    assert str(err.value).startswith(f"{bucket}/run-state.json: ")
+    assert Remote(bucket).read_bytes("run-state.json") == content  # never rewritten
+
+
+def test_a_state_prefix_that_is_no_object_is_refused(bucket):
+    Remote(bucket).write_bytes("run-state.json/x", b"{}")
+    with pytest.raises(ConfigError, match=rf"^{bucket}/run-state\.json: is not a file; remove it to start afresh$"):
+        RunState(bucket)
+
+
+def test_claiming_in_object_storage_refuses_a_foreign_object_and_owns_what_it_lists(bucket):
+    state = RunState(bucket)
+    Remote(bucket).write_bytes("report/index.html", b"my own page")
+    with pytest.raises(OutputExistsError, match=rf"^{bucket}/report exists and was not written by this pipeline"):
+        state.claim([("grid", bucket + "/grid.zarr"), ("report", bucket + "/report")], overwrite=False)
+    with pytest.raises(OutputExistsError, match=r"report \(the report output\) exists and geogan did not write it"):
+        state.claim([("report", bucket + "/report")], overwrite=True)  # --overwrite replaces geogan's outputs only
+    assert not Remote(bucket).exists("run-state.json")  # all or nothing: grid.zarr not claimed either
+    assert Remote(bucket).read_bytes("report/index.html") == b"my own page"
+    # an output carrying geogan's marker is replaced with --overwrite, then owned
+    Remote(bucket).write_bytes("models/q/config.json", b'{"format": "geogan-model"}')
+    with pytest.raises(OutputExistsError, match="models/q exists and was not written by this pipeline"):
+        state.claim([("train.q", bucket + "/models/q")], overwrite=False)
+    state.claim([("train.q", bucket + "/models/q")], overwrite=True)
+    RunState(bucket).claim([("train.q", bucket + "/models/q")], overwrite=False)  # owned now: no --overwrite
+    assert RunState(bucket).data["owned"] == ["models/q"]
+    # listed as owned does not make a folder geogan's: a model with a file of the user's is refused
+    Remote(bucket).write_bytes("models/q/notes.txt", b"mine")
+    with pytest.raises(OutputExistsError, match=r"models/q \(the train\.q output\) holds notes\.txt, which geogan did "
+                                                r"not write"):
+        RunState(bucket).claim([("train.q", bucket + "/models/q")], overwrite=False)
+
+
+def test_a_score_prefix_is_judged_output_by_output_in_object_storage(bucket):
+    scores = bucket + "/scores/p"
+    Remote(scores).write_bytes("notes.txt", b"mine")  # not a score output: never in the way
+    RunState(bucket).claim([("score.p", scores)], overwrite=True)
+    Remote(scores).write_bytes("anomaly.qml", b"<qgis/>")  # a score output's name, no marker listing it
+    with pytest.raises(OutputExistsError, match=r"anomaly\.qml: scores/p/anomaly\.qml \(the score\.p output\) exists "
+                                                r"and geogan did not write it"):
+        RunState(bucket).claim([("score.p", scores)], overwrite=True)
+
+
+def test_pipeline_outputs_of_an_object_storage_run_are_urls(tmp_path):
+    spec = tmp_path / "spec.toml"
+    spec.write_text('[output]\ndir = "s3://bucket/run/"\n[survey]\nsynth = "demo"\n[train.a]\ndetector = "pca"\n')
+    assert pipeline_outputs(load_spec(spec)) == [
+        ("synth", "s3://bucket/run/survey"), ("grid", "s3://bucket/run/grid.zarr"),
+        ("train.a", "s3://bucket/run/models/a"), ("score.a", "s3://bucket/run/scores/a"),
+        ("report", "s3://bucket/run/report")]

@@ -99,6 +99,36 @@ def test_an_ensemble_block_carries_its_members_spread(small_grid, ensemble_dir):
     assert np.isnan(out["spread"].ravel()[~complete]).all() and spread.max() > 0
 
 
+def test_a_model_in_object_storage_is_scored_as_its_local_original(small_grid, ensemble_dir, tmp_path,
+                                                                     monkeypatch):
+    """A worker given a model's URL copies it once (per machine) and scores as the original; its
+    token is its config's digest, another once the config changes."""
+    import fsspec
+
+    monkeypatch.setenv("GEOGAN_CACHE_DIR", str(tmp_path / "cache"))
+    fs = fsspec.filesystem("memory")
+    url = f"memory://geogan-test-inference-{os.getpid()}/ensemble"
+    key = url[len("memory://"):]
+    fs.put(str(ensemble_dir), key, recursive=True)
+    try:
+        token = model_token(url)
+        assert token.startswith("sha256-") and token == model_token(url)
+        block = small_grid.conc[:, ROWS, COLS]
+        here = score_block(block, model_dir=str(ensemble_dir), model_token=model_token(str(ensemble_dir)),
+                           element_index=list(range(len(ELEMENTS))), batch_size=37, with_spread=True)
+        there = score_block(block, model_dir=url, model_token=token, element_index=list(range(len(ELEMENTS))),
+                            batch_size=37, with_spread=True)
+        for name in ("anomaly", "spread"):
+            np.testing.assert_array_equal(there[name], here[name])
+        (copy,) = (tmp_path / "cache").iterdir()  # the members came along, nothing else
+        assert sorted(p.relative_to(copy).as_posix() for p in copy.rglob("*") if p.is_file()) == sorted(
+            p.relative_to(ensemble_dir).as_posix() for p in ensemble_dir.rglob("*") if p.is_file())
+        fs.pipe_file(f"{key}/config.json", fs.cat_file(f"{key}/config.json") + b" ")
+        assert model_token(url) != token
+    finally:
+        fs.rm(key.split("/")[0], recursive=True)
+
+
 def test_a_block_without_a_complete_cell_is_all_nan(pca_dir):
     block = np.full((len(ELEMENTS), 4, 4), np.nan, dtype=np.float32)
     block[:3] = 1.0  # three of five elements everywhere

@@ -120,6 +120,7 @@ def test_export_maps_writes_the_spread_and_the_elements_used(tmp_path, small_gri
     with rasterio.open(out / "elements_used.tif") as src:
         band = src.read(1)
         assert src.tags()["variable"] == "elements_used"
+        assert src.tags()["geogan_version"] == tags["geogan_version"]  # geogan's: --overwrite replaces it
     np.testing.assert_array_equal(np.isnan(band), used == 0)  # unscored cells are nodata, not 0
     np.testing.assert_array_equal(band[used > 0], used[used > 0])
     n4, n5 = int((used == 4).sum()), int((used == 5).sum())

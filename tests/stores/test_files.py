@@ -143,6 +143,27 @@ def test_an_output_may_not_be_contain_or_lie_inside_an_input(tmp_path):
         check_disjoint([tmp_path / "link" / "s.csv"], [tmp_path / "real" / "s.csv"])
 
 
+def test_object_storage_urls_overlap_by_bucket_and_key_and_never_with_local_paths(tmp_path):
+    check_disjoint(["s3://b/out/grid.zarr", "s3://b/out/grid.zarr.partial"],
+                   ["s3://b/out/grid.zarr.csv", "s3://other/out/grid.zarr", "gs://b/out/grid.zarr",
+                    "/b/out/grid.zarr", "file:///b/out/grid.zarr", "s3://b/out/grid"])
+    cases = [("s3://b/out/s.csv", "s3://b/out/s.csv", "is the input"),
+             ("s3://b/out", "s3://b/out/s.csv", "contains the input"),
+             ("s3://b/out/s.csv/x.zarr", "s3://b/out/s.csv", "lies inside the input"),
+             ("s3://b/out/", "s3://b/out//s.csv", "contains the input"),
+             ("S3://b/out/s.csv", "s3://b/out/s.csv", "is the input")]
+    for out, inp, how in cases:
+        with pytest.raises(OutputExistsError, match=rf"^{out}: grid {how} {inp}; writing it could destroy the input"):
+            check_disjoint([out], [inp], what="grid")
+    with pytest.raises(OutputExistsError, match=r"^s3://b/out: grid contains the input s3://b/out/s\.csv;"):
+        check_disjoint(["s3://AKIA:secret@b/out"], ["s3://key:other@b/out/s.csv"], what="grid")  # no secret shown
+
+
+def test_check_output_of_a_url_returns_the_url(tmp_path):
+    assert check_output("memory://geogan-files-test/out/grid.zarr/", overwrite=False) == \
+        "memory://geogan-files-test/out/grid.zarr"
+
+
 def test_two_names_of_one_output_share_one_lock(tmp_path):
     (tmp_path / "real").mkdir()
     (tmp_path / "link").symlink_to(tmp_path / "real")
@@ -163,8 +184,22 @@ def test_lock_is_released_on_error_and_reentry_refused(tmp_path):
         with pytest.raises(OutputExistsError, match="already writing"):
             with output_lock(tmp_path / "." / "thing"):  # the same output by another name
                 pass
-    with output_lock("memory://bucket/out.zarr") as lock:  # a URL output is not locked
-        assert lock is None
+    with output_lock("memory://bucket/out.zarr") as lock:  # a URL output: a lock object beside it
+        assert lock == "memory://bucket/out.zarr.lock" and json.loads(fsspec_cat(lock))["pid"] == os.getpid()
+        with pytest.raises(OutputExistsError, match=r"this process is already writing memory://bucket/out\.zarr"):
+            with output_lock("memory://bucket/out.zarr/"):
+                pass
+    assert fsspec_cat("memory://bucket/out.zarr.lock") is None
+
+
+def fsspec_cat(url: str) -> bytes | None:
+    import fsspec
+
+    try:
+        with fsspec.open(url, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        return None
 
 
 def test_a_file_of_the_users_at_the_lock_path_is_kept(tmp_path):
