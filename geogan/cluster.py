@@ -206,25 +206,35 @@ class ProcessCluster:
     What a deployment does with ``dask scheduler`` / ``dask worker`` on many hosts, on
     127.0.0.1: for tests, benchmarks and trying the ``--scheduler`` path on one machine.
 
+    ``env`` adds to the processes' environment (this one's). With ``root``, every process runs
+    in its own new empty folder under it (``root/scheduler``, ``root/worker-0``, ...; a worker's
+    Dask scratch space inside its own, listed in :attr:`worker_dirs`): nothing on disk is shared
+    with the client, as between hosts.
+
     >>> with ProcessCluster(n_workers=2) as cluster:          # doctest: +SKIP
     ...     grid_survey(..., scheduler=cluster.address)
     """
 
-    def __init__(self, n_workers: int = 2, *, threads_per_worker: int = 1, timeout_s: float = 60.0):
+    def __init__(self, n_workers: int = 2, *, threads_per_worker: int = 1, timeout_s: float = 60.0,
+                 env: dict[str, str] | None = None, root: str | os.PathLike | None = None):
         import subprocess
         import sys
         import time
+        from pathlib import Path
 
         from distributed import Client
 
         self._dask = shutil.which("dask", path=os.path.dirname(sys.executable)) or "dask"
-        self._env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONWARNINGS="ignore")
+        self._env = {**os.environ, **(env or {}), "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore"}
         self._threads = threads_per_worker
+        self.root = None if root is None else Path(root)
+        self.worker_dirs: list = []
         port = _free_port()
         self.address = f"tcp://127.0.0.1:{port}"
         self.scheduler = subprocess.Popen(
             [self._dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=self._env, start_new_session=True)
+            cwd=self._new_dir("scheduler"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=self._env,
+            start_new_session=True)
         self.workers: list = []
         try:
             for _ in range(n_workers):
@@ -243,15 +253,28 @@ class ProcessCluster:
             self.close()
             raise
 
+    def _new_dir(self, name: str):
+        """A new empty folder ``root/name`` for a process (None without ``root``: this one's)."""
+        if self.root is None:
+            return None
+        path = self.root / name
+        path.mkdir(parents=True)
+        return path
+
     def add_worker(self):
-        """Start one more ``dask worker`` process; returns its ``Popen``."""
+        """Start one more ``dask worker`` process (in a new empty folder with ``root``); returns
+        its ``Popen``."""
         import subprocess
 
+        here = self._new_dir(f"worker-{len(self.workers)}")
+        scratch = [] if here is None else ["--local-directory", str(here / "scratch")]
         proc = subprocess.Popen(
             [self._dask, "worker", self.address, "--nthreads", str(self._threads), "--nworkers", "1",
-             "--no-dashboard", "--no-nanny", "--host", "127.0.0.1"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=self._env, start_new_session=True)
+             "--no-dashboard", "--no-nanny", "--host", "127.0.0.1", *scratch],
+            cwd=here, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=self._env, start_new_session=True)
         self.workers.append(proc)
+        if here is not None:
+            self.worker_dirs.append(here)
         return proc
 
     def close(self) -> None:

@@ -106,58 +106,9 @@ class IsolatedCluster(ProcessCluster):
 
     def __init__(self, root: str | os.PathLike, *, env: dict[str, str], n_workers: int = 2,
                  timeout_s: float = 60.0):
-        import subprocess
-
-        from distributed import Client
-
-        self.root = Path(root)
-        self._dask = shutil.which("dask", path=os.path.dirname(sys.executable)) or shutil.which("dask")
-        if self._dask is None:
+        if shutil.which("dask", path=os.path.dirname(sys.executable)) is None and shutil.which("dask") is None:
             raise FileNotFoundError(f"no dask command beside {sys.executable} or on PATH")
-        self._env = worker_env(env)
-        self._threads = 1
-        self.worker_dirs: list[Path] = []
-        self.address = f"tcp://127.0.0.1:{free_port()}"
-        here = self._new_dir("scheduler")
-        self.scheduler = subprocess.Popen(
-            [self._dask, "scheduler", "--host", "127.0.0.1", "--port", self.address.rpartition(":")[2],
-             "--no-dashboard"], cwd=here, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=self._env,
-            start_new_session=True)
-        self.workers = []
-        try:
-            for _ in range(n_workers):
-                self.add_worker()
-            deadline = time.time() + timeout_s
-            while True:
-                try:
-                    with Client(self.address, timeout="5s") as client:
-                        client.wait_for_workers(n_workers, timeout=timeout_s)
-                    break
-                except OSError:
-                    if time.time() > deadline:
-                        raise
-                    time.sleep(0.5)
-        except BaseException:
-            self.close()
-            raise
-
-    def _new_dir(self, name: str) -> Path:
-        path = self.root / name
-        path.mkdir(parents=True)
-        return path
-
-    def add_worker(self):
-        """Start one more ``dask worker`` process in a new empty directory; returns its ``Popen``."""
-        import subprocess
-
-        here = self._new_dir(f"worker-{len(self.worker_dirs)}")
-        self.worker_dirs.append(here)
-        proc = subprocess.Popen(
-            [self._dask, "worker", self.address, "--nthreads", str(self._threads), "--nworkers", "1",
-             "--no-dashboard", "--no-nanny", "--host", "127.0.0.1", "--local-directory", str(here / "scratch")],
-            cwd=here, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=self._env, start_new_session=True)
-        self.workers.append(proc)
-        return proc
+        super().__init__(n_workers, timeout_s=timeout_s, env=worker_env(env), root=root)
 
     def close(self) -> None:
         """Terminate every process; kill those still running 5 s later."""
